@@ -1,0 +1,55 @@
+"""First-contact resolution: repeat contacts from the same customer.
+
+A *contact* is a call entering the queue or a ticket created in it, with a known customer. A
+contact is a *repeat* when the same customer had another contact in the same queue within the
+FCR window before it (ties at the same instant are broken by event id, so the answer does not
+depend on arrival order). FCR over W = 1 - repeats / contacts, both counted at contact time.
+
+When an earlier contact arrives late, the next contact of that customer may become a repeat:
+the panes are corrected at that contact's time.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+
+from processors.counters import C
+from processors.panes import PaneStore
+from processors.state import QueueState
+
+__all__ = ["apply_contact", "evict_contacts"]
+
+
+def apply_contact(
+    state: QueueState, panes: PaneStore, customer: str, t: float, event_id: str, window: float
+) -> None:
+    history = state.contacts.setdefault(customer, [])
+    entry = (t, event_id)
+    index = bisect.bisect_left(history, entry)
+    if index < len(history) and history[index] == entry:
+        return
+    before = history[index - 1] if index else None
+    after = history[index] if index < len(history) else None
+    history.insert(index, entry)
+    panes.add(math.floor(t), C.CONTACTS, 1)
+    if before is not None and t - before[0] <= window:
+        panes.add(math.floor(t), C.REPEAT_CONTACTS, 1)
+    if after is not None and after[0] - t <= window:
+        # `after` is a repeat now; it was one already only if its old predecessor was close.
+        if before is None or after[0] - before[0] > window:
+            panes.add(math.floor(after[0]), C.REPEAT_CONTACTS, 1)
+
+
+def evict_contacts(state: QueueState, keep_from: float) -> None:
+    """Forget contacts before ``keep_from`` (lateness horizon minus the FCR window): no contact
+    that can still arrive on time is within the window of one of them."""
+    empty: list[str] = []
+    for customer, history in state.contacts.items():
+        index = bisect.bisect_left(history, (keep_from, ""))
+        if index:
+            del history[:index]
+        if not history:
+            empty.append(customer)
+    for customer in empty:
+        del state.contacts[customer]

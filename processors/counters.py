@@ -1,0 +1,50 @@
+"""The additive quantities every window KPI is built from, as indices into a pane vector.
+
+Each event adds to (and, when a later event corrects an earlier one, subtracts from) a few of
+these at one event-time second. A window's KPIs are formulas over the window's sums, so a window
+over any span is just a sum of panes: see processors/panes.py and processors/formulas.py.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+__all__ = ["C", "WIDTH"]
+
+
+class C(IntEnum):
+    # telephony, arrivals family
+    ENTERED = 0
+    BLOCKED = 1
+    # telephony, exits family (short abandons are kept apart from everything else)
+    ANSWERED = 2
+    ABANDONED = 3
+    SHORT_ABANDONED = 4
+    OTHER_EXITS = 5
+    ANSWERED_WAIT_SUM = 6
+    ABANDONED_WAIT_SUM = 7
+    ANSWERED_WITHIN_T = 8
+    ABANDONED_WITHIN_T = 9
+    # handling
+    HANDLED = 10
+    HANDLE_TIME_SUM = 11
+    # ticketing
+    TICKETS_CREATED = 12
+    TICKETS_SOLVED = 13
+    TICKETS_REOPENED = 14
+    FIRST_REPLIES = 15
+    FIRST_REPLY_SUM = 16
+    # surveys
+    CSAT_RESPONSES = 17
+    CSAT_GOOD = 18
+    NPS_RESPONSES = 19
+    NPS_PROMOTERS = 20
+    NPS_DETRACTORS = 21
+    CES_RESPONSES = 22
+    CES_SUM = 23
+    # first-contact resolution
+    CONTACTS = 24
+    REPEAT_CONTACTS = 25
+
+
+WIDTH = len(C)

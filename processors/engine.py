@@ -1,0 +1,254 @@
+"""The KPI engine: apply batches of events, idempotently, and report snapshots.
+
+The same engine runs inside the Faust worker, in ``ccpulse replay``, in the tests and in the
+benchmarks; nothing here knows about Kafka. What it guarantees, per queue:
+
+* **Idempotent.** An event whose source position (topic, partition, offset) is at or below the
+  last one applied from that partition is skipped (a batch replayed after a crash), and so is an
+  event whose id was already applied (a duplicate from the source).
+* **Event time, bounded lateness.** An event older than the queue's newest event time minus the
+  allowed lateness is dropped and counted in ``late``; anything on time lands in its own second,
+  whatever order it arrived in.
+* **Batched.** :meth:`KpiEngine.apply` takes a whole batch and returns the set of queues it
+  touched, so the caller persists each touched queue once per batch, not once per event.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from processors.agents import agents_by_state, apply_agent_state, evict_agents, occupancy
+from processors.calls import CALL_TYPES, apply_call_event, calls_waiting, evict_calls
+from processors.contacts import apply_contact, evict_contacts
+from processors.events import (
+    AgentStateChanged,
+    CallEntered,
+    CallTransferred,
+    Event,
+    SurveyResponse,
+    TicketCreated,
+    TicketMovedIn,
+)
+from processors.formulas import window_kpis
+from processors.panes import PaneStore
+from processors.settings import EngineSettings
+from processors.snapshot import LiveKpis, QueueSnapshot, WindowKpis
+from processors.state import QueueState, new_queue_state
+from processors.tickets import apply_survey, apply_ticket_event, evict_tickets, ticket_gauges
+
+__all__ = ["BatchResult", "KpiEngine", "Position", "local_midnight"]
+
+EVICT_EVERY_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where an event came from: used to skip what a previous run already applied."""
+
+    topic: str
+    partition: int
+    offset: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.topic}:{self.partition}"
+
+
+@dataclass(slots=True)
+class BatchResult:
+    touched: set[str] = field(default_factory=set)
+    """Queues whose state changed (persist these once)."""
+    forwarded: list[TicketMovedIn] = field(default_factory=list)
+    """Events for other queues (a ticket moved away): produce them keyed by their queue."""
+    applied: int = 0
+    late: int = 0
+    duplicates: int = 0
+
+
+class KpiEngine:
+    """Per-queue KPI state for the queues one worker (or one replay) owns."""
+
+    def __init__(self, settings: EngineSettings | None = None) -> None:
+        self.settings = settings or EngineSettings()
+        self.queues: dict[str, QueueState] = {}
+        windows = [length for _, length in self.settings.window_seconds()]
+        rolling = [length for length in windows if length is not None]
+        self._lateness = self.settings.allowed_lateness_seconds
+        longest_rolling = max(rolling, default=0)
+        longest = max([*rolling, 26 * 3600 if None in windows else 0])
+        # Second panes are needed as far back as the longest rolling window's trailing edge;
+        # minute and quarter panes as far back as the longest window of all (``today`` <= 25 h).
+        self._retention = (
+            longest_rolling + self._lateness + 60,
+            longest + self._lateness + 900,
+            longest + self._lateness + 900,
+        )
+        self._history = longest + self._lateness
+
+    # -- applying -----------------------------------------------------------------------------
+
+    def state(self, queue: str) -> QueueState:
+        state = self.queues.get(queue)
+        if state is None:
+            state = self.queues[queue] = new_queue_state(queue)
+        return state
+
+    def apply(self, batch: Iterable[tuple[Event, Position | None]]) -> BatchResult:
+        """Apply a batch of events in order. See the module docstring for the guarantees."""
+        result = BatchResult()
+        for event, position in batch:
+            self._apply_one(event, position, result)
+        for queue in result.touched:
+            self._maybe_evict(self.queues[queue])
+        return result
+
+    def apply_all(self, events: Iterable[Event]) -> BatchResult:
+        """Apply events without source positions (a replay), feeding each forwarded event (a
+        ticket moved to another queue) back in right after the event that produced it, as the
+        worker's forwarding topic would."""
+        result = BatchResult()
+        for event in events:
+            self._apply_one(event, None, result)
+            while result.forwarded:
+                self._apply_one(result.forwarded.pop(0), None, result)
+        for queue in result.touched:
+            self._maybe_evict(self.queues[queue])
+        return result
+
+    def _apply_one(self, event: Event, position: Position | None, result: BatchResult) -> None:
+        state = self.state(event.queue)
+        if position is not None:
+            if position.offset <= state.offsets.get(position.key, -1):
+                state.duplicates += 1
+                result.duplicates += 1
+                return
+            state.offsets[position.key] = position.offset
+            result.touched.add(state.queue)
+        t = event.time.timestamp()
+        if state.watermark is not None and t < state.watermark - self._lateness:
+            state.late += 1
+            result.late += 1
+            result.touched.add(state.queue)
+            return
+        if event.id in state.seen:
+            state.duplicates += 1
+            result.duplicates += 1
+            return
+        state.seen[event.id] = t
+        if state.watermark is None or t > state.watermark:
+            state.watermark = t
+        result.touched.add(state.queue)
+        if self._dispatch(state, event, t, result):
+            result.applied += 1
+        else:
+            state.ignored += 1
+
+    def _dispatch(self, state: QueueState, event: Event, t: float, result: BatchResult) -> bool:
+        settings = self.settings.for_queue(state.queue)
+        panes = PaneStore(state.panes)
+        fcr_window = settings.fcr_window_hours * 3600.0
+        if isinstance(event, AgentStateChanged):
+            return apply_agent_state(state, event.agent, t, event.state)
+        if isinstance(event, CallTransferred):
+            return True
+        if isinstance(event, SurveyResponse):
+            return apply_survey(panes, event, t)
+        if isinstance(event, CALL_TYPES):
+            applied = apply_call_event(state, panes, event, t, settings)
+            if applied and isinstance(event, CallEntered) and event.customer is not None:
+                apply_contact(state, panes, event.customer, t, event.id, fcr_window)
+            return applied
+        applied, forward = apply_ticket_event(state, panes, event, t)
+        if forward is not None:
+            result.forwarded.append(forward)
+        if applied and isinstance(event, TicketCreated) and event.customer is not None:
+            apply_contact(state, panes, event.customer, t, event.id, fcr_window)
+        return applied
+
+    def _maybe_evict(self, state: QueueState) -> None:
+        if state.watermark is None or state.watermark - state.evicted_through < EVICT_EVERY_SECONDS:
+            return
+        self.evict(state)
+
+    def evict(self, state: QueueState) -> None:
+        """Forget what no window and no on-time event can need any more."""
+        if state.watermark is None:
+            return
+        now = state.watermark
+        horizon = now - self._lateness
+        PaneStore(state.panes).evict(
+            (
+                math.floor(now - self._retention[0]),
+                math.floor(now - self._retention[1]),
+                math.floor(now - self._retention[2]),
+            )
+        )
+        stale_ids = [event_id for event_id, t in state.seen.items() if t < horizon]
+        for event_id in stale_ids:
+            del state.seen[event_id]
+        evict_calls(state, horizon, now - self.settings.max_open_call_seconds)
+        evict_agents(state, now - self._history)
+        max_fcr = self.settings.for_queue(state.queue).fcr_window_hours * 3600.0
+        evict_contacts(state, horizon - max_fcr)
+        retention = self.settings.closed_ticket_retention_hours * 3600.0
+        evict_tickets(state, horizon, now - retention)
+        state.evicted_through = now
+
+    # -- reporting ----------------------------------------------------------------------------
+
+    def snapshot(self, at: float, queues: Iterable[str] | None = None) -> dict[str, QueueSnapshot]:
+        """KPIs of ``queues`` (default: all) at instant ``at``, truncated to the whole second."""
+        second = math.floor(at)
+        names = sorted(self.queues) if queues is None else queues
+        return {name: self.queue_snapshot(name, second) for name in names if name in self.queues}
+
+    def queue_snapshot(self, queue: str, at: int) -> QueueSnapshot:
+        state = self.queues[queue]
+        settings = self.settings.for_queue(queue)
+        panes = PaneStore(state.panes)
+        windows: dict[str, WindowKpis] = {}
+        for label, length in self.settings.window_seconds():
+            first = local_midnight(at, settings.timezone) if length is None else at - length + 1
+            windows[label] = window_kpis(
+                panes.sum(first, at), settings.sl_variant, occupancy(state, first, at)
+            )
+        live = LiveKpis()
+        live.calls_waiting, live.oldest_wait_seconds = calls_waiting(state, at)
+        live.agents, live.agents_staffed = agents_by_state(state, at)
+        ticket_gauges(state, at, settings, live)
+        return QueueSnapshot(queue=queue, at=float(at), live=live, windows=windows)
+
+    def window(self, queue: str, at: int, first: int) -> WindowKpis:
+        """KPIs over the seconds ``first..at`` (for ad-hoc windows, e.g. replay --window)."""
+        state = self.queues[queue]
+        settings = self.settings.for_queue(queue)
+        return window_kpis(
+            PaneStore(state.panes).sum(first, at), settings.sl_variant, occupancy(state, first, at)
+        )
+
+    def owned(self) -> Iterator[str]:
+        return iter(self.queues)
+
+
+def local_midnight(at: int, timezone: str) -> int:
+    """The first whole second of the local calendar day containing ``at`` in ``timezone``.
+
+    Midnight is computed from the local date, not as ``at - 86400``: on a daylight-saving day the
+    local day is 23 or 25 hours long. Where a zone skips midnight itself, the day starts at the
+    first instant that exists.
+    """
+    zone = ZoneInfo(timezone)
+    day: date = datetime.fromtimestamp(at, zone).date()
+    start = datetime(day.year, day.month, day.day, tzinfo=zone)
+    candidate = math.floor(start.timestamp())
+    # Guard against a skipped midnight: walk to the first second whose local date is `day`.
+    while datetime.fromtimestamp(candidate, zone).date() < day:
+        candidate += 60
+    while datetime.fromtimestamp(candidate - 1, zone).date() == day:
+        candidate -= 60
+    return candidate
+

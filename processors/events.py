@@ -1,0 +1,272 @@
+"""The canonical ccpulse event contract, version 1.
+
+Every source (the simulator, Asterisk's queue_log, Twilio, Zendesk, Jira) is translated into
+these types before anything is counted, so each KPI is defined once, over these events only.
+
+The wire form is JSON: an object with ``v`` (schema version), ``id`` (unique per event; a
+duplicate id is applied once), ``type`` (the tag below), ``time`` (RFC 3339 with an offset) and
+``queue``. The JSON Schema in ``docs/event-schema.json`` is generated from these classes, so the
+documentation and the decoder cannot drift apart.
+
+These are msgspec Structs because msgspec validates and decodes JSON straight into them in one
+C-level pass: the decoder is the schema check, and it is several times cheaper per event than a
+``json.loads`` followed by a model constructor.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal, Union
+
+from msgspec import Meta, Struct
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "AgentState",
+    "AgentStateChanged",
+    "CallAbandoned",
+    "CallAnswered",
+    "CallBlocked",
+    "CallEnded",
+    "CallEntered",
+    "CallExited",
+    "CallTransferred",
+    "Event",
+    "SurveyResponse",
+    "TicketAssigned",
+    "TicketClosed",
+    "TicketCreated",
+    "TicketMoved",
+    "TicketMovedIn",
+    "TicketReopened",
+    "TicketReplied",
+    "TicketSolved",
+    "TicketStatusChanged",
+    "TELEPHONY_TYPES",
+    "TICKETING_TYPES",
+    "event_seconds",
+    "type_name",
+]
+
+SCHEMA_VERSION = 1
+
+NonEmpty = Annotated[str, Meta(min_length=1, max_length=256)]
+Seconds = Annotated[float, Meta(ge=0)]
+AwareTime = Annotated[datetime, Meta(tz=True)]
+
+AgentState = Literal["logged_out", "available", "on_call", "wrap_up", "not_ready"]
+BlockReason = Literal["queue_full", "no_agents", "closed", "other"]
+ExitReason = Literal["timeout", "key", "empty", "other"]
+Priority = Literal["low", "normal", "high", "urgent"]
+OpenStatus = Literal["new", "open", "pending", "hold"]
+ReplyAuthor = Literal["agent", "customer", "automation"]
+
+
+class _Base(Struct, frozen=True, tag_field="type", forbid_unknown_fields=False, kw_only=True):
+    """Fields every event carries. Unknown extra fields are tolerated (forward compatibility)."""
+
+    v: Annotated[int, Meta(ge=1, le=SCHEMA_VERSION)] = SCHEMA_VERSION
+    id: NonEmpty
+    time: AwareTime
+    queue: NonEmpty
+
+
+# --- telephony -------------------------------------------------------------------------------
+
+
+class CallEntered(_Base, frozen=True, tag="call.entered"):
+    """A call joined the queue (the call was *offered* to the queue)."""
+
+    call_id: NonEmpty
+    customer: NonEmpty | None = None
+
+
+class CallBlocked(_Base, frozen=True, tag="call.blocked"):
+    """A call was rejected before it could queue (queue full, no agents, closed)."""
+
+    call_id: NonEmpty
+    reason: BlockReason = "other"
+
+
+class CallAnswered(_Base, frozen=True, tag="call.answered"):
+    """An agent answered a queued call. ``wait_seconds`` is the source's own figure, if any."""
+
+    call_id: NonEmpty
+    agent: NonEmpty | None = None
+    wait_seconds: Seconds | None = None
+
+
+class CallAbandoned(_Base, frozen=True, tag="call.abandoned"):
+    """The caller hung up while queued."""
+
+    call_id: NonEmpty
+    wait_seconds: Seconds | None = None
+
+
+class CallExited(_Base, frozen=True, tag="call.exited"):
+    """The call left the queue unanswered for another reason (timeout, key press, queue empty)."""
+
+    call_id: NonEmpty
+    reason: ExitReason = "other"
+    wait_seconds: Seconds | None = None
+
+
+class CallTransferred(_Base, frozen=True, tag="call.transferred"):
+    """An answered call was transferred. Informational: it is not an exit from the queue."""
+
+    call_id: NonEmpty
+    to_queue: NonEmpty | None = None
+
+
+class CallEnded(_Base, frozen=True, tag="call.ended"):
+    """Work on a handled call finished; ``time`` is the end of after-call work (wrap-up)."""
+
+    call_id: NonEmpty
+    agent: NonEmpty | None = None
+    talk_seconds: Seconds = 0.0
+    hold_seconds: Seconds = 0.0
+    wrapup_seconds: Seconds = 0.0
+
+
+class AgentStateChanged(_Base, frozen=True, tag="agent.state"):
+    """An agent serving ``queue`` entered ``state`` at ``time``."""
+
+    agent: NonEmpty
+    state: AgentState
+    reason: str | None = None
+
+
+# --- ticketing -------------------------------------------------------------------------------
+
+
+class TicketCreated(_Base, frozen=True, tag="ticket.created"):
+    """A ticket was created in ``queue``. ``due_at`` overrides the per-priority SLA target."""
+
+    ticket_id: NonEmpty
+    priority: Priority = "normal"
+    due_at: AwareTime | None = None
+    customer: NonEmpty | None = None
+    channel: str | None = None
+
+
+class TicketAssigned(_Base, frozen=True, tag="ticket.assigned"):
+    ticket_id: NonEmpty
+    agent: NonEmpty
+
+
+class TicketReplied(_Base, frozen=True, tag="ticket.replied"):
+    """A comment on a ticket. Only a public agent reply can be the *first reply*."""
+
+    ticket_id: NonEmpty
+    author: ReplyAuthor = "agent"
+    public: bool = True
+
+
+class TicketStatusChanged(_Base, frozen=True, tag="ticket.status"):
+    """A ticket moved between the unsolved statuses (new, open, pending, on hold)."""
+
+    ticket_id: NonEmpty
+    status: OpenStatus
+
+
+class TicketSolved(_Base, frozen=True, tag="ticket.solved"):
+    ticket_id: NonEmpty
+
+
+class TicketReopened(_Base, frozen=True, tag="ticket.reopened"):
+    """A solved ticket became unsolved again; it is back in the backlog."""
+
+    ticket_id: NonEmpty
+
+
+class TicketClosed(_Base, frozen=True, tag="ticket.closed"):
+    ticket_id: NonEmpty
+
+
+class TicketMoved(_Base, frozen=True, tag="ticket.moved"):
+    """The ticket left ``queue`` for ``to_queue``. Keyed by the old queue.
+
+    The worker that owns the old queue forwards a :class:`TicketMovedIn` keyed by the new queue,
+    so each queue's state stays on the partition that owns it.
+    """
+
+    ticket_id: NonEmpty
+    to_queue: NonEmpty
+
+
+class TicketMovedIn(_Base, frozen=True, tag="ticket.moved_in"):
+    """Derived: a ticket arrived in ``queue`` from ``from_queue``, with what is known of it."""
+
+    ticket_id: NonEmpty
+    from_queue: NonEmpty
+    created_at: AwareTime | None = None
+    priority: Priority = "normal"
+    due_at: AwareTime | None = None
+    customer: NonEmpty | None = None
+    first_reply_at: AwareTime | None = None
+    status: Literal["new", "open", "pending", "hold", "solved", "closed"] = "open"
+
+
+class SurveyResponse(_Base, frozen=True, tag="survey.response"):
+    """A customer survey answer about a call or ticket; any of the three scores may be absent."""
+
+    ticket_id: str | None = None
+    call_id: str | None = None
+    csat: Annotated[int, Meta(ge=1, le=5)] | None = None
+    nps: Annotated[int, Meta(ge=0, le=10)] | None = None
+    ces: Annotated[int, Meta(ge=1, le=7)] | None = None
+
+
+Event = Union[
+    CallEntered,
+    CallBlocked,
+    CallAnswered,
+    CallAbandoned,
+    CallExited,
+    CallTransferred,
+    CallEnded,
+    AgentStateChanged,
+    TicketCreated,
+    TicketAssigned,
+    TicketReplied,
+    TicketStatusChanged,
+    TicketSolved,
+    TicketReopened,
+    TicketClosed,
+    TicketMoved,
+    TicketMovedIn,
+    SurveyResponse,
+]
+
+TELEPHONY_TYPES: tuple[type[_Base], ...] = (
+    CallEntered,
+    CallBlocked,
+    CallAnswered,
+    CallAbandoned,
+    CallExited,
+    CallTransferred,
+    CallEnded,
+    AgentStateChanged,
+)
+TICKETING_TYPES: tuple[type[_Base], ...] = (
+    TicketCreated,
+    TicketAssigned,
+    TicketReplied,
+    TicketStatusChanged,
+    TicketSolved,
+    TicketReopened,
+    TicketClosed,
+    TicketMoved,
+    TicketMovedIn,
+    SurveyResponse,
+)
+
+
+def event_seconds(event: Event) -> float:
+    """The event time as POSIX seconds (the engine's clock)."""
+    return event.time.timestamp()
+
+
+def type_name(event_type: type[_Base]) -> str:
+    """The wire ``type`` tag of an event class."""
+    return str(event_type.__struct_config__.tag)

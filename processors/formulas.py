@@ -1,0 +1,88 @@
+"""Every windowed KPI as a formula over a window's summed counters. One definition each.
+
+docs/kpis.md states the same formulas in prose; tests/test_kpi_properties.py checks them against
+a plain batch recomputation from the raw events.
+"""
+
+from __future__ import annotations
+
+from processors.counters import C
+from processors.settings import SlVariant
+from processors.snapshot import WindowKpis
+
+__all__ = ["ratio", "window_kpis"]
+
+
+def ratio(numerator: float, denominator: float) -> float | None:
+    """numerator / denominator, or None when there is nothing to divide by."""
+    return numerator / denominator if denominator > 0 else None
+
+
+def _count(value: float) -> int:
+    return round(value)
+
+
+def window_kpis(totals: list[float], sl_variant: SlVariant, occupancy: float | None) -> WindowKpis:
+    entered = _count(totals[C.ENTERED])
+    blocked = _count(totals[C.BLOCKED])
+    answered = _count(totals[C.ANSWERED])
+    abandoned = _count(totals[C.ABANDONED])
+    other = _count(totals[C.OTHER_EXITS])
+    a_t = _count(totals[C.ANSWERED_WITHIN_T])
+    b_t = _count(totals[C.ABANDONED_WITHIN_T])
+    exits = answered + abandoned + other
+    variants: dict[str, float | None] = {
+        "answered": ratio(a_t, answered),
+        "offered": ratio(a_t, exits),
+        "ignore_abandons": ratio(a_t, exits - b_t),
+        "abandons_positive": ratio(a_t + b_t, exits),
+    }
+    handled = _count(totals[C.HANDLED])
+    solved = _count(totals[C.TICKETS_SOLVED])
+    reopened = _count(totals[C.TICKETS_REOPENED])
+    first_replies = _count(totals[C.FIRST_REPLIES])
+    csat_n = _count(totals[C.CSAT_RESPONSES])
+    nps_n = _count(totals[C.NPS_RESPONSES])
+    ces_n = _count(totals[C.CES_RESPONSES])
+    contacts = _count(totals[C.CONTACTS])
+    repeats = _count(totals[C.REPEAT_CONTACTS])
+    nps = ratio(totals[C.NPS_PROMOTERS] - totals[C.NPS_DETRACTORS], nps_n)
+    fcr = ratio(contacts - repeats, contacts)
+    return WindowKpis(
+        entered=entered,
+        offered=entered,
+        blocked=blocked,
+        blocked_rate=ratio(blocked, blocked + entered),
+        answered=answered,
+        abandoned=abandoned,
+        short_abandoned=_count(totals[C.SHORT_ABANDONED]),
+        other_exits=other,
+        answered_within_threshold=a_t,
+        abandoned_within_threshold=b_t,
+        abandon_rate=ratio(abandoned, exits),
+        asa_seconds=ratio(totals[C.ANSWERED_WAIT_SUM], answered),
+        avg_abandon_seconds=ratio(totals[C.ABANDONED_WAIT_SUM], abandoned),
+        service_level=variants[sl_variant],
+        service_level_answered=variants["answered"],
+        service_level_offered=variants["offered"],
+        service_level_ignore_abandons=variants["ignore_abandons"],
+        service_level_abandons_positive=variants["abandons_positive"],
+        handled=handled,
+        aht_seconds=ratio(totals[C.HANDLE_TIME_SUM], handled),
+        occupancy=occupancy,
+        tickets_created=_count(totals[C.TICKETS_CREATED]),
+        tickets_solved=solved,
+        tickets_reopened=reopened,
+        reopen_rate=ratio(reopened, solved),
+        first_replies=first_replies,
+        first_reply_seconds=ratio(totals[C.FIRST_REPLY_SUM], first_replies),
+        csat_responses=csat_n,
+        csat=ratio(totals[C.CSAT_GOOD], csat_n),
+        nps_responses=nps_n,
+        nps=None if nps is None else 100.0 * nps,
+        ces_responses=ces_n,
+        ces=ratio(totals[C.CES_SUM], ces_n),
+        contacts=contacts,
+        repeat_contacts=repeats,
+        fcr=fcr,
+    )

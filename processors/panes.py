@@ -1,0 +1,72 @@
+"""Sparse event-time panes at three resolutions, for exact sums over any whole-second span.
+
+The KPI clock has a resolution of one second: an event at 10:00:00.700 belongs to second
+10:00:00, and a window W = (at - L, at] holds the seconds s with at - L < s <= at. Every
+contribution is added to three panes: its second, its minute and its quarter hour. A sum over
+[first, last] walks the span coarse-first, so a one-hour window reads at most ~120 second panes,
+~30 minute panes and 4 quarter panes instead of 3,600 seconds, and a ``today`` window (up to 25
+hours) about 100 quarter panes. Quarter hours line up with every UTC offset in use, so local
+midnight is always a quarter boundary.
+
+Retention is per level: second panes are kept only as long as the longest rolling window needs
+them at second precision; minute and quarter panes as long as the longest window (``today``
+included). A sum that would need an evicted pane is a caller error (the engine sizes retention
+from the configured windows).
+"""
+
+from __future__ import annotations
+
+from processors.counters import WIDTH
+
+__all__ = ["LEVELS", "PaneStore"]
+
+LEVELS: tuple[int, ...] = (1, 60, 900)
+
+Pane = list[float]
+
+
+class PaneStore:
+    """Three dicts ``start second -> counter vector``, one per level in :data:`LEVELS`."""
+
+    __slots__ = ("levels",)
+
+    def __init__(self, levels: list[dict[int, Pane]] | None = None) -> None:
+        self.levels: list[dict[int, Pane]] = levels if levels is not None else [{}, {}, {}]
+
+    def add(self, second: int, index: int, amount: float) -> None:
+        """Add ``amount`` to counter ``index`` at event-time ``second`` (negative to retract)."""
+        for size, panes in zip(LEVELS, self.levels, strict=True):
+            start = second - second % size
+            pane = panes.get(start)
+            if pane is None:
+                pane = panes[start] = [0.0] * WIDTH
+            pane[index] += amount
+
+    def sum(self, first: int, last: int) -> Pane:
+        """Element-wise sum of all contributions at seconds ``first..last`` inclusive."""
+        total = [0.0] * WIDTH
+        second = first
+        seconds, minutes, quarters = self.levels
+        while second <= last:
+            if second % 900 == 0 and second + 899 <= last:
+                pane, step = quarters.get(second), 900
+            elif second % 60 == 0 and second + 59 <= last:
+                pane, step = minutes.get(second), 60
+            else:
+                pane, step = seconds.get(second), 1
+            if pane is not None:
+                for i, value in enumerate(pane):
+                    if value:
+                        total[i] += value
+            second += step
+        return total
+
+    def evict(self, keep_from: tuple[int, int, int]) -> None:
+        """Drop panes that start before ``keep_from[level]`` (one cutoff per level)."""
+        for (size, panes), cutoff in zip(zip(LEVELS, self.levels, strict=True), keep_from, strict=True):
+            stale = [start for start in panes if start + size <= cutoff]
+            for start in stale:
+                del panes[start]
+
+    def __len__(self) -> int:
+        return sum(len(panes) for panes in self.levels)

@@ -1,0 +1,109 @@
+"""Typed settings for the KPI engine: per-queue thresholds and the windows to keep.
+
+These are the pure part of the configuration. ``streams.config`` reads the YAML file, validates
+it (naming the line and field of any mistake) and builds these objects; a replay, a test or a
+benchmark can build them directly.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import Annotated, Literal
+
+from msgspec import Meta, Struct, field
+
+__all__ = [
+    "SL_VARIANTS",
+    "EngineSettings",
+    "QueueSettings",
+    "SlVariant",
+    "parse_window",
+    "window_label",
+]
+
+SlVariant = Literal["answered", "offered", "ignore_abandons", "abandons_positive"]
+SL_VARIANTS: tuple[SlVariant, ...] = ("answered", "offered", "ignore_abandons", "abandons_positive")
+
+PositiveSeconds = Annotated[float, Meta(gt=0)]
+NonNegativeSeconds = Annotated[float, Meta(ge=0)]
+
+
+def _default_sla_hours() -> dict[str, float]:
+    return {"urgent": 4.0, "high": 8.0, "normal": 24.0, "low": 72.0}
+
+
+class QueueSettings(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Per-queue KPI parameters. Defaults follow the most common vendor defaults."""
+
+    sl_threshold_seconds: PositiveSeconds = 20.0
+    """Service-level threshold T: a call answered with wait <= T is within service level."""
+    sl_variant: SlVariant = "offered"
+    """Which of the four service-level formulas is *the* service level (docs/kpis.md)."""
+    sl_target: Annotated[float, Meta(gt=0, lt=1)] = 0.8
+    """Target fraction for service level (staffing and default alert thresholds)."""
+    short_abandon_seconds: NonNegativeSeconds = 5.0
+    """Abandons with wait strictly below this are short abandons, excluded from other counts."""
+    timezone: str = "UTC"
+    """IANA time zone for the ``today`` window (since local midnight)."""
+    sla_hours: dict[str, PositiveSeconds] = field(default_factory=_default_sla_hours)
+    """Ticket SLA target per priority, in hours from creation (used when no ``due_at``)."""
+    at_risk_minutes: PositiveSeconds = 60.0
+    """A ticket is *at risk* when its SLA is due within this many minutes."""
+    fcr_window_hours: PositiveSeconds = 24.0
+    """A contact is a repeat when the same customer contacted this queue within this window."""
+
+
+def _default_windows() -> list[str]:
+    return ["5m", "15m", "1h", "today"]
+
+
+class EngineSettings(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """What the engine keeps and how it treats time."""
+
+    windows: list[str] = field(default_factory=_default_windows)
+    """Rolling windows (``30s``, ``5m``, ``1h``, ``24h``...) and optionally ``today``."""
+    allowed_lateness_seconds: NonNegativeSeconds = 120.0
+    """Events older than (newest event time of the queue - this) are dropped and counted."""
+    max_open_call_seconds: PositiveSeconds = 4 * 3600.0
+    """A call still waiting after this long is presumed lost (its exit never came) and dropped."""
+    closed_ticket_retention_hours: PositiveSeconds = 7 * 24.0
+    """How long a solved or closed ticket is remembered (so a reopen finds it)."""
+    defaults: QueueSettings = field(default_factory=QueueSettings)
+    queues: dict[str, QueueSettings] = field(default_factory=dict)
+    """Per-queue overrides; keys may be shell-style patterns (``sales-*``)."""
+
+    def for_queue(self, queue: str) -> QueueSettings:
+        """The settings of ``queue``: an exact key, else the first matching pattern, else defaults."""
+        exact = self.queues.get(queue)
+        if exact is not None:
+            return exact
+        for pattern, settings in self.queues.items():
+            if fnmatch.fnmatchcase(queue, pattern):
+                return settings
+        return self.defaults
+
+    def window_seconds(self) -> list[tuple[str, int | None]]:
+        """(label, length in seconds) per configured window; ``today`` has length None."""
+        return [(label, parse_window(label)) for label in self.windows]
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_window(label: str) -> int | None:
+    """``"15m"`` -> 900; ``"today"`` -> None. Raises ValueError on anything else."""
+    if label == "today":
+        return None
+    unit = label[-1:]
+    number = label[:-1]
+    if unit not in _UNITS or not number.isdigit() or int(number) <= 0:
+        raise ValueError(f"not a window: {label!r} (use e.g. 30s, 5m, 1h, 24h or today)")
+    return int(number) * _UNITS[unit]
+
+
+def window_label(seconds: int) -> str:
+    """The canonical label of a rolling window length: 900 -> ``"15m"``."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

@@ -1,0 +1,89 @@
+"""What the engine reports: per queue, live gauges at an instant and KPIs per window.
+
+Rates are fractions in 0..1. A rate or mean whose denominator is empty is ``None`` (JSON
+``null``; absent from /metrics), never 0: "no calls" and "0 % abandoned" are different facts.
+Each field's definition is in docs/kpis.md under the same name.
+"""
+
+from __future__ import annotations
+
+from msgspec import Struct, field
+
+__all__ = ["LiveKpis", "QueueSnapshot", "WindowKpis", "LIVE_FIELDS", "WINDOW_FIELDS"]
+
+
+class WindowKpis(Struct, kw_only=True):
+    """KPIs over the event-time window W = (at - length, at] (or since local midnight)."""
+
+    # telephony: arrivals family (counted at entry / rejection time)
+    entered: int = 0
+    offered: int = 0
+    blocked: int = 0
+    blocked_rate: float | None = None
+    # telephony: exits family (counted at the time the call left the queue)
+    answered: int = 0
+    abandoned: int = 0
+    short_abandoned: int = 0
+    other_exits: int = 0
+    answered_within_threshold: int = 0
+    abandoned_within_threshold: int = 0
+    abandon_rate: float | None = None
+    asa_seconds: float | None = None
+    avg_abandon_seconds: float | None = None
+    service_level: float | None = None
+    service_level_answered: float | None = None
+    service_level_offered: float | None = None
+    service_level_ignore_abandons: float | None = None
+    service_level_abandons_positive: float | None = None
+    # handling and agents
+    handled: int = 0
+    aht_seconds: float | None = None
+    occupancy: float | None = None
+    # ticketing
+    tickets_created: int = 0
+    tickets_solved: int = 0
+    tickets_reopened: int = 0
+    reopen_rate: float | None = None
+    first_replies: int = 0
+    first_reply_seconds: float | None = None
+    # surveys
+    csat_responses: int = 0
+    csat: float | None = None
+    nps_responses: int = 0
+    nps: float | None = None
+    ces_responses: int = 0
+    ces: float | None = None
+    # first-contact resolution
+    contacts: int = 0
+    repeat_contacts: int = 0
+    fcr: float | None = None
+
+
+class LiveKpis(Struct, kw_only=True):
+    """Point-in-time gauges at the instant ``at``."""
+
+    calls_waiting: int = 0
+    oldest_wait_seconds: float = 0.0
+    agents: dict[str, int] = field(default_factory=dict)
+    """Agents by state now (available, on_call, wrap_up, not_ready); logged-out agents omitted."""
+    agents_staffed: int = 0
+    """Agents logged in (any state but logged_out)."""
+    backlog: int = 0
+    backlog_by_priority: dict[str, int] = field(default_factory=dict)
+    backlog_by_age: dict[str, int] = field(default_factory=dict)
+    """Unsolved tickets by age: ``lt_24h``, ``24h_48h``, ``gt_48h``."""
+    oldest_ticket_age_seconds: float = 0.0
+    tickets_past_sla: int = 0
+    tickets_at_risk: int = 0
+
+
+class QueueSnapshot(Struct, kw_only=True):
+    queue: str
+    at: float
+    """The instant (POSIX seconds, whole) the snapshot describes."""
+    live: LiveKpis
+    windows: dict[str, WindowKpis]
+
+
+LIVE_FIELDS: tuple[str, ...] = tuple(LiveKpis.__struct_fields__)
+WINDOW_FIELDS: tuple[str, ...] = tuple(WindowKpis.__struct_fields__)

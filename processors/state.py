@@ -1,0 +1,104 @@
+"""The whole KPI state of one queue, as plain serialisable data.
+
+One :class:`QueueState` holds everything the engine knows about a queue: its event-time panes,
+the calls still in (or just out of) the queue, agent state timelines, open tickets, recent
+contacts per customer, the ids of recent events (for de-duplication) and the last source offset
+applied per partition (so a batch replayed after a crash is skipped, not counted twice).
+
+It is a msgspec Struct made of builtins only, so ``encode_state``/``decode_state`` turn it into
+compact MessagePack and back exactly: that is what the worker writes to its Faust table.
+"""
+
+from __future__ import annotations
+
+import msgspec
+from msgspec import Struct, field
+
+__all__ = [
+    "CallVisit",
+    "QueueState",
+    "Ticket",
+    "decode_state",
+    "encode_state",
+    "new_queue_state",
+]
+
+EXIT_NONE, EXIT_ANSWERED, EXIT_ABANDONED, EXIT_OTHER = 0, 1, 2, 3
+
+
+class CallVisit(Struct, array_like=True, gc=False):
+    """One call's visit to the queue. Either end may arrive first."""
+
+    entered_at: float | None = None
+    exit_kind: int = EXIT_NONE
+    exit_at: float | None = None
+    reported_wait: float | None = None
+    counted: bool = False
+    """True once the exit has been added to the panes (it needs the wait, so the entry or a
+    source-reported wait)."""
+
+
+class Ticket(Struct, array_like=True, gc=False):
+    """What one queue knows about one ticket."""
+
+    first_seen: float
+    created_at: float | None = None
+    priority: str = "normal"
+    due_at: float | None = None
+    customer: str | None = None
+    statuses: list[tuple[float, str]] = field(default_factory=list)
+    """Status changes (event time, status), kept sorted; ``new`` is implied at creation."""
+    first_reply_at: float | None = None
+    first_reply_counted: float | None = None
+    """Event time at which this queue counted the first reply (to retract if an earlier
+    reply turns up late); None when not counted here."""
+    inherited_reply: bool = False
+    """The first reply happened in a previous queue: not this queue's to count."""
+    arrived_at: float | None = None
+    """When it was moved into this queue (None: created here)."""
+    left_at: float | None = None
+    """When it was moved out of this queue."""
+
+
+class QueueState(Struct, gc=False):
+    queue: str
+    watermark: float | None = None
+    """Newest event time applied to this queue; lateness is measured against it."""
+    seen: dict[str, float] = field(default_factory=dict)
+    offsets: dict[str, int] = field(default_factory=dict)
+    panes: list[dict[int, list[float]]] = field(default_factory=lambda: [{}, {}, {}])
+    calls: dict[str, CallVisit] = field(default_factory=dict)
+    agents: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
+    tickets: dict[str, Ticket] = field(default_factory=dict)
+    contacts: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
+    """Per customer, (time, event id) of recent contacts, sorted (for FCR)."""
+    late: int = 0
+    duplicates: int = 0
+    ignored: int = 0
+    """Events that carried no new fact (a second entry or exit for the same call)."""
+    unmatched_exits: int = 0
+    lost_calls: int = 0
+    evicted_through: float = 0.0
+    """Event time up to which stale state was last evicted."""
+
+
+def new_queue_state(queue: str) -> QueueState:
+    return QueueState(queue=queue)
+
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(QueueState)
+
+
+def encode_state(state: QueueState) -> bytes:
+    return _encoder.encode(state)
+
+
+def decode_state(data: bytes) -> QueueState:
+    state = _decoder.decode(data)
+    # MessagePack has no tuples; restore them so comparisons and bisect behave identically.
+    state.agents = {k: [(t, s) for t, s in v] for k, v in state.agents.items()}
+    state.contacts = {k: [(t, i) for t, i in v] for k, v in state.contacts.items()}
+    for ticket in state.tickets.values():
+        ticket.statuses = [(t, s) for t, s in ticket.statuses]
+    return state

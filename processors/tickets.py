@@ -1,0 +1,278 @@
+"""Ticketing: backlog, SLA, inflow/outflow, first reply and reopens, per queue.
+
+A ticket is in a queue's backlog at second ``at`` when its arrival in the queue is known (it was
+created there, or moved in) at or before ``at``, it has not been moved out by ``at``, and its
+status at ``at`` is unsolved (new, open, pending, on hold). A ticket known only from later events
+(a reply whose ``ticket.created`` has not arrived) is kept, so the two merge when it comes, but
+is not counted until then.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from datetime import UTC, datetime
+
+from processors.counters import C
+from processors.events import (
+    SurveyResponse,
+    TicketAssigned,
+    TicketClosed,
+    TicketCreated,
+    TicketMoved,
+    TicketMovedIn,
+    TicketReopened,
+    TicketReplied,
+    TicketSolved,
+    TicketStatusChanged,
+)
+from processors.panes import PaneStore
+from processors.settings import QueueSettings
+from processors.snapshot import LiveKpis
+from processors.state import QueueState, Ticket
+
+__all__ = [
+    "UNSOLVED",
+    "apply_survey",
+    "apply_ticket_event",
+    "evict_tickets",
+    "ticket_gauges",
+]
+
+UNSOLVED = frozenset({"new", "open", "pending", "hold"})
+AGE_BUCKETS = (("lt_24h", 86400.0), ("24h_48h", 172800.0), ("gt_48h", math.inf))
+
+TicketEvent = (
+    TicketCreated
+    | TicketAssigned
+    | TicketReplied
+    | TicketStatusChanged
+    | TicketSolved
+    | TicketReopened
+    | TicketClosed
+    | TicketMoved
+    | TicketMovedIn
+)
+
+
+def _ticket(state: QueueState, ticket_id: str, t: float) -> Ticket:
+    ticket = state.tickets.get(ticket_id)
+    if ticket is None:
+        ticket = state.tickets[ticket_id] = Ticket(first_seen=t)
+    elif t < ticket.first_seen:
+        ticket.first_seen = t
+    return ticket
+
+
+def _add_status(ticket: Ticket, t: float, status: str) -> bool:
+    entry = (t, status)
+    index = bisect.bisect_left(ticket.statuses, entry)
+    if index < len(ticket.statuses) and ticket.statuses[index] == entry:
+        return False
+    ticket.statuses.insert(index, entry)
+    return True
+
+
+def _recount_first_reply(panes: PaneStore, ticket: Ticket) -> None:
+    """Make the panes hold exactly this ticket's first reply, counted at its time."""
+    desired = None
+    if not ticket.inherited_reply and ticket.created_at is not None:
+        desired = ticket.first_reply_at
+    counted = ticket.first_reply_counted
+    if counted == desired:
+        return
+    if counted is not None:
+        assert ticket.created_at is not None
+        panes.add(math.floor(counted), C.FIRST_REPLIES, -1)
+        panes.add(math.floor(counted), C.FIRST_REPLY_SUM, -max(0.0, counted - ticket.created_at))
+    if desired is not None:
+        assert ticket.created_at is not None
+        panes.add(math.floor(desired), C.FIRST_REPLIES, 1)
+        panes.add(math.floor(desired), C.FIRST_REPLY_SUM, max(0.0, desired - ticket.created_at))
+    ticket.first_reply_counted = desired
+
+
+def _moved_in_event(moved: TicketMoved, ticket: Ticket, t: float) -> TicketMovedIn:
+    status = _status_before(ticket, math.nextafter(t, math.inf))
+    return TicketMovedIn(
+        id=f"{moved.id}:in",
+        time=moved.time,
+        queue=moved.to_queue,
+        ticket_id=moved.ticket_id,
+        from_queue=moved.queue,
+        created_at=_dt(ticket.created_at),
+        priority=ticket.priority,  # type: ignore[arg-type]
+        due_at=_dt(ticket.due_at),
+        customer=ticket.customer,
+        first_reply_at=_dt(ticket.first_reply_at),
+        status=status if status is not None else "open",  # type: ignore[arg-type]
+    )
+
+
+def _dt(t: float | None) -> datetime | None:
+    return datetime.fromtimestamp(t, UTC) if t is not None else None
+
+
+def apply_ticket_event(
+    state: QueueState, panes: PaneStore, event: TicketEvent, t: float
+) -> tuple[bool, TicketMovedIn | None]:
+    """Apply one ticket event; returns (carried a new fact, event to forward to another queue)."""
+    second = math.floor(t)
+    ticket = _ticket(state, event.ticket_id, t)
+    if isinstance(event, TicketCreated):
+        if ticket.created_at is not None:
+            return False, None
+        ticket.created_at = t
+        ticket.priority = event.priority
+        ticket.due_at = event.due_at.timestamp() if event.due_at is not None else None
+        ticket.customer = event.customer
+        panes.add(second, C.TICKETS_CREATED, 1)
+        _recount_first_reply(panes, ticket)
+        return True, None
+    if isinstance(event, TicketReplied):
+        if event.author != "agent" or not event.public:
+            return True, None
+        if ticket.first_reply_at is not None and ticket.first_reply_at <= t:
+            return False, None
+        if ticket.inherited_reply:
+            return False, None
+        ticket.first_reply_at = t
+        _recount_first_reply(panes, ticket)
+        return True, None
+    if isinstance(event, TicketStatusChanged):
+        return _add_status(ticket, t, event.status), None
+    if isinstance(event, TicketSolved):
+        if not _add_status(ticket, t, "solved"):
+            return False, None
+        panes.add(second, C.TICKETS_SOLVED, 1)
+        return True, None
+    if isinstance(event, TicketReopened):
+        if not _add_status(ticket, t, "open"):
+            return False, None
+        panes.add(second, C.TICKETS_REOPENED, 1)
+        return True, None
+    if isinstance(event, TicketClosed):
+        return _add_status(ticket, t, "closed"), None
+    if isinstance(event, TicketMoved):
+        if event.to_queue == event.queue or ticket.left_at is not None:
+            return False, None
+        ticket.left_at = t
+        return True, _moved_in_event(event, ticket, t)
+    if isinstance(event, TicketMovedIn):
+        if ticket.arrived_at is not None and ticket.left_at is None:
+            return False, None
+        ticket.left_at = None
+        ticket.arrived_at = t
+        if ticket.created_at is None and event.created_at is not None:
+            ticket.created_at = event.created_at.timestamp()
+        ticket.priority = event.priority
+        if ticket.due_at is None and event.due_at is not None:
+            ticket.due_at = event.due_at.timestamp()
+        ticket.customer = ticket.customer or event.customer
+        if event.first_reply_at is not None:
+            ticket.inherited_reply = True
+            ticket.first_reply_at = event.first_reply_at.timestamp()
+        _add_status(ticket, t, event.status)
+        _recount_first_reply(panes, ticket)
+        return True, None
+    # TicketAssigned: no KPI of its own; the record exists so later facts merge into it.
+    return True, None
+
+
+def apply_survey(panes: PaneStore, event: SurveyResponse, t: float) -> bool:
+    second = math.floor(t)
+    if event.csat is not None:
+        panes.add(second, C.CSAT_RESPONSES, 1)
+        if event.csat >= 4:
+            panes.add(second, C.CSAT_GOOD, 1)
+    if event.nps is not None:
+        panes.add(second, C.NPS_RESPONSES, 1)
+        if event.nps >= 9:
+            panes.add(second, C.NPS_PROMOTERS, 1)
+        elif event.nps <= 6:
+            panes.add(second, C.NPS_DETRACTORS, 1)
+    if event.ces is not None:
+        panes.add(second, C.CES_RESPONSES, 1)
+        panes.add(second, C.CES_SUM, event.ces)
+    return True
+
+
+def _status_before(ticket: Ticket, end: float) -> str | None:
+    """Status after every change strictly before instant ``end``."""
+    index = bisect.bisect_left(ticket.statuses, (end, ""))
+    if index:
+        return ticket.statuses[index - 1][1]
+    return "new" if ticket.created_at is not None else None
+
+
+def _in_backlog(ticket: Ticket, at: int) -> bool:
+    arrived = ticket.arrived_at if ticket.arrived_at is not None else ticket.created_at
+    if arrived is None or math.floor(arrived) > at:
+        return False
+    if ticket.left_at is not None and math.floor(ticket.left_at) <= at:
+        return False
+    status = _status_before(ticket, float(at + 1))  # every change in second `at` included
+    return status is None or status in UNSOLVED
+
+
+def _due(ticket: Ticket, settings: QueueSettings) -> float | None:
+    if ticket.due_at is not None:
+        return ticket.due_at
+    if ticket.created_at is None:
+        return None
+    hours = settings.sla_hours.get(ticket.priority, settings.sla_hours.get("normal", 24.0))
+    return ticket.created_at + hours * 3600.0
+
+
+def ticket_gauges(state: QueueState, at: int, settings: QueueSettings, live: LiveKpis) -> None:
+    """Fill the ticket fields of ``live`` for second ``at``."""
+    by_priority: dict[str, int] = {}
+    by_age = {label: 0 for label, _ in AGE_BUCKETS}
+    oldest = 0.0
+    backlog = past_sla = at_risk = 0
+    risk_horizon = at + settings.at_risk_minutes * 60.0
+    for ticket in state.tickets.values():
+        if not _in_backlog(ticket, at):
+            continue
+        backlog += 1
+        by_priority[ticket.priority] = by_priority.get(ticket.priority, 0) + 1
+        origin = ticket.created_at if ticket.created_at is not None else ticket.arrived_at
+        assert origin is not None
+        age = float(at - math.floor(origin))
+        oldest = max(oldest, age)
+        for label, limit in AGE_BUCKETS:
+            if age < limit:
+                by_age[label] += 1
+                break
+        due = _due(ticket, settings)
+        if due is not None:
+            if due <= at:
+                past_sla += 1
+            elif due <= risk_horizon:
+                at_risk += 1
+    live.backlog = backlog
+    live.backlog_by_priority = by_priority
+    live.backlog_by_age = by_age
+    live.oldest_ticket_age_seconds = oldest
+    live.tickets_past_sla = past_sla
+    live.tickets_at_risk = at_risk
+
+
+def evict_tickets(state: QueueState, horizon: float, closed_before: float) -> None:
+    """Forget tickets that can no longer change a KPI.
+
+    Moved-out tickets and tickets of unknown origin older than the lateness ``horizon``;
+    solved or closed tickets whose last change is older than ``closed_before``.
+    """
+    stale: list[str] = []
+    for ticket_id, ticket in state.tickets.items():
+        if ticket.left_at is not None and ticket.left_at < horizon:
+            stale.append(ticket_id)
+        elif ticket.created_at is None and ticket.arrived_at is None:
+            if ticket.first_seen < horizon:
+                stale.append(ticket_id)
+        elif ticket.statuses and ticket.statuses[-1][1] not in UNSOLVED:
+            if ticket.statuses[-1][0] < closed_before:
+                stale.append(ticket_id)
+    for ticket_id in stale:
+        del state.tickets[ticket_id]

@@ -1,0 +1,65 @@
+"""The ``ccpulse`` command line: one sub-command per module in :mod:`streams.commands`.
+
+Each command module exposes ``register(subparsers)`` and sets ``func`` on its parser; adding a
+command means adding a module and one name to :data:`COMMANDS`, nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+COMMANDS: tuple[str, ...] = (
+    "broker",
+    "worker",
+    "simulate",
+    "demo",
+    "replay",
+    "topics",
+    "schema",
+    "alerts",
+    "rules",
+    "dashboards",
+    "staffing",
+    "backtest",
+    "ingest",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ccpulse",
+        description="Real-time contact-centre KPIs from Kafka.",
+    )
+    parser.add_argument(
+        "--config",
+        "-c",
+        metavar="FILE",
+        help="ccpulse YAML configuration (default: built-in defaults; env CCPULSE_CONFIG)",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"streams.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"streams.commands.{name}":
+                continue  # command not built yet
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    result = args.func(args)
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,200 @@
+"""The one ccpulse configuration file: YAML, validated, with defaults that work out of the box.
+
+``load_config(path)`` returns a :class:`Config`; any mistake raises :class:`ConfigError` naming the
+file, the line and the field (``ccpulse.yaml:12: engine.defaults.sl_variant: Invalid enum value
+'fast'``), so a bad file fails at start, never half-way through a shift. ``${NAME}`` in a string
+value is replaced by the environment variable NAME, so secrets stay out of the file.
+
+Sections: ``kafka`` (connection), ``topics``, ``worker``, ``engine`` (windows, lateness, per-queue
+KPI settings: processors.settings), and the sections other modules own (``alerts``), which plug
+their own typed struct in here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+import yaml
+from msgspec import Struct, field
+
+from processors.alerts import AlertsConfig
+from processors.settings import EngineSettings, parse_window
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "KafkaConfig",
+    "TopicsConfig",
+    "WorkerConfig",
+    "load_config",
+    "config_from_env",
+]
+
+
+class KafkaConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """How to reach the brokers. Secrets can be given as ``${ENV_VAR}``."""
+
+    bootstrap: str = "127.0.0.1:9092"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    username: str | None = None
+    password: str | None = None
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+
+
+class TopicsConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Topic names and sizes. Telephony and ticketing must have the same partition count: both
+    are keyed by queue, and one worker owns all of a queue's state."""
+
+    telephony: str = "ccpulse.telephony"
+    ticketing: str = "ccpulse.ticketing"
+    alerts: str = "ccpulse.alerts"
+    deadletter: str = "ccpulse.deadletter"
+    partitions: int = 8
+    replication_factor: int = 1
+
+
+class WorkerConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    app_id: str = "ccpulse"
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    batch_max_events: int = 5000
+    batch_within_seconds: float = 0.25
+    snapshot_interval_seconds: float = 30.0
+    """How often each queue's full state is written to the changelog (between, only deltas)."""
+    data_dir: str = "var/worker"
+    api_token: str | None = None
+    """Bearer token required by state-changing HTTP calls (ack, silence)."""
+    embedded_broker: bool = False
+    """Set by ``ccpulse demo``: the broker is the embedded Tansu (see streams/broker.py)."""
+
+
+class Config(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    kafka: KafkaConfig = field(default_factory=KafkaConfig)
+    topics: TopicsConfig = field(default_factory=TopicsConfig)
+    worker: WorkerConfig = field(default_factory=WorkerConfig)
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+
+
+class ConfigError(ValueError):
+    """A configuration mistake, with the file, line and field that caused it."""
+
+    def __init__(self, source: str, line: int | None, path: str, reason: str) -> None:
+        self.source, self.line, self.path, self.reason = source, line, path, reason
+        where = f"{source}:{line}" if line else source
+        super().__init__(f"{where}: {path or '(top level)'}: {reason}")
+
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _expand_env(value: Any) -> Any:
+    if isinstance(value, str):
+        return _ENV.sub(lambda m: os.environ.get(m.group(1), ""), value)
+    if isinstance(value, dict):
+        return {k: _expand_env(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v) for v in value]
+    return value
+
+
+_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+
+
+def _split_path(path: str) -> list[str | int]:
+    """``.engine.queues[0].x`` -> ['engine', 'queues', 0, 'x']."""
+    parts: list[str | int] = []
+    for name, index in re.findall(r"\.([^.\[]+)|\[(\d+)\]", path):
+        parts.append(int(index) if index else name)
+    return parts
+
+
+def _line_of(node: yaml.Node | None, parts: list[str | int]) -> int | None:
+    """The 1-based line of the YAML node at ``parts`` (or of its deepest existing parent)."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in parts:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == part:
+                    node, line = value, key.start_mark.line + 1
+                    break
+            else:
+                return line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def _validate_semantics(config: Config) -> tuple[str, str] | None:
+    """Checks that types cannot express; returns (path, reason) of the first problem."""
+    for index, label in enumerate(config.engine.windows):
+        try:
+            parse_window(label)
+        except ValueError as exc:
+            return f"engine.windows[{index}]", str(exc)
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    queues = {"defaults": config.engine.defaults} | {
+        f"queues.{name}": q for name, q in config.engine.queues.items()
+    }
+    for where, settings in queues.items():
+        try:
+            ZoneInfo(settings.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            return f"engine.{where}.timezone", f"unknown time zone {settings.timezone!r}"
+    return None
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Load and validate the configuration; ``None`` gives the built-in defaults."""
+    if path is None:
+        return Config()
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(source, None, "", f"cannot read: {exc.strerror}") from exc
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError(source, line, "", f"not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(source, 1, "", "the file must hold a mapping of sections")
+    try:
+        config = msgspec.convert(_expand_env(data), Config)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        match = _PATH.search(message)
+        dotted = match.group("path") if match else ""
+        reason = message[: match.start()] if match else message
+        parts = _split_path(dotted)
+        unknown = re.match(r"Object contains unknown field `([^`]+)`", reason)
+        if unknown:
+            parts.append(unknown.group(1))
+        readable = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in parts).replace(".[", "[")
+        raise ConfigError(source, _line_of(root, parts), readable, reason) from None
+    problem = _validate_semantics(config)
+    if problem:
+        dotted_path, reason = problem
+        raise ConfigError(source, _line_of(root, _split_path("." + dotted_path)), dotted_path, reason)
+    return config
+
+
+def config_from_env(path: str | None = None) -> Config:
+    """``path``, else ``$CCPULSE_CONFIG``, else the defaults."""
+    return load_config(path or os.environ.get("CCPULSE_CONFIG") or None)

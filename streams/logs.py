@@ -1,0 +1,56 @@
+"""Structured log lines: ``ts=... level=info logger=ccpulse.worker msg="..." key=value``.
+
+One line per event, key=value pairs, so a human can read it and a log shipper can parse it
+without a JSON decoder. Use ``log(logger, "msg", key=value)`` or the standard logging calls
+with ``extra={"kv": {...}}``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Any
+
+__all__ = ["configure_logging", "kv", "log"]
+
+
+def _quote(value: Any) -> str:
+    text = str(value)
+    if text == "" or any(c in text for c in ' "=\t\n'):
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    return text
+
+
+def kv(**fields: Any) -> str:
+    """Render fields as ``k=v`` pairs, quoting values that need it."""
+    return " ".join(f"{key}={_quote(value)}" for key, value in fields.items())
+
+
+class KeyValueFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        line = (
+            f"ts={stamp}.{int(record.msecs):03d}Z level={record.levelname.lower()} "
+            f"logger={record.name} msg={_quote(record.getMessage())}"
+        )
+        extra = getattr(record, "kv", None)
+        if extra:
+            line += " " + kv(**extra)
+        if record.exc_info:
+            line += " exc=" + _quote(self.formatException(record.exc_info))
+        return line
+
+
+def configure_logging(level: str | int = "INFO") -> None:
+    """Send every logger's records to stderr as key=value lines."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(KeyValueFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level if isinstance(level, int) else level.upper())
+
+
+def log(logger: logging.Logger, msg: str, level: int = logging.INFO, **fields: Any) -> None:
+    """Log ``msg`` with structured fields."""
+    logger.log(level, msg, extra={"kv": fields})

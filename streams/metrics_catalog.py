@@ -1,0 +1,117 @@
+"""Every Prometheus metric ccpulse exports, in one list.
+
+The exporter, the Grafana dashboards, the alert-rule export and the tests all read this list, so
+a metric cannot be renamed in one place and silently vanish from a panel in another.
+
+Naming: live per-queue gauges are ``ccpulse_queue_<field>``; windowed KPIs are
+``ccpulse_window_<field>{queue,window}`` where ``<field>`` is the name in docs/kpis.md (rates are
+fractions 0..1); engine and pipeline health are ``ccpulse_*_total`` counters and a few gauges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from processors.snapshot import LiveKpis, WindowKpis
+
+__all__ = [
+    "ALL_METRICS",
+    "LIVE_METRICS",
+    "LIVE_DICT_METRICS",
+    "OPERATIONAL_METRICS",
+    "STAFFING_METRICS",
+    "WINDOW_METRICS",
+    "MetricSpec",
+    "metric_names",
+]
+
+MetricType = Literal["gauge", "counter", "histogram"]
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    type: MetricType
+    help: str
+    labels: tuple[str, ...]
+    source_field: str | None = None
+    """The snapshot field this metric is read from (None for operational metrics)."""
+
+
+def _doc(cls: type, field: str) -> str:
+    return field.replace("_", " ")
+
+
+_LIVE_DICTS = {"agents": "state", "backlog_by_priority": "priority", "backlog_by_age": "age"}
+
+LIVE_METRICS: tuple[MetricSpec, ...] = tuple(
+    MetricSpec(
+        name=f"ccpulse_queue_{field}",
+        type="gauge",
+        help=f"Live {_doc(LiveKpis, field)} per queue (docs/kpis.md#{field}).",
+        labels=("queue",),
+        source_field=field,
+    )
+    for field in LiveKpis.__struct_fields__
+    if field not in _LIVE_DICTS
+)
+
+LIVE_DICT_METRICS: tuple[MetricSpec, ...] = tuple(
+    MetricSpec(
+        name=f"ccpulse_queue_{field}",
+        type="gauge",
+        help=f"Live {_doc(LiveKpis, field)} per queue and {label} (docs/kpis.md#{field}).",
+        labels=("queue", label),
+        source_field=field,
+    )
+    for field, label in _LIVE_DICTS.items()
+)
+
+WINDOW_METRICS: tuple[MetricSpec, ...] = tuple(
+    MetricSpec(
+        name=f"ccpulse_window_{field}",
+        type="gauge",
+        help=f"{_doc(WindowKpis, field).capitalize()} over the rolling window (docs/kpis.md#{field}).",
+        labels=("queue", "window"),
+        source_field=field,
+    )
+    for field in WindowKpis.__struct_fields__
+)
+
+STAFFING_METRICS: tuple[MetricSpec, ...] = ()
+"""Filled by the staffing exporter (Erlang C / Erlang A figures per queue)."""
+
+OPERATIONAL_METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec("ccpulse_events", "counter", "Events applied, by source topic and type.", ("topic", "type")),
+    MetricSpec(
+        "ccpulse_events_deadlettered",
+        "counter",
+        "Events sent to the dead-letter topic, by source topic and reason.",
+        ("topic", "reason"),
+    ),
+    MetricSpec("ccpulse_events_late", "counter", "Events dropped as later than the allowed lateness.", ("queue",)),
+    MetricSpec("ccpulse_events_duplicate", "counter", "Events ignored as already applied (same id or offset).", ("queue",)),
+    MetricSpec("ccpulse_batches", "counter", "Batches processed by the KPI agent.", ()),
+    MetricSpec("ccpulse_batch_events", "histogram", "Events per processed batch.", ()),
+    MetricSpec("ccpulse_consumer_lag", "gauge", "Messages not yet processed, per partition (highwater - position).", ("topic", "partition")),
+    MetricSpec("ccpulse_owned_queues", "gauge", "Queues whose partition this worker owns and exports.", ()),
+    MetricSpec("ccpulse_ready", "gauge", "1 when table recovery has finished and the worker is ready.", ()),
+)
+
+ALL_METRICS: tuple[MetricSpec, ...] = (
+    LIVE_METRICS + LIVE_DICT_METRICS + WINDOW_METRICS + STAFFING_METRICS + OPERATIONAL_METRICS
+)
+
+
+def metric_names() -> set[str]:
+    """Every series name a scrape can contain (counters with ``_total``, histograms with parts)."""
+    names: set[str] = set()
+    for spec in ALL_METRICS:
+        if spec.type == "counter":
+            names.update({spec.name + "_total", spec.name + "_created"})
+        elif spec.type == "histogram":
+            names.update(spec.name + suffix for suffix in ("_bucket", "_sum", "_count", "_created"))
+        else:
+            names.add(spec.name)
+    return names
