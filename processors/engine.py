@@ -29,6 +29,7 @@ from processors.events import (
     CallEntered,
     CallTransferred,
     Event,
+    TICKETING_TYPES,
     SurveyResponse,
     TicketCreated,
     TicketMovedIn,
@@ -129,18 +130,23 @@ class KpiEngine:
             state.offsets[position.key] = position.offset
             result.touched.add(state.queue)
         t = event.time.timestamp()
-        if state.watermark is not None and t < state.watermark - self._lateness:
+        family = "ticketing" if isinstance(event, TICKETING_TYPES) else "telephony"
+        watermark = state.watermarks.get(family)
+        if watermark is not None and t < watermark - self._lateness:
             state.late += 1
             result.late += 1
             result.touched.add(state.queue)
             return
-        if event.id in state.seen:
+        seen = state.seen.get(family)
+        if seen is None:
+            seen = state.seen[family] = {}
+        if event.id in seen:
             state.duplicates += 1
             result.duplicates += 1
             return
-        state.seen[event.id] = t
-        if state.watermark is None or t > state.watermark:
-            state.watermark = t
+        seen[event.id] = t
+        if watermark is None or t > watermark:
+            state.watermarks[family] = t
         result.touched.add(state.queue)
         if self._dispatch(state, event, t, result):
             result.applied += 1
@@ -175,28 +181,36 @@ class KpiEngine:
         self.evict(state)
 
     def evict(self, state: QueueState) -> None:
-        """Forget what no window and no on-time event can need any more."""
-        if state.watermark is None:
+        """Forget what no window and no on-time event can need any more.
+
+        Each family's facts are evicted against that family's own lateness horizon; what both
+        families feed (panes, FCR contacts) against the older of the two.
+        """
+        if not state.watermarks:
             return
-        now = state.watermark
-        horizon = now - self._lateness
+        horizons = {family: mark - self._lateness for family, mark in state.watermarks.items()}
+        oldest = min(state.watermarks.values())
         PaneStore(state.panes).evict(
             (
-                math.floor(now - self._retention[0]),
-                math.floor(now - self._retention[1]),
-                math.floor(now - self._retention[2]),
+                math.floor(oldest - self._retention[0]),
+                math.floor(oldest - self._retention[1]),
+                math.floor(oldest - self._retention[2]),
             )
         )
-        stale_ids = [event_id for event_id, t in state.seen.items() if t < horizon]
-        for event_id in stale_ids:
-            del state.seen[event_id]
-        evict_calls(state, horizon, now - self.settings.max_open_call_seconds)
-        evict_agents(state, now - self._history)
+        for family, seen in state.seen.items():
+            stale_ids = [event_id for event_id, t in seen.items() if t < horizons[family]]
+            for event_id in stale_ids:
+                del seen[event_id]
+        if "telephony" in state.watermarks:
+            phone = state.watermarks["telephony"]
+            evict_calls(state, horizons["telephony"], phone - self.settings.max_open_call_seconds)
+            evict_agents(state, phone - self._history)
+        if "ticketing" in state.watermarks:
+            retention = self.settings.closed_ticket_retention_hours * 3600.0
+            evict_tickets(state, horizons["ticketing"], state.watermarks["ticketing"] - retention)
         max_fcr = self.settings.for_queue(state.queue).fcr_window_hours * 3600.0
-        evict_contacts(state, horizon - max_fcr)
-        retention = self.settings.closed_ticket_retention_hours * 3600.0
-        evict_tickets(state, horizon, now - retention)
-        state.evicted_through = now
+        evict_contacts(state, min(horizons.values()) - max_fcr)
+        state.evicted_through = max(state.watermarks.values())
 
     # -- reporting ----------------------------------------------------------------------------
 

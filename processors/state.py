@@ -62,9 +62,12 @@ class Ticket(Struct, array_like=True, gc=False):
 
 class QueueState(Struct, gc=False):
     queue: str
-    watermark: float | None = None
-    """Newest event time applied to this queue; lateness is measured against it."""
-    seen: dict[str, float] = field(default_factory=dict)
+    watermarks: dict[str, float] = field(default_factory=dict)
+    """Newest event time applied, per stream family (``telephony``, ``ticketing``). Lateness is
+    measured per family: the two arrive on different topics, which Kafka does not order
+    relative to each other, so a ticket must not make a telephony event "late"."""
+    seen: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Per family, the ids of recently applied events and their event times."""
     offsets: dict[str, int] = field(default_factory=dict)
     panes: list[dict[int, list[float]]] = field(default_factory=lambda: [{}, {}, {}])
     calls: dict[str, CallVisit] = field(default_factory=dict)
@@ -80,6 +83,11 @@ class QueueState(Struct, gc=False):
     lost_calls: int = 0
     evicted_through: float = 0.0
     """Event time up to which stale state was last evicted."""
+
+    @property
+    def watermark(self) -> float | None:
+        """The newest event time of any family (the queue's event-time "now")."""
+        return max(self.watermarks.values(), default=None)
 
 
 def new_queue_state(queue: str) -> QueueState:

@@ -1,0 +1,52 @@
+# ccpulse: every target creates and uses the project virtualenv (.venv) by itself.
+#   make demo   - embedded broker + worker + simulator, live KPIs on http://127.0.0.1:6066
+#   make test   - install everything needed (Python and Debian packages) and run the tests
+#   make bench  - benchmarks; writes docs/performance.md and docs/performance.json
+#   make lint   - ruff (lint + format check) and mypy --strict on processors/
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+.PHONY: install demo test test-unit test-integration bench lint format dashboards clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+install: $(STAMP)
+
+include mk/system.mk
+
+demo: install
+	$(VENV)/bin/ccpulse demo
+
+test: install system-deps
+	$(PY) -m pytest -q -p no:cacheprovider --timeout=600
+
+test-unit: install
+	$(PY) -m pytest -q -m "not integration"
+
+bench: install
+	$(PY) -m bench.run
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+dashboards: install
+	$(VENV)/bin/ccpulse dashboards generate
+
+clean:
+	rm -rf $(VENV) var test-output .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,247 @@
+"""The Faust application: topics, the state table, the KPI agent and its runtime.
+
+One event's path: a message on ``ccpulse.telephony`` or ``ccpulse.ticketing`` (keyed by queue)
+-> :func:`kpi_agent` takes a batch with ``stream.take_events`` -> :mod:`streams.codec` decodes
+each value (bad ones go to ``ccpulse.deadletter``) -> :class:`processors.engine.KpiEngine`
+applies the batch -> :class:`streams.state_store.QueueStateStore` writes one delta per touched
+queue -> /metrics and /api/kpis read snapshots from the engine (:mod:`streams.web`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from prometheus_client import CollectorRegistry
+
+from processors.engine import KpiEngine, Position
+from processors.events import Event
+from processors.snapshot import QueueSnapshot
+from streams.codec import DecodeFailure, decode_event, encode_event
+from streams.config import Config
+from streams.deadletter import deadletter_record
+from streams.exporter import KpiCollector, PipelineMetrics
+from streams.logs import log
+from streams.state_store import QueueStateStore
+
+__all__ = ["WorkerRuntime", "build_app"]
+
+logger = logging.getLogger("ccpulse.worker")
+
+TABLE_NAME = "queue-state"
+
+
+@dataclass
+class WorkerRuntime:
+    """Everything the agent, the timers and the web views share inside one worker process."""
+
+    config: Config
+    engine: KpiEngine
+    registry: CollectorRegistry
+    metrics: PipelineMetrics
+    store: QueueStateStore | None = None
+    ready: bool = False
+    started_at: float = field(default_factory=time.time)
+    _cache: tuple[float, dict[str, QueueSnapshot]] | None = None
+
+    def clock(self) -> float:
+        """The engine's "now": the wall clock, or the newest event time if that is later.
+
+        Live sources keep the two together; a simulator running faster than real time, or a
+        replayed history, moves event time ahead, and the live gauges follow event time.
+        """
+        newest = max(
+            (s.watermark for s in self.engine.queues.values() if s.watermark is not None),
+            default=0.0,
+        )
+        return max(time.time(), newest)
+
+    def snapshots(self) -> dict[str, QueueSnapshot]:
+        """Snapshots of the owned queues, computed at most once per second of engine time."""
+        at = math.floor(self.clock())
+        if self._cache is not None and self._cache[0] == at and not self._dirty:
+            return self._cache[1]
+        snaps = self.engine.snapshot(at)
+        self._cache = (at, snaps)
+        self._dirty = False
+        return snaps
+
+    _dirty: bool = True
+
+    def invalidate(self) -> None:
+        self._dirty = True
+
+
+def _faust_settings(config: Config) -> dict[str, Any]:
+    from streams.kafka_settings import faust_broker_settings
+
+    worker = config.worker
+    settings: dict[str, Any] = {
+        **faust_broker_settings(config.kafka),
+        "store": "memory://",
+        "autodiscover": False,
+        "topic_partitions": config.topics.partitions,
+        "topic_replication_factor": config.topics.replication_factor,
+        "table_standby_replicas": 0,
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+        "web_enabled": True,
+        "web_bind": worker.web_host,
+        "web_host": worker.web_host,
+        "web_port": worker.web_port,
+        "datadir": worker.data_dir,
+        "consumer_auto_offset_reset": "earliest",
+        "broker_session_timeout": 6.0 if worker.embedded_broker else 30.0,
+        "broker_heartbeat_interval": 1.0 if worker.embedded_broker else 3.0,
+        "broker_commit_every": 1000,
+        "broker_commit_interval": 1.0,
+    }
+    if worker.embedded_broker:
+        # Tansu answers ListOffsets "latest" wrongly for multi-record producer batches, which
+        # breaks table recovery: one record per batch on the embedded broker only.
+        settings["producer_max_batch_size"] = 1
+    return settings
+
+
+def build_app(config: Config) -> tuple[faust.App, WorkerRuntime]:
+    """The Faust app for ``config``, with its agent, timers and web views registered."""
+    app = faust.App(config.worker.app_id, **_faust_settings(config))
+    registry = CollectorRegistry(auto_describe=True)
+    runtime = WorkerRuntime(
+        config=config,
+        engine=KpiEngine(config.engine),
+        registry=registry,
+        metrics=PipelineMetrics(registry),
+    )
+    registry.register(KpiCollector(runtime.snapshots, lambda: runtime.engine.queues))
+    topics = config.topics
+    source = app.topic(topics.telephony, topics.ticketing, key_type=bytes, value_type=bytes)
+    ticketing = app.topic(topics.ticketing, key_type=bytes, value_type=bytes)
+    deadletter = app.topic(topics.deadletter, key_type=bytes, value_type=bytes, partitions=1)
+    table = app.Table(
+        TABLE_NAME,
+        default=None,
+        partitions=topics.partitions,
+        key_type=bytes,
+        value_type=bytes,
+    )
+    store = runtime.store = QueueStateStore(table, runtime.engine)
+    _register_agent(app, runtime, source, ticketing, deadletter, store)
+    _register_lifecycle(app, runtime, table, store)
+    from streams.web import register_views
+
+    register_views(app, runtime)
+    return app, runtime
+
+
+def _register_agent(
+    app: faust.App,
+    runtime: WorkerRuntime,
+    source: Any,
+    ticketing: Any,
+    deadletter: Any,
+    store: QueueStateStore,
+) -> None:
+    worker = runtime.config.worker
+    metrics = runtime.metrics
+
+    @app.agent(source, name="ccpulse-kpis")
+    async def kpi_agent(stream: Any) -> None:
+        async for events in stream.take_events(worker.batch_max_events, worker.batch_within_seconds):
+            batch: list[tuple[Event, Position]] = []
+            raw_by_queue: dict[str, list[tuple[str, int, int, bytes]]] = defaultdict(list)
+            for faust_event in events:
+                message = faust_event.message
+                decoded = decode_event(message.value)
+                if isinstance(decoded, DecodeFailure):
+                    await _dead_letter(deadletter, message, decoded)
+                    metrics.deadlettered.labels(message.topic, decoded.reason_code).inc()
+                    continue
+                if message.key != decoded.queue.encode():
+                    # A producer that did not key by queue: re-key so the queue's state stays
+                    # on one partition. Counted, never dropped.
+                    await app.topic(message.topic).send(key=decoded.queue.encode(), value=message.value)
+                    metrics.deadlettered.labels(message.topic, "rekeyed").inc()
+                    continue
+                position = Position(message.topic, message.partition, message.offset)
+                batch.append((decoded, position))
+                raw_by_queue[decoded.queue].append(
+                    (message.topic, message.partition, message.offset, message.value)
+                )
+                metrics.events.labels(message.topic, type(decoded).__struct_config__.tag).inc()
+            if not batch:
+                continue
+            result = runtime.engine.apply(batch)
+            for forward in result.forwarded:
+                await ticketing.send(key=forward.queue.encode(), value=encode_event(forward))
+            store.write_deltas({q: raw_by_queue[q] for q in result.touched if q in raw_by_queue})
+            runtime.invalidate()
+            metrics.batches.inc()
+            metrics.batch_events.observe(len(events))
+            metrics.owned_queues.set(len(runtime.engine.queues))
+
+    del kpi_agent
+
+    @app.timer(interval=worker.snapshot_interval_seconds)
+    async def snapshot_state() -> None:
+        written = store.write_snapshots()
+        if written:
+            log(logger, "state snapshots written", queues=written)
+
+    del snapshot_state
+
+
+async def _dead_letter(topic: Any, message: Any, failure: DecodeFailure) -> None:
+    source = {"topic": message.topic, "partition": message.partition, "offset": message.offset}
+    record = deadletter_record(message.value or b"", failure.reason, failure.reason_code, source)
+    await topic.send(key=message.key, value=record)
+    log(
+        logger,
+        "event dead-lettered",
+        logging.WARNING,
+        reason_code=failure.reason_code,
+        reason=failure.reason[:200],
+        **source,
+    )
+
+
+def _register_lifecycle(
+    app: faust.App, runtime: WorkerRuntime, table: Any, store: QueueStateStore
+) -> None:
+    source_topics = {runtime.config.topics.telephony, runtime.config.topics.ticketing}
+
+    @table.on_recover
+    async def rebuild() -> None:
+        assigned = app.assignor.assigned_actives()
+        partitions = {tp.partition for tp in assigned if tp.topic in source_topics}
+        started = time.monotonic()
+        queues = store.rebuild(partitions)
+        runtime.ready = True
+        runtime.invalidate()
+        runtime.metrics.ready.set(1)
+        runtime.metrics.owned_queues.set(len(runtime.engine.queues))
+        log(
+            logger,
+            "table recovery finished",
+            partitions=",".join(map(str, sorted(partitions))) or "-",
+            queues=len(queues),
+            seconds=round(time.monotonic() - started, 3),
+        )
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender: Any, revoked: Any, **_: Any) -> None:
+        runtime.ready = False
+        runtime.metrics.ready.set(0)
+        store.write_snapshots()
+        partitions = {tp.partition for tp in revoked if tp.topic in source_topics}
+        kept = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic in source_topics}
+        gone = store.forget(partitions - kept)
+        runtime.invalidate()
+        log(logger, "partitions revoked", partitions=len(partitions), queues_dropped=len(gone))
+
+    del rebuild, on_revoked

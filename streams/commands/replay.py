@@ -1,0 +1,109 @@
+"""``ccpulse replay FILE``: KPIs at an instant, computed from a file of events, no broker."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import msgspec
+
+from processors.settings import SL_VARIANTS
+from streams.config import ConfigError, config_from_env
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "replay", help="compute KPIs at an instant from a file of events (no broker needed)"
+    )
+    parser.add_argument("file", help="input file ('-' for standard input)")
+    parser.add_argument(
+        "--format",
+        default="ccpulse-jsonl",
+        help="ccpulse-jsonl (default), asterisk-queue-log, twilio-jsonl, zendesk-jsonl, jira-jsonl",
+    )
+    parser.add_argument("--at", required=True, help="ISO 8601 instant with offset, e.g. 2026-11-22T10:00:00Z")
+    parser.add_argument("--window", default="15m", help="5m, 15m, 1h, 24h, today, or any NNs/NNm/NNh")
+    parser.add_argument("--sl-threshold", type=float, metavar="SECONDS")
+    parser.add_argument("--sl-variant", choices=SL_VARIANTS)
+    parser.add_argument("--short-abandon", type=float, metavar="SECONDS")
+    parser.add_argument("--tz", metavar="ZONE", help="time zone for --window today")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from streams.replay import parse_at, replay_events, replay_settings
+    from streams.sources import FORMATS
+
+    if args.format not in FORMATS:
+        print(f"ccpulse replay: unknown --format {args.format!r}; one of: {', '.join(sorted(FORMATS))}", file=sys.stderr)
+        return 2
+    try:
+        config = config_from_env(args.config)
+        at = parse_at(args.at)
+        settings = replay_settings(
+            config.engine,
+            args.window,
+            sl_threshold=args.sl_threshold,
+            sl_variant=args.sl_variant,
+            short_abandon=args.short_abandon,
+            timezone=args.tz,
+        )
+    except (ConfigError, ValueError) as exc:
+        print(f"ccpulse replay: {exc}", file=sys.stderr)
+        return 2
+    path = "/dev/stdin" if args.file == "-" else args.file
+    try:
+        result = replay_events(FORMATS[args.format](path), settings, at, args.window)
+    except OSError as exc:
+        print(f"ccpulse replay: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    for problem in result.problems:
+        print(f"ccpulse replay: {args.file}:{problem}", file=sys.stderr)
+    document = result.document()
+    if args.json:
+        sys.stdout.write(msgspec.json.encode(document).decode() + "\n")
+    else:
+        print(render_table(document))
+    return 0
+
+
+_COLUMNS = (
+    ("entered", "in"),
+    ("blocked", "blk"),
+    ("answered", "ans"),
+    ("abandoned", "abn"),
+    ("short_abandoned", "short"),
+    ("other_exits", "other"),
+    ("abandon_rate", "abn%"),
+    ("blocked_rate", "blk%"),
+    ("asa_seconds", "ASA s"),
+    ("service_level", "SL%"),
+    ("calls_waiting", "wait"),
+    ("oldest_wait_seconds", "oldest s"),
+    ("backlog", "backlog"),
+)
+
+
+def _cell(name: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if name.endswith("_rate") or name == "service_level":
+        return f"{100 * value:.1f}"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return str(value)
+
+
+def render_table(document: dict[str, Any]) -> str:
+    header = ["queue", *(label for _, label in _COLUMNS)]
+    rows = [
+        [queue, *(_cell(name, kpis[name]) for name, _ in _COLUMNS)]
+        for queue, kpis in document["queues"].items()
+    ]
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = [f"KPIs at {document['at']} over {document['window']}"]
+    for row in [header, *rows]:
+        lines.append("  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(row, widths))))
+    return "\n".join(lines)

@@ -1,0 +1,60 @@
+"""``ccpulse worker``: run the Faust KPI worker."""
+
+from __future__ import annotations
+
+import argparse
+
+import msgspec
+
+from streams.config import config_from_env
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser("worker", help="run the KPI worker (Faust)")
+    parser.add_argument("--bootstrap", help="Kafka bootstrap servers (overrides config)")
+    parser.add_argument("--web-port", type=int, help="HTTP port for /metrics and /api (default 6066)")
+    parser.add_argument("--web-host", help="HTTP bind address (default 127.0.0.1)")
+    parser.add_argument("--data-dir", help="Faust data directory")
+    parser.add_argument("--app-id", help="consumer group / app id (default ccpulse)")
+    parser.add_argument(
+        "--embedded-broker",
+        action="store_true",
+        help="the broker is the embedded Tansu (one record per producer batch)",
+    )
+    parser.add_argument("--loglevel", default="info")
+    parser.set_defaults(func=run)
+
+
+def apply_overrides(config: msgspec.Struct, args: argparse.Namespace) -> msgspec.Struct:
+    """Command-line flags win over the config file."""
+    worker_changes = {
+        name: value
+        for name, value in (
+            ("web_port", args.web_port),
+            ("web_host", args.web_host),
+            ("data_dir", args.data_dir),
+            ("app_id", args.app_id),
+            ("embedded_broker", True if args.embedded_broker else None),
+        )
+        if value is not None
+    }
+    changes: dict[str, object] = {}
+    if worker_changes:
+        changes["worker"] = msgspec.structs.replace(config.worker, **worker_changes)  # type: ignore[attr-defined]
+    if args.bootstrap:
+        changes["kafka"] = msgspec.structs.replace(config.kafka, bootstrap=args.bootstrap)  # type: ignore[attr-defined]
+    return msgspec.structs.replace(config, **changes) if changes else config
+
+
+def run(args: argparse.Namespace) -> int:
+    from faust.worker import Worker
+
+    from streams.app import build_app
+    from streams.logs import configure_logging
+
+    config = apply_overrides(config_from_env(args.config), args)
+    configure_logging(args.loglevel)
+    app, _runtime = build_app(config)  # type: ignore[arg-type]
+    worker = Worker(app, loglevel=args.loglevel, quiet=True, override_logging=False)
+    worker.execute_from_commandline()
+    return 0

@@ -1,0 +1,108 @@
+"""Prometheus exposition: KPI gauges read from the engine at scrape time, plus pipeline counters.
+
+Following prometheus client_python's custom-collector pattern, KPI series are not thousands of
+Gauge objects updated per event: :class:`KpiCollector` asks for the current snapshots when
+Prometheus scrapes, so a queue this worker no longer owns simply stops being exported (no stale
+series after a rebalance) and a rate with an empty denominator is absent rather than 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from processors.snapshot import QueueSnapshot
+from processors.state import QueueState
+from streams.metrics_catalog import LIVE_DICT_METRICS, LIVE_METRICS, WINDOW_METRICS
+
+__all__ = ["KpiCollector", "PipelineMetrics"]
+
+SnapshotSource = Callable[[], Mapping[str, QueueSnapshot]]
+StateSource = Callable[[], Mapping[str, QueueState]]
+
+# Per-queue engine counters kept inside the queue's state, so they survive restarts and move
+# with the queue on a rebalance.
+_STATE_COUNTERS = (
+    ("ccpulse_events_late", "late", "Events dropped as later than the allowed lateness."),
+    ("ccpulse_events_duplicate", "duplicates", "Events ignored as already applied (same id or offset)."),
+    ("ccpulse_events_ignored", "ignored", "Events that carried no new fact (a second exit for a call)."),
+    ("ccpulse_calls_unmatched_exits", "unmatched_exits", "Exits whose entry never arrived in time."),
+    ("ccpulse_calls_lost", "lost_calls", "Calls that entered and never left within the limit."),
+)
+
+
+class KpiCollector(Collector):
+    def __init__(self, snapshots: SnapshotSource, states: StateSource) -> None:
+        self._snapshots = snapshots
+        self._states = states
+
+    def collect(self) -> Iterator[Metric]:
+        states = self._states()
+        for name, attribute, help_text in _STATE_COUNTERS:
+            counter = CounterMetricFamily(name, help_text, labels=["queue"])
+            for queue, state in states.items():
+                counter.add_metric([queue], float(getattr(state, attribute)))
+            yield counter
+        snapshots = self._snapshots()
+        for spec in LIVE_METRICS:
+            family = GaugeMetricFamily(spec.name, spec.help, labels=list(spec.labels))
+            assert spec.source_field is not None
+            for queue, snap in snapshots.items():
+                family.add_metric([queue], float(getattr(snap.live, spec.source_field)))
+            yield family
+        for spec in LIVE_DICT_METRICS:
+            family = GaugeMetricFamily(spec.name, spec.help, labels=list(spec.labels))
+            assert spec.source_field is not None
+            for queue, snap in snapshots.items():
+                for label, value in getattr(snap.live, spec.source_field).items():
+                    family.add_metric([queue, label], float(value))
+            yield family
+        for spec in WINDOW_METRICS:
+            family = GaugeMetricFamily(spec.name, spec.help, labels=list(spec.labels))
+            assert spec.source_field is not None
+            for queue, snap in snapshots.items():
+                for window, kpis in snap.windows.items():
+                    value = getattr(kpis, spec.source_field)
+                    if value is not None:
+                        family.add_metric([queue, window], float(value))
+            yield family
+
+
+class PipelineMetrics:
+    """Counters and gauges about the pipeline itself, in a registry of their own."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.events = Counter(
+            "ccpulse_events", "Events applied, by source topic and type.", ["topic", "type"],
+            registry=registry,
+        )
+        self.deadlettered = Counter(
+            "ccpulse_events_deadlettered",
+            "Events sent to the dead-letter topic, by source topic and reason.",
+            ["topic", "reason"],
+            registry=registry,
+        )
+        self.batches = Counter("ccpulse_batches", "Batches processed by the KPI agent.", registry=registry)
+        self.batch_events = Histogram(
+            "ccpulse_batch_events",
+            "Events per processed batch.",
+            buckets=(1, 10, 50, 100, 500, 1000, 2000, 5000, 10000),
+            registry=registry,
+        )
+        self.lag = Gauge(
+            "ccpulse_consumer_lag",
+            "Messages not yet processed, per partition (highwater - position).",
+            ["topic", "partition"],
+            registry=registry,
+        )
+        self.owned_queues = Gauge(
+            "ccpulse_owned_queues", "Queues whose partition this worker owns and exports.",
+            registry=registry,
+        )
+        self.ready = Gauge(
+            "ccpulse_ready", "1 when table recovery has finished and the worker is ready.",
+            registry=registry,
+        )

@@ -1,0 +1,58 @@
+"""HTTP views served by the worker on Faust's web server (default 127.0.0.1:6066).
+
+``/metrics`` (Prometheus text), ``/api/kpis`` (JSON snapshots of the owned queues), ``/health``
+(liveness: the process answers) and ``/ready`` (503 until table recovery has finished, so a
+load balancer or Kubernetes never routes to a worker still rebuilding its state).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import faust
+import msgspec
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+__all__ = ["kpis_document", "register_views"]
+
+
+def kpis_document(runtime: Any) -> dict[str, Any]:
+    """The /api/kpis body: ``{"at": ..., "at_iso": ..., "queues": {queue: snapshot}}``."""
+    snapshots = runtime.snapshots()
+    at = max((s.at for s in snapshots.values()), default=float(int(runtime.clock())))
+    return {
+        "at": at,
+        "at_iso": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at)),
+        "worker": runtime.config.worker.app_id,
+        "ready": runtime.ready,
+        "queues": {
+            queue: {"live": snap.live, "windows": snap.windows} for queue, snap in snapshots.items()
+        },
+    }
+
+
+def register_views(app: faust.App, runtime: Any) -> None:
+    content_type, _, charset = CONTENT_TYPE_LATEST.partition("; charset=")
+
+    @app.page("/metrics")
+    async def metrics(self: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        body = generate_latest(runtime.registry)
+        return self.bytes(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    @app.page("/api/kpis")
+    async def kpis(self: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        return self.bytes(
+            msgspec.json.encode(kpis_document(runtime)), content_type="application/json"
+        )
+
+    @app.page("/health")
+    async def health(self: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        return self.json({"status": "ok", "uptime_seconds": round(time.time() - runtime.started_at, 1)})
+
+    @app.page("/ready")
+    async def ready(self: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        status = 200 if runtime.ready else 503
+        return self.json({"ready": runtime.ready}, status=status)
+
+    del metrics, kpis, health, ready, content_type, charset
