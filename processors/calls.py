@@ -31,7 +31,7 @@ from processors.state import (
     QueueState,
 )
 
-__all__ = ["CALL_TYPES", "apply_call_event", "calls_waiting", "evict_calls"]
+__all__ = ["CALL_TYPES", "CallEvent", "apply_call_event", "calls_waiting", "evict_calls"]
 
 
 def _count_exit(panes: PaneStore, visit: CallVisit, settings: QueueSettings) -> None:

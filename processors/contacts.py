@@ -35,10 +35,10 @@ def apply_contact(
     panes.add(math.floor(t), C.CONTACTS, 1)
     if before is not None and t - before[0] <= window:
         panes.add(math.floor(t), C.REPEAT_CONTACTS, 1)
-    if after is not None and after[0] - t <= window:
-        # `after` is a repeat now; it was one already only if its old predecessor was close.
-        if before is None or after[0] - before[0] > window:
-            panes.add(math.floor(after[0]), C.REPEAT_CONTACTS, 1)
+    # `after` is a repeat now; it was one already only if its old predecessor was close.
+    became_repeat = before is None or (after is not None and after[0] - before[0] > window)
+    if after is not None and after[0] - t <= window and became_repeat:
+        panes.add(math.floor(after[0]), C.REPEAT_CONTACTS, 1)
 
 
 def evict_contacts(state: QueueState, keep_from: float) -> None:

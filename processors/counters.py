@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-__all__ = ["C", "WIDTH"]
+__all__ = ["WIDTH", "C"]
 
 
 class C(IntEnum):

@@ -15,35 +15,49 @@ benchmarks; nothing here knows about Kafka. What it guarantees, per queue:
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from processors.agents import agents_by_state, apply_agent_state, evict_agents, occupancy
-from processors.calls import CALL_TYPES, apply_call_event, calls_waiting, evict_calls
+from processors.calls import CALL_TYPES, CallEvent, apply_call_event, calls_waiting, evict_calls
 from processors.contacts import apply_contact, evict_contacts
 from processors.events import (
+    TICKETING_TYPES,
     AgentStateChanged,
     CallEntered,
     CallTransferred,
     Event,
-    TICKETING_TYPES,
     SurveyResponse,
     TicketCreated,
     TicketMovedIn,
 )
 from processors.formulas import window_kpis
 from processors.panes import PaneStore
-from processors.settings import EngineSettings
+from processors.settings import EngineSettings, QueueSettings
 from processors.snapshot import LiveKpis, QueueSnapshot, WindowKpis
 from processors.state import QueueState, new_queue_state
-from processors.tickets import apply_survey, apply_ticket_event, evict_tickets, ticket_gauges
+from processors.tickets import (
+    TicketEvent,
+    apply_survey,
+    apply_ticket_event,
+    evict_tickets,
+    ticket_gauges,
+)
 
 __all__ = ["BatchResult", "KpiEngine", "Position", "local_midnight"]
 
 EVICT_EVERY_SECONDS = 60.0
+_TICKETING = frozenset(TICKETING_TYPES)
+
+
+@functools.lru_cache(maxsize=4096)
+def _partition_key(topic: str, partition: int) -> str:
+    return f"{topic}:{partition}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +70,7 @@ class Position:
 
     @property
     def key(self) -> str:
-        return f"{self.topic}:{self.partition}"
+        return _partition_key(self.topic, self.partition)
 
 
 @dataclass(slots=True)
@@ -76,6 +90,16 @@ class KpiEngine:
     def __init__(self, settings: EngineSettings | None = None) -> None:
         self.settings = settings or EngineSettings()
         self.queues: dict[str, QueueState] = {}
+        self._pane_stores: dict[str, PaneStore] = {}
+        self._queue_settings: dict[str, QueueSettings] = {}
+        # One handler per event type: a dict look-up instead of a chain of isinstance checks.
+        self._handlers: dict[type, Callable[[QueueState, Any, float, BatchResult], bool]] = {
+            **{kind: self._on_call for kind in CALL_TYPES},
+            AgentStateChanged: self._on_agent,
+            CallTransferred: self._on_transfer,
+            SurveyResponse: self._on_survey,
+            **{kind: self._on_ticket for kind in TICKETING_TYPES if kind is not SurveyResponse},
+        }
         windows = [length for _, length in self.settings.window_seconds()]
         rolling = [length for length in windows if length is not None]
         self._lateness = self.settings.allowed_lateness_seconds
@@ -121,21 +145,25 @@ class KpiEngine:
         return result
 
     def _apply_one(self, event: Event, position: Position | None, result: BatchResult) -> None:
-        state = self.state(event.queue)
+        queue = event.queue
+        state = self.queues.get(queue)
+        if state is None:
+            state = self.state(queue)
         if position is not None:
-            if position.offset <= state.offsets.get(position.key, -1):
+            key = position.key
+            if position.offset <= state.offsets.get(key, -1):
                 state.duplicates += 1
                 result.duplicates += 1
                 return
-            state.offsets[position.key] = position.offset
-            result.touched.add(state.queue)
+            state.offsets[key] = position.offset
+            result.touched.add(queue)
         t = event.time.timestamp()
-        family = "ticketing" if isinstance(event, TICKETING_TYPES) else "telephony"
+        family = "ticketing" if type(event) in _TICKETING else "telephony"
         watermark = state.watermarks.get(family)
         if watermark is not None and t < watermark - self._lateness:
             state.late += 1
             result.late += 1
-            result.touched.add(state.queue)
+            result.touched.add(queue)
             return
         seen = state.seen.get(family)
         if seen is None:
@@ -147,32 +175,63 @@ class KpiEngine:
         seen[event.id] = t
         if watermark is None or t > watermark:
             state.watermarks[family] = t
-        result.touched.add(state.queue)
+        result.touched.add(queue)
         if self._dispatch(state, event, t, result):
             result.applied += 1
         else:
             state.ignored += 1
 
+    def _panes(self, state: QueueState) -> PaneStore:
+        """The queue's pane store, kept between events (it caches the current second)."""
+        panes = self._pane_stores.get(state.queue)
+        if panes is None or panes.levels is not state.panes:
+            panes = self._pane_stores[state.queue] = PaneStore(state.panes)
+        return panes
+
+    def _settings(self, queue: str) -> QueueSettings:
+        settings = self._queue_settings.get(queue)
+        if settings is None:
+            settings = self._queue_settings[queue] = self.settings.for_queue(queue)
+        return settings
+
     def _dispatch(self, state: QueueState, event: Event, t: float, result: BatchResult) -> bool:
-        settings = self.settings.for_queue(state.queue)
-        panes = PaneStore(state.panes)
-        fcr_window = settings.fcr_window_hours * 3600.0
-        if isinstance(event, AgentStateChanged):
-            return apply_agent_state(state, event.agent, t, event.state)
-        if isinstance(event, CallTransferred):
-            return True
-        if isinstance(event, SurveyResponse):
-            return apply_survey(panes, event, t)
-        if isinstance(event, CALL_TYPES):
-            applied = apply_call_event(state, panes, event, t, settings)
-            if applied and isinstance(event, CallEntered) and event.customer is not None:
-                apply_contact(state, panes, event.customer, t, event.id, fcr_window)
-            return applied
+        handler = self._handlers[type(event)]
+        return handler(state, event, t, result)
+
+    def _on_call(self, state: QueueState, event: CallEvent, t: float, result: BatchResult) -> bool:
+        settings = self._settings(state.queue)
+        panes = self._panes(state)
+        applied = apply_call_event(state, panes, event, t, settings)
+        if applied and isinstance(event, CallEntered) and event.customer is not None:
+            window = settings.fcr_window_hours * 3600.0
+            apply_contact(state, panes, event.customer, t, event.id, window)
+        return applied
+
+    def _on_agent(
+        self, state: QueueState, event: AgentStateChanged, t: float, result: BatchResult
+    ) -> bool:
+        return apply_agent_state(state, event.agent, t, event.state)
+
+    def _on_transfer(
+        self, state: QueueState, event: CallTransferred, t: float, result: BatchResult
+    ) -> bool:
+        return True  # informational: a transfer is not an exit from the queue
+
+    def _on_survey(
+        self, state: QueueState, event: SurveyResponse, t: float, result: BatchResult
+    ) -> bool:
+        return apply_survey(self._panes(state), event, t)
+
+    def _on_ticket(
+        self, state: QueueState, event: TicketEvent, t: float, result: BatchResult
+    ) -> bool:
+        panes = self._panes(state)
         applied, forward = apply_ticket_event(state, panes, event, t)
         if forward is not None:
             result.forwarded.append(forward)
         if applied and isinstance(event, TicketCreated) and event.customer is not None:
-            apply_contact(state, panes, event.customer, t, event.id, fcr_window)
+            window = self._settings(state.queue).fcr_window_hours * 3600.0
+            apply_contact(state, panes, event.customer, t, event.id, window)
         return applied
 
     def _maybe_evict(self, state: QueueState) -> None:
@@ -190,7 +249,7 @@ class KpiEngine:
             return
         horizons = {family: mark - self._lateness for family, mark in state.watermarks.items()}
         oldest = min(state.watermarks.values())
-        PaneStore(state.panes).evict(
+        self._panes(state).evict(
             (
                 math.floor(oldest - self._retention[0]),
                 math.floor(oldest - self._retention[1]),
@@ -223,7 +282,7 @@ class KpiEngine:
     def queue_snapshot(self, queue: str, at: int) -> QueueSnapshot:
         state = self.queues[queue]
         settings = self.settings.for_queue(queue)
-        panes = PaneStore(state.panes)
+        panes = self._panes(state)
         windows: dict[str, WindowKpis] = {}
         for label, length in self.settings.window_seconds():
             first = local_midnight(at, settings.timezone) if length is None else at - length + 1
@@ -241,7 +300,7 @@ class KpiEngine:
         state = self.queues[queue]
         settings = self.settings.for_queue(queue)
         return window_kpis(
-            PaneStore(state.panes).sum(first, at), settings.sl_variant, occupancy(state, first, at)
+            self._panes(state).sum(first, at), settings.sl_variant, occupancy(state, first, at)
         )
 
     def owned(self) -> Iterator[str]:
@@ -265,4 +324,3 @@ def local_midnight(at: int, timezone: str) -> int:
     while datetime.fromtimestamp(candidate - 1, zone).date() == day:
         candidate -= 60
     return candidate
-

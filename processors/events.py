@@ -16,12 +16,14 @@ C-level pass: the decoder is the schema check, and it is several times cheaper p
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from msgspec import Meta, Struct
 
 __all__ = [
     "SCHEMA_VERSION",
+    "TELEPHONY_TYPES",
+    "TICKETING_TYPES",
     "AgentState",
     "AgentStateChanged",
     "CallAbandoned",
@@ -42,8 +44,6 @@ __all__ = [
     "TicketReplied",
     "TicketSolved",
     "TicketStatusChanged",
-    "TELEPHONY_TYPES",
-    "TICKETING_TYPES",
     "event_seconds",
     "type_name",
 ]
@@ -217,26 +217,26 @@ class SurveyResponse(_Base, frozen=True, tag="survey.response"):
     ces: Annotated[int, Meta(ge=1, le=7)] | None = None
 
 
-Event = Union[
-    CallEntered,
-    CallBlocked,
-    CallAnswered,
-    CallAbandoned,
-    CallExited,
-    CallTransferred,
-    CallEnded,
-    AgentStateChanged,
-    TicketCreated,
-    TicketAssigned,
-    TicketReplied,
-    TicketStatusChanged,
-    TicketSolved,
-    TicketReopened,
-    TicketClosed,
-    TicketMoved,
-    TicketMovedIn,
-    SurveyResponse,
-]
+Event = (
+    CallEntered
+    | CallBlocked
+    | CallAnswered
+    | CallAbandoned
+    | CallExited
+    | CallTransferred
+    | CallEnded
+    | AgentStateChanged
+    | TicketCreated
+    | TicketAssigned
+    | TicketReplied
+    | TicketStatusChanged
+    | TicketSolved
+    | TicketReopened
+    | TicketClosed
+    | TicketMoved
+    | TicketMovedIn
+    | SurveyResponse
+)
 
 TELEPHONY_TYPES: tuple[type[_Base], ...] = (
     CallEntered,

@@ -28,19 +28,35 @@ Pane = list[float]
 class PaneStore:
     """Three dicts ``start second -> counter vector``, one per level in :data:`LEVELS`."""
 
-    __slots__ = ("levels",)
+    __slots__ = ("_at", "_cached", "levels")
 
     def __init__(self, levels: list[dict[int, Pane]] | None = None) -> None:
         self.levels: list[dict[int, Pane]] = levels if levels is not None else [{}, {}, {}]
+        # Events arrive mostly in time order, so consecutive adds hit the same second: keep the
+        # three vectors of the last second touched instead of three dict look-ups per add.
+        self._at: int | None = None
+        self._cached: tuple[Pane, Pane, Pane] = ([], [], [])
 
-    def add(self, second: int, index: int, amount: float) -> None:
-        """Add ``amount`` to counter ``index`` at event-time ``second`` (negative to retract)."""
+    def _vectors(self, second: int) -> tuple[Pane, Pane, Pane]:
+        if second == self._at:
+            return self._cached
+        found: list[Pane] = []
         for size, panes in zip(LEVELS, self.levels, strict=True):
             start = second - second % size
             pane = panes.get(start)
             if pane is None:
                 pane = panes[start] = [0.0] * WIDTH
-            pane[index] += amount
+            found.append(pane)
+        self._cached = (found[0], found[1], found[2])
+        self._at = second
+        return self._cached
+
+    def add(self, second: int, index: int, amount: float) -> None:
+        """Add ``amount`` to counter ``index`` at event-time ``second`` (negative to retract)."""
+        one, sixty, quarter = self._vectors(second)
+        one[index] += amount
+        sixty[index] += amount
+        quarter[index] += amount
 
     def sum(self, first: int, last: int) -> Pane:
         """Element-wise sum of all contributions at seconds ``first..last`` inclusive."""
@@ -63,7 +79,10 @@ class PaneStore:
 
     def evict(self, keep_from: tuple[int, int, int]) -> None:
         """Drop panes that start before ``keep_from[level]`` (one cutoff per level)."""
-        for (size, panes), cutoff in zip(zip(LEVELS, self.levels, strict=True), keep_from, strict=True):
+        self._at = None
+        for (size, panes), cutoff in zip(
+            zip(LEVELS, self.levels, strict=True), keep_from, strict=True
+        ):
             stale = [start for start in panes if start + size <= cutoff]
             for start in stale:
                 del panes[start]

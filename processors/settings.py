@@ -73,7 +73,8 @@ class EngineSettings(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     """Per-queue overrides; keys may be shell-style patterns (``sales-*``)."""
 
     def for_queue(self, queue: str) -> QueueSettings:
-        """The settings of ``queue``: an exact key, else the first matching pattern, else defaults."""
+        """The settings of ``queue``: its exact key, else the first matching pattern, else the
+        defaults."""
         exact = self.queues.get(queue)
         if exact is not None:
             return exact

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from msgspec import Struct, field
 
-__all__ = ["LiveKpis", "QueueSnapshot", "WindowKpis", "LIVE_FIELDS", "WINDOW_FIELDS"]
+__all__ = ["LIVE_FIELDS", "WINDOW_FIELDS", "LiveKpis", "QueueSnapshot", "WindowKpis"]
 
 
 class WindowKpis(Struct, kw_only=True):

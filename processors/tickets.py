@@ -33,6 +33,7 @@ from processors.state import QueueState, Ticket
 
 __all__ = [
     "UNSOLVED",
+    "TicketEvent",
     "apply_survey",
     "apply_ticket_event",
     "evict_tickets",
@@ -271,8 +272,11 @@ def evict_tickets(state: QueueState, horizon: float, closed_before: float) -> No
         elif ticket.created_at is None and ticket.arrived_at is None:
             if ticket.first_seen < horizon:
                 stale.append(ticket_id)
-        elif ticket.statuses and ticket.statuses[-1][1] not in UNSOLVED:
-            if ticket.statuses[-1][0] < closed_before:
-                stale.append(ticket_id)
+        elif (
+            ticket.statuses
+            and ticket.statuses[-1][1] not in UNSOLVED
+            and ticket.statuses[-1][0] < closed_before
+        ):
+            stale.append(ticket_id)
     for ticket_id in stale:
         del state.tickets[ticket_id]

@@ -1,0 +1,109 @@
+"""The configuration file: defaults work, mistakes name the file, line and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streams.config import Config, ConfigError, load_config
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "ccpulse.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_no_file_means_working_defaults() -> None:
+    config = load_config(None)
+    assert config == Config()
+    assert config.kafka.bootstrap == "127.0.0.1:9092"
+    assert config.engine.windows == ["5m", "15m", "1h", "today"]
+    assert config.engine.for_queue("anything").sl_threshold_seconds == 20.0
+
+
+def test_empty_file_is_the_defaults(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, "")) == Config()
+
+
+def test_values_and_patterns_are_read(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+engine:
+  defaults:
+    sl_threshold_seconds: 30
+  queues:
+    "sales-*":
+      sl_variant: answered
+      timezone: America/New_York
+""",
+    )
+    engine = load_config(path).engine
+    assert engine.for_queue("billing").sl_threshold_seconds == 30
+    assert engine.for_queue("sales-emea").sl_variant == "answered"
+    assert engine.for_queue("sales-emea").timezone == "America/New_York"
+
+
+def test_wrong_type_names_line_and_field(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """kafka:
+  bootstrap: broker:9092
+engine:
+  defaults:
+    sl_threshold_seconds: twenty
+""",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    error = info.value
+    assert error.line == 5
+    assert error.path == "engine.defaults.sl_threshold_seconds"
+    assert str(error).startswith(f"{path}:5: engine.defaults.sl_threshold_seconds: Expected `float`")
+
+
+def test_unknown_key_is_refused_with_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "worker:\n  web_port: 6066\n  webport: 7000\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.line == 3
+    assert info.value.path == "worker.webport"
+    assert "unknown field" in info.value.reason
+
+
+def test_bad_enum_in_a_queue_override(tmp_path: Path) -> None:
+    path = write(tmp_path, "engine:\n  queues:\n    billing:\n      sl_variant: fast\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.line == 4
+    assert info.value.path == "engine.queues.billing.sl_variant"
+
+
+def test_unknown_time_zone_and_bad_window(tmp_path: Path) -> None:
+    path = write(tmp_path, "engine:\n  defaults:\n    timezone: Mars/Olympus\n")
+    with pytest.raises(ConfigError, match=r":3: engine.defaults.timezone: unknown time zone"):
+        load_config(path)
+    path = write(tmp_path, "engine:\n  windows:\n    - 5m\n    - fortnight\n")
+    with pytest.raises(ConfigError, match=r":4: engine.windows\[1\]: not a window"):
+        load_config(path)
+
+
+def test_invalid_yaml_reports_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "kafka:\n  bootstrap: [unclosed\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.line is not None and info.value.line >= 2
+    assert "not valid YAML" in info.value.reason
+
+
+def test_secrets_come_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CCPULSE_TEST_SECRET", "s3cret")
+    path = write(tmp_path, "kafka:\n  password: ${CCPULSE_TEST_SECRET}\n")
+    assert load_config(path).kafka.password == "s3cret"
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "nope.yaml")
