@@ -22,7 +22,7 @@ import yaml
 from msgspec import Struct, field
 
 from processors.alerts import AlertsConfig
-from processors.settings import EngineSettings, parse_window
+from processors.settings import EngineSettings, QueueSettings, parse_window
 
 __all__ = [
     "Config",
@@ -135,6 +135,42 @@ def _line_of(node: yaml.Node | None, parts: list[str | int]) -> int | None:
     return line
 
 
+def _dotted(parts: list[str | int]) -> str:
+    return ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in parts).replace(".[", "[")
+
+
+class _EntryError(Exception):
+    def __init__(self, parts: list[str | int], reason: str) -> None:
+        self.parts, self.reason = parts, reason
+
+
+# Mappings whose keys are user-chosen names. msgspec reports an error inside one as
+# ``queues[...]``, losing the name, so their entries are checked one by one first.
+_NAMED_ENTRIES: tuple[tuple[tuple[str, ...], type], ...] = (
+    (("engine", "queues"), QueueSettings),
+)
+
+
+def _check_mapping_entries(data: Any) -> None:
+    for path, entry_type in _NAMED_ENTRIES:
+        node = data
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            continue
+        for name, value in node.items():
+            try:
+                msgspec.convert(value, entry_type)
+            except msgspec.ValidationError as exc:
+                match = _PATH.search(str(exc))
+                inner = _split_path(match.group("path")) if match else []
+                reason = str(exc)[: match.start()] if match else str(exc)
+                unknown = re.match(r"Object contains unknown field `([^`]+)`", reason)
+                if unknown:
+                    inner.append(unknown.group(1))
+                raise _EntryError([*path, str(name), *inner], reason) from None
+
+
 def _validate_semantics(config: Config) -> tuple[str, str] | None:
     """Checks that types cannot express; returns (path, reason) of the first problem."""
     for index, label in enumerate(config.engine.windows):
@@ -175,8 +211,12 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(source, 1, "", "the file must hold a mapping of sections")
+    data = _expand_env(data)
     try:
-        config = msgspec.convert(_expand_env(data), Config)
+        _check_mapping_entries(data)
+        config = msgspec.convert(data, Config)
+    except _EntryError as exc:
+        raise ConfigError(source, _line_of(root, exc.parts), _dotted(exc.parts), exc.reason) from None
     except msgspec.ValidationError as exc:
         message = str(exc)
         match = _PATH.search(message)
@@ -186,8 +226,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         unknown = re.match(r"Object contains unknown field `([^`]+)`", reason)
         if unknown:
             parts.append(unknown.group(1))
-        readable = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in parts).replace(".[", "[")
-        raise ConfigError(source, _line_of(root, parts), readable, reason) from None
+        raise ConfigError(source, _line_of(root, parts), _dotted(parts), reason) from None
     problem = _validate_semantics(config)
     if problem:
         dotted_path, reason = problem
