@@ -44,20 +44,55 @@ def synthetic_events(
         at = datetime.fromtimestamp(t, UTC)
         later = datetime.fromtimestamp(t + rng.uniform(1, 60), UTC)
         cid = f"c{call}"
-        batch: list[Event] = [CallEntered(id=f"e{call}", time=at, queue=queue, call_id=cid, customer=f"u{rng.randrange(5000)}")]
+        batch: list[Event] = [
+            CallEntered(
+                id=f"e{call}", time=at, queue=queue, call_id=cid, customer=f"u{rng.randrange(5000)}"
+            )
+        ]
         roll = rng.random()
         if roll < 0.85:
-            batch.append(CallAnswered(id=f"a{call}", time=later, queue=queue, call_id=cid, agent="a1"))
-            batch.append(CallEnded(id=f"x{call}", time=later, queue=queue, call_id=cid, talk_seconds=180, wrapup_seconds=30))
+            batch.append(
+                CallAnswered(id=f"a{call}", time=later, queue=queue, call_id=cid, agent="a1")
+            )
+            batch.append(
+                CallEnded(
+                    id=f"x{call}",
+                    time=later,
+                    queue=queue,
+                    call_id=cid,
+                    talk_seconds=180,
+                    wrapup_seconds=30,
+                )
+            )
         else:
             batch.append(CallAbandoned(id=f"b{call}", time=later, queue=queue, call_id=cid))
         if roll < 0.05:
-            batch.append(AgentStateChanged(id=f"s{call}", time=at, queue=queue, agent=f"ag{rng.randrange(20)}", state=rng.choice(["available", "on_call", "wrap_up"])))
+            batch.append(
+                AgentStateChanged(
+                    id=f"s{call}",
+                    time=at,
+                    queue=queue,
+                    agent=f"ag{rng.randrange(20)}",
+                    state=rng.choice(["available", "on_call", "wrap_up"]),
+                )
+            )
         if roll < 0.10:
-            batch.append(TicketCreated(id=f"t{call}", time=at, queue=queue, ticket_id=f"T{call}", customer=f"u{rng.randrange(5000)}"))
+            batch.append(
+                TicketCreated(
+                    id=f"t{call}",
+                    time=at,
+                    queue=queue,
+                    ticket_id=f"T{call}",
+                    customer=f"u{rng.randrange(5000)}",
+                )
+            )
         if roll < 0.03:
-            batch.append(TicketSolved(id=f"v{call}", time=later, queue=queue, ticket_id=f"T{call - 30}"))
-            batch.append(SurveyResponse(id=f"r{call}", time=later, queue=queue, csat=rng.randint(1, 5)))
+            batch.append(
+                TicketSolved(id=f"v{call}", time=later, queue=queue, ticket_id=f"T{call - 30}")
+            )
+            batch.append(
+                SurveyResponse(id=f"r{call}", time=later, queue=queue, csat=rng.randint(1, 5))
+            )
         for event in batch:
             yield event
             n += 1

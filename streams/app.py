@@ -152,7 +152,9 @@ def _register_agent(
 
     @app.agent(source, name="ccpulse-kpis")
     async def kpi_agent(stream: Any) -> None:
-        async for events in stream.take_events(worker.batch_max_events, worker.batch_within_seconds):
+        async for events in stream.take_events(
+            worker.batch_max_events, worker.batch_within_seconds
+        ):
             batch: list[tuple[Event, Position]] = []
             raw_by_queue: dict[str, list[tuple[str, int, int, bytes]]] = defaultdict(list)
             for faust_event in events:
@@ -165,7 +167,9 @@ def _register_agent(
                 if message.key != decoded.queue.encode():
                     # A producer that did not key by queue: re-key so the queue's state stays
                     # on one partition. Counted, never dropped.
-                    await app.topic(message.topic).send(key=decoded.queue.encode(), value=message.value)
+                    await app.topic(message.topic).send(
+                        key=decoded.queue.encode(), value=message.value
+                    )
                     metrics.deadlettered.labels(message.topic, "rekeyed").inc()
                     continue
                 position = Position(message.topic, message.partition, message.offset)

@@ -20,8 +20,8 @@ from typing import Any, Literal
 import msgspec
 import yaml
 from msgspec import Struct, field
-
 from processors.alerts import AlertsConfig
+
 from processors.settings import EngineSettings, QueueSettings, parse_window
 
 __all__ = [
@@ -30,8 +30,8 @@ __all__ = [
     "KafkaConfig",
     "TopicsConfig",
     "WorkerConfig",
-    "load_config",
     "config_from_env",
+    "load_config",
 ]
 
 
@@ -127,7 +127,9 @@ def _line_of(node: yaml.Node | None, parts: list[str | int]) -> int | None:
                     break
             else:
                 return line
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
+        ):
             node = node.value[part]
             line = node.start_mark.line + 1
         else:
@@ -146,9 +148,7 @@ class _EntryError(Exception):
 
 # Mappings whose keys are user-chosen names. msgspec reports an error inside one as
 # ``queues[...]``, losing the name, so their entries are checked one by one first.
-_NAMED_ENTRIES: tuple[tuple[tuple[str, ...], type], ...] = (
-    (("engine", "queues"), QueueSettings),
-)
+_NAMED_ENTRIES: tuple[tuple[tuple[str, ...], type], ...] = ((("engine", "queues"), QueueSettings),)
 
 
 def _check_mapping_entries(data: Any) -> None:
@@ -206,7 +206,9 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        raise ConfigError(source, line, "", f"not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+        raise ConfigError(
+            source, line, "", f"not valid YAML: {getattr(exc, 'problem', exc)}"
+        ) from exc
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -216,7 +218,9 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         _check_mapping_entries(data)
         config = msgspec.convert(data, Config)
     except _EntryError as exc:
-        raise ConfigError(source, _line_of(root, exc.parts), _dotted(exc.parts), exc.reason) from None
+        raise ConfigError(
+            source, _line_of(root, exc.parts), _dotted(exc.parts), exc.reason
+        ) from None
     except msgspec.ValidationError as exc:
         message = str(exc)
         match = _PATH.search(message)
@@ -230,7 +234,9 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     problem = _validate_semantics(config)
     if problem:
         dotted_path, reason = problem
-        raise ConfigError(source, _line_of(root, _split_path("." + dotted_path)), dotted_path, reason)
+        raise ConfigError(
+            source, _line_of(root, _split_path("." + dotted_path)), dotted_path, reason
+        )
     return config
 
 

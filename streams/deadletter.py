@@ -15,6 +15,7 @@ so the original can be repaired and re-produced byte for byte.
 from __future__ import annotations
 
 import base64
+import contextlib
 import time
 from typing import Any
 
@@ -49,8 +50,6 @@ def deadletter_record(
         "received_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", stamp),
         "original_base64": base64.b64encode(original).decode("ascii"),
     }
-    try:
+    with contextlib.suppress(UnicodeDecodeError):
         record["original_text"] = original.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
     return msgspec.json.encode(record)

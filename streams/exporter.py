@@ -27,9 +27,21 @@ StateSource = Callable[[], Mapping[str, QueueState]]
 # with the queue on a rebalance.
 _STATE_COUNTERS = (
     ("ccpulse_events_late", "late", "Events dropped as later than the allowed lateness."),
-    ("ccpulse_events_duplicate", "duplicates", "Events ignored as already applied (same id or offset)."),
-    ("ccpulse_events_ignored", "ignored", "Events that carried no new fact (a second exit for a call)."),
-    ("ccpulse_calls_unmatched_exits", "unmatched_exits", "Exits whose entry never arrived in time."),
+    (
+        "ccpulse_events_duplicate",
+        "duplicates",
+        "Events ignored as already applied (same id or offset).",
+    ),
+    (
+        "ccpulse_events_ignored",
+        "ignored",
+        "Events that carried no new fact (a second exit for a call).",
+    ),
+    (
+        "ccpulse_calls_unmatched_exits",
+        "unmatched_exits",
+        "Exits whose entry never arrived in time.",
+    ),
     ("ccpulse_calls_lost", "lost_calls", "Calls that entered and never left within the limit."),
 )
 
@@ -76,7 +88,9 @@ class PipelineMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.events = Counter(
-            "ccpulse_events", "Events applied, by source topic and type.", ["topic", "type"],
+            "ccpulse_events",
+            "Events applied, by source topic and type.",
+            ["topic", "type"],
             registry=registry,
         )
         self.deadlettered = Counter(
@@ -85,7 +99,9 @@ class PipelineMetrics:
             ["topic", "reason"],
             registry=registry,
         )
-        self.batches = Counter("ccpulse_batches", "Batches processed by the KPI agent.", registry=registry)
+        self.batches = Counter(
+            "ccpulse_batches", "Batches processed by the KPI agent.", registry=registry
+        )
         self.batch_events = Histogram(
             "ccpulse_batch_events",
             "Events per processed batch.",
@@ -99,10 +115,12 @@ class PipelineMetrics:
             registry=registry,
         )
         self.owned_queues = Gauge(
-            "ccpulse_owned_queues", "Queues whose partition this worker owns and exports.",
+            "ccpulse_owned_queues",
+            "Queues whose partition this worker owns and exports.",
             registry=registry,
         )
         self.ready = Gauge(
-            "ccpulse_ready", "1 when table recovery has finished and the worker is ready.",
+            "ccpulse_ready",
+            "1 when table recovery has finished and the worker is ready.",
             registry=registry,
         )

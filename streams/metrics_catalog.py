@@ -17,8 +17,8 @@ from processors.snapshot import LiveKpis, WindowKpis
 
 __all__ = [
     "ALL_METRICS",
-    "LIVE_METRICS",
     "LIVE_DICT_METRICS",
+    "LIVE_METRICS",
     "OPERATIONAL_METRICS",
     "STAFFING_METRICS",
     "WINDOW_METRICS",
@@ -39,7 +39,7 @@ class MetricSpec:
     """The snapshot field this metric is read from (None for operational metrics)."""
 
 
-def _doc(cls: type, field: str) -> str:
+def _doc(field: str) -> str:
     return field.replace("_", " ")
 
 
@@ -49,7 +49,7 @@ LIVE_METRICS: tuple[MetricSpec, ...] = tuple(
     MetricSpec(
         name=f"ccpulse_queue_{field}",
         type="gauge",
-        help=f"Live {_doc(LiveKpis, field)} per queue (docs/kpis.md#{field}).",
+        help=f"Live {_doc(field)} per queue (docs/kpis.md#{field}).",
         labels=("queue",),
         source_field=field,
     )
@@ -61,7 +61,7 @@ LIVE_DICT_METRICS: tuple[MetricSpec, ...] = tuple(
     MetricSpec(
         name=f"ccpulse_queue_{field}",
         type="gauge",
-        help=f"Live {_doc(LiveKpis, field)} per queue and {label} (docs/kpis.md#{field}).",
+        help=f"Live {_doc(field)} per queue and {label} (docs/kpis.md#{field}).",
         labels=("queue", label),
         source_field=field,
     )
@@ -72,7 +72,7 @@ WINDOW_METRICS: tuple[MetricSpec, ...] = tuple(
     MetricSpec(
         name=f"ccpulse_window_{field}",
         type="gauge",
-        help=f"{_doc(WindowKpis, field).capitalize()} over the rolling window (docs/kpis.md#{field}).",
+        help=f"{_doc(field).capitalize()} over the rolling window (docs/kpis.md#{field}).",
         labels=("queue", "window"),
         source_field=field,
     )
@@ -83,23 +83,59 @@ STAFFING_METRICS: tuple[MetricSpec, ...] = ()
 """Filled by the staffing exporter (Erlang C / Erlang A figures per queue)."""
 
 OPERATIONAL_METRICS: tuple[MetricSpec, ...] = (
-    MetricSpec("ccpulse_events", "counter", "Events applied, by source topic and type.", ("topic", "type")),
+    MetricSpec(
+        "ccpulse_events", "counter", "Events applied, by source topic and type.", ("topic", "type")
+    ),
     MetricSpec(
         "ccpulse_events_deadlettered",
         "counter",
         "Events sent to the dead-letter topic, by source topic and reason.",
         ("topic", "reason"),
     ),
-    MetricSpec("ccpulse_events_late", "counter", "Events dropped as later than the allowed lateness.", ("queue",)),
-    MetricSpec("ccpulse_events_duplicate", "counter", "Events ignored as already applied (same id or offset).", ("queue",)),
-    MetricSpec("ccpulse_events_ignored", "counter", "Events that carried no new fact (a second exit for a call).", ("queue",)),
-    MetricSpec("ccpulse_calls_unmatched_exits", "counter", "Exits whose entry never arrived in time.", ("queue",)),
-    MetricSpec("ccpulse_calls_lost", "counter", "Calls that entered and never left within the limit.", ("queue",)),
+    MetricSpec(
+        "ccpulse_events_late",
+        "counter",
+        "Events dropped as later than the allowed lateness.",
+        ("queue",),
+    ),
+    MetricSpec(
+        "ccpulse_events_duplicate",
+        "counter",
+        "Events ignored as already applied (same id or offset).",
+        ("queue",),
+    ),
+    MetricSpec(
+        "ccpulse_events_ignored",
+        "counter",
+        "Events that carried no new fact (a second exit for a call).",
+        ("queue",),
+    ),
+    MetricSpec(
+        "ccpulse_calls_unmatched_exits",
+        "counter",
+        "Exits whose entry never arrived in time.",
+        ("queue",),
+    ),
+    MetricSpec(
+        "ccpulse_calls_lost",
+        "counter",
+        "Calls that entered and never left within the limit.",
+        ("queue",),
+    ),
     MetricSpec("ccpulse_batches", "counter", "Batches processed by the KPI agent.", ()),
     MetricSpec("ccpulse_batch_events", "histogram", "Events per processed batch.", ()),
-    MetricSpec("ccpulse_consumer_lag", "gauge", "Messages not yet processed, per partition (highwater - position).", ("topic", "partition")),
-    MetricSpec("ccpulse_owned_queues", "gauge", "Queues whose partition this worker owns and exports.", ()),
-    MetricSpec("ccpulse_ready", "gauge", "1 when table recovery has finished and the worker is ready.", ()),
+    MetricSpec(
+        "ccpulse_consumer_lag",
+        "gauge",
+        "Messages not yet processed, per partition (highwater - position).",
+        ("topic", "partition"),
+    ),
+    MetricSpec(
+        "ccpulse_owned_queues", "gauge", "Queues whose partition this worker owns and exports.", ()
+    ),
+    MetricSpec(
+        "ccpulse_ready", "gauge", "1 when table recovery has finished and the worker is ready.", ()
+    ),
 )
 
 ALL_METRICS: tuple[MetricSpec, ...] = (

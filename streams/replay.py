@@ -114,4 +114,3 @@ def replay_events(
     engine.apply_all(known_at(items))
     result.snapshots = engine.snapshot(at)
     return result
-

@@ -43,7 +43,9 @@ class ChangelogTable(Protocol):
 
     data: MutableMapping[Any, Any]
 
-    def send_changelog(self, partition: int | None, key: Any, value: Any, *a: Any, **k: Any) -> Any: ...
+    def send_changelog(
+        self, partition: int | None, key: Any, value: Any, *a: Any, **k: Any
+    ) -> Any: ...
 
 
 def snapshot_key(partition: int, queue: str) -> bytes:

@@ -48,7 +48,9 @@ def register_views(app: faust.App, runtime: Any) -> None:
 
     @app.page("/health")
     async def health(self: faust.web.View, request: faust.web.Request) -> faust.web.Response:
-        return self.json({"status": "ok", "uptime_seconds": round(time.time() - runtime.started_at, 1)})
+        return self.json(
+            {"status": "ok", "uptime_seconds": round(time.time() - runtime.started_at, 1)}
+        )
 
     @app.page("/ready")
     async def ready(self: faust.web.View, request: faust.web.Request) -> faust.web.Response:

@@ -8,19 +8,25 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from streams.sources import FORMATS
 
 from processors.settings import EngineSettings
 from streams.replay import replay_events, replay_settings
-from streams.sources import FORMATS
 
 
-def replay_document(path: Path, at: int, windows: Iterable[str], settings: EngineSettings) -> dict[str, Any]:
+def replay_document(
+    path: Path, at: int, windows: Iterable[str], settings: EngineSettings
+) -> dict[str, Any]:
     """{queue: {"live": {...}, "windows": {label: {...}}}} as replay computes it at ``at``."""
     queues: dict[str, Any] = {}
     for window in windows:
-        result = replay_events(FORMATS["ccpulse-jsonl"](str(path)), replay_settings(settings, window), at, window)
+        result = replay_events(
+            FORMATS["ccpulse-jsonl"](str(path)), replay_settings(settings, window), at, window
+        )
         for queue, snap in result.snapshots.items():
-            entry = queues.setdefault(queue, {"live": msgspec.to_builtins(snap.live), "windows": {}})
+            entry = queues.setdefault(
+                queue, {"live": msgspec.to_builtins(snap.live), "windows": {}}
+            )
             entry["windows"][window] = msgspec.to_builtins(snap.windows[window])
     return queues
 

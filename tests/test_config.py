@@ -61,7 +61,9 @@ engine:
     error = info.value
     assert error.line == 5
     assert error.path == "engine.defaults.sl_threshold_seconds"
-    assert str(error).startswith(f"{path}:5: engine.defaults.sl_threshold_seconds: Expected `float`")
+    assert str(error).startswith(
+        f"{path}:5: engine.defaults.sl_threshold_seconds: Expected `float`"
+    )
 
 
 def test_unknown_key_is_refused_with_its_line(tmp_path: Path) -> None:

@@ -22,7 +22,9 @@ class FakeTable:
         self.data: dict[bytes, bytes] = {}
         self.changelog: list[tuple[int | None, bytes, bytes | None]] = []
 
-    def send_changelog(self, partition: int | None, key: Any, value: Any, *a: Any, **k: Any) -> None:
+    def send_changelog(
+        self, partition: int | None, key: Any, value: Any, *a: Any, **k: Any
+    ) -> None:
         self.changelog.append((partition, key, value))
 
     def recovered(self) -> FakeTable:
@@ -66,7 +68,9 @@ def entered(engine: KpiEngine, queue: str) -> int:
     return engine.snapshot(at)[queue].windows["1h"].entered
 
 
-def rows(start: int, stop: int, queue: str = "billing", partition: int = 2) -> list[tuple[str, int, int, bytes]]:
+def rows(
+    start: int, stop: int, queue: str = "billing", partition: int = 2
+) -> list[tuple[str, int, int, bytes]]:
     return [("ccpulse.telephony", partition, i, raw_call(i, queue)) for i in range(start, stop)]
 
 
@@ -76,7 +80,10 @@ def test_deltas_alone_rebuild_the_state() -> None:
     apply_batch(store, rows(0, 10))
     apply_batch(store, rows(10, 25))
     assert entered(store.engine, "billing") == 25
-    assert [k for _, k, _ in table.changelog] == [delta_key(2, "billing", 1), delta_key(2, "billing", 2)]
+    assert [k for _, k, _ in table.changelog] == [
+        delta_key(2, "billing", 1),
+        delta_key(2, "billing", 2),
+    ]
     fresh = QueueStateStore(table.recovered(), KpiEngine())
     assert fresh.rebuild({2}) == ["billing"]
     assert entered(fresh.engine, "billing") == 25

@@ -39,10 +39,9 @@ def _wait_ready(url: str, timeout: float, worker: subprocess.Popen[bytes]) -> No
     while time.monotonic() < deadline:
         if worker.poll() is not None:
             raise RuntimeError(f"the worker exited with status {worker.returncode}")
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if json.load(response).get("ready"):
-                    return
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
+            if json.load(response).get("ready"):
+                return
         time.sleep(0.5)
     raise RuntimeError(f"the worker was not ready after {timeout:.0f} s ({url})")
 
@@ -134,7 +133,13 @@ def run(args: argparse.Namespace) -> int:
                 break
             for name, process in children:
                 if process.poll() is not None:
-                    log(logger, "child exited", logging.ERROR, process=name, status=process.returncode)
+                    log(
+                        logger,
+                        "child exited",
+                        logging.ERROR,
+                        process=name,
+                        status=process.returncode,
+                    )
                     stopping = True
             time.sleep(0.5)
     finally:

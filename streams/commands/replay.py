@@ -22,8 +22,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         default="ccpulse-jsonl",
         help="ccpulse-jsonl (default), asterisk-queue-log, twilio-jsonl, zendesk-jsonl, jira-jsonl",
     )
-    parser.add_argument("--at", required=True, help="ISO 8601 instant with offset, e.g. 2026-11-22T10:00:00Z")
-    parser.add_argument("--window", default="15m", help="5m, 15m, 1h, 24h, today, or any NNs/NNm/NNh")
+    parser.add_argument(
+        "--at", required=True, help="ISO 8601 instant with offset, e.g. 2026-11-22T10:00:00Z"
+    )
+    parser.add_argument(
+        "--window", default="15m", help="5m, 15m, 1h, 24h, today, or any NNs/NNm/NNh"
+    )
     parser.add_argument("--sl-threshold", type=float, metavar="SECONDS")
     parser.add_argument("--sl-variant", choices=SL_VARIANTS)
     parser.add_argument("--short-abandon", type=float, metavar="SECONDS")
@@ -37,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
     from streams.sources import FORMATS
 
     if args.format not in FORMATS:
-        print(f"ccpulse replay: unknown --format {args.format!r}; one of: {', '.join(sorted(FORMATS))}", file=sys.stderr)
+        known = ", ".join(sorted(FORMATS))
+        print(f"ccpulse replay: unknown --format {args.format!r}; one of: {known}", file=sys.stderr)
         return 2
     try:
         config = config_from_env(args.config)
@@ -105,5 +110,10 @@ def render_table(document: dict[str, Any]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = [f"KPIs at {document['at']} over {document['window']}"]
     for row in [header, *rows]:
-        lines.append("  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(row, widths))))
+        lines.append(
+            "  ".join(
+                str(c).rjust(w) if i else str(c).ljust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
     return "\n".join(lines)

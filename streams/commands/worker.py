@@ -12,7 +12,9 @@ from streams.config import config_from_env
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser("worker", help="run the KPI worker (Faust)")
     parser.add_argument("--bootstrap", help="Kafka bootstrap servers (overrides config)")
-    parser.add_argument("--web-port", type=int, help="HTTP port for /metrics and /api (default 6066)")
+    parser.add_argument(
+        "--web-port", type=int, help="HTTP port for /metrics and /api (default 6066)"
+    )
     parser.add_argument("--web-host", help="HTTP bind address (default 127.0.0.1)")
     parser.add_argument("--data-dir", help="Faust data directory")
     parser.add_argument("--app-id", help="consumer group / app id (default ccpulse)")
