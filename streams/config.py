@@ -5,9 +5,9 @@ file, the line and the field (``ccpulse.yaml:12: engine.defaults.sl_variant: Inv
 'fast'``), so a bad file fails at start, never half-way through a shift. ``${NAME}`` in a string
 value is replaced by the environment variable NAME, so secrets stay out of the file.
 
-Sections: ``kafka`` (connection), ``topics``, ``worker``, ``engine`` (windows, lateness, per-queue
-KPI settings: processors.settings), and the sections other modules own (``alerts``), which plug
-their own typed struct in here.
+Sections: ``kafka`` (connection), ``topics``, ``worker`` and ``engine`` (windows, lateness,
+per-queue KPI settings: processors.settings). A module that needs a section of its own adds its
+typed struct as a field of :class:`Config`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from typing import Any, Literal
 import msgspec
 import yaml
 from msgspec import Struct, field
-from processors.alerts import AlertsConfig
 
 from processors.settings import EngineSettings, QueueSettings, parse_window
 
@@ -80,7 +79,6 @@ class Config(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     topics: TopicsConfig = field(default_factory=TopicsConfig)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
     engine: EngineSettings = field(default_factory=EngineSettings)
-    alerts: AlertsConfig = field(default_factory=AlertsConfig)
 
 
 class ConfigError(ValueError):

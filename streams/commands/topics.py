@@ -1,0 +1,31 @@
+"""``ccpulse topics create|list``."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser("topics", help="create or list ccpulse's Kafka topics")
+    parser.add_argument("action", choices=("create", "list"))
+    parser.add_argument("--bootstrap", help="override kafka.bootstrap from the config")
+    parser.add_argument("--partitions", type=int, help="override topics.partitions")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from streams.config import config_from_env
+    from streams.kafka_settings import kafka_python_kwargs
+    from streams.topics import ensure_topics, list_topics, topic_specs
+
+    config = config_from_env(args.config)
+    client = kafka_python_kwargs(config.kafka)
+    bootstrap = args.bootstrap or ",".join(client.pop("bootstrap_servers"))
+    client.pop("bootstrap_servers", None)
+    if args.action == "create":
+        created = ensure_topics(bootstrap, topic_specs(config.topics, args.partitions), **client)
+        print("created: " + (", ".join(created) if created else "nothing (all exist)"))
+    else:
+        for name, partitions in sorted(list_topics(bootstrap, **client).items()):
+            print(f"{name}\t{partitions}")
+    return 0

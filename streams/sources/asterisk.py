@@ -1,0 +1,146 @@
+"""Asterisk / FreePBX ``queue_log`` -> canonical events.
+
+A line is ``epoch|callid|queue|agent|EVENT|data1|data2|...``. Field meanings follow the Asterisk
+documentation of queue_log events (Asterisk "Queue Logs" reference):
+
+| EVENT | data | ccpulse event |
+|---|---|---|
+| ENTERQUEUE | url, callerid, position | call.entered (customer = callerid) |
+| CONNECT | holdtime, bridged channel, ringtime | call.answered (wait = holdtime) |
+| ABANDON | position, origposition, waittime | call.abandoned (wait = waittime) |
+| EXITWITHTIMEOUT / EXITEMPTY | position, origposition, waittime | call.exited timeout / empty |
+| EXITWITHKEY | key, position, origposition, waittime | call.exited key |
+| FULL / JOINEMPTY / JOINUNAVAIL | - | call.blocked queue_full / no_agents / no_agents |
+| COMPLETECALLER / COMPLETEAGENT | holdtime, calltime, origposition | call.ended (talk = calltime) |
+| TRANSFER, BLINDTRANSFER, ATTENDEDTRANSFER | ... | call.transferred |
+| ADDMEMBER, AGENTLOGIN, UNPAUSE, UNPAUSEALL | - | agent.state available |
+| REMOVEMEMBER, AGENTLOGOFF | - | agent.state logged_out |
+| PAUSE, PAUSEALL | reason | agent.state not_ready |
+
+Asterisk's "holdtime" is the time the caller waited in the queue, not time on hold, so a
+``call.ended`` from queue_log has hold 0; queue_log records no after-call work, so wrap-up is 0.
+Lines with no KPI meaning (RINGNOANSWER, QUEUESTART, CONFIGRELOAD, anything on queue NONE) are
+read and produce nothing. Every event's id is derived from the line itself, so a line read twice
+(a restarted follower) is a duplicate the engine ignores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+from processors.events import (
+    AgentStateChanged,
+    CallAbandoned,
+    CallAnswered,
+    CallBlocked,
+    CallEnded,
+    CallEntered,
+    CallExited,
+    CallTransferred,
+    Event,
+)
+from streams.sources.problems import ParseProblem
+
+__all__ = ["parse_queue_log_line", "read_queue_log"]
+
+_BLOCKED = {"FULL": "queue_full", "JOINEMPTY": "no_agents", "JOINUNAVAIL": "no_agents"}
+_EXITS = {"EXITWITHTIMEOUT": ("timeout", 2), "EXITEMPTY": ("empty", 2), "EXITWITHKEY": ("key", 3)}
+_AGENT_STATES = {
+    "ADDMEMBER": "available",
+    "AGENTLOGIN": "available",
+    "UNPAUSE": "available",
+    "UNPAUSEALL": "available",
+    "REMOVEMEMBER": "logged_out",
+    "AGENTLOGOFF": "logged_out",
+    "PAUSE": "not_ready",
+    "PAUSEALL": "not_ready",
+}
+_TRANSFERS = {"TRANSFER", "BLINDTRANSFER", "ATTENDEDTRANSFER"}
+_SILENT = {"RINGNOANSWER", "RINGCANCELED", "QUEUESTART", "CONFIGRELOAD", "SYSCOMPAT", "INFO", "DID"}
+
+
+def _seconds(data: list[str], index: int, what: str) -> float:
+    try:
+        value = float(data[index])
+    except (IndexError, ValueError):
+        raise ValueError(f"{what} (data{index + 1}) is not a number") from None
+    if value < 0:
+        raise ValueError(f"{what} (data{index + 1}) is negative")
+    return value
+
+
+def parse_queue_log_line(line: str, line_number: int) -> list[Event] | ParseProblem:
+    text = line.rstrip("\r\n")
+    fields = text.split("|")
+    if len(fields) < 5:
+        return ParseProblem(line_number, "expected epoch|callid|queue|agent|EVENT|data...", text)
+    epoch, callid, queue, agent, kind, *data = fields
+    try:
+        when = datetime.fromtimestamp(float(epoch), UTC)
+    except (ValueError, OverflowError, OSError):
+        return ParseProblem(line_number, f"timestamp {epoch!r} is not epoch seconds", text)
+    if kind in _SILENT or queue in ("", "NONE"):
+        return []
+    ident = "ast-" + hashlib.sha1(text.encode()).hexdigest()[:20]
+    base = {"id": ident, "time": when, "queue": queue}
+    try:
+        if kind == "ENTERQUEUE":
+            customer = data[1] if len(data) > 1 and data[1] else None
+            return [CallEntered(**base, call_id=callid, customer=customer)]
+        if kind == "CONNECT":
+            return [
+                CallAnswered(
+                    **base,
+                    call_id=callid,
+                    agent=_agent(agent),
+                    wait_seconds=_seconds(data, 0, "holdtime"),
+                )
+            ]
+        if kind == "ABANDON":
+            return [
+                CallAbandoned(**base, call_id=callid, wait_seconds=_seconds(data, 2, "waittime"))
+            ]
+        if kind in _EXITS:
+            reason, index = _EXITS[kind]
+            return [
+                CallExited(
+                    **base,
+                    call_id=callid,
+                    reason=reason,
+                    wait_seconds=_seconds(data, index, "waittime"),
+                )
+            ]  # type: ignore[arg-type]
+        if kind in _BLOCKED:
+            return [CallBlocked(**base, call_id=callid, reason=_BLOCKED[kind])]  # type: ignore[arg-type]
+        if kind in ("COMPLETECALLER", "COMPLETEAGENT"):
+            talk = _seconds(data, 1, "calltime")
+            return [CallEnded(**base, call_id=callid, agent=_agent(agent), talk_seconds=talk)]
+        if kind in _TRANSFERS:
+            return [CallTransferred(**base, call_id=callid)]
+        if kind in _AGENT_STATES:
+            name = _agent(agent)
+            if name is None:
+                return ParseProblem(line_number, f"{kind} without an agent", text)
+            reason = data[0] if kind.startswith("PAUSE") and data and data[0] else None
+            return [AgentStateChanged(**base, agent=name, state=_AGENT_STATES[kind], reason=reason)]  # type: ignore[arg-type]
+    except ValueError as exc:
+        return ParseProblem(line_number, f"{kind}: {exc}", text)
+    return []  # an event with no KPI meaning
+
+
+def _agent(field: str) -> str | None:
+    return field if field and field != "NONE" else None
+
+
+def read_queue_log(path: str) -> Iterator[Event | ParseProblem]:
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            parsed = parse_queue_log_line(line, number)
+            if isinstance(parsed, ParseProblem):
+                yield parsed
+            else:
+                yield from parsed
