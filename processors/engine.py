@@ -6,9 +6,10 @@ benchmarks; nothing here knows about Kafka. What it guarantees, per queue:
 * **Idempotent.** An event whose source position (topic, partition, offset) is at or below the
   last one applied from that partition is skipped (a batch replayed after a crash), and so is an
   event whose id was already applied (a duplicate from the source).
-* **Event time, bounded lateness.** An event older than the queue's newest event time minus the
-  allowed lateness is dropped and counted in ``late``; anything on time lands in its own second,
-  whatever order it arrived in.
+* **Event time, bounded lateness.** An event older than the newest event time of its family
+  (telephony or ticketing) in its queue, minus the allowed lateness, is dropped and counted in
+  ``late``; anything on time lands in its own second, whatever order it arrived in. The derived
+  ``ticket.moved_in`` is exempt: it moves a ticket, it measures nothing.
 * **Batched.** :meth:`KpiEngine.apply` takes a whole batch and returns the set of queues it
   touched, so the caller persists each touched queue once per batch, not once per event.
 """
@@ -160,7 +161,13 @@ class KpiEngine:
         t = event.time.timestamp()
         family = "ticketing" if type(event) in _TICKETING else "telephony"
         watermark = state.watermarks.get(family)
-        if watermark is not None and t < watermark - self._lateness:
+        # A forwarded ticket.moved_in is a state transfer, not a measurement: it comes back
+        # through Kafka after the new queue's own events and must never be dropped as late.
+        if (
+            watermark is not None
+            and t < watermark - self._lateness
+            and type(event) is not TicketMovedIn
+        ):
             state.late += 1
             result.late += 1
             result.touched.add(queue)

@@ -149,6 +149,11 @@ def _register_agent(
 ) -> None:
     worker = runtime.config.worker
     metrics = runtime.metrics
+    topics = runtime.config.topics
+    rekey = {
+        name: app.topic(name, key_type=bytes, value_type=bytes)
+        for name in (topics.telephony, topics.ticketing)
+    }
 
     @app.agent(source, name="ccpulse-kpis")
     async def kpi_agent(stream: Any) -> None:
@@ -161,16 +166,14 @@ def _register_agent(
                 message = faust_event.message
                 decoded = decode_event(message.value)
                 if isinstance(decoded, DecodeFailure):
-                    await _dead_letter(deadletter, message, decoded)
+                    _dead_letter(deadletter, message, decoded)
                     metrics.deadlettered.labels(message.topic, decoded.reason_code).inc()
                     continue
                 if message.key != decoded.queue.encode():
                     # A producer that did not key by queue: re-key so the queue's state stays
                     # on one partition. Counted, never dropped.
-                    await app.topic(message.topic).send(
-                        key=decoded.queue.encode(), value=message.value
-                    )
-                    metrics.deadlettered.labels(message.topic, "rekeyed").inc()
+                    rekey[message.topic].send_soon(key=decoded.queue.encode(), value=message.value)
+                    metrics.rekeyed.labels(message.topic).inc()
                     continue
                 position = Position(message.topic, message.partition, message.offset)
                 batch.append((decoded, position))
@@ -180,9 +183,11 @@ def _register_agent(
                 metrics.events.labels(message.topic, type(decoded).__struct_config__.tag).inc()
             if not batch:
                 continue
+            # From here to the end of the batch nothing awaits: no timer, commit or rebalance
+            # handler can run between applying the batch and buffering its changelog records.
             result = runtime.engine.apply(batch)
             for forward in result.forwarded:
-                await ticketing.send(key=forward.queue.encode(), value=encode_event(forward))
+                ticketing.send_soon(key=forward.queue.encode(), value=encode_event(forward))
             store.write_deltas({q: raw_by_queue[q] for q in result.touched if q in raw_by_queue})
             runtime.invalidate()
             metrics.batches.inc()
@@ -200,10 +205,10 @@ def _register_agent(
     del snapshot_state
 
 
-async def _dead_letter(topic: Any, message: Any, failure: DecodeFailure) -> None:
+def _dead_letter(topic: Any, message: Any, failure: DecodeFailure) -> None:
     source = {"topic": message.topic, "partition": message.partition, "offset": message.offset}
     record = deadletter_record(message.value or b"", failure.reason, failure.reason_code, source)
-    await topic.send(key=message.key, value=record)
+    topic.send_soon(key=message.key, value=record)
     log(
         logger,
         "event dead-lettered",
@@ -239,13 +244,16 @@ def _register_lifecycle(
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: Any, **_: Any) -> None:
+        # Faust revokes everything on a rebalance and recovers what it assigns afterwards;
+        # the queues of revoked partitions stop being exported now and are rebuilt from the
+        # table by `rebuild` if they come back to this worker.
         runtime.ready = False
         runtime.metrics.ready.set(0)
         store.write_snapshots()
         partitions = {tp.partition for tp in revoked if tp.topic in source_topics}
-        kept = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic in source_topics}
-        gone = store.forget(partitions - kept)
+        gone = store.forget(partitions)
         runtime.invalidate()
+        runtime.metrics.owned_queues.set(len(runtime.engine.queues))
         log(logger, "partitions revoked", partitions=len(partitions), queues_dropped=len(gone))
 
     del rebuild, on_revoked

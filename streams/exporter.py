@@ -99,6 +99,12 @@ class PipelineMetrics:
             ["topic", "reason"],
             registry=registry,
         )
+        self.rekeyed = Counter(
+            "ccpulse_events_rekeyed",
+            "Events re-published because their key was not their queue.",
+            ["topic"],
+            registry=registry,
+        )
         self.batches = Counter(
             "ccpulse_batches", "Batches processed by the KPI agent.", registry=registry
         )

@@ -122,6 +122,12 @@ OPERATIONAL_METRICS: tuple[MetricSpec, ...] = (
         "Calls that entered and never left within the limit.",
         ("queue",),
     ),
+    MetricSpec(
+        "ccpulse_events_rekeyed",
+        "counter",
+        "Events re-published because their key was not their queue.",
+        ("topic",),
+    ),
     MetricSpec("ccpulse_batches", "counter", "Batches processed by the KPI agent.", ()),
     MetricSpec("ccpulse_batch_events", "histogram", "Events per processed batch.", ()),
     MetricSpec(

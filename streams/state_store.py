@@ -136,7 +136,11 @@ class QueueStateStore:
         return sorted(owners)
 
     def forget(self, partitions: set[int]) -> list[str]:
-        """Drop state (in memory only) of partitions this worker no longer owns."""
+        """Drop the engine's state of ``partitions`` (no longer owned, or about to be rebuilt).
+
+        The table's local data is left alone: Faust owns that store, may not re-read a
+        partition it already holds on the next assignment, and the changelog keeps it exact.
+        """
         gone = [q for q, p in self.partition_of.items() if p in partitions]
         for queue in gone:
             self.engine.queues.pop(queue, None)
@@ -144,8 +148,6 @@ class QueueStateStore:
             self._deltas.pop(queue, None)
             self._seq.pop(queue, None)
             self.dirty.discard(queue)
-        for key in [k for k in self.table.data if _parse_key(k)[0] in partitions]:
-            self.table.data.pop(key, None)
         return gone
 
 
