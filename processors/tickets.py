@@ -262,15 +262,18 @@ def ticket_gauges(state: QueueState, at: int, settings: QueueSettings, live: Liv
 def evict_tickets(state: QueueState, horizon: float, closed_before: float) -> None:
     """Forget tickets that can no longer change a KPI.
 
-    Moved-out tickets and tickets of unknown origin older than the lateness ``horizon``;
-    solved or closed tickets whose last change is older than ``closed_before``.
+    Moved-out tickets older than the lateness ``horizon``; solved or closed tickets whose last
+    change is older than ``closed_before``, and tickets of unknown origin first seen before it.
+    The latter are kept that long, not just for the lateness horizon: they are usually waiting
+    for a forwarded ``ticket.moved_in``, which is exempt from lateness and can come back from
+    Kafka after the new queue's own later events (a worker catching up on a backlog).
     """
     stale: list[str] = []
     for ticket_id, ticket in state.tickets.items():
         if ticket.left_at is not None and ticket.left_at < horizon:
             stale.append(ticket_id)
         elif ticket.created_at is None and ticket.arrived_at is None:
-            if ticket.first_seen < horizon:
+            if ticket.first_seen < closed_before:
                 stale.append(ticket_id)
         elif (
             ticket.statuses

@@ -30,6 +30,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--speed", type=float, default=5.0, help="simulated seconds per second")
     parser.add_argument("--scenario", default="normal", choices=("normal", "surge", "outage"))
     parser.add_argument("--duration", type=float, help="stop after this many wall seconds")
+    parser.add_argument(
+        "--backfill",
+        type=float,
+        default=1800.0,
+        help="seconds of history the simulator sends at once, so windows are not empty at start",
+    )
     parser.add_argument("--partitions", type=int, default=4)
     parser.set_defaults(func=run)
 
@@ -109,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
                 str(args.speed),
                 "--scenario",
                 args.scenario,
+                "--backfill",
+                str(args.backfill),
             ]
         )
         children.append(("simulator", simulator))

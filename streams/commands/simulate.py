@@ -29,6 +29,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         default=1.0,
         help="simulated seconds per wall second; 0 = as fast as possible",
     )
+    parser.add_argument(
+        "--backfill",
+        type=float,
+        default=0.0,
+        help="start this many seconds in the past and send that history at once, then pace",
+    )
     parser.add_argument("--duration", type=float, help="stop after this many simulated seconds")
     parser.add_argument("--events", type=int, help="stop after this many events")
     parser.add_argument("--output", choices=("kafka", "jsonl"), default="kafka")
@@ -47,7 +53,12 @@ def run(args: argparse.Namespace) -> int:
 
     configure_logging("INFO")
     config = config_from_env(args.config)
-    start = float(parse_at(args.start)) if args.start else None
+    if args.start:
+        start: float | None = float(parse_at(args.start))
+    elif args.backfill:
+        start = float(int(time.time() - args.backfill))
+    else:
+        start = None
     scenario = Scenario(
         args.scenario,
         args.scenario_queue,
@@ -81,6 +92,9 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, stop)
     wall_start = time.monotonic()
     last_progress = wall_start
+    # Pacing anchor: event time `paced_from` is sent at `wall_start`; anything older (a
+    # backfilled history) goes out at once, anything newer at --speed simulated s per second.
+    paced_from = simulation.start + args.backfill
     sent = 0
     log(
         logger,
@@ -96,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
             if stopping or (args.duration is not None and offset > args.duration):
                 break
             if args.speed > 0:
-                delay = offset / args.speed - (time.monotonic() - wall_start)
+                ahead = event.time.timestamp() - paced_from
+                delay = ahead / args.speed - (time.monotonic() - wall_start)
                 if delay > 0:
                     time.sleep(delay)
             sink.send(event)

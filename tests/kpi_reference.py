@@ -1,0 +1,305 @@
+"""A plain batch recomputation of every KPI, straight from docs/kpis.md.
+
+Deliberately naive and independent of processors/: de-duplicate by id, then loop over all the
+events for each question. No panes, no state, no incremental updates. The property tests check
+that the streaming engine gives exactly these numbers whatever the arrival order.
+
+Assumes what the property generator guarantees: no event is late, each call has at most one
+entry and one exit, a ticket is moved only while unsolved with nothing but its creation in the
+old queue, and events of a moved ticket after the move name its new queue.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any
+
+from processors.engine import local_midnight
+from processors.events import (
+    AgentStateChanged,
+    CallAbandoned,
+    CallAnswered,
+    CallBlocked,
+    CallEnded,
+    CallEntered,
+    CallExited,
+    Event,
+    SurveyResponse,
+    TicketClosed,
+    TicketCreated,
+    TicketMoved,
+    TicketReopened,
+    TicketReplied,
+    TicketSolved,
+    TicketStatusChanged,
+)
+from processors.settings import EngineSettings, parse_window
+
+
+def sec(event: Event) -> int:
+    return math.floor(event.time.timestamp())
+
+
+def ts(event: Event) -> float:
+    return event.time.timestamp()
+
+
+def div(a: float, b: float) -> float | None:
+    return a / b if b > 0 else None
+
+
+def reference(
+    events: list[Event], at: int, window: str, settings: EngineSettings
+) -> dict[str, Any]:
+    """{queue: {**live fields, **window fields}} at ``at`` over ``window``."""
+    unique: dict[str, Event] = {}
+    for event in events:
+        unique.setdefault(event.id, event)
+    known = [e for e in unique.values() if ts(e) < at + 1]
+    queues = sorted(
+        {e.queue for e in known} | {e.to_queue for e in known if isinstance(e, TicketMoved)}
+    )
+    return {q: _queue(q, known, at, window, settings) for q in queues}
+
+
+def _first(queue: str, at: int, window: str, settings: EngineSettings) -> int:
+    length = parse_window(window)
+    if length is None:
+        return local_midnight(at, settings.for_queue(queue).timezone)
+    return at - length + 1
+
+
+def _queue(
+    queue: str, events: list[Event], at: int, window: str, settings: EngineSettings
+) -> dict[str, Any]:
+    qs = settings.for_queue(queue)
+    first = _first(queue, at, window, settings)
+    mine = [e for e in events if e.queue == queue]
+    inside = [e for e in mine if first <= sec(e) <= at]
+    out: dict[str, Any] = {}
+
+    # --- telephony
+    entries = {e.call_id: e for e in mine if isinstance(e, CallEntered)}
+    exits = {e.call_id: e for e in mine if isinstance(e, CallAnswered | CallAbandoned | CallExited)}
+    answered = abandoned = short = other = a_t = b_t = 0
+    answered_wait = abandoned_wait = 0.0
+    for call_id, exit_event in exits.items():
+        if not first <= sec(exit_event) <= at:
+            continue
+        if exit_event.wait_seconds is not None:
+            wait = exit_event.wait_seconds
+        elif call_id in entries:
+            wait = max(0.0, ts(exit_event) - ts(entries[call_id]))
+        else:
+            continue  # the exit's wait is unknown until its entry arrives
+        if isinstance(exit_event, CallAnswered):
+            answered += 1
+            answered_wait += wait
+            a_t += wait <= qs.sl_threshold_seconds
+        elif isinstance(exit_event, CallAbandoned):
+            if wait < qs.short_abandon_seconds:
+                short += 1
+            else:
+                abandoned += 1
+                abandoned_wait += wait
+                b_t += wait <= qs.sl_threshold_seconds
+        else:
+            other += 1
+    entered = sum(1 for e in inside if isinstance(e, CallEntered))
+    blocked = sum(1 for e in inside if isinstance(e, CallBlocked))
+    exits_n = answered + abandoned + other
+    variants = {
+        "answered": div(a_t, answered),
+        "offered": div(a_t, exits_n),
+        "ignore_abandons": div(a_t, exits_n - b_t),
+        "abandons_positive": div(a_t + b_t, exits_n),
+    }
+    ended = [e for e in inside if isinstance(e, CallEnded)]
+    out.update(
+        entered=entered,
+        offered=entered,
+        blocked=blocked,
+        blocked_rate=div(blocked, blocked + entered),
+        answered=answered,
+        abandoned=abandoned,
+        short_abandoned=short,
+        other_exits=other,
+        answered_within_threshold=a_t,
+        abandoned_within_threshold=b_t,
+        abandon_rate=div(abandoned, exits_n),
+        asa_seconds=div(answered_wait, answered),
+        avg_abandon_seconds=div(abandoned_wait, abandoned),
+        service_level=variants[qs.sl_variant],
+        service_level_answered=variants["answered"],
+        service_level_offered=variants["offered"],
+        service_level_ignore_abandons=variants["ignore_abandons"],
+        service_level_abandons_positive=variants["abandons_positive"],
+        handled=len(ended),
+        aht_seconds=div(
+            sum(e.talk_seconds + e.hold_seconds + e.wrapup_seconds for e in ended), len(ended)
+        ),
+    )
+    waiting = [
+        sec(entry)
+        for call_id, entry in entries.items()
+        if sec(entry) <= at and (call_id not in exits or sec(exits[call_id]) > at)
+    ]
+    out["calls_waiting"] = len(waiting)
+    out["oldest_wait_seconds"] = float(at - min(waiting)) if waiting else 0.0
+
+    # --- agents
+    timelines: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    for e in mine:
+        if isinstance(e, AgentStateChanged):
+            timelines[e.agent].append((ts(e), e.state))
+    counts: dict[str, int] = {}
+    busy = available = 0.0
+    for timeline in timelines.values():
+        timeline.sort()
+        current = [s for t, s in timeline if t < at + 1]
+        if current and current[-1] != "logged_out":
+            counts[current[-1]] = counts.get(current[-1], 0) + 1
+        for i, (t, state) in enumerate(timeline):
+            end = timeline[i + 1][0] if i + 1 < len(timeline) else at + 1
+            overlap = min(end, at + 1) - max(t, first)
+            if overlap > 0 and state == "available":
+                available += overlap
+            elif overlap > 0 and state in ("on_call", "wrap_up"):
+                busy += overlap
+    out["agents"] = counts
+    out["agents_staffed"] = sum(counts.values())
+    out["occupancy"] = div(busy, busy + available)
+
+    # --- tickets
+    out.update(_tickets(queue, events, at, first, qs))
+
+    # --- surveys
+    surveys = [e for e in inside if isinstance(e, SurveyResponse)]
+    csat = [e.csat for e in surveys if e.csat is not None]
+    nps = [e.nps for e in surveys if e.nps is not None]
+    ces = [e.ces for e in surveys if e.ces is not None]
+    promoters = sum(1 for n in nps if n >= 9)
+    detractors = sum(1 for n in nps if n <= 6)
+    nps_value = div(promoters - detractors, len(nps))
+    out.update(
+        csat_responses=len(csat),
+        csat=div(sum(1 for c in csat if c >= 4), len(csat)),
+        nps_responses=len(nps),
+        nps=None if nps_value is None else 100 * nps_value,
+        ces_responses=len(ces),
+        ces=div(sum(ces), len(ces)),
+    )
+
+    # --- first-contact resolution
+    window_fcr = qs.fcr_window_hours * 3600.0
+    by_customer: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    for e in mine:
+        if isinstance(e, CallEntered | TicketCreated) and e.customer is not None:
+            by_customer[e.customer].append((ts(e), e.id))
+    contacts = repeats = 0
+    for history in by_customer.values():
+        history.sort()
+        for i, (t, _) in enumerate(history):
+            if not first <= math.floor(t) <= at:
+                continue
+            contacts += 1
+            if i > 0 and t - history[i - 1][0] <= window_fcr:
+                repeats += 1
+    out.update(contacts=contacts, repeat_contacts=repeats, fcr=div(contacts - repeats, contacts))
+    return out
+
+
+UNSOLVED = {"new", "open", "pending", "hold"}
+
+
+def _tickets(queue: str, events: list[Event], at: int, first: int, qs: Any) -> dict[str, Any]:
+    by_ticket: dict[str, list[Event]] = defaultdict(list)
+    for e in events:
+        ticket_id = getattr(e, "ticket_id", None)
+        if ticket_id is not None and not isinstance(e, SurveyResponse):
+            by_ticket[ticket_id].append(e)
+    backlog = past = risk = 0
+    by_priority: dict[str, int] = {}
+    by_age = {"lt_24h": 0, "24h_48h": 0, "gt_48h": 0}
+    oldest = 0.0
+    created_n = solved_n = reopened_n = replies_n = 0
+    reply_sum = 0.0
+    for ticket_events in by_ticket.values():
+        ticket_events.sort(key=lambda e: (ts(e), e.id))
+        created = next((e for e in ticket_events if isinstance(e, TicketCreated)), None)
+        # Where the ticket is at a given second: its creation queue, then each move in turn.
+        moves = [e for e in ticket_events if isinstance(e, TicketMoved)]
+
+        def queue_at(
+            second: int, created: TicketCreated | None = created, moves: list[TicketMoved] = moves
+        ) -> str | None:
+            if created is None or sec(created) > second:
+                return None
+            where = created.queue
+            for move in moves:
+                if sec(move) <= second:
+                    where = move.to_queue
+            return where
+
+        for e in ticket_events:
+            if e.queue != queue or not first <= sec(e) <= at:
+                continue
+            created_n += isinstance(e, TicketCreated)
+            solved_n += isinstance(e, TicketSolved)
+            reopened_n += isinstance(e, TicketReopened)
+        replies = [
+            e
+            for e in ticket_events
+            if isinstance(e, TicketReplied) and e.author == "agent" and e.public
+        ]
+        if replies and created is not None:
+            reply = replies[0]
+            if reply.queue == queue and first <= sec(reply) <= at:
+                replies_n += 1
+                reply_sum += max(0.0, ts(reply) - ts(created))
+        if created is None or queue_at(at) != queue:
+            continue
+        statuses = [
+            (
+                ts(e),
+                {TicketSolved: "solved", TicketReopened: "open", TicketClosed: "closed"}.get(
+                    type(e), getattr(e, "status", None)
+                ),
+            )
+            for e in ticket_events
+            if isinstance(e, TicketStatusChanged | TicketSolved | TicketReopened | TicketClosed)
+        ]
+        statuses.sort()
+        current = [s for t, s in statuses if t < at + 1]
+        status = current[-1] if current else "new"
+        if status not in UNSOLVED:
+            continue
+        backlog += 1
+        by_priority[created.priority] = by_priority.get(created.priority, 0) + 1
+        age = float(at - sec(created))
+        oldest = max(oldest, age)
+        by_age["lt_24h" if age < 86400 else "24h_48h" if age < 172800 else "gt_48h"] += 1
+        due = (
+            created.due_at.timestamp()
+            if created.due_at
+            else ts(created) + qs.sla_hours[created.priority] * 3600
+        )
+        if due <= at:
+            past += 1
+        elif due <= at + qs.at_risk_minutes * 60:
+            risk += 1
+    return {
+        "backlog": backlog,
+        "backlog_by_priority": by_priority,
+        "backlog_by_age": by_age,
+        "oldest_ticket_age_seconds": oldest,
+        "tickets_past_sla": past,
+        "tickets_at_risk": risk,
+        "tickets_created": created_n,
+        "tickets_solved": solved_n,
+        "tickets_reopened": reopened_n,
+        "reopen_rate": div(reopened_n, solved_n),
+        "first_replies": replies_n,
+        "first_reply_seconds": div(reply_sum, replies_n),
+    }
