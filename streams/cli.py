@@ -12,19 +12,13 @@ import sys
 from collections.abc import Sequence
 
 COMMANDS: tuple[str, ...] = (
+    "demo",
     "broker",
+    "topics",
     "worker",
     "simulate",
-    "demo",
     "replay",
-    "topics",
     "schema",
-    "alerts",
-    "rules",
-    "dashboards",
-    "staffing",
-    "backtest",
-    "ingest",
 )
 
 
@@ -41,13 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"streams.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"streams.commands.{name}":
-                continue  # command not built yet
-            raise
-        module.register(subparsers)
+        importlib.import_module(f"streams.commands.{name}").register(subparsers)
     return parser
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from streams.sources import FORMATS
 
 from processors.settings import EngineSettings
 from streams.replay import replay_events, replay_settings
+from streams.sources import FORMATS
 
 
 def replay_document(
