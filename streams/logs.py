@@ -8,11 +8,12 @@ with ``extra={"kv": {...}}``.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from typing import Any
 
-__all__ = ["configure_logging", "kv", "log"]
+__all__ = ["LIBRARY_LOGGERS", "configure_logging", "kv", "log"]
 
 
 def _quote(value: Any) -> str:
@@ -42,6 +43,12 @@ class KeyValueFormatter(logging.Formatter):
         return line
 
 
+LIBRARY_LOGGERS = ("kafka", "aiokafka", "faust", "mode", "aiohttp.access")
+"""Loggers of the libraries we drive. At INFO they print every connection, metadata refresh and
+service start (hundreds of lines a minute), which buries ccpulse's own lines; they log at
+WARNING unless ``CCPULSE_LIBRARY_LOGLEVEL`` says otherwise (e.g. ``INFO`` or ``DEBUG``)."""
+
+
 def configure_logging(level: str | int = "INFO") -> None:
     """Send every logger's records to stderr as key=value lines."""
     handler = logging.StreamHandler(sys.stderr)
@@ -49,6 +56,11 @@ def configure_logging(level: str | int = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level if isinstance(level, int) else level.upper())
+    library_level = os.environ.get("CCPULSE_LIBRARY_LOGLEVEL", "WARNING").upper()
+    if root.level <= logging.DEBUG:
+        library_level = "DEBUG"
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(library_level)
 
 
 def log(logger: logging.Logger, msg: str, level: int = logging.INFO, **fields: Any) -> None:
