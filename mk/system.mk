@@ -1,6 +1,7 @@
 # Debian packages the end-to-end tests need: a real Prometheus and its promtool. Installed
-# once; apt-get update runs only when something is missing.
-SYSTEM_PACKAGES := prometheus
+# once; apt-get update runs only when something is missing. chromium: the wallboard page's
+# browser test (driven by Playwright at /usr/bin/chromium; no browser download).
+SYSTEM_PACKAGES := prometheus prometheus-alertmanager chromium
 SYSTEM_STAMP    := $(VENV)/.system-deps
 
 .PHONY: system-deps
@@ -9,6 +10,8 @@ system-deps: $(SYSTEM_STAMP)
 $(SYSTEM_STAMP): mk/system.mk | $(PY)
 	@missing=""; \
 	command -v prometheus >/dev/null && command -v promtool >/dev/null || missing=" prometheus"; \
+	command -v prometheus-alertmanager >/dev/null || missing="$$missing prometheus-alertmanager"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

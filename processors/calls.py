@@ -58,6 +58,7 @@ def _count_exit(panes: PaneStore, visit: CallVisit, settings: QueueSettings) -> 
                 panes.add(second, C.ABANDONED_WITHIN_T, 1)
     else:
         panes.add(second, C.OTHER_EXITS, 1)
+        panes.add(second, C.OTHER_EXITS_WAIT_SUM, wait)
     visit.counted = True
 
 

@@ -45,6 +45,9 @@ class C(IntEnum):
     # first-contact resolution
     CONTACTS = 24
     REPEAT_CONTACTS = 25
+    # telephony, exits family: wait of calls that left for another reason (with the answered
+    # and abandoned wait sums, the total time waited by all exits: the patience estimate)
+    OTHER_EXITS_WAIT_SUM = 26
 
 
 WIDTH = len(C)

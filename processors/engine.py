@@ -39,8 +39,9 @@ from processors.events import (
 )
 from processors.formulas import window_kpis
 from processors.panes import PaneStore
-from processors.settings import EngineSettings, QueueSettings
+from processors.settings import EngineSettings, QueueSettings, parse_window
 from processors.snapshot import LiveKpis, QueueSnapshot, WindowKpis
+from processors.staffing import StaffingFigures, StaffingInputs, staffing_figures, staffing_inputs
 from processors.state import QueueState, new_queue_state
 from processors.tickets import (
     TicketEvent,
@@ -53,6 +54,7 @@ from processors.tickets import (
 __all__ = ["BatchResult", "KpiEngine", "Position", "local_midnight"]
 
 EVICT_EVERY_SECONDS = 60.0
+CONTACT_EVICT_SECONDS = 900.0
 _TICKETING = frozenset(TICKETING_TYPES)
 
 
@@ -103,6 +105,11 @@ class KpiEngine:
         }
         windows = [length for _, length in self.settings.window_seconds()]
         rolling = [length for length in windows if length is not None]
+        staffing_window = parse_window(self.settings.staffing_window)
+        if staffing_window is None:
+            raise ValueError("staffing_window must be a rolling window (e.g. 15m), not 'today'")
+        self._staffing_window = staffing_window
+        rolling.append(staffing_window)
         self._lateness = self.settings.allowed_lateness_seconds
         longest_rolling = max(rolling, default=0)
         longest = max([*rolling, 26 * 3600 if None in windows else 0])
@@ -274,9 +281,16 @@ class KpiEngine:
         if "ticketing" in state.watermarks:
             retention = self.settings.closed_ticket_retention_hours * 3600.0
             evict_tickets(state, horizons["ticketing"], state.watermarks["ticketing"] - retention)
-        max_fcr = self.settings.for_queue(state.queue).fcr_window_hours * 3600.0
-        evict_contacts(state, min(horizons.values()) - max_fcr)
-        state.evicted_through = max(state.watermarks.values())
+        through = max(state.watermarks.values())
+        # Contacts are kept for the FCR window (a day): scanning every customer once a minute
+        # dominated catch-up runs. Once per quarter hour of event time is enough, and keeping a
+        # contact older than the window a little longer changes no repeat (docs/kpis.md).
+        if math.floor(through / CONTACT_EVICT_SECONDS) != math.floor(
+            state.evicted_through / CONTACT_EVICT_SECONDS
+        ):
+            max_fcr = self.settings.for_queue(state.queue).fcr_window_hours * 3600.0
+            evict_contacts(state, min(horizons.values()) - max_fcr)
+        state.evicted_through = through
 
     # -- reporting ----------------------------------------------------------------------------
 
@@ -300,7 +314,42 @@ class KpiEngine:
         live.calls_waiting, live.oldest_wait_seconds = calls_waiting(state, at)
         live.agents, live.agents_staffed = agents_by_state(state, at)
         ticket_gauges(state, at, settings, live)
+        staffing_kpis = windows.get(self.settings.staffing_window)
+        inputs = self._staffing_inputs(state, settings, at, live.agents_staffed, staffing_kpis)
+        figures = staffing_figures(inputs)
+        live.agents_required_erlang_c = figures.agents_required_erlang_c
+        live.agents_required_erlang_a = figures.agents_required_erlang_a
+        live.agents_short = figures.agents_short
+        live.predicted_service_level = figures.predicted_service_level
+        live.predicted_asa_seconds = figures.predicted_asa_seconds
+        live.predicted_abandon_rate = figures.predicted_abandon_rate
         return QueueSnapshot(queue=queue, at=float(at), live=live, windows=windows)
+
+    def _staffing_inputs(
+        self,
+        state: QueueState,
+        settings: QueueSettings,
+        at: int,
+        staffed: int,
+        kpis: WindowKpis | None = None,
+    ) -> StaffingInputs | None:
+        length = self._staffing_window
+        if kpis is None:
+            kpis = self.window(state.queue, at, at - length + 1)
+        # A queue that never reported an agent state has unknown staffing, not zero agents.
+        return staffing_inputs(kpis, length, settings, staffed if state.agents else None)
+
+    def staffing_inputs(self, queue: str, at: int) -> StaffingInputs | None:
+        """Arrival rate, AHT, patience and staffed agents of ``queue`` over the staffing window
+        ending at ``at`` (None when too thin)."""
+        state = self.queues[queue]
+        _, staffed = agents_by_state(state, at)
+        return self._staffing_inputs(state, self.settings.for_queue(queue), at, staffed)
+
+    def staffing(self, queue: str, at: int, agents: int | None = None) -> StaffingFigures:
+        """Live staffing figures of ``queue`` at ``at``, predicted for ``agents`` agents (default:
+        the agents staffed now): the what-if of ``ccpulse staffing --queue Q --agents N``."""
+        return staffing_figures(self.staffing_inputs(queue, at), agents)
 
     def window(self, queue: str, at: int, first: int) -> WindowKpis:
         """KPIs over the seconds ``first..at`` (for ad-hoc windows, e.g. replay --window)."""

@@ -62,6 +62,12 @@ def window_kpis(totals: list[float], sl_variant: SlVariant, occupancy: float | N
         abandon_rate=ratio(abandoned, exits),
         asa_seconds=ratio(totals[C.ANSWERED_WAIT_SUM], answered),
         avg_abandon_seconds=ratio(totals[C.ABANDONED_WAIT_SUM], abandoned),
+        patience_seconds=ratio(
+            totals[C.ANSWERED_WAIT_SUM]
+            + totals[C.ABANDONED_WAIT_SUM]
+            + totals[C.OTHER_EXITS_WAIT_SUM],
+            abandoned,
+        ),
         service_level=variants[sl_variant],
         service_level_answered=variants["answered"],
         service_level_offered=variants["offered"],

@@ -46,6 +46,9 @@ class PaneStore:
             pane = panes.get(start)
             if pane is None:
                 pane = panes[start] = [0.0] * WIDTH
+            elif len(pane) < WIDTH:
+                # A pane restored from state written before a counter was appended to C.
+                pane.extend([0.0] * (WIDTH - len(pane)))
             found.append(pane)
         self._cached = (found[0], found[1], found[2])
         self._at = second
@@ -78,12 +81,23 @@ class PaneStore:
         return total
 
     def evict(self, keep_from: tuple[int, int, int]) -> None:
-        """Drop panes that start before ``keep_from[level]`` (one cutoff per level)."""
+        """Drop panes that start before ``keep_from[level]`` (one cutoff per level).
+
+        Panes are created in (nearly) event-time order, so the stale ones are at the front of
+        each dict: the scan stops at the first pane still needed instead of walking every pane
+        kept (an hour of seconds, a day of minutes) once a minute. A pane created late (an
+        out-of-order event within the allowed lateness) behind a newer one is dropped by a later
+        eviction; until then it is only memory, since no window reaches past the retention.
+        """
         self._at = None
         for (size, panes), cutoff in zip(
             zip(LEVELS, self.levels, strict=True), keep_from, strict=True
         ):
-            stale = [start for start in panes if start + size <= cutoff]
+            stale = []
+            for start in panes:
+                if start + size > cutoff:
+                    break
+                stale.append(start)
             for start in stale:
                 del panes[start]
 

@@ -68,6 +68,8 @@ class EngineSettings(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     """A call still waiting after this long is presumed lost (its exit never came) and dropped."""
     closed_ticket_retention_hours: PositiveSeconds = 7 * 24.0
     """How long a solved or closed ticket is remembered (so a reopen finds it)."""
+    staffing_window: str = "15m"
+    """Rolling window whose arrival rate, AHT and patience feed the live staffing figures."""
     defaults: QueueSettings = field(default_factory=QueueSettings)
     queues: dict[str, QueueSettings] = field(default_factory=dict)
     """Per-queue overrides; keys may be shell-style patterns (``sales-*``)."""

@@ -30,6 +30,8 @@ class WindowKpis(Struct, kw_only=True):
     abandon_rate: float | None = None
     asa_seconds: float | None = None
     avg_abandon_seconds: float | None = None
+    patience_seconds: float | None = None
+    """Estimated mean caller patience: total wait of all exits / abandoned (Erlang A input)."""
     service_level: float | None = None
     service_level_answered: float | None = None
     service_level_offered: float | None = None
@@ -75,6 +77,18 @@ class LiveKpis(Struct, kw_only=True):
     oldest_ticket_age_seconds: float = 0.0
     tickets_past_sla: int = 0
     tickets_at_risk: int = 0
+    # staffing (processors/staffing.py, docs/staffing.md): None when the inputs are too thin
+    agents_required_erlang_c: float | None = None
+    """Fewest agents meeting the service-level target by Erlang C."""
+    agents_required_erlang_a: float | None = None
+    """Fewest agents meeting the service-level target by Erlang A (needs a patience)."""
+    agents_short: float | None = None
+    """Agents required (Erlang A, else Erlang C) - agents staffed; negative = spare agents."""
+    predicted_service_level: float | None = None
+    """Service level the model predicts with the agents staffed now."""
+    predicted_asa_seconds: float | None = None
+    predicted_abandon_rate: float | None = None
+    """Abandonment Erlang A predicts with the agents staffed now."""
 
 
 class QueueSnapshot(Struct, kw_only=True):

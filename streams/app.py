@@ -12,20 +12,20 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 import faust
 from prometheus_client import CollectorRegistry
 
-from processors.engine import KpiEngine, Position
-from processors.events import Event
+from processors.engine import KpiEngine
 from processors.snapshot import QueueSnapshot
-from streams.codec import DecodeFailure, decode_event, encode_event
+from streams.batching import decode_batch
+from streams.codec import DecodeFailure, encode_event
 from streams.config import Config
 from streams.deadletter import deadletter_record
 from streams.exporter import KpiCollector, PipelineMetrics
+from streams.lag import partition_lags, update_lag_gauge
 from streams.logs import log
 from streams.state_store import QueueStateStore
 
@@ -34,6 +34,7 @@ __all__ = ["WorkerRuntime", "build_app"]
 logger = logging.getLogger("ccpulse.worker")
 
 TABLE_NAME = "queue-state"
+LAG_INTERVAL_SECONDS = 2.0
 
 
 @dataclass
@@ -45,6 +46,8 @@ class WorkerRuntime:
     registry: CollectorRegistry
     metrics: PipelineMetrics
     store: QueueStateStore | None = None
+    alerts: Any = None
+    """streams.alert_runtime.AlertRuntime: rule evaluation, ``firing()``, ack and silence."""
     ready: bool = False
     started_at: float = field(default_factory=time.time)
     _cache: tuple[float, dict[str, QueueSnapshot]] | None = None
@@ -133,6 +136,9 @@ def build_app(config: Config) -> tuple[faust.App, WorkerRuntime]:
     store = runtime.store = QueueStateStore(table, runtime.engine)
     _register_agent(app, runtime, source, ticketing, deadletter, store)
     _register_lifecycle(app, runtime, table, store)
+    from streams.alert_runtime import install_alerts
+
+    install_alerts(app, runtime, table, (topics.telephony, topics.ticketing))
     from streams.web import register_views
 
     register_views(app, runtime)
@@ -160,27 +166,21 @@ def _register_agent(
         async for events in stream.take_events(
             worker.batch_max_events, worker.batch_within_seconds
         ):
-            batch: list[tuple[Event, Position]] = []
-            raw_by_queue: dict[str, list[tuple[str, int, int, bytes]]] = defaultdict(list)
-            for faust_event in events:
-                message = faust_event.message
-                decoded = decode_event(message.value)
-                if isinstance(decoded, DecodeFailure):
-                    _dead_letter(deadletter, message, decoded)
-                    metrics.deadlettered.labels(message.topic, decoded.reason_code).inc()
-                    continue
-                if message.key != decoded.queue.encode():
-                    # A producer that did not key by queue: re-key so the queue's state stays
-                    # on one partition. Counted, never dropped.
-                    rekey[message.topic].send_soon(key=decoded.queue.encode(), value=message.value)
-                    metrics.rekeyed.labels(message.topic).inc()
-                    continue
-                position = Position(message.topic, message.partition, message.offset)
-                batch.append((decoded, position))
-                raw_by_queue[decoded.queue].append(
-                    (message.topic, message.partition, message.offset, message.value)
-                )
-                metrics.events.labels(message.topic, type(decoded).__struct_config__.tag).inc()
+            # Decoding, key checks and tallies in one pass (streams/batching.py); metrics are
+            # touched once per batch and (topic, type), not once per event.
+            decoded = decode_batch(faust_event.message for faust_event in events)
+            for message, failure in decoded.failures:
+                _dead_letter(deadletter, message, failure)
+                metrics.deadlettered.labels(message.topic, failure.reason_code).inc()
+            for message, event in decoded.misrouted:
+                # A producer that did not key by queue: re-key so the queue's state stays
+                # on one partition. Counted, never dropped.
+                rekey[message.topic].send_soon(key=event.queue.encode(), value=message.value)
+                metrics.rekeyed.labels(message.topic).inc()
+            for (topic, kind), count in decoded.counts.items():
+                metrics.events.labels(topic, kind).inc(count)
+            batch = decoded.events
+            raw_by_queue = decoded.raw_by_queue
             if not batch:
                 continue
             # From here to the end of the batch nothing awaits: no timer, commit or rebalance
@@ -234,11 +234,15 @@ def _register_lifecycle(
         runtime.invalidate()
         runtime.metrics.ready.set(1)
         runtime.metrics.owned_queues.set(len(runtime.engine.queues))
+        snapshots, deltas = store.last_rebuild
         log(
             logger,
             "table recovery finished",
-            partitions=",".join(map(str, sorted(partitions))) or "-",
+            partitions=_partition_list(partitions),
             queues=len(queues),
+            queue_names=",".join(queues) or "-",
+            snapshots=snapshots,
+            deltas_replayed=deltas,
             seconds=round(time.monotonic() - started, 3),
         )
 
@@ -254,6 +258,49 @@ def _register_lifecycle(
         gone = store.forget(partitions)
         runtime.invalidate()
         runtime.metrics.owned_queues.set(len(runtime.engine.queues))
-        log(logger, "partitions revoked", partitions=len(partitions), queues_dropped=len(gone))
+        log(
+            logger,
+            "partitions revoked",
+            partitions=_partition_list(partitions),
+            queues_dropped=len(gone),
+            queue_names=",".join(sorted(gone)) or "-",
+        )
 
-    del rebuild, on_revoked
+    @app.on_partitions_assigned.connect
+    async def on_assigned(sender: Any, assigned: Any, **_: Any) -> None:
+        partitions = {tp.partition for tp in assigned if tp.topic in source_topics}
+        log(
+            logger,
+            "partitions assigned",
+            partitions=_partition_list(partitions),
+            topics=",".join(sorted(source_topics)),
+            generation=getattr(app, "consumer_generation_id", None),
+        )
+
+    @app.on_before_shutdown.connect
+    async def on_shutdown(sender: Any, **_: Any) -> None:
+        # Faust has already (on SIGTERM / stop): stopped fetching, waited for the agent to
+        # finish and ack its batch, flushed the producer and committed the offsets. What it
+        # cannot know: our state lives in the engine, so snapshot every queue with unsaved
+        # deltas now, so the next owner recovers from one record per queue. Faust flushes the
+        # producer right after this hook and the consumer leaves the group when it stops.
+        written = store.write_snapshots()
+        runtime.ready = False
+        runtime.metrics.ready.set(0)
+        log(
+            logger,
+            "graceful shutdown: batch finished, offsets committed, state snapshots written; "
+            "flushing producer and leaving the consumer group",
+            queues=len(runtime.engine.queues),
+            snapshots_written=written,
+        )
+
+    @app.timer(interval=LAG_INTERVAL_SECONDS)
+    async def measure_lag() -> None:
+        update_lag_gauge(runtime.metrics.lag, partition_lags(app.consumer, source_topics))
+
+    del rebuild, on_revoked, on_assigned, on_shutdown, measure_lag
+
+
+def _partition_list(partitions: set[int]) -> str:
+    return ",".join(map(str, sorted(partitions))) or "-"

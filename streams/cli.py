@@ -19,6 +19,12 @@ COMMANDS: tuple[str, ...] = (
     "simulate",
     "replay",
     "schema",
+    "ingest",
+    "dashboards",
+    "staffing",
+    "backtest",
+    "alerts",
+    "rules",
 )
 
 

@@ -15,15 +15,19 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 import yaml
-from msgspec import Struct, field
+from msgspec import Meta, Struct, field
 
+from processors.alert_rules import AlertRule, RuleError, default_rules, merge_rules, validate_rules
 from processors.settings import EngineSettings, QueueSettings, parse_window
+from streams.alerting.config import NotifyConfig, Receiver
+from streams.sources.settings import SourcesConfig
 
 __all__ = [
+    "AlertsConfig",
     "Config",
     "ConfigError",
     "KafkaConfig",
@@ -74,11 +78,34 @@ class WorkerConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     """Set by ``ccpulse demo``: the broker is the embedded Tansu (see streams/broker.py)."""
 
 
+class AlertsConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Alert rules evaluated in the worker (docs/alerts.md; processors/alert_rules.py)."""
+
+    enabled: bool = True
+    use_default_rules: bool = True
+    """Start from processors.alert_rules.default_rules(); an own rule of the same name replaces
+    the default one."""
+    disable: list[str] = field(default_factory=list)
+    """Names of default rules to drop."""
+    rules: list[AlertRule] = field(default_factory=list)
+    evaluate_interval_seconds: Annotated[float, Meta(gt=0)] = 1.0
+
+    def effective_rules(self) -> list[AlertRule]:
+        """The rules the worker evaluates: defaults (minus ``disable``) merged with ``rules``."""
+        if not self.enabled:
+            return []
+        defaults = default_rules() if self.use_default_rules else []
+        return merge_rules(defaults, self.rules, self.disable)
+
+
 class Config(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     kafka: KafkaConfig = field(default_factory=KafkaConfig)
     topics: TopicsConfig = field(default_factory=TopicsConfig)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
     engine: EngineSettings = field(default_factory=EngineSettings)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
+    sources: SourcesConfig = field(default_factory=SourcesConfig)
 
 
 class ConfigError(ValueError):
@@ -146,7 +173,10 @@ class _EntryError(Exception):
 
 # Mappings whose keys are user-chosen names. msgspec reports an error inside one as
 # ``queues[...]``, losing the name, so their entries are checked one by one first.
-_NAMED_ENTRIES: tuple[tuple[tuple[str, ...], type], ...] = ((("engine", "queues"), QueueSettings),)
+_NAMED_ENTRIES: tuple[tuple[tuple[str, ...], Any], ...] = (
+    (("engine", "queues"), QueueSettings),
+    (("notify", "receivers"), Receiver),
+)
 
 
 def _check_mapping_entries(data: Any) -> None:
@@ -176,6 +206,11 @@ def _validate_semantics(config: Config) -> tuple[str, str] | None:
             parse_window(label)
         except ValueError as exc:
             return f"engine.windows[{index}]", str(exc)
+    try:
+        if parse_window(config.engine.staffing_window) is None:
+            return "engine.staffing_window", "must be a rolling window (e.g. 15m), not 'today'"
+    except ValueError as exc:
+        return "engine.staffing_window", str(exc)
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     queues = {"defaults": config.engine.defaults} | {
@@ -186,7 +221,50 @@ def _validate_semantics(config: Config) -> tuple[str, str] | None:
             ZoneInfo(settings.timezone)
         except (ZoneInfoNotFoundError, ValueError):
             return f"engine.{where}.timezone", f"unknown time zone {settings.timezone!r}"
+    return _validate_alerts(config)
+
+
+def _validate_alerts(config: Config) -> tuple[str, str] | None:
+    """Rules name the rule in the reason; a default rule that does not fit the engine (its
+    window is not kept) is reported against ``alerts.use_default_rules``."""
+    alerts = config.alerts
+    defaults = {rule.name for rule in default_rules()} if alerts.use_default_rules else set()
+    for index, name in enumerate(alerts.disable):
+        if name not in defaults:
+            known = ", ".join(sorted(defaults)) or "none: use_default_rules is false"
+            return f"alerts.disable[{index}]", f"no default rule {name!r} (defaults: {known})"
+    rules = alerts.effective_rules()
+    try:
+        validate_rules(rules, config.engine.windows)
+    except RuleError as exc:
+        own = [i for i, rule in enumerate(alerts.rules) if rule.name == exc.rule]
+        if own:
+            return f"alerts.rules[{own[-1]}].{exc.field}", f"rule {exc.rule!r}: {exc.reason}"
+        return "alerts.use_default_rules", (
+            f"default rule {exc.rule!r}: {exc.reason} (override or disable it)"
+        )
     return None
+
+
+def _check_rule_entries(data: Any) -> None:
+    """Type-check each rule alone, so a type error names the rule, not only its index."""
+    alerts = data.get("alerts") if isinstance(data, dict) else None
+    rules = alerts.get("rules") if isinstance(alerts, dict) else None
+    if not isinstance(rules, list):
+        return
+    for index, entry in enumerate(rules):
+        try:
+            msgspec.convert(entry, AlertRule)
+        except msgspec.ValidationError as exc:
+            match = _PATH.search(str(exc))
+            inner = _split_path(match.group("path")) if match else []
+            reason = str(exc)[: match.start()] if match else str(exc)
+            unknown = re.match(r"Object contains unknown field `([^`]+)`", reason)
+            if unknown:
+                inner.append(unknown.group(1))
+            name = entry.get("name") if isinstance(entry, dict) else None
+            label = f"rule {name!r}: " if isinstance(name, str) else ""
+            raise _EntryError(["alerts", "rules", index, *inner], label + reason) from None
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
@@ -214,6 +292,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     data = _expand_env(data)
     try:
         _check_mapping_entries(data)
+        _check_rule_entries(data)
         config = msgspec.convert(data, Config)
     except _EntryError as exc:
         raise ConfigError(
@@ -229,7 +308,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         if unknown:
             parts.append(unknown.group(1))
         raise ConfigError(source, _line_of(root, parts), _dotted(parts), reason) from None
-    problem = _validate_semantics(config)
+    problem = _validate_semantics(config) or config.notify.problem()
     if problem:
         dotted_path, reason = problem
         raise ConfigError(

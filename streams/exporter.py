@@ -16,7 +16,12 @@ from prometheus_client.registry import Collector
 
 from processors.snapshot import QueueSnapshot
 from processors.state import QueueState
-from streams.metrics_catalog import LIVE_DICT_METRICS, LIVE_METRICS, WINDOW_METRICS
+from streams.metrics_catalog import (
+    LIVE_DICT_METRICS,
+    LIVE_METRICS,
+    STAFFING_METRICS,
+    WINDOW_METRICS,
+)
 
 __all__ = ["KpiCollector", "PipelineMetrics"]
 
@@ -59,11 +64,13 @@ class KpiCollector(Collector):
                 counter.add_metric([queue], float(getattr(state, attribute)))
             yield counter
         snapshots = self._snapshots()
-        for spec in LIVE_METRICS:
+        for spec in LIVE_METRICS + STAFFING_METRICS:
             family = GaugeMetricFamily(spec.name, spec.help, labels=list(spec.labels))
             assert spec.source_field is not None
             for queue, snap in snapshots.items():
-                family.add_metric([queue], float(getattr(snap.live, spec.source_field)))
+                live_value = getattr(snap.live, spec.source_field)
+                if live_value is not None:  # a nullable gauge (staffing) is absent, never 0
+                    family.add_metric([queue], float(live_value))
             yield family
         for spec in LIVE_DICT_METRICS:
             family = GaugeMetricFamily(spec.name, spec.help, labels=list(spec.labels))

@@ -14,11 +14,15 @@ from dataclasses import dataclass
 from typing import Literal
 
 from processors.snapshot import LiveKpis, WindowKpis
+from processors.staffing import STAFFING_FIELDS
 
 __all__ = [
+    "ALERT_METRICS",
     "ALL_METRICS",
+    "INGEST_METRICS",
     "LIVE_DICT_METRICS",
     "LIVE_METRICS",
+    "NOTIFY_METRICS",
     "OPERATIONAL_METRICS",
     "STAFFING_METRICS",
     "WINDOW_METRICS",
@@ -54,7 +58,7 @@ LIVE_METRICS: tuple[MetricSpec, ...] = tuple(
         source_field=field,
     )
     for field in LiveKpis.__struct_fields__
-    if field not in _LIVE_DICTS
+    if field not in _LIVE_DICTS and field not in STAFFING_FIELDS
 )
 
 LIVE_DICT_METRICS: tuple[MetricSpec, ...] = tuple(
@@ -79,8 +83,27 @@ WINDOW_METRICS: tuple[MetricSpec, ...] = tuple(
     for field in WindowKpis.__struct_fields__
 )
 
-STAFFING_METRICS: tuple[MetricSpec, ...] = ()
-"""Filled by the staffing exporter (Erlang C / Erlang A figures per queue)."""
+_STAFFING_HELP = {
+    "agents_required_erlang_c": "Agents needed for the service-level target by Erlang C",
+    "agents_required_erlang_a": "Agents needed for the service-level target by Erlang A",
+    "agents_short": "Agents required minus agents staffed (negative: spare agents)",
+    "predicted_service_level": "Service level predicted with the agents staffed now",
+    "predicted_asa_seconds": "ASA predicted with the agents staffed now",
+    "predicted_abandon_rate": "Abandonment predicted by Erlang A with the agents staffed now",
+}
+
+STAFFING_METRICS: tuple[MetricSpec, ...] = tuple(
+    MetricSpec(
+        name=f"ccpulse_queue_{field}",
+        type="gauge",
+        help=f"{_STAFFING_HELP[field]}, per queue; absent when the inputs are too thin "
+        f"(docs/staffing.md#{field}).",
+        labels=("queue",),
+        source_field=field,
+    )
+    for field in STAFFING_FIELDS
+)
+"""Erlang C / Erlang A figures per queue: LiveKpis fields, exported like the live gauges."""
 
 OPERATIONAL_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec(
@@ -144,8 +167,120 @@ OPERATIONAL_METRICS: tuple[MetricSpec, ...] = (
     ),
 )
 
+INGEST_METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec(
+        "ccpulse_ingest_events",
+        "counter",
+        "Canonical events produced by an ingest adapter and acknowledged by Kafka.",
+        ("source",),
+    ),
+    MetricSpec(
+        "ccpulse_ingest_deadlettered",
+        "counter",
+        "Ingest input sent to the dead-letter topic (malformed line, unmappable payload).",
+        ("source", "reason"),
+    ),
+    MetricSpec(
+        "ccpulse_ingest_rejected",
+        "counter",
+        "Webhook requests refused with 401 (bad signature, no secret configured...).",
+        ("source", "reason"),
+    ),
+    MetricSpec(
+        "ccpulse_ingest_requests",
+        "counter",
+        "Webhook requests answered, by source and HTTP status.",
+        ("source", "status"),
+    ),
+    MetricSpec(
+        "ccpulse_ingest_buffer_depth",
+        "gauge",
+        "Webhook payloads accepted and not yet acknowledged by Kafka.",
+        (),
+    ),
+    MetricSpec(
+        "ccpulse_ingest_buffer_capacity",
+        "gauge",
+        "Webhook payloads the buffer holds before requests are refused with 503.",
+        (),
+    ),
+    MetricSpec(
+        "ccpulse_ingest_buffer_full",
+        "counter",
+        "Webhook requests refused with 503 because the buffer was full.",
+        ("source",),
+    ),
+    MetricSpec(
+        "ccpulse_ingest_produce_errors",
+        "counter",
+        "Failed produce attempts of an ingest adapter (retried, nothing dropped).",
+        (),
+    ),
+    MetricSpec(
+        "ccpulse_ingest_lines",
+        "counter",
+        "queue_log lines read and committed (position saved), by file.",
+        ("file",),
+    ),
+    MetricSpec(
+        "ccpulse_ingest_file_resets",
+        "counter",
+        "queue_log rotations and truncations detected, by kind.",
+        ("file", "kind"),
+    ),
+)
+"""The ingest adapters' own metrics (``ccpulse ingest ...``: streams/ingest/metrics.py)."""
+
+NOTIFY_METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec(
+        "ccpulse_alert_notifications",
+        "counter",
+        "Alert notifications delivered, by receiver and status (firing, repeat, resolved).",
+        ("receiver", "status"),
+    ),
+    MetricSpec(
+        "ccpulse_alert_notification_failures",
+        "counter",
+        "Failed notification delivery attempts, by receiver (every retry counts).",
+        ("receiver",),
+    ),
+    MetricSpec(
+        "ccpulse_alert_notifications_dropped",
+        "counter",
+        "Notifications given up, by receiver and reason (overflow_repeat, overflow, "
+        "rejected, retries_exhausted, shutdown).",
+        ("receiver", "reason"),
+    ),
+    MetricSpec(
+        "ccpulse_alert_notifications_pending",
+        "gauge",
+        "Notifications waiting for delivery, over all receivers.",
+        (),
+    ),
+)
+"""The alert notification dispatcher's metrics (streams/alerting/dispatch.py)."""
+
+ALERT_METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec(
+        "ccpulse_alert_firing",
+        "gauge",
+        "1 while the alert of a rule on a queue is firing (docs/alerts.md).",
+        ("rule", "queue", "severity"),
+    ),
+    MetricSpec(
+        "ccpulse_alert_transitions",
+        "counter",
+        "Alert state transitions, by rule and new state (pending, firing, resolved...).",
+        ("rule", "state"),
+    ),
+)
+"""The alert evaluator's metrics (streams/alert_runtime.py)."""
+
 ALL_METRICS: tuple[MetricSpec, ...] = (
-    LIVE_METRICS + LIVE_DICT_METRICS + WINDOW_METRICS + STAFFING_METRICS + OPERATIONAL_METRICS
+    (LIVE_METRICS + LIVE_DICT_METRICS + WINDOW_METRICS + STAFFING_METRICS + OPERATIONAL_METRICS)
+    + INGEST_METRICS
+    + NOTIFY_METRICS
+    + ALERT_METRICS
 )
 
 

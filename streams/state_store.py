@@ -76,6 +76,8 @@ class QueueStateStore:
         self._seq: dict[str, int] = defaultdict(int)
         self._deltas: dict[str, list[int]] = defaultdict(list)
         self.dirty: set[str] = set()
+        self.last_rebuild: tuple[int, int] = (0, 0)
+        """(snapshots, delta records) read by the last :meth:`rebuild`, for its log line."""
 
     def put(self, partition: int, key: bytes, value: bytes | None) -> None:
         if value is None:
@@ -115,6 +117,8 @@ class QueueStateStore:
         deltas: dict[str, list[tuple[int, bytes]]] = defaultdict(list)
         owners: dict[str, int] = {}
         for key, value in list(self.table.data.items()):
+            if key.endswith(b"/a"):
+                continue  # a queue's alert state: restored by streams/alert_runtime.py
             partition, queue, seq = _parse_key(key)
             if partition not in partitions or value is None:
                 continue
@@ -133,6 +137,10 @@ class QueueStateStore:
             self.partition_of[queue] = partition
             self._seq[queue] = ordered[-1][0] if ordered else 0
             self._deltas[queue] = [seq for seq, _ in ordered]
+        self.last_rebuild = (
+            sum(q in snapshots for q in owners),
+            sum(len(deltas.get(q, [])) for q in owners),
+        )
         return sorted(owners)
 
     def forget(self, partitions: set[int]) -> list[str]:

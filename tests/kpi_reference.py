@@ -83,7 +83,7 @@ def _queue(
     entries = {e.call_id: e for e in mine if isinstance(e, CallEntered)}
     exits = {e.call_id: e for e in mine if isinstance(e, CallAnswered | CallAbandoned | CallExited)}
     answered = abandoned = short = other = a_t = b_t = 0
-    answered_wait = abandoned_wait = 0.0
+    answered_wait = abandoned_wait = other_wait = 0.0
     for call_id, exit_event in exits.items():
         if not first <= sec(exit_event) <= at:
             continue
@@ -106,6 +106,7 @@ def _queue(
                 b_t += wait <= qs.sl_threshold_seconds
         else:
             other += 1
+            other_wait += wait
     entered = sum(1 for e in inside if isinstance(e, CallEntered))
     blocked = sum(1 for e in inside if isinstance(e, CallBlocked))
     exits_n = answered + abandoned + other
@@ -130,6 +131,7 @@ def _queue(
         abandon_rate=div(abandoned, exits_n),
         asa_seconds=div(answered_wait, answered),
         avg_abandon_seconds=div(abandoned_wait, abandoned),
+        patience_seconds=div(answered_wait + abandoned_wait + other_wait, abandoned),
         service_level=variants[qs.sl_variant],
         service_level_answered=variants["answered"],
         service_level_offered=variants["offered"],

@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
@@ -108,6 +109,148 @@ class PrometheusServer:
             body = json.load(response)
         assert body["status"] == "success", body
         return list(body["data"]["result"])
+
+    def stop(self) -> None:
+        if self.process:
+            stop_pid(self.process)
+
+
+class WebhookSink:
+    """A real webhook receiver process (tests/webhook_sink.py) that records what it accepts.
+
+    ``kill()`` stops it abruptly (SIGKILL) and ``start()`` brings it back on the same port, so a
+    test can show that notifications sent while it was down arrive once it is back.
+    """
+
+    def __init__(self, workdir: Path, fail_first: int = 0) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.fail_first = fail_first
+        self.out = workdir / f"webhook-{self.port}.jsonl"
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def start(self) -> WebhookSink:
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.webhook_sink",
+                f"--port={self.port}",
+                f"--out={self.out}",
+                f"--fail-first={self.fail_first}",
+            ],
+            cwd=Path(__file__).resolve().parents[1],
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"webhook sink exited with {self.process.returncode}")
+            try:
+                with urllib.request.urlopen(self.url, timeout=2):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        raise TimeoutError("webhook sink did not start")
+
+    def records(self) -> list[dict[str, Any]]:
+        if not self.out.exists():
+            return []
+        return [json.loads(line) for line in self.out.read_text().splitlines() if line]
+
+    def wait_for(self, predicate: Any, timeout: float = 60.0) -> list[dict[str, Any]]:
+        """Wait until ``predicate(records)`` is true; returns the records then."""
+        deadline = time.monotonic() + timeout
+        while True:
+            records = self.records()
+            if predicate(records):
+                return records
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"webhook sink: condition not met; got {records}")
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process:
+            stop_pid(self.process)
+
+
+class AlertmanagerServer:
+    """A real Alertmanager (Debian ``prometheus-alertmanager``) delivering every alert to
+    ``webhook_url`` with short group timings, so tests see firing and resolved within seconds.
+    Clustering is off (no gossip port)."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        webhook_url: str,
+        group_wait: str = "1s",
+        group_interval: str = "1s",
+        repeat_interval: str = "1h",
+    ) -> None:
+        self.binary = require_binary("prometheus-alertmanager", "prometheus-alertmanager")
+        self.workdir = workdir
+        self.port = free_port()
+        config = {
+            "route": {
+                "receiver": "test",
+                "group_by": ["alertname", "queue"],
+                "group_wait": group_wait,
+                "group_interval": group_interval,
+                "repeat_interval": repeat_interval,
+            },
+            "receivers": [
+                {
+                    "name": "test",
+                    "webhook_configs": [{"url": webhook_url, "send_resolved": True}],
+                }
+            ],
+        }
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "alertmanager.yml").write_text(yaml.safe_dump(config))
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> AlertmanagerServer:
+        log = open(self.workdir / "alertmanager.log", "wb")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                f"--config.file={self.workdir / 'alertmanager.yml'}",
+                f"--storage.path={self.workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--cluster.listen-address=",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"alertmanager exited; see {self.workdir / 'alertmanager.log'}")
+            try:
+                with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.2)
+        raise TimeoutError("alertmanager did not become ready")
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """GET /api/v2/alerts: the alerts Alertmanager holds (active, silenced, inhibited)."""
+        with urllib.request.urlopen(self.url + "/api/v2/alerts", timeout=10) as response:
+            return list(json.load(response))
 
     def stop(self) -> None:
         if self.process:

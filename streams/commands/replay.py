@@ -20,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument(
         "--format",
         default="ccpulse-jsonl",
-        help="ccpulse-jsonl (default), asterisk-queue-log, twilio-jsonl, zendesk-jsonl, jira-jsonl",
+        help="ccpulse-jsonl (default), asterisk-queue-log, or one stored webhook payload per "
+        "line: twilio-taskrouter, zendesk, jira (docs/sources.md)",
     )
     parser.add_argument(
         "--at", required=True, help="ISO 8601 instant with offset, e.g. 2026-11-22T10:00:00Z"
@@ -38,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def run(args: argparse.Namespace) -> int:
     from streams.replay import parse_at, replay_events, replay_settings
-    from streams.sources import FORMATS
+    from streams.sources import FORMATS, reader_for
 
     if args.format not in FORMATS:
         known = ", ".join(sorted(FORMATS))
@@ -60,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     path = "/dev/stdin" if args.file == "-" else args.file
     try:
-        result = replay_events(FORMATS[args.format](path), settings, at, args.window)
+        reader = reader_for(args.format, config.sources)
+        result = replay_events(reader(path), settings, at, args.window)
     except OSError as exc:
         print(f"ccpulse replay: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 2

@@ -1,0 +1,121 @@
+"""The worker's own per-batch code with Faust's per-message plumbing taken away.
+
+A plain aiokafka consumer takes batches (``getmany``) from the same pre-produced topics and
+runs exactly what the KPI agent runs per batch: :func:`streams.batching.decode_batch`, the
+engine's batch apply and the state store's delta encoding (into an in-memory table; only the
+changelog send is left out). The gap between this figure and the worker's says how much of the
+worker's time is Faust's per-message machinery rather than ccpulse's code; it is what a worker
+that consumed in batches below Faust's stream layer would reach.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from processors.engine import KpiEngine
+from streams.batching import decode_batch
+from streams.state_store import QueueStateStore
+
+__all__ = ["WORKER_GC_THRESHOLD", "direct_path", "engine_only", "worker_gc"]
+
+WORKER_GC_THRESHOLD = (50_000, 20, 100)
+"""As set by streams/commands/worker.py."""
+
+
+class _MemoryTable:
+    """The two things QueueStateStore needs of a Faust table, without Kafka."""
+
+    def __init__(self) -> None:
+        self.data: dict[Any, Any] = {}
+
+    def send_changelog(
+        self, partition: int | None, key: Any, value: Any, *a: Any, **k: Any
+    ) -> None:
+        return None
+
+
+async def _run(bootstrap: str, topic_names: list[str], expected: int) -> dict[str, Any]:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from bench.kafka_phase import _partitions
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    engine = KpiEngine()
+    store = QueueStateStore(_MemoryTable(), engine)
+    await consumer.start()
+    try:
+        partitions = [
+            TopicPartition(name, p)
+            for name in topic_names
+            for p in sorted(await _partitions(consumer, name))
+        ]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        count = 0
+        first: float | None = None
+        first_batch = 0
+        deadline = time.monotonic() + 300.0
+        while count < expected and time.monotonic() < deadline:
+            fetched = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            records = [record for batch in fetched.values() for record in batch]
+            if not records:
+                continue
+            if first is None:
+                first, first_batch = time.perf_counter(), len(records)
+            decoded = decode_batch(records)
+            result = engine.apply(decoded.events)
+            store.write_deltas(
+                {q: decoded.raw_by_queue[q] for q in result.touched if q in decoded.raw_by_queue}
+            )
+            count += len(records)
+        end = time.perf_counter()
+    finally:
+        await consumer.stop()
+    if first is None or count <= first_batch:
+        return {"events": count, "rate": None}
+    return {"events": count, "seconds": end - first, "rate": (count - first_batch) / (end - first)}
+
+
+def direct_path(bootstrap: str, topic_names: list[str], expected: int) -> dict[str, Any]:
+    with worker_gc():
+        return asyncio.run(_run(bootstrap, topic_names, expected))
+
+
+@contextlib.contextmanager
+def worker_gc() -> Iterator[None]:
+    """The garbage-collector thresholds ``ccpulse worker`` runs with, for a fair comparison."""
+    previous = gc.get_threshold()
+    gc.set_threshold(*WORKER_GC_THRESHOLD)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
+
+
+def engine_only(records: list[tuple[str, bytes, bytes]], batch: int = 5000) -> float:
+    """Events/s of ``KpiEngine.apply`` alone over pre-decoded batches (no Kafka, no decode)."""
+    from processors.engine import Position
+    from streams.codec import decode_event
+
+    batches = []
+    for start in range(0, len(records), batch):
+        chunk = records[start : start + batch]
+        batches.append(
+            [
+                (decode_event(value), Position(family, hash(key) % 8, start + index))
+                for index, (family, key, value) in enumerate(chunk)
+            ]
+        )
+    engine = KpiEngine()
+    with worker_gc():
+        started = time.perf_counter()
+        for events in batches:
+            engine.apply(events)  # type: ignore[arg-type]
+        return len(records) / (time.perf_counter() - started)

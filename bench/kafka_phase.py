@@ -1,0 +1,103 @@
+"""Kafka side of the benchmark: filling topics, and the ceiling (a plain aiokafka consumer).
+
+The ceiling is what the client library and the broker can deliver on this machine with no
+processing at all: the worker's throughput is reported as a fraction of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from bench.workload import Record
+
+__all__ = ["ceiling", "committed_total", "produce"]
+
+
+def produce(bootstrap: str, topics: dict[str, str], records: Sequence[Record]) -> float:
+    """Send ``records`` (keyed by queue) and wait until all are acknowledged; returns seconds."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap,
+        linger_ms=20,
+        batch_size=256 * 1024,
+        max_request_size=4 * 1024 * 1024,
+    )
+    started = time.perf_counter()
+    try:
+        for family, key, value in records:
+            producer.send(topics[family], key=key, value=value)
+        producer.flush()
+    finally:
+        producer.close()
+    return time.perf_counter() - started
+
+
+async def _consume_all(bootstrap: str, topic_names: list[str], expected: int) -> dict[str, Any]:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        partitions = [
+            TopicPartition(name, p)
+            for name in topic_names
+            for p in sorted(await _partitions(consumer, name))
+        ]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        count = 0
+        payload = 0
+        first: float | None = None
+        first_batch = 0
+        deadline = time.monotonic() + 120.0
+        while count < expected and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            got = 0
+            for messages in batches.values():
+                got += len(messages)
+                for message in messages:
+                    payload += len(message.value or b"")
+            if got and first is None:
+                first, first_batch = time.perf_counter(), got
+            count += got
+        end = time.perf_counter()
+    finally:
+        await consumer.stop()
+    if first is None or count <= first_batch:
+        return {"events": count, "rate": None}
+    seconds = end - first
+    return {
+        "events": count,
+        "seconds": seconds,
+        "rate": (count - first_batch) / seconds,
+        "mean_value_bytes": payload / count,
+    }
+
+
+async def _partitions(consumer: Any, name: str) -> set[int]:
+    # Metadata for a topic may need one refresh after start on a fresh broker.
+    for _ in range(50):
+        found = consumer.partitions_for_topic(name)
+        if found:
+            return set(found)
+        await consumer._client.force_metadata_update()  # aiokafka: no public call
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"no partitions for topic {name}")
+
+
+def ceiling(bootstrap: str, topic_names: list[str], expected: int) -> dict[str, Any]:
+    """Raw consume rate (events/s) of a plain aiokafka consumer over the pre-produced topics,
+    timed from the first fetched batch to the last event (connection set-up left out)."""
+    return asyncio.run(_consume_all(bootstrap, topic_names, expected))
+
+
+def committed_total(admin: Any, group: str) -> int:
+    """Sum of the consumer group's committed offsets (= events consumed and committed)."""
+    offsets = admin.list_group_offsets(group).get(group, {})
+    return sum(meta.offset for meta in offsets.values() if meta.offset >= 0)

@@ -1,0 +1,356 @@
+"""Turning benchmark results into the printed table, docs/performance.md and the JSON file.
+
+Pure functions over the results dict that bench/run.py fills, so the report can be tested
+without running a benchmark (tests/test_bench_helpers.py).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "analysis",
+    "evaluate_targets",
+    "format_table",
+    "profile_split",
+    "render_markdown",
+    "write_json",
+]
+
+MB = 1024 * 1024
+
+# Where a sampled frame's code lives, by path fragment: the share of worker time spent in
+# Faust's per-message plumbing versus ccpulse's own code.
+_OWNERS = (
+    ("processors/", "ccpulse engine (processors/)"),
+    ("streams/", "ccpulse glue (streams/)"),
+    ("faust/", "Faust"),
+    ("mode/", "Faust (mode)"),
+    ("aiokafka/", "aiokafka"),
+    ("kafka/", "aiokafka"),
+    ("asyncio/", "asyncio event loop"),
+    ("prometheus_client/", "prometheus_client"),
+    ("msgspec", "msgspec"),
+)
+
+
+def _mb(value: float | None) -> str:
+    return "-" if value is None else f"{value / MB:,.0f} MB"
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f} ev/s"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value * 1000:,.0f} ms"
+
+
+def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The three targets of issue 7, each with the measured figure and whether it is met."""
+    targets: list[dict[str, Any]] = []
+    ceiling = results.get("ceiling", {}).get("rate")
+    worker = results.get("worker", {}).get("rate")
+    ratio = worker / ceiling if worker and ceiling else None
+    targets.append(
+        {
+            "key": "throughput",
+            "name": "throughput / aiokafka ceiling",
+            "target": ">= 25 %",
+            "measured": "-"
+            if ratio is None
+            else f"{ratio:.1%} ({_rate(worker)} / {_rate(ceiling)})",
+            "value": ratio,
+            "met": ratio is not None and ratio >= 0.25,
+        }
+    )
+    p99 = results.get("freshness", {}).get("latency_seconds", {}).get("p99")
+    rate = results.get("freshness", {}).get("background_rate")
+    targets.append(
+        {
+            "key": "freshness",
+            "name": f"freshness p99 at {rate or 2000:,.0f} ev/s",
+            "target": "< 1 s",
+            "measured": _ms(p99),
+            "value": p99,
+            "met": p99 is not None and p99 < 1.0,
+        }
+    )
+    target_case = next(
+        (
+            case
+            for case in results.get("memory", {}).get("engine", [])
+            if case.get("queues") == 1000 and case.get("open_tickets", 0) >= 100_000
+        ),
+        None,
+    )
+    estimate = results.get("memory", {}).get("worker_estimate_bytes")
+    engine = target_case.get("state_bytes") if target_case else None
+    targets.append(
+        {
+            "key": "memory",
+            "name": "memory, 1,000 queues + 10k open calls + 100k open tickets",
+            "target": "< 300 MB",
+            "measured": f"engine state {_mb(engine)}; whole worker (estimate) {_mb(estimate)}",
+            "value": estimate,
+            "met": estimate is not None and estimate < 300 * MB,
+        }
+    )
+    return targets
+
+
+def profile_split(profile: dict[str, Any] | None) -> list[tuple[str, float]]:
+    """Self time of the profile's busiest frames grouped by owner (Faust, ccpulse, ...)."""
+    if not profile or not profile.get("self"):
+        return []
+    groups: dict[str, float] = {}
+    for frame, share in profile.get("all_self", profile["self"]):
+        owner = next((name for part, name in _OWNERS if part in frame), "other")
+        groups[owner] = groups.get(owner, 0.0) + share
+    return sorted(groups.items(), key=lambda item: -item[1])
+
+
+def format_table(results: dict[str, Any]) -> list[str]:
+    """The summary printed at the end of ``make bench``."""
+    ceiling = results.get("ceiling", {})
+    worker = results.get("worker", {})
+    fresh = results.get("freshness", {})
+    latency = fresh.get("latency_seconds", {})
+    memory = results.get("memory", {})
+    rows = [
+        ("aiokafka ceiling (raw consume)", _rate(ceiling.get("rate"))),
+        ("ccpulse worker, sustained", _rate(worker.get("rate"))),
+        ("ccpulse path without Faust plumbing", _rate(results.get("direct", {}).get("rate"))),
+        ("freshness p50 / p99", f"{_ms(latency.get('p50'))} / {_ms(latency.get('p99'))}"),
+        ("  (/metrics scrape p50, = resolution)", _ms(fresh.get("scrape_seconds", {}).get("p50"))),
+        ("worker peak RSS (whole run)", _mb(memory.get("worker_peak_rss_bytes"))),
+    ]
+    for case in memory.get("engine", []):
+        rows.append(
+            (
+                f"engine state {case['queues']:,} queues, {case['open_calls']:,} open calls, "
+                f"{case['open_tickets']:,} open tickets",
+                _mb(case.get("state_bytes")),
+            )
+        )
+    width = max(len(name) for name, _ in rows)
+    lines = [f"{name:<{width}}  {value}" for name, value in rows]
+    lines.append("")
+    for target in evaluate_targets(results):
+        mark = "MET    " if target["met"] else "NOT MET"
+        lines.append(f"{mark} {target['name']} {target['target']}: {target['measured']}")
+    return lines
+
+
+def write_json(path: Path, results: dict[str, Any]) -> None:
+    document = {**results, "targets": evaluate_targets(results)}
+    path.write_text(json.dumps(document, indent=2, default=str) + "\n")
+
+
+def _machine_line(machine: dict[str, Any]) -> str:
+    memory = machine.get("memory_bytes")
+    ram = f"{memory / 1024**3:.1f} GiB RAM" if memory else "RAM unknown"
+    return (
+        f"{machine.get('cpu_model', '?')}, {machine.get('cores', '?')} cores, {ram}, "
+        f"Python {machine.get('python', '?')} ({machine.get('platform', '?')}); load average at "
+        f"start {machine.get('load_average_at_start')}"
+    )
+
+
+def render_markdown(results: dict[str, Any], notes: str) -> str:
+    """docs/performance.md: targets first, then each measurement, the profile, the method."""
+    machine = results.get("machine", {})
+    setup = results.get("setup", {})
+    ceiling = results.get("ceiling", {})
+    worker = results.get("worker", {})
+    direct = results.get("direct", {})
+    fresh = results.get("freshness", {})
+    latency = fresh.get("latency_seconds", {})
+    scrape = fresh.get("scrape_seconds", {})
+    memory = results.get("memory", {})
+    out = [
+        "# Performance",
+        "",
+        "Written by `make bench` (bench/run.py); the same figures are in "
+        "[performance.json](performance.json). Do not edit by hand: run `make bench`.",
+        "",
+        f"- **Date:** {machine.get('date', '?')}",
+        f"- **Machine:** {_machine_line(machine)}",
+        f"- **Run:** {results.get('duration_seconds', 0):.0f} s in all; embedded broker "
+        f"(Tansu, in memory) on 127.0.0.1; {setup.get('queues', '?')} simulated queues, "
+        f"{setup.get('partitions', '?')} partitions per topic, "
+        f"{setup.get('events', 0):,} pre-produced events "
+        f"({setup.get('mean_value_bytes', 0):.0f} bytes of JSON each on average).",
+        "",
+        "## Targets (issue 7), from this run",
+        "",
+        "| target | goal | measured | |",
+        "|---|---|---|---|",
+    ]
+    for target in evaluate_targets(results):
+        out.append(
+            f"| {target['name']} | {target['target']} | {target['measured']} | "
+            f"{'met' if target['met'] else '**not met**'} |"
+        )
+    out += [
+        "",
+        "## Throughput: the ceiling and the worker side by side",
+        "",
+        "| what | events/s | share of the ceiling |",
+        "|---|---|---|",
+        f"| plain aiokafka consumer, no processing (the ceiling) | {_rate(ceiling.get('rate'))} "
+        "| 100 % |",
+    ]
+    for label, figure in (
+        ("ccpulse worker (Faust), full KPI set", worker.get("rate")),
+        ("ccpulse path without Faust's per-message plumbing (see below)", direct.get("rate")),
+        ("KPI engine alone, in process (`KpiEngine.apply`)", direct.get("engine_rate")),
+    ):
+        share = "-"
+        if figure and ceiling.get("rate"):
+            share = f"{figure / ceiling['rate']:.1%}"
+        out.append(f"| {label} | {_rate(figure)} | {share} |")
+    out += [
+        "",
+        f"The worker drained {worker.get('events', 0):,} events in "
+        f"{worker.get('first_commit_to_drained_seconds', 0):.1f} s; the sustained rate is taken "
+        f"between 10 % and 90 % of them ({worker.get('seconds', 0):.1f} s).",
+        "",
+        "## Freshness: event produced -> visible on /metrics",
+        "",
+        f"Under a steady {fresh.get('background_rate', 0):,.0f} events/s of simulated traffic, "
+        f"{fresh.get('markers', 0)} markers ({fresh.get('missed', 0)} not seen within 10 s):",
+        "",
+        "| p50 | p90 | p99 | max | /metrics scrape p50 (resolution) | scrape p99 |",
+        "|---|---|---|---|---|---|",
+        f"| {_ms(latency.get('p50'))} | {_ms(latency.get('p90'))} | {_ms(latency.get('p99'))} | "
+        f"{_ms(latency.get('max'))} | {_ms(scrape.get('p50'))} | {_ms(scrape.get('p99'))} |",
+        "",
+        "## Memory",
+        "",
+        f"- Worker peak RSS over the whole run (VmHWM): "
+        f"**{_mb(memory.get('worker_peak_rss_bytes'))}**; "
+        f"RSS of a just-started worker: {_mb(memory.get('worker_idle_rss_bytes'))}.",
+        "",
+        "Engine state by size (a fresh process applies the simulated traffic of "
+        f"{memory.get('hours', 1):g} h, so the 1 h window is full; RSS after - before, "
+        "after `gc.collect()`):",
+        "",
+        "| queues | open calls | open tickets | events applied | engine state (RSS) | "
+        "encoded snapshot (MessagePack) | panes |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for case in memory.get("engine", []):
+        out.append(
+            f"| {case['queues']:,} | {case['open_calls']:,} | {case['open_tickets']:,} | "
+            f"{case.get('events', 0):,} | {_mb(case.get('state_bytes'))} | "
+            f"{_mb(case.get('encoded_state_bytes'))} | {case.get('panes', 0):,} |"
+        )
+    detailed = [case for case in memory.get("engine", []) if case.get("breakdown_bytes")]
+    if detailed:
+        target_case = detailed[-1]  # the largest case
+        parts = target_case["breakdown_bytes"]
+        total = sum(parts.values()) or 1
+        out += [
+            "",
+            f"Where the engine's memory goes ({target_case['queues']:,} queues, "
+            f"{target_case['open_calls']:,} open calls, {target_case['open_tickets']:,} open "
+            "tickets; `sys.getsizeof` of the containers, keys and floats, so approximate):",
+            "",
+            "| part | size | share |",
+            "|---|---|---|",
+        ]
+        for name, size in sorted(parts.items(), key=lambda item: -item[1]):
+            out.append(f"| {name.replace('_', ' ')} | {_mb(size)} | {size / total:.0%} |")
+    if memory.get("worker_estimate_bytes"):
+        out += [
+            "",
+            "Whole-worker estimate for the target case = idle worker RSS + engine state + the "
+            "encoded snapshots the in-memory changelog table holds: "
+            f"**{_mb(memory.get('worker_estimate_bytes'))}**.",
+        ]
+    profile = results.get("profile")
+    if profile and profile.get("samples"):
+        out += [
+            "",
+            "## Where the worker's time goes (py-spy, during the throughput run)",
+            "",
+            f"{profile['samples']:,} samples. Self time by owner of the code:",
+            "",
+            "| owner | share of samples |",
+            "|---|---|",
+        ]
+        out += [f"| {owner} | {share:.1%} |" for owner, share in profile_split(profile)]
+        out += ["", "Busiest functions (self time):", "", "| function | self |", "|---|---|"]
+        out += [f"| `{frame}` | {share:.1%} |" for frame, share in profile["self"]]
+        out += ["", "Busiest functions (inclusive):", "", "| function | inclusive |", "|---|---|"]
+        out += [f"| `{frame}` | {share:.1%} |" for frame, share in profile["inclusive"]]
+    out += analysis(results)
+    out += ["", notes.strip(), ""]
+    return "\n".join(out)
+
+
+def analysis(results: dict[str, Any]) -> list[str]:
+    """For each target not met: what the figures of this run say about why, and what would
+    meet it. Built from the run's own numbers so it cannot drift from them."""
+    targets = {t["key"]: t for t in evaluate_targets(results)}
+    ceiling = results.get("ceiling", {}).get("rate")
+    worker = results.get("worker", {}).get("rate")
+    direct = results.get("direct", {})
+    split = dict(profile_split(results.get("profile")))
+    out = ["", "## Reading the figures", ""]
+    if not targets["throughput"]["met"] and ceiling and worker:
+        faust = sum(v for k, v in split.items() if k.startswith(("Faust", "asyncio", "aiokafka")))
+        ours = sum(v for k, v in split.items() if k.startswith("ccpulse"))
+        out += [
+            "**Throughput.** The worker reaches "
+            f"{worker / ceiling:.1%} of the ceiling. The same per-batch code fed by a plain "
+            f"aiokafka consumer (the direct path) reaches {_rate(direct.get('rate'))} "
+            f"({(direct.get('rate') or 0) / ceiling:.1%}), and the engine alone "
+            f"{_rate(direct.get('engine_rate'))}: the gap between the worker and the direct path "
+            "is Faust's per-message machinery, not the KPI code."
+            + (
+                f" The profile agrees: {faust:.0%} of the worker's samples are in Faust, mode, "
+                f"aiokafka and the asyncio loop, {ours:.0%} in ccpulse's own code."
+                if split
+                else ""
+            ),
+            "",
+            "Faust hands the agent one message at a time even with `take_events`: its consumer "
+            "loop (`Consumer._drain_messages`) wraps *each* message in `Service.wait_first` "
+            "(two tasks and an `asyncio.wait`), the conductor takes a lock per message, the "
+            "topic channel queues it and the stream acks it, before the batch ever reaches the "
+            "agent. ccpulse's own per-event work is already batched (one decode pass, one engine "
+            "apply, one changelog delta per touched queue, metrics once per batch).",
+            "",
+            "What would meet the target: consume the source topics in batches below Faust's "
+            "stream layer (aiokafka `getmany` feeding `decode_batch` and `KpiEngine.apply`, as "
+            "the direct path does), keeping Faust for the table, the changelog and the web "
+            "server; or, within Faust, a consumer whose drain loop delivers whole fetches "
+            "instead of single messages. The direct path is the measured upper bound of that "
+            "change on this machine; beyond it, the engine itself is the limit.",
+            "",
+        ]
+    if not targets["freshness"]["met"]:
+        scrape = results.get("freshness", {}).get("scrape_seconds", {}).get("p50")
+        out += [
+            "**Freshness.** Each /metrics scrape computes every owned queue's snapshot "
+            f"(median {_ms(scrape)} here); a marker is visible only once the worker has caught "
+            "up with the background load and finished the scrape in progress.",
+            "",
+        ]
+    if not targets["memory"]["met"]:
+        out += [
+            "**Memory.** The engine's state dominates (see the breakdown above): per-second "
+            "pane vectors are Python lists of one float slot per counter, kept for the longest "
+            "rolling window plus lateness; open tickets, FCR contacts (kept for the FCR window, "
+            "a day) and agent timelines (kept for `today`) follow. What would meet the target: "
+            "sparse or array-backed pane vectors (most counters of a second are zero), compact "
+            "ticket and contact records (tuples or arrays instead of objects with float "
+            "fields), and a changelog table store that keeps snapshots on disk rather than in "
+            "the worker's memory.",
+            "",
+        ]
+    return out if len(out) > 3 else []

@@ -1,0 +1,270 @@
+"""``make bench``: the whole benchmark in one run, on the embedded broker; writes the docs.
+
+Phases (each prints progress lines; the summary table comes at the end):
+
+1. Simulate realistic traffic for 100 queues (streams/simulator) and pre-produce it.
+2. The ceiling: a plain aiokafka consumer reads it all, no processing.
+3. The worker's own per-batch code without Faust's per-message plumbing (bench/direct.py), and
+   the KPI engine alone, in process.
+4. A real ``ccpulse worker`` drains the same topics (sustained rate from committed offsets);
+   then drains a second slice while py-spy samples it (the profile in docs/performance.md).
+5. Freshness under a steady 2,000 events/s, with markers read back from /metrics.
+6. Memory: the worker's peak RSS, and the engine's state for 10, 100 and 1,000 queues, and for
+   1,000 queues with 10,000 open calls and 100,000 open tickets (bench/memory_probe.py).
+
+Writes docs/performance.md and docs/performance.json. No figure here is a test assertion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.direct import direct_path, engine_only
+from bench.kafka_phase import ceiling, produce
+from bench.machine import machine_info, rss_bytes
+from bench.profile import ProfileRecorder
+from bench.report import format_table, render_markdown, write_json
+from bench.worker_phase import (
+    freshness,
+    start_worker,
+    throughput,
+    wait_drained,
+    write_worker_config,
+)
+from bench.workload import encode_records, simulated_events
+
+__all__ = ["main"]
+
+ROOT = Path(__file__).resolve().parents[1]
+APP_ID = "ccpulse-bench"
+MEMORY_CASES = ((10, 0, 0), (100, 0, 0), (1000, 0, 0), (1000, 10_000, 100_000))
+
+NOTES = """
+## Method
+
+- **Broker.** The embedded Tansu broker (streams/broker.py) on a free 127.0.0.1 port, in
+  memory, started and stopped by the benchmark. Topics `bench.telephony` and `bench.ticketing`
+  with 8 partitions each, keyed by queue, as in production.
+- **Traffic.** The project's simulator (streams/simulator) for 100 queues of mixed size
+  (40-240 calls/h, staffed for ~85 % occupancy, 5 time zones, tickets, surveys, moves between
+  queues), about 7 hours of event time ending before "now". The same pre-produced topics feed the
+  ceiling, the direct path and the worker.
+- **Ceiling.** A plain `AIOKafkaConsumer` assigned every partition, `getmany` in a loop, no
+  decoding: events / time from the first fetched batch to the last event. Best of two runs.
+- **Worker throughput.** A real `ccpulse worker` process (default settings: batches of up to
+  5,000 events or 0.25 s, the full KPI set, changelog deltas and snapshots, /metrics) started
+  after the topics were filled. Progress is read every 0.25 s from the consumer group's committed
+  offsets (Faust commits every second), not from /metrics, whose scrape computes every queue's
+  snapshot and would steal the worker's CPU. The rate is taken between 10 % and 90 % of the
+  events, so start-up and the last commit interval are left out.
+- **Direct path.** bench/direct.py runs the agent's per-batch code (`decode_batch`, the engine's
+  batch apply, the changelog delta encoding) on batches from a plain aiokafka consumer: the same
+  work as the worker minus Faust's per-message plumbing and the changelog send.
+- **Freshness.** A background process produces simulated events at a steady 2,000 events/s,
+  each stamped with the wall clock when sent. Markers are `call.blocked` events in a queue of their
+  own (`bench-marker`): each adds 1 to `ccpulse_window_blocked{queue="bench-marker",window="1h"}`.
+  For each marker: note the time, send and flush it, then scrape /metrics back to back until the
+  count includes it; latency = end of that scrape - time before the send. The figure is an upper
+  bound, high by at most one scrape (the scrape duration is reported as the resolution). Markers
+  are spaced by a random 0.5-1.0 s (so the benchmark's own scraping does not starve the worker).
+  The worker batches for up to 0.25 s at this rate. Freshness starts once the worker has drained
+  everything produced before.
+- **Memory.** Worker: VmHWM (peak RSS) from /proc over the whole run. Engine: a fresh process
+  (bench/memory_probe.py) applies one hour of simulated traffic for the given number of queues
+  plus the open calls (entered, never left) and open tickets (created, never solved), read from
+  a second process through a pipe so the simulator's own memory is not counted; the figure is its
+  RSS after minus before. The whole-worker estimate adds the idle worker's RSS and the encoded
+  snapshots that the in-memory changelog table keeps.
+- **Noise.** The machine has 2 cores, and the broker, the worker, the load generator and the
+  benchmark share them; other work on the machine at the same time lowers the figures (see the
+  load average above).
+"""
+
+
+class Progress:
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        print(f"[bench {time.perf_counter() - self.started:6.1f}s] {message}", flush=True)
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def memory_case(queues: int, open_calls: int, open_tickets: int, hours: float) -> dict[str, Any]:
+    """Engine state for one case, in two fresh processes joined by a pipe."""
+    module = [sys.executable, "-m", "bench.memory_probe"]
+    generator = subprocess.Popen(
+        [*module, "generate", str(queues), str(hours), str(open_calls), str(open_tickets)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+    )
+    applied = subprocess.run(
+        [*module, "apply"], cwd=ROOT, stdin=generator.stdout, capture_output=True, check=True
+    )
+    assert generator.stdout is not None
+    generator.stdout.close()
+    generator.wait(timeout=60)
+    case: dict[str, Any] = json.loads(applied.stdout)
+    case.update(open_calls=open_calls, open_tickets=open_tickets, hours=hours)
+    return case
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from streams.broker import EmbeddedBroker
+    from streams.topics import TopicSpec, ensure_topics
+
+    progress = Progress()
+    results: dict[str, Any] = {"machine": machine_info()}
+    progress(f"machine: {results['machine']['cpu_model']}, {results['machine']['cores']} cores")
+    workdir = Path(tempfile.mkdtemp(prefix="ccpulse-bench-"))
+    topics = {
+        "telephony": "bench.telephony",
+        "ticketing": "bench.ticketing",
+        "alerts": "bench.alerts",
+        "deadletter": "bench.deadletter",
+    }
+    total = args.events + args.profile_events
+    start = float(int(time.time() - args.history_hours * 3600))
+    events = list(itertools.islice(simulated_events(args.queues, start), total))
+    newest = events[-1].time.timestamp()
+    if newest > time.time():
+        raise SystemExit(f"simulated traffic runs past now ({newest}); raise --history-hours")
+    records = encode_records(events)
+    del events
+    main_records, profile_records = records[: args.events], records[args.events :]
+    mean_bytes = sum(len(value) for _, _, value in main_records) / len(main_records)
+    results["setup"] = {
+        "queues": args.queues,
+        "partitions": args.partitions,
+        "events": args.events,
+        "profile_events": len(profile_records),
+        "mean_value_bytes": mean_bytes,
+        "freshness_seconds": args.freshness_seconds,
+    }
+    progress(f"simulated {total:,} events for {args.queues} queues ({mean_bytes:.0f} B each)")
+
+    broker = EmbeddedBroker("127.0.0.1", _free_port(), log_path=workdir / "broker.log").start()
+    worker = None
+    try:
+        progress(f"embedded broker on {broker.bootstrap}")
+        ensure_topics(
+            broker.bootstrap,
+            [
+                TopicSpec(topics["telephony"], args.partitions),
+                TopicSpec(topics["ticketing"], args.partitions),
+                TopicSpec(topics["alerts"], 1),
+                TopicSpec(topics["deadletter"], 1),
+            ],
+        )
+        seconds = produce(broker.bootstrap, topics, main_records)
+        progress(f"produced {len(main_records):,} events in {seconds:.1f} s")
+        names = [topics["telephony"], topics["ticketing"]]
+        runs = [ceiling(broker.bootstrap, names, len(main_records)) for _ in range(2)]
+        best = max(runs, key=lambda r: r.get("rate") or 0.0)
+        results["ceiling"] = {**best, "runs": [r.get("rate") for r in runs]}
+        progress(f"ceiling (plain aiokafka): {best.get('rate') or 0:,.0f} events/s")
+
+        direct = direct_path(broker.bootstrap, names, len(main_records))
+        direct["engine_rate"] = engine_only(main_records)
+        results["direct"] = direct
+        progress(
+            f"direct path (no Faust plumbing): {direct.get('rate') or 0:,.0f} events/s; "
+            f"engine alone {direct['engine_rate']:,.0f} events/s"
+        )
+
+        config = write_worker_config(workdir / "worker.yaml", topics, args.partitions)
+        worker = start_worker(broker.bootstrap, _free_port(), workdir, config, APP_ID)
+        idle_rss = rss_bytes(worker.process.pid)[0]
+        progress(f"worker ready (pid {worker.process.pid}, RSS {idle_rss / 2**20:.0f} MB)")
+        results["worker"] = throughput(
+            worker, broker.bootstrap, APP_ID, len(main_records), progress
+        )
+        progress(f"worker sustained: {results['worker'].get('rate') or 0:,.0f} events/s")
+
+        if profile_records and not args.no_profile:
+            recorder = ProfileRecorder(worker.process.pid, 8.0, workdir / "worker-profile.txt")
+            produce(broker.bootstrap, topics, profile_records)
+            if recorder.start():
+                progress("profiling the worker with py-spy (8 s) on a further slice of traffic")
+                results["profile"] = recorder.result()
+            else:
+                progress("py-spy not installed: no profile")
+            wait_drained(broker.bootstrap, APP_ID, args.events + len(profile_records), progress)
+
+        progress(f"freshness at {args.rate:,.0f} events/s for {args.freshness_seconds:.0f} s")
+        results["freshness"] = freshness(
+            worker, broker.bootstrap, topics, args.rate, args.freshness_seconds, progress
+        )
+        latency = results["freshness"]["latency_seconds"]
+        progress(
+            f"freshness p50 {latency.get('p50', 0) * 1000:.0f} ms, "
+            f"p99 {latency.get('p99', 0) * 1000:.0f} ms"
+        )
+        peak = rss_bytes(worker.process.pid)[1]
+        results["memory"] = {"worker_peak_rss_bytes": peak, "worker_idle_rss_bytes": idle_rss}
+    finally:
+        if worker is not None:
+            worker.stop()
+        broker.stop()
+
+    cases = []
+    for queues, calls, tickets in MEMORY_CASES:
+        progress(f"engine memory: {queues} queues, {calls:,} open calls, {tickets:,} open tickets")
+        case = memory_case(queues, calls, tickets, args.memory_hours)
+        cases.append(case)
+        progress(f"  -> {case['state_bytes'] / 2**20:,.0f} MB ({case['events']:,} events)")
+    results["memory"].update(engine=cases, hours=args.memory_hours)
+    target = cases[-1]
+    results["memory"]["worker_estimate_bytes"] = (
+        results["memory"]["worker_idle_rss_bytes"]
+        + target["state_bytes"]
+        + target["encoded_state_bytes"]
+    )
+    results["duration_seconds"] = progress.elapsed
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--events", type=int, default=300_000)
+    parser.add_argument("--profile-events", type=int, default=100_000)
+    parser.add_argument("--queues", type=int, default=100)
+    parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--history-hours", type=float, default=8.0)
+    parser.add_argument("--rate", type=float, default=2000.0)
+    parser.add_argument("--freshness-seconds", type=float, default=60.0)
+    parser.add_argument("--memory-hours", type=float, default=1.0)
+    parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--out-dir", type=Path, default=ROOT / "docs")
+    args = parser.parse_args(argv)
+    results = run(args)
+    print()
+    for line in format_table(results):
+        print(line)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    (args.out_dir / "performance.md").write_text(render_markdown(results, NOTES))
+    write_json(args.out_dir / "performance.json", results)
+    print(f"\nwrote {args.out_dir / 'performance.md'} and {args.out_dir / 'performance.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,406 @@
+"""The alert state machine: per (rule, queue), inactive -> pending -> firing -> resolved.
+
+:class:`AlertEvaluator` is fed :class:`processors.snapshot.QueueSnapshot` objects at an instant
+and returns the :class:`AlertTransition` objects that happened. It is pure and deterministic
+(time is always passed in), so the worker, a backtest over a replayed day and the unit tests run
+the same code. Per rule and queue (see processors/alert_rules.py for the thresholds):
+
+* **inactive / resolved -> pending** when the KPI is past ``fire`` (and the window holds at
+  least ``min_volume``);
+* **pending -> inactive** as soon as it is not (the condition must hold *continuously*);
+* **pending -> firing** once it has held for ``for_seconds`` and the ``cooldown_seconds`` since
+  the last resolution have passed (a flapping KPI pages at most once per cooldown);
+* **firing -> firing (escalated)** when a warning has fired for ``escalate_after_seconds``: the
+  severity becomes critical;
+* **firing -> resolved** only when the KPI is back past ``clear`` (hysteresis).
+
+Below ``min_volume``, or when the KPI has no value (empty denominator), nothing is evaluated: a
+pending alert goes back to inactive (its condition was not seen to hold) and a firing one stays
+firing (nothing shows it recovered).
+
+State is a plain msgspec struct per alert (:class:`AlertState`); :meth:`AlertEvaluator.state`
+and :meth:`AlertEvaluator.restore` round-trip it (as a whole or per queue), so a restarted or
+rebalanced worker carries on mid-pending or mid-firing without paging again. Acknowledgements
+and silences are flags on the alert: they change what is *notified*, never what is evaluated.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Literal
+
+import msgspec
+from msgspec import Struct, field
+
+from processors.alert_rules import AlertRule, Severity, render_summary, rule_value, rule_volume
+from processors.snapshot import QueueSnapshot
+
+__all__ = [
+    "AlertEvaluator",
+    "AlertState",
+    "AlertStatus",
+    "AlertTransition",
+    "EvaluatorState",
+    "Silence",
+    "decode_alert_states",
+    "encode_alert_states",
+    "fingerprint",
+]
+
+AlertStatus = Literal["inactive", "pending", "firing", "resolved"]
+
+
+def fingerprint(rule: str, queue: str) -> str:
+    """A stable id of the alert of ``rule`` on ``queue``: the same in every process and run, and
+    for the alert's whole life (escalation does not change it)."""
+    return hashlib.sha256(f"{rule}\x1f{queue}".encode()).hexdigest()[:16]
+
+
+class Silence(Struct, frozen=True, kw_only=True):
+    """Suppress notifications of matching alerts between ``starts_at`` and ``ends_at``."""
+
+    id: str
+    rule: str = "*"
+    """Shell pattern on the rule name."""
+    queue: str = "*"
+    """Shell pattern on the queue name."""
+    starts_at: float
+    ends_at: float
+    created_by: str
+    comment: str = ""
+
+    def matches(self, rule: str, queue: str, at: float) -> bool:
+        return (
+            self.starts_at <= at < self.ends_at
+            and fnmatch.fnmatchcase(rule, self.rule)
+            and fnmatch.fnmatchcase(queue, self.queue)
+        )
+
+
+class AlertState(Struct, kw_only=True):
+    """The state of one (rule, queue) alert; everything needed to carry on after a restart."""
+
+    rule: str
+    queue: str
+    state: AlertStatus = "inactive"
+    severity: Severity = "warning"
+    since: float | None = None
+    """When the current state was entered."""
+    pending_since: float | None = None
+    fired_at: float | None = None
+    """When the current (or last) firing began: the alert's ``starts_at``."""
+    resolved_at: float | None = None
+    """Last resolution: the start of the cooldown."""
+    escalated: bool = False
+    value: float | None = None
+    """The KPI at the last evaluation that had one."""
+    evaluated_at: float | None = None
+    acknowledged_by: str | None = None
+    acknowledged_at: float | None = None
+    silences: list[Silence] = field(default_factory=list)
+    """Silences that match this alert (kept with it, so they move with the queue)."""
+    notified: bool = False
+    """Set by the caller once receivers were told it fires (so a restart does not tell them
+    again, and a resolution is only sent for an alert whose firing was)."""
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.rule, self.queue)
+
+    def silenced_by(self, at: float) -> Silence | None:
+        for silence in self.silences:
+            if silence.matches(self.rule, self.queue, at):
+                return silence
+        return None
+
+
+class AlertTransition(Struct, frozen=True, kw_only=True):
+    """One change of one alert: what receivers are told and what goes on the alerts topic."""
+
+    fingerprint: str
+    rule: str
+    queue: str
+    severity: Severity
+    state: AlertStatus
+    previous: AlertStatus
+    value: float | None
+    threshold: float
+    """``fire`` for pending/firing, ``clear`` for resolved (the threshold that was crossed)."""
+    at: float
+    summary: str
+    runbook_url: str | None
+    labels: dict[str, str]
+    kpi: str
+    window: str | None
+    fired_at: float | None = None
+    """When the alert began firing (None before it ever fired)."""
+    escalated: bool = False
+    """True on the firing -> firing transition of an escalation to critical."""
+    acknowledged: bool = False
+    silenced: bool = False
+
+    @property
+    def notifies(self) -> bool:
+        """Firing (incl. escalation) and resolved transitions are sent to receivers."""
+        return self.state in ("firing", "resolved")
+
+
+class EvaluatorState(Struct, kw_only=True):
+    alerts: list[AlertState] = field(default_factory=list)
+    silences: list[Silence] = field(default_factory=list)
+
+
+_states_encoder = msgspec.msgpack.Encoder()
+_states_decoder = msgspec.msgpack.Decoder(list[AlertState])
+
+
+def encode_alert_states(states: Sequence[AlertState]) -> bytes:
+    return _states_encoder.encode(list(states))
+
+
+def decode_alert_states(data: bytes) -> list[AlertState]:
+    return _states_decoder.decode(data)
+
+
+class AlertEvaluator:
+    """Evaluates ``rules`` on queue snapshots; holds the state of every (rule, queue) alert."""
+
+    def __init__(self, rules: Sequence[AlertRule]) -> None:
+        self.rules: dict[str, AlertRule] = {rule.name: rule for rule in rules}
+        self.alerts: dict[tuple[str, str], AlertState] = {}
+        self.silences: list[Silence] = []
+        """Every silence added in this process, applied to queues seen later too."""
+        self._rules_of: dict[str, list[AlertRule]] = {}
+
+    # -- evaluation -----------------------------------------------------------------------------
+
+    def rules_for(self, queue: str) -> list[AlertRule]:
+        rules = self._rules_of.get(queue)
+        if rules is None:
+            rules = self._rules_of[queue] = [
+                rule
+                for rule in self.rules.values()
+                if any(fnmatch.fnmatchcase(queue, pattern) for pattern in rule.queues)
+            ]
+        return rules
+
+    def evaluate(
+        self,
+        snapshots: Iterable[QueueSnapshot] | Mapping[str, QueueSnapshot],
+        at: float | None = None,
+    ) -> list[AlertTransition]:
+        """Evaluate every matching rule on each snapshot at ``at`` (default: the snapshot's own
+        instant). An instant older than an alert's last evaluation is ignored for that alert."""
+        items = snapshots.values() if isinstance(snapshots, Mapping) else snapshots
+        out: list[AlertTransition] = []
+        for snapshot in items:
+            now = snapshot.at if at is None else at
+            for rule in self.rules_for(snapshot.queue):
+                alert = self._alert(rule, snapshot.queue)
+                if alert.evaluated_at is not None and now < alert.evaluated_at:
+                    continue
+                self._step(rule, alert, snapshot, now, out)
+        return out
+
+    def _alert(self, rule: AlertRule, queue: str) -> AlertState:
+        key = (rule.name, queue)
+        alert = self.alerts.get(key)
+        if alert is None:
+            alert = self.alerts[key] = AlertState(
+                rule=rule.name, queue=queue, severity=rule.severity
+            )
+            alert.silences = [s for s in self.silences if _may_match(s, rule.name, queue)]
+        return alert
+
+    def _step(
+        self,
+        rule: AlertRule,
+        alert: AlertState,
+        snapshot: QueueSnapshot,
+        at: float,
+        out: list[AlertTransition],
+    ) -> None:
+        alert.evaluated_at = at
+        value = rule_value(rule, snapshot)
+        volume = rule_volume(rule, snapshot)
+        evaluable = value is not None and (
+            rule.min_volume <= 0 or volume is None or volume >= rule.min_volume
+        )
+        if value is not None:
+            alert.value = value
+        firing_condition = evaluable and value is not None and rule.is_past(value, rule.fire)
+        recovered = evaluable and value is not None and not rule.is_past(value, rule.clear)
+
+        if alert.state in ("inactive", "resolved"):
+            if not firing_condition:
+                return
+            alert.pending_since = at
+            alert.severity, alert.escalated = rule.severity, False
+            self._move(rule, alert, "pending", at, value, out)
+        elif alert.state == "pending":
+            if not firing_condition:
+                alert.pending_since = None
+                self._move(rule, alert, "inactive", at, value, out)
+                return
+        elif alert.state == "firing":
+            if recovered:
+                alert.resolved_at = at
+                self._move(rule, alert, "resolved", at, value, out)
+                alert.acknowledged_by = alert.acknowledged_at = None
+                return
+            if (
+                rule.escalate_after_seconds is not None
+                and not alert.escalated
+                and alert.fired_at is not None
+                and at - alert.fired_at >= rule.escalate_after_seconds
+            ):
+                alert.escalated = True
+                alert.severity = "critical"
+                out.append(self._transition(rule, alert, "firing", at, value, escalated=True))
+            return
+        # pending (possibly entered just now): fire when held long enough and out of cooldown
+        assert alert.pending_since is not None
+        cooled = alert.resolved_at is None or at - alert.resolved_at >= rule.cooldown_seconds
+        if at - alert.pending_since >= rule.for_seconds and cooled:
+            alert.fired_at = at
+            alert.pending_since = None
+            self._move(rule, alert, "firing", at, value, out)
+
+    def _move(
+        self,
+        rule: AlertRule,
+        alert: AlertState,
+        state: AlertStatus,
+        at: float,
+        value: float | None,
+        out: list[AlertTransition],
+    ) -> None:
+        transition = self._transition(rule, alert, state, at, value)
+        alert.state = state
+        alert.since = at
+        out.append(transition)
+
+    def _transition(
+        self,
+        rule: AlertRule,
+        alert: AlertState,
+        state: AlertStatus,
+        at: float,
+        value: float | None,
+        escalated: bool = False,
+    ) -> AlertTransition:
+        return AlertTransition(
+            fingerprint=alert.fingerprint,
+            rule=rule.name,
+            queue=alert.queue,
+            severity=alert.severity,
+            state=state,
+            previous=alert.state,
+            value=value,
+            threshold=rule.clear if state == "resolved" else rule.fire,
+            at=at,
+            summary=render_summary(rule, alert.queue, value, alert.severity),
+            runbook_url=rule.runbook_url,
+            labels={"kpi": rule.kpi, "window": rule.window or "live", **rule.labels},
+            kpi=rule.kpi,
+            window=rule.window,
+            fired_at=alert.fired_at if state in ("firing", "resolved") else None,
+            escalated=escalated,
+            acknowledged=alert.acknowledged_by is not None,
+            silenced=alert.silenced_by(at) is not None,
+        )
+
+    # -- people: acknowledge and silence --------------------------------------------------------
+
+    def acknowledge(self, fingerprint_: str, by: str, at: float) -> AlertState | None:
+        """Mark a firing alert acknowledged (until it resolves); None if no such firing alert."""
+        for alert in self.alerts.values():
+            if alert.fingerprint == fingerprint_ and alert.state == "firing":
+                alert.acknowledged_by, alert.acknowledged_at = by, at
+                return alert
+        return None
+
+    def silence(self, silence: Silence) -> list[AlertState]:
+        """Add a silence; returns the known alerts it covers now or later."""
+        self.silences = [s for s in self.silences if s.id != silence.id] + [silence]
+        covered = []
+        for alert in self.alerts.values():
+            if _may_match(silence, alert.rule, alert.queue):
+                alert.silences = [s for s in alert.silences if s.id != silence.id] + [silence]
+                covered.append(alert)
+        return covered
+
+    def expire_silences(self, at: float) -> None:
+        """Forget silences that have ended."""
+        self.silences = [s for s in self.silences if s.ends_at > at]
+        for alert in self.alerts.values():
+            if alert.silences:
+                alert.silences = [s for s in alert.silences if s.ends_at > at]
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def firing(self) -> list[tuple[AlertRule, AlertState]]:
+        return [
+            (self.rules[alert.rule], alert)
+            for alert in self.alerts.values()
+            if alert.state == "firing" and alert.rule in self.rules
+        ]
+
+    def active(self) -> list[tuple[AlertRule, AlertState]]:
+        """Pending and firing alerts."""
+        return [
+            (self.rules[alert.rule], alert)
+            for alert in self.alerts.values()
+            if alert.state in ("pending", "firing") and alert.rule in self.rules
+        ]
+
+    # -- persistence ----------------------------------------------------------------------------
+
+    def state(self) -> EvaluatorState:
+        return EvaluatorState(
+            alerts=[msgspec.structs.replace(a) for a in self.alerts.values()],
+            silences=list(self.silences),
+        )
+
+    def restore(self, state: EvaluatorState) -> None:
+        """Replace the state with ``state`` (alerts of rules no longer configured are dropped)."""
+        self.alerts = {}
+        self.silences = list(state.silences)
+        for alert in state.alerts:
+            if alert.rule in self.rules:
+                self.alerts[(alert.rule, alert.queue)] = msgspec.structs.replace(alert)
+
+    def queue_state(self, queue: str) -> list[AlertState]:
+        """The alerts of one queue that are worth keeping (not plain inactive ones)."""
+        return [
+            alert
+            for (_, name), alert in sorted(self.alerts.items())
+            if name == queue and _worth_keeping(alert)
+        ]
+
+    def restore_queue(self, queue: str, states: Iterable[AlertState]) -> list[AlertState]:
+        """Replace one queue's alerts with ``states``; returns those restored."""
+        self.forget_queue(queue)
+        restored = []
+        for alert in states:
+            if alert.queue == queue and alert.rule in self.rules:
+                self.alerts[(alert.rule, queue)] = alert
+                for silence in alert.silences:
+                    if all(s.id != silence.id for s in self.silences):
+                        self.silences.append(silence)
+                restored.append(alert)
+        return restored
+
+    def forget_queue(self, queue: str) -> None:
+        for key in [k for k in self.alerts if k[1] == queue]:
+            del self.alerts[key]
+
+
+def _worth_keeping(alert: AlertState) -> bool:
+    return alert.state != "inactive" or alert.resolved_at is not None or bool(alert.silences)
+
+
+def _may_match(silence: Silence, rule: str, queue: str) -> bool:
+    return fnmatch.fnmatchcase(rule, silence.rule) and fnmatch.fnmatchcase(queue, silence.queue)

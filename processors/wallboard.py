@@ -1,0 +1,132 @@
+"""What a wallboard shows per queue: the tiles, their values, their colours.
+
+One list, :data:`TILES`, feeds both the Grafana *Wallboard* dashboard (``dashboards/``) and the
+worker's built-in page (``streams/wallboard/``), so the two show the same KPIs under the same
+names. Windowed tiles show the window the alert rules watch (:func:`tile_window`), so a tile's
+colour and the number on it describe the same thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Literal
+
+from msgspec import Struct
+
+from processors.alert_rules import AlertRule, format_value
+from processors.snapshot import QueueSnapshot
+from processors.thresholds import Colour, colour_of, kpi_bands, preferred_window
+
+__all__ = ["TILES", "Tile", "TileValue", "queue_tiles", "tile_window"]
+
+Unit = Literal["count", "rate", "seconds"]
+
+
+class Tile(Struct, frozen=True, kw_only=True):
+    key: str
+    """Stable id (the page's element ids, the Grafana panel titles' order)."""
+    title: str
+    kpi: str
+    """A LiveKpis or WindowKpis field, or ``agents_available`` (``agents["available"]``)."""
+    windowed: bool
+    unit: Unit
+
+
+TILES: tuple[Tile, ...] = (
+    Tile(
+        key="calls_waiting",
+        title="Calls waiting",
+        kpi="calls_waiting",
+        windowed=False,
+        unit="count",
+    ),
+    Tile(
+        key="oldest_wait_seconds",
+        title="Oldest wait",
+        kpi="oldest_wait_seconds",
+        windowed=False,
+        unit="seconds",
+    ),
+    Tile(
+        key="service_level", title="Service level", kpi="service_level", windowed=True, unit="rate"
+    ),
+    Tile(key="abandon_rate", title="Abandoned", kpi="abandon_rate", windowed=True, unit="rate"),
+    Tile(key="asa_seconds", title="ASA", kpi="asa_seconds", windowed=True, unit="seconds"),
+    Tile(
+        key="agents_available",
+        title="Agents available",
+        kpi="agents_available",
+        windowed=False,
+        unit="count",
+    ),
+    Tile(key="backlog", title="Ticket backlog", kpi="backlog", windowed=False, unit="count"),
+    Tile(
+        key="tickets_past_sla",
+        title="Tickets past SLA",
+        kpi="tickets_past_sla",
+        windowed=False,
+        unit="count",
+    ),
+)
+
+
+class TileValue(Struct, frozen=True, kw_only=True):
+    key: str
+    title: str
+    window: str | None
+    value: float | None
+    """None when the KPI has no denominator in the window (shown as a dash, never as 0)."""
+    text: str
+    colour: Colour
+    firing: bool
+    """An alert on this KPI is firing for the queue (red even inside the hysteresis band)."""
+    threshold: str | None
+    """The red threshold for people, e.g. ``< 70 %``; None when no rule watches the KPI."""
+
+
+def tile_window(tile: Tile, rules: Sequence[AlertRule], windows: Sequence[str]) -> str | None:
+    return preferred_window(rules, tile.kpi, windows) if tile.windowed else None
+
+
+def _value(tile: Tile, snapshot: QueueSnapshot, window: str | None) -> float | None:
+    if tile.kpi == "agents_available":
+        return float(snapshot.live.agents.get("available", 0))
+    if window is None:
+        return float(getattr(snapshot.live, tile.kpi))
+    kpis = snapshot.windows.get(window)
+    value = None if kpis is None else getattr(kpis, tile.kpi)
+    return None if value is None else float(value)
+
+
+def queue_tiles(
+    snapshot: QueueSnapshot,
+    rules: Sequence[AlertRule],
+    windows: Sequence[str],
+    firing_kpis: Iterable[tuple[str, str | None]] = (),
+) -> list[TileValue]:
+    """The tiles of one queue. ``firing_kpis``: (kpi, window) of the alerts firing for it."""
+    firing = set(firing_kpis)
+    out: list[TileValue] = []
+    for tile in TILES:
+        window = tile_window(tile, rules, windows)
+        value = _value(tile, snapshot, window)
+        bands = kpi_bands(rules, tile.kpi, window, snapshot.queue)
+        is_firing = (tile.kpi, window) in firing
+        colour = "red" if is_firing else colour_of(value, bands)
+        threshold = None
+        if bands is not None:
+            sign = ">" if bands.direction == "above" else "<"
+            threshold = f"{sign} {format_value(tile.kpi, bands.red)}"
+        out.append(
+            TileValue(
+                key=tile.key,
+                title=tile.title,
+                window=window,
+                value=value,
+                text=format_value(tile.kpi, value),
+                colour=colour,
+                firing=is_firing,
+                threshold=threshold,
+            )
+        )
+    return out

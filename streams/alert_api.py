@@ -1,0 +1,119 @@
+"""The worker's alert HTTP API: list, acknowledge, silence.
+
+``GET /api/alerts`` lists the pending and firing alerts of the queues this worker owns, and the
+silences it knows. ``POST /api/alerts/ack`` and ``POST /api/silences`` change state, so they need
+``Authorization: Bearer <worker.api_token>`` and answer 401 without it (or when no token is
+configured: state changes are then disabled). Who did it (``by``) is recorded on the alerts
+topic with the change. ``ccpulse alerts list|ack|silence`` calls this API.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from typing import Annotated, Any
+
+import faust
+import msgspec
+from msgspec import Meta, Struct
+
+__all__ = ["AckRequest", "SilenceRequest", "authorized", "register_alert_views"]
+
+
+class AckRequest(Struct, forbid_unknown_fields=True, kw_only=True):
+    fingerprint: str
+    by: str
+    comment: str = ""
+
+
+class SilenceRequest(Struct, forbid_unknown_fields=True, kw_only=True):
+    queue: str = "*"
+    """Shell pattern on queue names."""
+    rule: str = "*"
+    """Shell pattern on rule names."""
+    duration_seconds: Annotated[float, Meta(gt=0, le=30 * 86400)]
+    by: str
+    comment: str = ""
+
+
+def authorized(header: str | None, token: str | None) -> bool:
+    """True if ``header`` is ``Bearer <token>`` (constant-time compare); never without a token."""
+    if not token or not header or not header.startswith("Bearer "):
+        return False
+    return hmac.compare_digest(header[len("Bearer ") :].encode(), token.encode())
+
+
+def _bad_request(view: faust.web.View, exc: Exception) -> faust.web.Response:
+    return view.json({"error": f"bad request: {exc}"}, status=400)
+
+
+def register_alert_views(app: faust.App, runtime: Any) -> None:
+    token = runtime.config.worker.api_token
+
+    def refuse(view: faust.web.View, request: faust.web.Request) -> faust.web.Response | None:
+        if authorized(request.headers.get("Authorization"), token):
+            return None
+        reason = (
+            "missing or wrong bearer token"
+            if token
+            else "worker.api_token is not configured: state-changing calls are disabled"
+        )
+        return view.json(
+            {"error": reason}, status=401, headers={"WWW-Authenticate": 'Bearer realm="ccpulse"'}
+        )
+
+    @app.page("/api/alerts")
+    async def list_alerts(self: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        alerts = runtime.alerts
+        document = {
+            "at": runtime.clock(),
+            "worker": runtime.config.worker.app_id,
+            "ready": bool(runtime.ready and alerts.ready),
+            "alerts": alerts.active(),
+            "silences": msgspec.to_builtins(alerts.silences()),
+        }
+        return self.bytes(msgspec.json.encode(document), content_type="application/json")
+
+    @app.page("/api/alerts/ack")
+    class Ack(faust.web.View):
+        async def post(self, request: faust.web.Request) -> faust.web.Response:
+            refused = refuse(self, request)
+            if refused is not None:
+                return refused
+            try:
+                body = msgspec.json.decode(
+                    await self.read_request_content(request), type=AckRequest
+                )
+            except msgspec.DecodeError as exc:
+                return _bad_request(self, exc)
+            alert = runtime.alerts.acknowledge(body.fingerprint, body.by, body.comment)
+            if alert is None:
+                return self.json(
+                    {"error": f"no firing alert {body.fingerprint!r} on this worker"}, status=404
+                )
+            return self.json({"acknowledged": alert})
+
+    @app.page("/api/silences")
+    class Silences(faust.web.View):
+        async def get(self, request: faust.web.Request) -> faust.web.Response:
+            silences = msgspec.to_builtins(runtime.alerts.silences())
+            return self.json({"silences": silences, "at": time.time()})
+
+        async def post(self, request: faust.web.Request) -> faust.web.Response:
+            refused = refuse(self, request)
+            if refused is not None:
+                return refused
+            try:
+                body = msgspec.json.decode(
+                    await self.read_request_content(request), type=SilenceRequest
+                )
+            except msgspec.DecodeError as exc:
+                return _bad_request(self, exc)
+            silence, covered = runtime.alerts.silence(
+                body.rule, body.queue, body.duration_seconds, body.by, body.comment
+            )
+            return self.json(
+                {"silence": msgspec.to_builtins(silence), "covers": covered}, status=201
+            )
+
+    del list_alerts, Ack, Silences

@@ -1,0 +1,408 @@
+"""Alerts inside the worker: evaluate the rules, publish transitions, notify, persist, restore.
+
+Every ``alerts.evaluate_interval_seconds`` (1 s) a timer evaluates the configured rules
+(processors/alert_rules.py) on the snapshots of the queues this worker owns with the pure
+:class:`processors.alerts.AlertEvaluator`, then for each transition:
+
+* publishes it as JSON on the alerts topic (``ccpulse.alerts``), keyed by the alert's
+  fingerprint, so the whole history of every alert is on Kafka;
+* hands firing / escalated / resolved alerts to the notification dispatcher
+  (:mod:`streams.alerting.dispatch`), unless the alert is silenced; a silenced alert that is
+  still firing when its silence ends is notified then; a resolution is only sent for an alert
+  whose firing was;
+* writes the queue's alert state to the queue-state changelog table under
+  ``{partition}/{queue}/a``, next to the queue's KPI state, so it moves with the queue.
+
+After a restart or a rebalance, table recovery restores those records before anything is
+evaluated: an alert that was pending carries on pending from its original start, and one that
+was firing is registered with the dispatcher with ``track()`` (repeats continue, nobody is paged
+a second time). ``ccpulse_alert_firing{rule,queue,severity}`` is read from the evaluator at
+scrape time, so a queue handed to another worker stops being exported here at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import msgspec
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from processors.alert_rules import AlertRule, render_summary
+from processors.alerts import (
+    AlertEvaluator,
+    AlertState,
+    AlertTransition,
+    Silence,
+    decode_alert_states,
+    encode_alert_states,
+)
+from streams.alerting.dispatch import Dispatcher
+from streams.alerting.notification import Notification
+from streams.logs import log
+
+__all__ = ["AlertRuntime", "alert_key", "install_alerts"]
+
+logger = logging.getLogger("ccpulse.alerts")
+
+_json = msgspec.json.Encoder()
+
+
+def alert_key(partition: int, queue: str) -> bytes:
+    """The changelog key of a queue's alert state (beside ``/s`` snapshots and ``/d`` deltas)."""
+    return f"{partition}/{queue}/a".encode()
+
+
+def _parse_alert_key(key: bytes) -> tuple[int, str] | None:
+    if not key.endswith(b"/a"):
+        return None
+    partition, _, queue = key[:-2].decode().partition("/")
+    return int(partition), queue
+
+
+def _iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+class AlertCollector(Collector):
+    """``ccpulse_alert_firing{rule,queue,severity}`` = 1 per firing alert, at scrape time."""
+
+    def __init__(self, evaluator: AlertEvaluator) -> None:
+        self._evaluator = evaluator
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "ccpulse_alert_firing",
+            "1 while the alert of a rule on a queue is firing (docs/alerts.md).",
+            labels=["rule", "queue", "severity"],
+        )
+        for _, alert in self._evaluator.firing():
+            family.add_metric([alert.rule, alert.queue, alert.severity], 1.0)
+        yield family
+
+
+class AlertRuntime:
+    """The worker's alerting: ``runtime.alerts``. All methods run in the event loop's thread."""
+
+    def __init__(
+        self,
+        runtime: Any,
+        table: Any,
+        topic: Any,
+        dispatcher: Dispatcher | None,
+        registry: CollectorRegistry,
+    ) -> None:
+        config = runtime.config
+        self.runtime = runtime
+        self.table = table
+        self.topic = topic
+        self.dispatcher = dispatcher
+        self.worker = config.worker.app_id
+        self.evaluator = AlertEvaluator(config.alerts.effective_rules())
+        self.ready = False
+        """True once this worker's alert state has been restored from the table."""
+        self.partition_of: dict[str, int] = {}
+        registry.register(AlertCollector(self.evaluator))
+        self.transitions = Counter(
+            "ccpulse_alert_transitions",
+            "Alert state transitions, by rule and new state (pending, firing, resolved...).",
+            ["rule", "state"],
+            registry=registry,
+        )
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def firing(self) -> list[dict[str, Any]]:
+        """Firing alerts of the owned queues, as JSON-ready dicts."""
+        return [self._describe(rule, alert) for rule, alert in self.evaluator.firing()]
+
+    def active(self) -> list[dict[str, Any]]:
+        """Pending and firing alerts."""
+        return [self._describe(rule, alert) for rule, alert in self.evaluator.active()]
+
+    def silences(self) -> list[Silence]:
+        return list(self.evaluator.silences)
+
+    def _describe(self, rule: AlertRule, alert: AlertState) -> dict[str, Any]:
+        at = self.runtime.clock()
+        silence = alert.silenced_by(at)
+        return {
+            "fingerprint": alert.fingerprint,
+            "rule": rule.name,
+            "queue": alert.queue,
+            "state": alert.state,
+            "severity": alert.severity,
+            "kpi": rule.kpi,
+            "window": rule.window,
+            "direction": rule.direction,
+            "value": alert.value,
+            "threshold": rule.fire,
+            "clear": rule.clear,
+            "summary": render_summary(rule, alert.queue, alert.value, alert.severity),
+            "since": alert.fired_at if alert.state == "firing" else alert.pending_since,
+            "since_iso": _iso(alert.fired_at if alert.state == "firing" else alert.pending_since),
+            "runbook_url": rule.runbook_url,
+            "acknowledged_by": alert.acknowledged_by,
+            "acknowledged_at": alert.acknowledged_at,
+            "silenced": silence is not None,
+            "silence_id": silence.id if silence is not None else None,
+        }
+
+    # -- evaluation -------------------------------------------------------------------------
+
+    def tick(self) -> int:
+        """Evaluate once; returns the number of transitions."""
+        if not (self.ready and self.runtime.ready):
+            return 0  # before recovery the restored state is not there yet: never re-page
+        snapshots = self.runtime.snapshots()
+        if not snapshots:
+            return 0
+        store = self.runtime.store
+        if store is not None:
+            for queue in snapshots:
+                partition = store.partition_of.get(queue)
+                if partition is not None:
+                    self.partition_of[queue] = partition
+        at = max(s.at for s in snapshots.values())
+        self.evaluator.expire_silences(at)
+        transitions = self.evaluator.evaluate(snapshots)
+        changed: set[str] = set()
+        for transition in transitions:
+            self._publish_transition(transition)
+            self.transitions.labels(transition.rule, transition.state).inc()
+            changed.add(transition.queue)
+            alert = self.evaluator.alerts[(transition.rule, transition.queue)]
+            rule = self.evaluator.rules[transition.rule]
+            if transition.state == "resolved" and alert.notified:
+                self._submit(rule, alert, "resolved", transition.at, transition.value)
+                alert.notified = False
+            elif transition.escalated and alert.notified and not transition.silenced:
+                self._submit(rule, alert, "firing", transition.at, transition.value)
+        # Firing and not yet notified: just fired, or its silence has ended.
+        for rule, alert in self.evaluator.firing():
+            if alert.queue in snapshots and not alert.notified and alert.silenced_by(at) is None:
+                self._submit(rule, alert, "firing", at, alert.value)
+                alert.notified = True
+                changed.add(alert.queue)
+        for queue in changed:
+            self.persist(queue)
+        return len(transitions)
+
+    def _submit(
+        self, rule: AlertRule, alert: AlertState, status: str, at: float, value: float | None
+    ) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.submit(notification(rule, alert, status, at, value))
+
+    def _publish_transition(self, transition: AlertTransition) -> None:
+        record = {
+            "kind": "transition",
+            **msgspec.to_builtins(transition),
+            "at_iso": _iso(transition.at),
+            "worker": self.worker,
+        }
+        self._publish(transition.fingerprint, record)
+        log(
+            logger,
+            "alert transition",
+            logging.WARNING if transition.state == "firing" else logging.INFO,
+            rule=transition.rule,
+            queue=transition.queue,
+            state=transition.state,
+            previous=transition.previous,
+            severity=transition.severity,
+            value="" if transition.value is None else round(transition.value, 4),
+            fingerprint=transition.fingerprint,
+        )
+
+    def _publish(self, key: str, record: dict[str, Any]) -> None:
+        self.topic.send_soon(key=key.encode(), value=_json.encode(record))
+
+    # -- people -----------------------------------------------------------------------------
+
+    def acknowledge(self, fingerprint: str, by: str, comment: str = "") -> dict[str, Any] | None:
+        """Acknowledge a firing alert of an owned queue; None when there is none."""
+        at = self.runtime.clock()
+        alert = self.evaluator.acknowledge(fingerprint, by, at)
+        if alert is None:
+            return None
+        rule = self.evaluator.rules[alert.rule]
+        ack = getattr(self.dispatcher, "acknowledge", None)
+        if callable(ack):  # stops repeat notifications where the dispatcher supports it
+            ack(fingerprint)
+        self._publish(
+            fingerprint,
+            {
+                "kind": "ack",
+                "fingerprint": fingerprint,
+                "rule": alert.rule,
+                "queue": alert.queue,
+                "by": by,
+                "comment": comment,
+                "at": at,
+                "at_iso": _iso(at),
+                "worker": self.worker,
+            },
+        )
+        self.persist(alert.queue)
+        log(logger, "alert acknowledged", rule=alert.rule, queue=alert.queue, by=by)
+        return self._describe(rule, alert)
+
+    def silence(
+        self, rule: str, queue: str, duration: float, by: str, comment: str = ""
+    ) -> tuple[Silence, list[dict[str, Any]]]:
+        """Silence matching alerts for ``duration`` seconds of engine time."""
+        at = self.runtime.clock()
+        silence = Silence(
+            id=uuid.uuid4().hex[:16],
+            rule=rule,
+            queue=queue,
+            starts_at=at,
+            ends_at=at + duration,
+            created_by=by,
+            comment=comment,
+        )
+        covered = self.evaluator.silence(silence)
+        self._publish(
+            silence.id,
+            {
+                "kind": "silence",
+                **msgspec.to_builtins(silence),
+                "starts_at_iso": _iso(silence.starts_at),
+                "ends_at_iso": _iso(silence.ends_at),
+                "worker": self.worker,
+            },
+        )
+        for queue_name in {alert.queue for alert in covered}:
+            self.persist(queue_name)
+        log(logger, "alerts silenced", rule=rule, queue=queue, by=by, seconds=duration)
+        rules = self.evaluator.rules
+        return silence, [
+            self._describe(rules[a.rule], a)
+            for a in covered
+            if a.rule in rules and a.state in ("pending", "firing")
+        ]
+
+    # -- persistence ------------------------------------------------------------------------
+
+    def persist(self, queue: str) -> None:
+        """Write ``queue``'s alert state to the changelog partition of the queue."""
+        partition = self.partition_of.get(queue)
+        if partition is None and self.runtime.store is not None:
+            partition = self.runtime.store.partition_of.get(queue)
+        if partition is None:
+            return  # not owned (any more): the owner persists it
+        key = alert_key(partition, queue)
+        value = encode_alert_states(self.evaluator.queue_state(queue))
+        self.table.data[key] = value
+        self.table.send_changelog(partition, key, value)
+
+    def restore(self, partitions: set[int]) -> list[str]:
+        """Restore the alert state of ``partitions`` from the recovered table."""
+        restored: list[str] = []
+        for key, value in list(self.table.data.items()):
+            parsed = _parse_alert_key(key) if isinstance(key, bytes) else None
+            if parsed is None or value is None or parsed[0] not in partitions:
+                continue
+            partition, queue = parsed
+            states = self.evaluator.restore_queue(queue, decode_alert_states(value))
+            self.partition_of[queue] = partition
+            restored.append(queue)
+            for alert in states:
+                if alert.state == "firing" and alert.notified and self.dispatcher is not None:
+                    rule = self.evaluator.rules[alert.rule]
+                    at = alert.evaluated_at or time.time()
+                    self.dispatcher.track(notification(rule, alert, "firing", at, alert.value))
+        self.ready = True
+        firing = sum(1 for _, a in self.evaluator.firing())
+        log(logger, "alert state restored", queues=len(restored), firing=firing)
+        return restored
+
+    def forget(self, partitions: set[int]) -> list[str]:
+        """Drop the alerts of queues in ``partitions`` (revoked: their new owner carries on)."""
+        self.ready = False
+        gone = [q for q, p in self.partition_of.items() if p in partitions]
+        forget = getattr(self.dispatcher, "forget", None)
+        for queue in gone:
+            if callable(forget):
+                for _, alert in self.evaluator.firing():
+                    if alert.queue == queue:
+                        forget(alert.fingerprint)
+            self.evaluator.forget_queue(queue)
+            del self.partition_of[queue]
+        return gone
+
+
+def notification(
+    rule: AlertRule, alert: AlertState, status: str, at: float, value: float | None
+) -> Notification:
+    """What the dispatcher delivers for ``alert``.
+
+    Its times are engine time capped at the wall clock: with live traffic they are the same, but
+    a simulation or a catch-up runs ahead of the wall clock, and receivers (Alertmanager) refuse
+    alerts that start in the future or end before they start.
+    """
+    window = rule.window or "live"
+    wall = time.time()
+    starts = min(alert.fired_at if alert.fired_at is not None else at, wall)
+    relation = ">" if rule.direction == "above" else "<"
+    return Notification(
+        fingerprint=alert.fingerprint,
+        rule=rule.name,
+        queue=alert.queue,
+        severity=alert.severity,
+        status="resolved" if status == "resolved" else "firing",
+        summary=render_summary(rule, alert.queue, value, alert.severity),
+        description=(
+            f"{rule.kpi} ({window}) {relation} {rule.fire:g} fires; clears at {rule.clear:g}. "
+            f"Rule {rule.name}."
+        ),
+        runbook_url=rule.runbook_url or "",
+        value=value,
+        threshold=rule.clear if status == "resolved" else rule.fire,
+        starts_at=starts,
+        ends_at=max(min(at, wall), starts) if status == "resolved" else None,
+        labels={"kpi": rule.kpi, "window": window, **rule.labels},
+    )
+
+
+def install_alerts(app: Any, runtime: Any, table: Any, source_topics: Iterable[str]) -> None:
+    """Register the alert timer, recovery/revoke hooks, dispatcher lifecycle and HTTP views."""
+    config = runtime.config
+    topic = app.topic(config.topics.alerts, key_type=bytes, value_type=bytes, partitions=1)
+    dispatcher = Dispatcher(config.notify, runtime.registry)
+    alerts = runtime.alerts = AlertRuntime(runtime, table, topic, dispatcher, runtime.registry)
+    sources = set(source_topics)
+
+    @app.timer(interval=config.alerts.evaluate_interval_seconds)
+    async def evaluate_alerts() -> None:
+        alerts.tick()
+
+    @app.task
+    async def start_notifications() -> None:
+        await dispatcher.start()
+
+    @table.on_recover
+    async def restore_alerts() -> None:
+        assigned = app.assignor.assigned_actives()
+        alerts.restore({tp.partition for tp in assigned if tp.topic in sources})
+
+    @app.on_partitions_revoked.connect
+    async def forget_alerts(sender: Any, revoked: Any, **_: Any) -> None:
+        alerts.forget({tp.partition for tp in revoked if tp.topic in sources})
+
+    @app.on_before_shutdown.connect
+    async def close_notifications(sender: Any, **_: Any) -> None:
+        await dispatcher.close(timeout=5.0)
+
+    from streams.alert_api import register_alert_views
+
+    register_alert_views(app, runtime)
+    del evaluate_alerts, start_notifications, restore_alerts, forget_alerts, close_notifications

@@ -1,0 +1,487 @@
+"""Deliver alert notifications to their receivers without ever holding up the worker.
+
+:class:`Dispatcher` runs in the worker's asyncio event loop (Faust's) or in a test's own loop.
+``submit()`` only routes and appends to in-memory queues, so the KPI agent never waits on a
+slow or dead endpoint and never sees an exception from one. Each receiver has its own bounded
+queue and its own task, which delivers in order, one request at a time: a receiver that is
+down keeps its notifications and retries them with exponential backoff and jitter (each attempt
+bounded by the receiver's timeout), while the other receivers carry on.
+
+Besides first notifications and resolutions, the dispatcher owns the alert's lifetime at each
+receiver: a still-firing alert is notified again every ``repeat_interval_seconds``, and posted
+again to Alertmanager every ``resend_interval_seconds`` (Alertmanager resolves an alert whose
+``endsAt`` passes, so a firing alert must be refreshed; Alertmanager then applies its own
+repeat interval). ``track()`` re-registers the firing alerts restored after a restart, so they
+keep being refreshed and repeated without being announced twice.
+
+Guarantees and limits: delivery is at-least-once per receiver (an answer lost on the way back
+means the request is sent again; payloads carry an idempotency key). Queues live in memory: a
+worker stopped while a receiver is unreachable logs and counts what it could not deliver
+(``close()`` first tries to flush). When a queue is full, the oldest repeat notifications are
+dropped first, first-firing and resolved ones only when nothing else is left; every drop is
+counted in ``ccpulse_alert_notifications_dropped_total`` and logged. Call ``submit()`` and
+``track()`` from the event loop's thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from streams.alerting.config import (
+    AlertmanagerReceiver,
+    EmailReceiver,
+    NotifyConfig,
+    Receiver,
+    SlackReceiver,
+    WebhookReceiver,
+)
+from streams.alerting.notification import Notification
+from streams.alerting.payloads import (
+    Kind,
+    alertmanager_payload,
+    email_message,
+    slack_payload,
+    webhook_payload,
+)
+from streams.alerting.senders import DeliveryError, EmailSender, HttpSender
+from streams.logs import log
+
+__all__ = ["Dispatcher", "backoff_delay"]
+
+logger = logging.getLogger("ccpulse.alerting")
+
+_IDLE_WAKEUP_SECONDS = 60.0
+
+
+def backoff_delay(attempt: int, initial: float, maximum: float, rand: float) -> float:
+    """Seconds to wait after the ``attempt``-th failure (1-based): exponential, capped, with
+    "equal jitter" (half fixed, half random) so many workers retrying one receiver spread out
+    while the wait still grows. ``rand`` is uniform in [0, 1)."""
+    base = min(maximum, initial * 2.0 ** max(0, attempt - 1))
+    return base / 2 + rand * base / 2
+
+
+@dataclass(slots=True, eq=False)
+class _Item:
+    notification: Notification
+    kind: Kind
+    key: str
+    attempts: int = 0
+
+
+@dataclass(eq=False)
+class _Channel:
+    name: str
+    receiver: Receiver
+    sender: HttpSender | EmailSender
+    queue: deque[_Item] = field(default_factory=deque)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    in_flight: _Item | None = None
+    task: asyncio.Task[None] | None = None
+
+
+@dataclass(eq=False)
+class _Firing:
+    notification: Notification
+    receivers: list[str]
+    """Every receiver told about the alert: all of them get its resolution."""
+    due: dict[str, float]
+    """Receiver -> when to repeat (or, for Alertmanager, re-post) next."""
+    repeats: int = 0
+
+
+def _sender(receiver: Receiver) -> HttpSender | EmailSender:
+    if isinstance(receiver, EmailReceiver):
+        return EmailSender(receiver)
+    if isinstance(receiver, AlertmanagerReceiver):
+        url = receiver.url.rstrip("/") + "/api/v2/alerts"
+        return HttpSender(url, receiver.headers, receiver.timeout_seconds)
+    headers = receiver.headers if isinstance(receiver, WebhookReceiver) else {}
+    return HttpSender(receiver.url, headers, receiver.timeout_seconds)
+
+
+class Dispatcher:
+    """Routes notifications to receivers and delivers them; see the module docstring."""
+
+    def __init__(self, config: NotifyConfig, registry: CollectorRegistry) -> None:
+        self.config = config
+        self._channels = {
+            name: _Channel(name, receiver, _sender(receiver))
+            for name, receiver in config.receivers.items()
+        }
+        self._firing: dict[str, _Firing] = {}
+        self._tick = asyncio.Event()
+        self._scheduler: asyncio.Task[None] | None = None
+        self._closing = False
+        self._rng = random.Random()
+        self._sent = Counter(
+            "ccpulse_alert_notifications",
+            "Alert notifications delivered, by receiver and status (firing, repeat, resolved).",
+            ["receiver", "status"],
+            registry=registry,
+        )
+        self._failures = Counter(
+            "ccpulse_alert_notification_failures",
+            "Failed notification delivery attempts, by receiver (every retry counts).",
+            ["receiver"],
+            registry=registry,
+        )
+        self._dropped = Counter(
+            "ccpulse_alert_notifications_dropped",
+            "Notifications given up, by receiver and reason (overflow_repeat, overflow, "
+            "rejected, retries_exhausted, shutdown).",
+            ["receiver", "reason"],
+            registry=registry,
+        )
+        pending = Gauge(
+            "ccpulse_alert_notifications_pending",
+            "Notifications waiting for delivery, over all receivers.",
+            registry=registry,
+        )
+        pending.set_function(lambda: float(sum(len(c.queue) for c in self._channels.values())))
+        for name in self._channels:
+            self._failures.labels(name)
+            for status in ("firing", "resolved"):
+                self._sent.labels(name, status)
+
+    # -- public API -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start one delivery task per receiver and the repeat scheduler (idempotent)."""
+        if self._scheduler is not None:
+            return
+        for channel in self._channels.values():
+            channel.task = asyncio.create_task(
+                self._deliver(channel), name=f"ccpulse-notify-{channel.name}"
+            )
+        self._scheduler = asyncio.create_task(self._schedule(), name="ccpulse-notify-repeat")
+        log(
+            logger,
+            "alert notifications ready",
+            receivers=",".join(self._channels) or "none (notifications are only logged)",
+            routes=len(self.config.routes),
+        )
+
+    def submit(self, notification: Notification) -> None:
+        """Queue ``notification`` for its receivers. Never blocks, never raises."""
+        try:
+            self._submit(notification)
+        except Exception:  # a bug here must never stop the KPI agent
+            logger.exception(
+                "alert notification not queued",
+                extra={"kv": {"fingerprint": getattr(notification, "fingerprint", None)}},
+            )
+
+    def track(self, notification: Notification) -> None:
+        """Register an alert that was already firing before a restart: no notification now,
+        repeats from one interval on; Alertmanager receivers get it re-posted at once (that
+        only refreshes its ``endsAt``: Alertmanager does not notify again for it)."""
+        try:
+            if notification.status != "firing":
+                return
+            now = time.time()
+            receivers = self.config.receivers_for(notification)
+            due = {}
+            for name in receivers:
+                channel = self._channels.get(name)
+                if channel is None:
+                    continue
+                if isinstance(channel.receiver, AlertmanagerReceiver):
+                    due[name] = now
+                elif self.config.repeat_interval_seconds > 0:
+                    due[name] = now + self.config.repeat_interval_seconds
+            self._firing[notification.fingerprint] = _Firing(notification, receivers, due)
+            self._tick.set()
+        except Exception:
+            logger.exception(
+                "alert not tracked",
+                extra={"kv": {"fingerprint": getattr(notification, "fingerprint", None)}},
+            )
+
+    async def close(self, timeout: float = 10.0) -> None:
+        """Deliver what can be delivered within ``timeout`` seconds, then stop; whatever is
+        still queued is logged and counted as dropped (reason ``shutdown``)."""
+        self._closing = True
+        self._tick.set()
+        tasks = [c.task for c in self._channels.values() if c.task is not None]
+        for channel in self._channels.values():
+            channel.wake.set()
+        if tasks:
+            _, unfinished = await asyncio.wait(tasks, timeout=timeout)
+            for task in unfinished:
+                task.cancel()
+        if self._scheduler is not None:
+            self._scheduler.cancel()
+        await asyncio.gather(
+            *tasks, *([self._scheduler] if self._scheduler else []), return_exceptions=True
+        )
+        for channel in self._channels.values():
+            if channel.queue:
+                self._dropped.labels(channel.name, "shutdown").inc(len(channel.queue))
+                log(
+                    logger,
+                    "notifications undelivered at shutdown",
+                    logging.WARNING,
+                    receiver=channel.name,
+                    count=len(channel.queue),
+                    fingerprints=",".join(
+                        sorted({i.notification.fingerprint for i in channel.queue})
+                    ),
+                )
+            await channel.sender.close()
+
+    # -- routing -----------------------------------------------------------------------------
+
+    def _submit(self, n: Notification) -> None:
+        now = time.time()
+        previous = self._firing.get(n.fingerprint)
+        if n.status == "firing":
+            if previous is not None and previous.notification.severity == n.severity:
+                # Already announced (a duplicate transition, or one restored with track()):
+                # keep the freshest text for repeats, but do not page again.
+                previous.notification = n
+                return
+            receivers = self.config.receivers_for(n)
+            self._log(n, "firing", receivers)
+            due: dict[str, float] = {}
+            if previous is not None:
+                # Escalation (e.g. warning -> critical). Alertmanager identifies alerts by their
+                # labels, severity included: end the old one there, or it lingers until endsAt.
+                for name in previous.receivers:
+                    channel = self._channels.get(name)
+                    if channel and isinstance(channel.receiver, AlertmanagerReceiver):
+                        ended = _resolved(previous.notification, now)
+                        self._enqueue(name, _Item(ended, "resolved", _key(ended, "resolved")))
+                receivers_all = receivers + [r for r in previous.receivers if r not in receivers]
+            else:
+                receivers_all = receivers
+            for name in receivers:
+                self._enqueue(name, _Item(n, "firing", _key(n, "firing")))
+            # Repeats follow the current route; the resolution goes to everyone who heard.
+            for name in receivers:
+                interval = self._interval(name)
+                if interval is not None:
+                    due[name] = now + interval
+            self._firing[n.fingerprint] = _Firing(n, receivers_all, due)
+            self._tick.set()
+            return
+        # resolved
+        self._firing.pop(n.fingerprint, None)
+        receivers = self.config.receivers_for(n)
+        if previous is not None:
+            receivers += [r for r in previous.receivers if r not in receivers]
+        if not self.config.send_resolved:
+            receivers = [
+                r
+                for r in receivers
+                if r in self._channels
+                and isinstance(self._channels[r].receiver, AlertmanagerReceiver)
+            ]
+        self._log(n, "resolved", receivers)
+        for name in receivers:
+            channel = self._channels.get(name)
+            if channel is None:
+                continue
+            for item in [i for i in channel.queue if i.kind == "repeat"]:
+                if item.notification.fingerprint == n.fingerprint and item is not channel.in_flight:
+                    channel.queue.remove(item)
+            self._enqueue(name, _Item(n, "resolved", _key(n, "resolved")))
+
+    def _log(self, n: Notification, kind: Kind, receivers: list[str]) -> None:
+        log(
+            logger,
+            "alert notification",
+            logging.WARNING if n.status == "firing" else logging.INFO,
+            kind=kind,
+            rule=n.rule,
+            queue=n.queue,
+            severity=n.severity,
+            fingerprint=n.fingerprint,
+            summary=n.summary,
+            value="" if n.value is None else n.value,
+            threshold="" if n.threshold is None else n.threshold,
+            receivers=",".join(receivers) or "none (logged only)",
+        )
+
+    def _interval(self, name: str) -> float | None:
+        """How often a firing alert goes to receiver ``name`` again (None: never)."""
+        channel = self._channels.get(name)
+        if channel is None:
+            return None
+        if isinstance(channel.receiver, AlertmanagerReceiver):
+            return channel.receiver.resend_interval_seconds
+        interval = self.config.repeat_interval_seconds
+        return interval if interval > 0 else None
+
+    def _enqueue(self, name: str, item: _Item) -> None:
+        channel = self._channels.get(name)
+        if channel is None:  # the config check makes this unreachable; never crash on it
+            log(logger, "unknown receiver", logging.ERROR, receiver=name)
+            return
+        if len(channel.queue) >= channel.receiver.queue_size:
+            victim = next(
+                (i for i in channel.queue if i.kind == "repeat" and i is not channel.in_flight),
+                None,
+            )
+            reason = "overflow_repeat"
+            if victim is None and item.kind == "repeat":
+                victim = item  # a repeat never displaces a first notification or a resolution
+            elif victim is None:
+                victim = next((i for i in channel.queue if i is not channel.in_flight), None)
+                reason = "overflow"
+            if victim is not None:
+                if victim is not item:
+                    channel.queue.remove(victim)
+                self._dropped.labels(name, reason).inc()
+                log(
+                    logger,
+                    "notification queue full: dropped the oldest",
+                    logging.ERROR,
+                    receiver=name,
+                    reason=reason,
+                    dropped_kind=victim.kind,
+                    fingerprint=victim.notification.fingerprint,
+                    queue_size=channel.receiver.queue_size,
+                )
+                if victim is item:
+                    return
+        channel.queue.append(item)
+        channel.wake.set()
+
+    # -- tasks -------------------------------------------------------------------------------
+
+    async def _schedule(self) -> None:
+        """Enqueue repeats (and Alertmanager re-posts) of firing alerts when due."""
+        while not self._closing:
+            now = time.time()
+            wake_at = now + _IDLE_WAKEUP_SECONDS
+            for firing in list(self._firing.values()):
+                for name, due in list(firing.due.items()):
+                    interval = self._interval(name)
+                    if interval is None:
+                        continue
+                    if due <= now:
+                        channel = self._channels[name]
+                        fingerprint = firing.notification.fingerprint
+                        # Still trying to deliver an earlier one: that one will do.
+                        if not any(
+                            i.notification.fingerprint == fingerprint for i in channel.queue
+                        ):
+                            firing.repeats += 1
+                            key = _key(firing.notification, "repeat", firing.repeats)
+                            self._enqueue(name, _Item(firing.notification, "repeat", key))
+                        due = firing.due[name] = now + interval
+                    wake_at = min(wake_at, due)
+            self._tick.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._tick.wait(), timeout=max(0.01, wake_at - time.time()))
+
+    async def _deliver(self, channel: _Channel) -> None:
+        """Deliver ``channel``'s queue in order, retrying the head until it goes through."""
+        receiver = channel.receiver
+        while True:
+            if not channel.queue:
+                if self._closing:
+                    return
+                channel.wake.clear()
+                await channel.wake.wait()
+                continue
+            item = channel.queue[0]
+            channel.in_flight = item
+            try:
+                await channel.sender.send(self._body(channel, item))
+            except DeliveryError as exc:
+                error: DeliveryError | None = exc
+            except Exception as exc:  # a bug in a payload: report it, do not loop on it
+                logger.exception("notification could not be built or sent")
+                error = DeliveryError(f"{type(exc).__name__}: {exc}", retryable=False)
+            else:
+                error = None
+            finally:
+                channel.in_flight = None
+            if error is None:
+                _discard(channel.queue, item)
+                self._sent.labels(channel.name, item.kind).inc()
+                log(
+                    logger,
+                    "notification delivered",
+                    receiver=channel.name,
+                    kind=item.kind,
+                    fingerprint=item.notification.fingerprint,
+                    attempts=item.attempts + 1,
+                )
+                continue
+            item.attempts += 1
+            self._failures.labels(channel.name).inc()
+            limit = receiver.max_retries
+            if not error.retryable or (limit is not None and item.attempts > limit):
+                _discard(channel.queue, item)
+                reason = "rejected" if not error.retryable else "retries_exhausted"
+                self._dropped.labels(channel.name, reason).inc()
+                log(
+                    logger,
+                    "notification given up",
+                    logging.ERROR,
+                    receiver=channel.name,
+                    kind=item.kind,
+                    fingerprint=item.notification.fingerprint,
+                    attempts=item.attempts,
+                    reason=reason,
+                    error=error.reason,
+                )
+                continue
+            delay = backoff_delay(
+                item.attempts,
+                receiver.backoff_initial_seconds,
+                receiver.backoff_max_seconds,
+                self._rng.random(),
+            )
+            if error.retry_after is not None:
+                delay = max(delay, min(error.retry_after, receiver.backoff_max_seconds))
+            log(
+                logger,
+                "notification delivery failed, will retry",
+                logging.WARNING,
+                receiver=channel.name,
+                kind=item.kind,
+                fingerprint=item.notification.fingerprint,
+                attempt=item.attempts,
+                retry_in=round(delay, 2),
+                error=error.reason,
+            )
+            await asyncio.sleep(delay)
+
+    def _body(self, channel: _Channel, item: _Item) -> Any:
+        receiver, n, now = channel.receiver, item.notification, time.time()
+        if isinstance(receiver, AlertmanagerReceiver):
+            return alertmanager_payload(n, receiver, now)
+        if isinstance(receiver, SlackReceiver):
+            return slack_payload(n, item.kind, receiver)
+        if isinstance(receiver, EmailReceiver):
+            return email_message(n, item.kind, item.key, receiver, now)
+        return webhook_payload(n, item.kind, item.key, now)
+
+
+def _discard(queue: deque[_Item], item: _Item) -> None:
+    with contextlib.suppress(ValueError):
+        queue.remove(item)
+
+
+def _resolved(n: Notification, now: float) -> Notification:
+    return msgspec.structs.replace(n, status="resolved", ends_at=now)
+
+
+def _key(n: Notification, kind: Kind, repeat: int = 0) -> str:
+    """Idempotency key: the same for every attempt of one notification."""
+    key = f"{n.fingerprint}:{kind}:{n.severity}:{int(n.starts_at * 1000)}"
+    return f"{key}:{repeat}" if repeat else key

@@ -1,0 +1,220 @@
+"""``ccpulse alerts list|ack|silence``: the worker's alert API from the command line.
+
+Each worker only knows the alerts of the queues it owns, so ``--url`` may be given once per
+worker: ``list`` merges them, ``ack`` goes to the worker that holds the alert, ``silence`` to
+all of them. The bearer token comes from ``--token``, ``$CCPULSE_API_TOKEN`` or the config's
+``worker.api_token``; ``--by`` (default: the login name) is recorded on the alerts topic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+__all__ = ["parse_duration", "register"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser("alerts", help="list, acknowledge or silence alerts")
+    parser.add_argument(
+        "--url",
+        action="append",
+        help="worker base URL, repeatable (default: http://<worker.web_host>:<worker.web_port>)",
+    )
+    parser.add_argument("--token", help="bearer token (default: $CCPULSE_API_TOKEN or config)")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    listing = actions.add_parser("list", help="pending and firing alerts")
+    listing.add_argument("--json", action="store_true", help="print the JSON documents")
+    listing.set_defaults(func=run_list)
+
+    ack = actions.add_parser("ack", help="acknowledge a firing alert")
+    ack.add_argument("fingerprint", nargs="?", help="the alert's fingerprint (see list)")
+    ack.add_argument("--rule", help="with --queue: instead of the fingerprint")
+    ack.add_argument("--queue")
+    ack.add_argument("--by", default=None, help="who acknowledges (default: login name)")
+    ack.add_argument("--comment", default="")
+    ack.set_defaults(func=run_ack)
+
+    silence = actions.add_parser("silence", help="silence notifications of matching alerts")
+    silence.add_argument("--queue", default="*", help="queue name or shell pattern (default *)")
+    silence.add_argument("--rule", default="*", help="rule name or shell pattern (default *)")
+    silence.add_argument(
+        "--duration", required=True, help="how long: seconds, or 30m, 2h, 1d", type=str
+    )
+    silence.add_argument("--by", default=None, help="who silences (default: login name)")
+    silence.add_argument("--comment", default="")
+    silence.set_defaults(func=run_silence)
+
+
+def parse_duration(text: str) -> float:
+    """``90`` -> 90.0, ``30m`` -> 1800.0, ``2h`` -> 7200.0."""
+    from processors.settings import parse_window
+
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    seconds = parse_window(text)
+    if seconds is None:
+        raise ValueError("a duration, not 'today'")
+    return float(seconds)
+
+
+def _urls(args: argparse.Namespace) -> list[str]:
+    if args.url:
+        return [u.rstrip("/") for u in args.url]
+    from streams.config import config_from_env
+
+    worker = config_from_env(args.config).worker
+    host = "127.0.0.1" if worker.web_host in ("0.0.0.0", "::") else worker.web_host
+    return [f"http://{host}:{worker.web_port}"]
+
+
+def _token(args: argparse.Namespace) -> str | None:
+    if args.token:
+        return str(args.token)
+    if os.environ.get("CCPULSE_API_TOKEN"):
+        return os.environ["CCPULSE_API_TOKEN"]
+    from streams.config import config_from_env
+
+    return config_from_env(args.config).worker.api_token
+
+
+def _who(args: argparse.Namespace) -> str:
+    if args.by:
+        return str(args.by)
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _call(
+    url: str, method: str = "GET", body: Any = None, token: str | None = None
+) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        try:
+            return error.code, json.loads(error.read() or b"null")
+        except ValueError:
+            return error.code, {"error": error.reason}
+
+
+def _fail(message: str) -> int:
+    print(f"ccpulse alerts: {message}", file=sys.stderr)
+    return 1
+
+
+def run_list(args: argparse.Namespace) -> int:
+    documents = []
+    for url in _urls(args):
+        try:
+            status, document = _call(url + "/api/alerts")
+        except OSError as exc:
+            return _fail(f"{url}: {exc}")
+        if status != 200:
+            return _fail(f"{url}: HTTP {status}: {document}")
+        documents.append(document)
+    if args.json:
+        print(json.dumps(documents if len(documents) > 1 else documents[0], indent=2))
+        return 0
+    alerts = [a for d in documents for a in d["alerts"]]
+    if not alerts:
+        print("no pending or firing alerts")
+    for alert in sorted(alerts, key=lambda a: (a["state"] != "firing", a["rule"], a["queue"])):
+        flags = []
+        if alert.get("acknowledged_by"):
+            flags.append(f"acked by {alert['acknowledged_by']}")
+        if alert.get("silenced"):
+            flags.append("silenced")
+        since = time.strftime("%H:%M:%S", time.gmtime(alert["since"])) if alert["since"] else "-"
+        extra = f" [{', '.join(flags)}]" if flags else ""
+        print(
+            f"{alert['state']:8} {alert['severity']:8} {alert['fingerprint']}  since {since}Z  "
+            f"{alert['summary']}{extra}"
+        )
+    silences = [s for d in documents for s in d["silences"]]
+    for silence in silences:
+        ends = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(silence["ends_at"]))
+        print(
+            f"silence  {silence['id']}  rule={silence['rule']} queue={silence['queue']} "
+            f"until {ends} by {silence['created_by']}: {silence['comment']}"
+        )
+    return 0
+
+
+def run_ack(args: argparse.Namespace) -> int:
+    fingerprint = args.fingerprint
+    if fingerprint is None:
+        if not (args.rule and args.queue):
+            return _fail("give a fingerprint, or --rule and --queue")
+        from processors.alerts import fingerprint as alert_fingerprint
+
+        fingerprint = alert_fingerprint(args.rule, args.queue)
+    body = {"fingerprint": fingerprint, "by": _who(args), "comment": args.comment}
+    token = _token(args)
+    last = ""
+    for url in _urls(args):
+        try:
+            status, document = _call(url + "/api/alerts/ack", "POST", body, token)
+        except OSError as exc:
+            last = f"{url}: {exc}"
+            continue
+        if status == 200:
+            print(f"acknowledged: {document['acknowledged']['summary']}")
+            return 0
+        if status == 401:
+            return _fail(f"{url}: 401 unauthorized: {document.get('error')}")
+        last = f"{url}: HTTP {status}: {document.get('error') if document else ''}"
+    return _fail(last or "no worker answered")
+
+
+def run_silence(args: argparse.Namespace) -> int:
+    try:
+        duration = parse_duration(args.duration)
+    except ValueError as exc:
+        return _fail(f"--duration: {exc}")
+    body = {
+        "queue": args.queue,
+        "rule": args.rule,
+        "duration_seconds": duration,
+        "by": _who(args),
+        "comment": args.comment,
+    }
+    token = _token(args)
+    failures = 0
+    for url in _urls(args):
+        try:
+            status, document = _call(url + "/api/silences", "POST", body, token)
+        except OSError as exc:
+            failures += 1
+            print(f"ccpulse alerts: {url}: {exc}", file=sys.stderr)
+            continue
+        if status != 201:
+            failures += 1
+            error = document.get("error") if isinstance(document, dict) else document
+            print(f"ccpulse alerts: {url}: HTTP {status}: {error}", file=sys.stderr)
+            continue
+        silence = document["silence"]
+        ends = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(silence["ends_at"]))
+        print(
+            f"silenced rule={silence['rule']} queue={silence['queue']} until {ends} "
+            f"(id {silence['id']}, {len(document['covers'])} active alert(s) covered)"
+        )
+    return 1 if failures else 0

@@ -1,0 +1,182 @@
+"""The built-in wallboard page, served by the worker at ``/`` (no Grafana needed).
+
+One card per queue with the tiles of :data:`processors.wallboard.TILES`, coloured green / amber /
+red by the alert rules' bands (:mod:`processors.thresholds`), and a strip of the alerts firing
+now (``runtime.alerts.firing()``). The page is plain HTML, CSS and JavaScript shipped in this
+package (no CDN, no build step, works offline).
+
+Live updates use server-sent events: ``/api/kpis/stream`` is an aiohttp ``StreamResponse``
+returned from a Faust view (Faust's web driver hands views the aiohttp request and passes a
+prepared response through), sending the wallboard document whenever it changes (at most once a
+second, engine time moves every second). The browser's ``EventSource`` reconnects by itself; the
+server closes each stream after :data:`STREAM_SECONDS` so a forgotten tab never pins a
+connection forever, and stops streaming as soon as the worker is stopping. ``/api/wallboard``
+is the same document, once.
+
+A worker shows the queues it owns: with several workers, use the Grafana *Wallboard*.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from importlib import resources
+from typing import Any
+
+import faust
+import msgspec
+from aiohttp import web as aioweb
+
+from processors.alert_rules import AlertRule, default_rules
+from processors.wallboard import queue_tiles
+from streams.logs import log
+
+__all__ = ["STREAM_SECONDS", "firing_alerts", "register_wallboard", "wallboard_document"]
+
+logger = logging.getLogger("ccpulse.wallboard")
+
+STREAM_SECONDS = 600.0
+"""Each event stream ends after this long; EventSource reconnects (``retry`` 2 s)."""
+PUSH_INTERVAL = 1.0
+KEEPALIVE_SECONDS = 15.0
+
+_STATIC = {
+    "wallboard.css": "text/css",
+    "wallboard.js": "text/javascript",
+}
+_ROOT_BLUEPRINTS = ("faust.web.apps.production_index:blueprint", "faust.web.apps.stats:blueprint")
+
+
+def _rules(runtime: Any) -> list[AlertRule]:
+    alerts = getattr(runtime.config, "alerts", None)
+    if alerts is None:
+        return default_rules()
+    return list(alerts.effective_rules())
+
+
+def firing_alerts(runtime: Any) -> list[dict[str, Any]]:
+    """``runtime.alerts.firing()``, or nothing when the worker runs no alert evaluation."""
+    alerts = getattr(runtime, "alerts", None)
+    firing = getattr(alerts, "firing", None)
+    if firing is None:
+        return []
+    try:
+        return [dict(a) for a in firing()]
+    except Exception as error:  # a broken alert store must not take the wallboard down
+        log(logger, "firing alerts unavailable", logging.WARNING, error=repr(error)[:200])
+        return []
+
+
+def wallboard_document(runtime: Any, rules: list[AlertRule] | None = None) -> dict[str, Any]:
+    """``{"at", "at_iso", "worker", "ready", "queues": [{"queue", "tiles"}], "alerts"}``."""
+    snapshots = runtime.snapshots()
+    rules = _rules(runtime) if rules is None else rules
+    windows = list(runtime.config.engine.windows)
+    alerts = firing_alerts(runtime)
+    at = max((s.at for s in snapshots.values()), default=float(int(runtime.clock())))
+    queues = []
+    for name in sorted(snapshots):
+        firing_kpis = [
+            (str(a.get("kpi")), a.get("window")) for a in alerts if a.get("queue") == name
+        ]
+        tiles = queue_tiles(snapshots[name], rules, windows, firing_kpis)
+        queues.append({"queue": name, "tiles": tiles})
+    alerts.sort(
+        key=lambda a: (a.get("severity") != "critical", str(a.get("queue")), str(a.get("rule")))
+    )
+    return {
+        "at": at,
+        "at_iso": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at)),
+        "worker": runtime.config.worker.app_id,
+        "ready": runtime.ready,
+        "queues": queues,
+        "alerts": alerts,
+    }
+
+
+def _encode(document: dict[str, Any]) -> bytes:
+    return msgspec.json.encode(document, enc_hook=str)
+
+
+def _static(name: str) -> bytes:
+    return resources.files(__package__).joinpath("static", name).read_bytes()
+
+
+def _free_root(app: faust.App) -> None:
+    """Faust mounts a placeholder index (``{"status": "OK"}``, or its debug statistics) at
+    ``/``; aiohttp refuses two GET routes on one path, so the wallboard takes ``/`` instead."""
+    manager = app.web.blueprints
+    # Faust has no public switch for its root blueprint: filter the list it will apply.
+    manager._enabled = [
+        (prefix, blueprint)
+        for prefix, blueprint in manager._enabled
+        if not (prefix == "" and blueprint in _ROOT_BLUEPRINTS)
+    ]
+
+
+def register_wallboard(app: faust.App, runtime: Any) -> None:
+    _free_root(app)
+    rules = _rules(runtime)
+    index = _static("index.html")
+    assets = {name: (_static(name), kind) for name, kind in _STATIC.items()}
+
+    @app.page("/")
+    async def wallboard_page(
+        self: faust.web.View, request: faust.web.Request
+    ) -> faust.web.Response:
+        return self.bytes(index, content_type="text/html", headers={"Cache-Control": "no-cache"})
+
+    @app.page("/static/{name}")
+    async def wallboard_asset(
+        self: faust.web.View, request: faust.web.Request, name: str
+    ) -> faust.web.Response:
+        if name not in assets:
+            return self.text("not found", status=404)
+        body, kind = assets[name]
+        return self.bytes(body, content_type=kind, headers={"Cache-Control": "no-cache"})
+
+    @app.page("/api/wallboard")
+    async def wallboard_json(
+        self: faust.web.View, request: faust.web.Request
+    ) -> faust.web.Response:
+        return self.bytes(
+            _encode(wallboard_document(runtime, rules)), content_type="application/json"
+        )
+
+    @app.page("/api/kpis/stream")
+    async def wallboard_stream(self: faust.web.View, request: Any) -> Any:
+        response = aioweb.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no",
+            }
+        )
+        await response.prepare(request)
+        await _stream(app, runtime, rules, response)
+        return response
+
+    del wallboard_page, wallboard_asset, wallboard_json, wallboard_stream
+
+
+async def _stream(
+    app: faust.App, runtime: Any, rules: list[AlertRule], response: aioweb.StreamResponse
+) -> None:
+    """Send the document whenever it changes; a comment line now and then keeps proxies open."""
+    started = last_write = time.monotonic()
+    last = b""
+    try:
+        await response.write(b"retry: 2000\n\n")
+        while not app.should_stop and time.monotonic() - started < STREAM_SECONDS:
+            body = _encode(wallboard_document(runtime, rules))
+            now = time.monotonic()
+            if body != last:
+                await response.write(b"data: " + body + b"\n\n")
+                last, last_write = body, now
+            elif now - last_write >= KEEPALIVE_SECONDS:
+                await response.write(b": keepalive\n\n")
+                last_write = now
+            await asyncio.sleep(PUSH_INTERVAL)
+    except ConnectionResetError:
+        return  # the browser went away

@@ -1,0 +1,191 @@
+"""The worker's alert glue (streams/alert_runtime.py) with in-memory stand-ins for Faust.
+
+The real worker, broker, Prometheus and Alertmanager are exercised in tests/test_alerts_e2e.py;
+here a fake table, topic and dispatcher record what the glue does, step by step.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+from processors.alert_rules import AlertRule
+from processors.snapshot import LiveKpis, QueueSnapshot, WindowKpis
+from streams.alert_api import authorized
+from streams.alert_runtime import AlertRuntime, alert_key
+from streams.alerting.notification import Notification
+from streams.config import AlertsConfig, Config
+
+T0 = 1_800_000_000.0
+RULE = AlertRule(
+    name="abandon_rate_high",
+    kpi="abandon_rate",
+    window="15m",
+    fire=0.10,
+    clear=0.07,
+    for_seconds=5,
+    min_volume=10,
+)
+
+
+@dataclass
+class FakeTable:
+    data: dict[bytes, bytes] = field(default_factory=dict)
+    sent: list[tuple[int, bytes, bytes]] = field(default_factory=list)
+
+    def send_changelog(self, partition: int, key: bytes, value: bytes) -> None:
+        self.sent.append((partition, key, value))
+
+
+@dataclass
+class FakeTopic:
+    records: list[tuple[bytes, dict[str, Any]]] = field(default_factory=list)
+
+    def send_soon(self, key: bytes, value: bytes) -> None:
+        self.records.append((key, json.loads(value)))
+
+
+@dataclass
+class FakeDispatcher:
+    submitted: list[Notification] = field(default_factory=list)
+    tracked: list[Notification] = field(default_factory=list)
+
+    def submit(self, n: Notification) -> None:
+        self.submitted.append(n)
+
+    def track(self, n: Notification) -> None:
+        self.tracked.append(n)
+
+
+@dataclass
+class FakeStore:
+    partition_of: dict[str, int] = field(default_factory=dict)
+
+
+class FakeRuntime:
+    def __init__(self) -> None:
+        self.config = Config(alerts=AlertsConfig(use_default_rules=False, rules=[RULE]))
+        self.ready = True
+        self.store = FakeStore({"billing": 3})
+        self.now = T0
+        self.rate = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def snapshots(self) -> dict[str, QueueSnapshot]:
+        window = WindowKpis(answered=50, abandoned=round(self.rate * 50), abandon_rate=self.rate)
+        snap = QueueSnapshot(queue="billing", at=self.now, live=LiveKpis(), windows={"15m": window})
+        return {"billing": snap}
+
+
+def make(
+    table: FakeTable | None = None,
+) -> tuple[AlertRuntime, FakeRuntime, FakeTable, FakeTopic, FakeDispatcher]:
+    runtime, table, topic, dispatcher = (
+        FakeRuntime(),
+        table or FakeTable(),
+        FakeTopic(),
+        FakeDispatcher(),
+    )
+    alerts = AlertRuntime(runtime, table, topic, dispatcher, CollectorRegistry())  # type: ignore[arg-type]
+    alerts.restore({3})
+    return alerts, runtime, table, topic, dispatcher
+
+
+def step(alerts: AlertRuntime, runtime: FakeRuntime, rate: float, seconds: int) -> None:
+    runtime.rate = rate
+    for _ in range(seconds):
+        alerts.tick()
+        runtime.now += 1
+
+
+def test_fire_notify_persist_and_resolve() -> None:
+    alerts, runtime, table, topic, dispatcher = make()
+    step(alerts, runtime, 0.2, 10)
+    states = [r["state"] for _, r in topic.records]
+    assert states == ["pending", "firing"]
+    assert {key for key, _ in topic.records} == {alerts.firing()[0]["fingerprint"].encode()}
+    assert [(n.status, n.severity) for n in dispatcher.submitted] == [("firing", "warning")]
+    assert dispatcher.submitted[0].summary.startswith("Abandonment on billing is 20 %")
+    assert alert_key(3, "billing") in table.data and table.sent[-1][0] == 3
+    firing = alerts.firing()
+    assert firing[0]["threshold"] == 0.10 and firing[0]["since"] == T0 + 5
+    step(alerts, runtime, 0.05, 1)
+    assert [n.status for n in dispatcher.submitted] == ["firing", "resolved"]
+    assert alerts.firing() == []
+
+
+def test_restart_mid_firing_tracks_without_re_paging() -> None:
+    alerts, runtime, table, _, dispatcher = make()
+    step(alerts, runtime, 0.2, 10)
+    assert len(dispatcher.submitted) == 1
+    # A new process reading the same table.
+    restarted, runtime2, _, topic2, dispatcher2 = make(FakeTable(data=dict(table.data)))
+    runtime2.now = runtime.now
+    assert [n.fingerprint for n in dispatcher2.tracked] == [alerts.firing()[0]["fingerprint"]]
+    step(restarted, runtime2, 0.2, 30)
+    assert dispatcher2.submitted == [] and topic2.records == []
+    step(restarted, runtime2, 0.0, 1)
+    assert [n.status for n in dispatcher2.submitted] == ["resolved"]
+
+
+def test_not_ready_means_no_evaluation() -> None:
+    alerts, runtime, _, topic, _ = make()
+    runtime.ready = False
+    step(alerts, runtime, 0.5, 10)
+    assert topic.records == []
+    alerts.forget({3})
+    runtime.ready = True
+    step(alerts, runtime, 0.5, 10)
+    assert topic.records == []  # our own state is gone until the next recovery
+
+
+def test_silence_suppresses_then_notifies_when_it_ends() -> None:
+    alerts, runtime, _, topic, dispatcher = make()
+    silence, _ = alerts.silence("*", "bill*", 60, "ana", "maintenance")
+    assert topic.records[-1][1]["kind"] == "silence" and topic.records[-1][1]["created_by"] == "ana"
+    step(alerts, runtime, 0.2, 30)
+    assert dispatcher.submitted == []
+    assert alerts.firing()[0]["silenced"] is True
+    step(alerts, runtime, 0.2, 40)  # the silence ends at T0 + 60
+    assert [n.status for n in dispatcher.submitted] == ["firing"]
+    assert silence.ends_at == T0 + 60
+
+
+def test_acknowledge_is_recorded_with_who() -> None:
+    alerts, runtime, _, topic, _ = make()
+    step(alerts, runtime, 0.2, 10)
+    fingerprint = alerts.firing()[0]["fingerprint"]
+    assert alerts.acknowledge("nope", "ana") is None
+    acked = alerts.acknowledge(fingerprint, "ana", "on it")
+    assert acked is not None and acked["acknowledged_by"] == "ana"
+    key, record = topic.records[-1]
+    assert key == fingerprint.encode()
+    assert (record["kind"], record["by"], record["comment"]) == ("ack", "ana", "on it")
+
+
+def test_firing_gauge_is_read_at_scrape_time() -> None:
+    runtime, table, topic, dispatcher = FakeRuntime(), FakeTable(), FakeTopic(), FakeDispatcher()
+    registry = CollectorRegistry()
+    alerts = AlertRuntime(runtime, table, topic, dispatcher, registry)  # type: ignore[arg-type]
+    alerts.restore({3})
+    step(alerts, runtime, 0.2, 10)
+    body = generate_latest(registry).decode()
+    assert (
+        'ccpulse_alert_firing{queue="billing",rule="abandon_rate_high",severity="warning"} 1.0'
+        in body
+    )
+    step(alerts, runtime, 0.0, 1)
+    assert "ccpulse_alert_firing{" not in generate_latest(registry).decode()
+
+
+def test_bearer_token_check() -> None:
+    assert authorized("Bearer s3cret", "s3cret")
+    assert not authorized("Bearer wrong", "s3cret")
+    assert not authorized("s3cret", "s3cret")
+    assert not authorized(None, "s3cret")
+    assert not authorized("Bearer ", None)

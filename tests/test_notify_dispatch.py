@@ -1,0 +1,357 @@
+"""The dispatcher against real HTTP servers on 127.0.0.1 (aiohttp, started in the test):
+retries with backoff, per-attempt timeout, permanent rejections, repeats, Alertmanager re-posts,
+restored alerts, and a dead receiver that does not hold up the others."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import msgspec
+import pytest
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from streams.alerting import Dispatcher, Notification, NotifyConfig
+from tests.servers import free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+ALERT = Notification(
+    fingerprint="asa_high/billing",
+    rule="asa_high",
+    queue="billing",
+    severity="warning",
+    status="firing",
+    summary="ASA on billing is 95 s over 15m (threshold 60 s)",
+    value=95.0,
+    threshold=60.0,
+    starts_at=1_700_000_000.0,
+)
+RESOLVED = msgspec.structs.replace(ALERT, status="resolved", ends_at=1_700_000_900.0)
+FAST = {"backoff_initial_seconds": 0.05, "backoff_max_seconds": 0.2, "timeout_seconds": 5}
+
+
+class HookServer:
+    """A real HTTP receiver: answers ``fail_status`` to the first ``fail_first`` requests and
+    waits ``stall`` seconds before answering the first ``stall_first`` ones."""
+
+    def __init__(
+        self, fail_first: int = 0, fail_status: int = 503, stall_first: int = 0, stall: float = 0
+    ) -> None:
+        self.fail_first, self.fail_status = fail_first, fail_status
+        self.stall_first, self.stall = stall_first, stall
+        self.requests: list[dict[str, Any]] = []
+        self.port = free_port()
+        self.runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> HookServer:
+        app = web.Application()
+        app.router.add_post("/{tail:.*}", self._handle)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        return self
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        index = len(self.requests)
+        status = self.fail_status if index < self.fail_first else 200
+        self.requests.append(
+            {
+                "path": request.path,
+                "content_type": request.content_type,
+                "headers": dict(request.headers),
+                "body": await request.json(),
+                "status": status,
+            }
+        )
+        if index < self.stall_first:
+            await asyncio.sleep(self.stall)
+        return web.Response(status=status, text="no" if status >= 400 else "ok")
+
+    def accepted(self) -> list[Any]:
+        return [r["body"] for r in self.requests if r["status"] == 200]
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError("condition not met")
+        await asyncio.sleep(0.02)
+
+
+def make(notify: dict[str, Any]) -> tuple[Dispatcher, Callable[..., float | None]]:
+    registry = CollectorRegistry()
+    dispatcher = Dispatcher(msgspec.convert(notify, NotifyConfig), registry)
+
+    def sample(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(name, labels)
+
+    return dispatcher, sample
+
+
+def run(coroutine: Coroutine[Any, Any, None]) -> None:
+    asyncio.run(coroutine)
+
+
+def test_retries_with_backoff_until_the_server_accepts() -> None:
+    async def main() -> None:
+        server = await HookServer(fail_first=3).start()
+        d, sample = make(
+            {
+                "receivers": {"hook": {"kind": "webhook", "url": server.url, **FAST}},
+                "default_receivers": ["hook"],
+            }
+        )
+        await d.start()
+        d.submit(ALERT)
+        await until(lambda: len(server.accepted()) == 1)
+        await d.close()
+        await server.stop()
+        assert [r["status"] for r in server.requests] == [503, 503, 503, 200]
+        # every attempt is the same notification (same idempotency key)
+        assert len({r["body"]["id"] for r in server.requests}) == 1
+        assert server.requests[0]["content_type"] == "application/json"
+        assert server.accepted()[0]["fingerprint"] == "asa_high/billing"
+        assert sample("ccpulse_alert_notification_failures_total", receiver="hook") == 3
+        assert sample("ccpulse_alert_notifications_total", receiver="hook", status="firing") == 1
+        assert sample("ccpulse_alert_notifications_pending") == 0
+
+    run(main())
+
+
+def test_a_stalled_attempt_times_out_and_is_retried() -> None:
+    async def main() -> None:
+        server = await HookServer(stall_first=1, stall=1.5).start()
+        d, sample = make(
+            {
+                "receivers": {
+                    "hook": {"kind": "webhook", "url": server.url, **FAST, "timeout_seconds": 0.3}
+                },
+                "default_receivers": ["hook"],
+            }
+        )
+        await d.start()
+        d.submit(ALERT)
+        await until(
+            lambda: (
+                sample("ccpulse_alert_notifications_total", receiver="hook", status="firing") == 1
+            )
+        )
+        await d.close()
+        await server.stop()
+        assert len(server.requests) == 2
+        assert sample("ccpulse_alert_notification_failures_total", receiver="hook") == 1
+
+    run(main())
+
+
+def test_a_permanent_rejection_is_dropped_not_retried_forever() -> None:
+    async def main() -> None:
+        server = await HookServer(fail_first=1, fail_status=400).start()
+        d, sample = make(
+            {
+                "receivers": {"hook": {"kind": "webhook", "url": server.url, **FAST}},
+                "default_receivers": ["hook"],
+            }
+        )
+        await d.start()
+        d.submit(ALERT)
+        d.submit(RESOLVED)
+        await until(lambda: len(server.accepted()) == 1)
+        await d.close()
+        await server.stop()
+        assert [r["status"] for r in server.requests] == [400, 200]
+        assert server.accepted()[0]["status"] == "resolved"
+        assert (
+            sample("ccpulse_alert_notifications_dropped_total", receiver="hook", reason="rejected")
+            == 1
+        )
+
+    run(main())
+
+
+def test_max_retries_gives_up_and_counts() -> None:
+    async def main() -> None:
+        server = await HookServer(fail_first=100).start()
+        d, sample = make(
+            {
+                "receivers": {
+                    "hook": {"kind": "webhook", "url": server.url, **FAST, "max_retries": 2}
+                },
+                "default_receivers": ["hook"],
+            }
+        )
+        await d.start()
+        d.submit(ALERT)
+        await until(
+            lambda: (
+                sample(
+                    "ccpulse_alert_notifications_dropped_total",
+                    receiver="hook",
+                    reason="retries_exhausted",
+                )
+                == 1
+            )
+        )
+        await d.close()
+        await server.stop()
+        assert len(server.requests) == 3  # the first attempt and two retries
+
+    run(main())
+
+
+def test_repeats_while_firing_then_one_resolved_last() -> None:
+    async def main() -> None:
+        server = await HookServer().start()
+        d, sample = make(
+            {
+                "receivers": {"hook": {"kind": "webhook", "url": server.url, **FAST}},
+                "default_receivers": ["hook"],
+                "repeat_interval_seconds": 0.2,
+            }
+        )
+        await d.start()
+        d.submit(ALERT)
+        await until(lambda: [b["kind"] for b in server.accepted()].count("repeat") >= 2)
+        d.submit(RESOLVED)
+        await until(lambda: server.accepted()[-1]["kind"] == "resolved")
+        await d.close()
+        await server.stop()
+        kinds = [b["kind"] for b in server.accepted()]
+        assert kinds[0] == "firing" and kinds[-1] == "resolved"
+        assert set(kinds[1:-1]) == {"repeat"}
+        ids = [b["id"] for b in server.accepted()]
+        assert len(set(ids)) == len(ids)  # each repeat is a notification of its own
+        assert sample("ccpulse_alert_notifications_total", receiver="hook", status="resolved") == 1
+
+    run(main())
+
+
+def test_slack_receiver_posts_text_and_blocks() -> None:
+    async def main() -> None:
+        server = await HookServer().start()
+        d, _ = make(
+            {
+                "receivers": {"team": {"kind": "slack", "url": server.url, **FAST}},
+                "routes": [{"queues": ["bill*"], "receivers": ["team"]}],
+            }
+        )
+        await d.start()
+        d.submit(ALERT)
+        await until(lambda: len(server.accepted()) == 1)
+        await d.close()
+        await server.stop()
+        body = server.accepted()[0]
+        assert body["text"] == "[FIRING:warning] " + ALERT.summary
+        assert body["blocks"][0]["type"] == "header"
+
+    run(main())
+
+
+def test_alertmanager_receiver_reposts_firing_alerts_and_ends_them() -> None:
+    async def main() -> None:
+        server = await HookServer().start()
+        d, _ = make(
+            {
+                "receivers": {
+                    "am": {
+                        "kind": "alertmanager",
+                        "url": server.base_url + "/",
+                        "resend_interval_seconds": 0.2,
+                        **FAST,
+                    }
+                },
+                "default_receivers": ["am"],
+                "repeat_interval_seconds": 3600,
+            }
+        )
+        await d.start()
+        d.submit(ALERT)
+        await until(lambda: len(server.accepted()) >= 3)
+        d.submit(RESOLVED)
+        await until(lambda: server.accepted()[-1][0]["endsAt"] == "2023-11-14T22:28:20.000Z")
+        await d.close()
+        await server.stop()
+        assert {r["path"] for r in server.requests} == {"/api/v2/alerts"}
+        posts = [body[0] for body in server.accepted()]
+        assert all(p["labels"]["alertname"] == "asa_high" for p in posts)
+        assert all(p["startsAt"] == "2023-11-14T22:13:20.000Z" for p in posts)
+        # while firing, endsAt keeps moving ahead of now; the last one is the real end
+        firing_ends = [p["endsAt"] for p in posts[:-1]]
+        assert firing_ends == sorted(firing_ends) and len(set(firing_ends)) == len(firing_ends)
+
+    run(main())
+
+
+def test_track_refreshes_alertmanager_but_does_not_page_again() -> None:
+    async def main() -> None:
+        am, hook = await HookServer().start(), await HookServer().start()
+        d, _ = make(
+            {
+                "receivers": {
+                    "am": {"kind": "alertmanager", "url": am.base_url, **FAST},
+                    "hook": {"kind": "webhook", "url": hook.url, **FAST},
+                },
+                "default_receivers": ["am", "hook"],
+                "repeat_interval_seconds": 3600,
+            }
+        )
+        await d.start()
+        d.track(ALERT)  # restored after a restart: already announced before it
+        await until(lambda: len(am.accepted()) == 1)
+        d.submit(ALERT)  # the state machine re-reports it: still no page
+        d.submit(RESOLVED)
+        await until(lambda: len(hook.accepted()) == 1)
+        await d.close()
+        await am.stop()
+        await hook.stop()
+        assert [b["kind"] for b in hook.accepted()] == ["resolved"]
+        assert am.accepted()[-1][0]["endsAt"] == "2023-11-14T22:28:20.000Z"
+
+    run(main())
+
+
+def test_a_dead_receiver_does_not_hold_up_the_others() -> None:
+    async def main() -> None:
+        alive = await HookServer().start()
+        dead_url = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens there
+        d, sample = make(
+            {
+                "receivers": {
+                    "dead": {"kind": "webhook", "url": dead_url, **FAST},
+                    "alive": {"kind": "webhook", "url": alive.url, **FAST},
+                },
+                "default_receivers": ["dead", "alive"],
+            }
+        )
+        await d.start()
+        d.submit(ALERT)
+        d.submit(RESOLVED)
+        await until(lambda: len(alive.accepted()) == 2)
+        await until(
+            lambda: (sample("ccpulse_alert_notification_failures_total", receiver="dead") or 0) >= 2
+        )
+        assert sample("ccpulse_alert_notifications_pending") == 2  # kept for the dead one
+        await d.close(timeout=0.2)
+        await alive.stop()
+        assert (
+            sample("ccpulse_alert_notifications_dropped_total", receiver="dead", reason="shutdown")
+            == 2
+        )
+
+    run(main())

@@ -1,0 +1,206 @@
+"""End to end: broker, worker, simulator and a real Prometheus (tests/wallboard_stack.py).
+
+1. Every query of every committed dashboard, with its variables filled as Grafana fills them,
+   returns data from Prometheus's HTTP API: no panel shows "No data".
+2. The worker's built-in wallboard page in headless Chromium: every queue's tiles, a value that
+   changes without a reload (server-sent events), and a tile that is red while an alert fires.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dashboards.build import BOARDS, GENERATED_DIR, dashboard_queries
+from processors.wallboard import TILES
+from streams.broker import EmbeddedBroker
+from tests.servers import require_binary
+from tests.wallboard_stack import FIRING_QUEUE_RULE, Stack, simulator_queues
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+RATE_INTERVAL = "1m"
+"""What Grafana puts in $__rate_interval for a 1 s scrape (at least four scrapes)."""
+
+
+@pytest.fixture(scope="module")
+def stack(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    require_binary("prometheus", "prometheus")
+    running = Stack(tmp_path_factory.mktemp("wallboard"), broker, "wallboard", simulator_queues())
+    try:
+        running.start()
+        running.wait_for_queues()
+        running.wait_for_scrape()
+        yield running
+    finally:
+        running.stop()
+
+
+# -- 1. every dashboard query returns data ---------------------------------------------------
+
+
+def label_values(stack: Stack, metric: str, label: str) -> list[str]:
+    assert stack.prometheus is not None
+    url = f"{stack.prometheus.url}/api/v1/label/{label}/values?" + urllib.parse.urlencode(
+        {"match[]": metric}
+    )
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return sorted(json.load(response)["data"])
+
+
+def variable_values(stack: Stack, document: dict[str, Any]) -> dict[str, str]:
+    """Each variable's value as Grafana fills it on load: a multi-value query variable's "All"
+    is the regex of every value, a single-value one takes its first value, a custom one its
+    current value."""
+    values = {}
+    for variable in document.get("templating", {}).get("list", []):
+        name = variable["name"]
+        if variable["type"] == "query":
+            metric = variable["query"].split("(", 1)[1].split(",", 1)[0].strip()
+            found = label_values(stack, metric, name)
+            assert found, f"variable {name}: no values from {variable['query']}"
+            values[name] = "(" + "|".join(found) + ")" if variable.get("multi") else found[0]
+        else:
+            values[name] = variable["current"]["value"]
+    return values
+
+
+def repeated_titles(document: dict[str, Any]) -> set[str]:
+    """Titles of the panels inside a row that repeats per queue."""
+    titles, inside = set(), False
+    for panel in document["panels"]:
+        if panel["type"] == "row":
+            inside = panel.get("repeat") == "queue"
+        elif inside:
+            titles.add(panel["title"])
+    return titles
+
+
+def fill(expr: str, values: dict[str, str]) -> str:
+    expr = expr.replace("$__rate_interval", RATE_INTERVAL)
+    for name in sorted(values, key=len, reverse=True):
+        expr = expr.replace(f"${name}", values[name])
+    assert "$" not in expr, expr
+    return expr
+
+
+def test_every_dashboard_query_returns_data(stack: Stack) -> None:
+    assert stack.prometheus is not None and stack.sink is not None
+    pending: dict[str, str] = {}
+    for stem in BOARDS:
+        document = json.loads((GENERATED_DIR / f"{stem}.json").read_text())
+        values = variable_values(stack, document)
+        repeated = repeated_titles(document)
+        queues = label_values(stack, "ccpulse_queue_calls_waiting", "queue")
+        for query in dashboard_queries(document):
+            if query.kind == "variable":
+                continue  # checked by variable_values: it has values
+            # A panel in a per-queue row must have data for every queue, not just for one.
+            fills = (
+                [{**values, "queue": queue} for queue in queues]
+                if query.panel in repeated
+                else [values]
+            )
+            for filled in fills:
+                label = f"{document['title']} / {query.panel} [{filled.get('queue', '')}]"
+                pending[label] = fill(query.expr, filled)
+    assert len(pending) >= 100
+    # Rates need a few scrapes, alerts need their first notification: poll until all answer.
+    deadline = time.monotonic() + 120
+    while pending and time.monotonic() < deadline:
+        for label, expr in list(pending.items()):
+            if stack.prometheus.query(expr):
+                del pending[label]
+        if pending:
+            time.sleep(2)
+    assert not pending, "queries without data:\n" + "\n".join(
+        f"{label}: {expr}" for label, expr in pending.items()
+    )
+
+
+# -- 2. the built-in wallboard page in a real browser ----------------------------------------
+
+
+def test_wallboard_page_is_live_and_colours_a_firing_alert(stack: Stack, output_dir: Path) -> None:
+    require_binary(CHROMIUM, "chromium")
+    from playwright.sync_api import sync_playwright
+
+    assert stack.worker is not None
+    queues = simulator_queues()
+    firing_queue = queues[0]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1920, "height": 1080})
+            requested: list[str] = []
+            page.on("request", lambda request: requested.append(request.url))
+            page.goto(stack.worker.url + "/")
+
+            # Every queue has its card with every tile, each showing a number or a dash.
+            for queue in queues:
+                page.wait_for_selector(f'section.queue[data-queue="{queue}"] .tile[data-colour]')
+                tiles = page.locator(f'section.queue[data-queue="{queue}"] .tile')
+                assert tiles.count() == len(TILES)
+                keys = [tiles.nth(i).get_attribute("data-tile") for i in range(tiles.count())]
+                assert keys == [t.key for t in TILES]
+                for i in range(tiles.count()):
+                    assert tiles.nth(i).locator(".value").inner_text().strip()
+
+            # Values change with no reload: a marker set on the page survives, so the document
+            # was never reloaded, and the updates came over the event stream (no polling).
+            page.evaluate("window.__noReload = 'still here'")
+            before = page.evaluate(_TILE_VALUES)
+            page.wait_for_function(
+                f"(before) => JSON.stringify({_TILE_VALUES}) !== JSON.stringify(before)",
+                arg=before,
+                timeout=30_000,
+            )
+            assert page.evaluate("window.__noReload") == "still here"
+            assert page.locator("#link").inner_text() == "live"
+            assert any(url.endswith("/api/kpis/stream") for url in requested)
+            assert not any("/api/wallboard" in url for url in requested)
+            navigations = page.evaluate("performance.getEntriesByType('navigation').length")
+            assert navigations == 1
+
+            # The test rule on the first queue's backlog fires: its tile is red and marked
+            # firing, and the alert strip names the rule.
+            backlog = f'section.queue[data-queue="{firing_queue}"] .tile[data-tile="backlog"]'
+            page.wait_for_selector(f"{backlog}.firing", timeout=60_000)
+            assert page.get_attribute(backlog, "data-colour") == "red"
+            strip = page.locator(f'#alert-list li[data-rule="{FIRING_QUEUE_RULE}"]')
+            assert strip.count() == 1
+            assert strip.get_attribute("data-queue") == firing_queue
+            assert "alerts-firing" in (page.get_attribute("#alerts", "class") or "")
+            # A queue the rule does not cover is not red on that tile.
+            other = f'section.queue[data-queue="{queues[1]}"] .tile[data-tile="backlog"]'
+            assert page.get_attribute(other, "data-colour") != "red"
+            assert "firing" not in (page.get_attribute(other, "class") or "")
+
+            page.screenshot(path=str(output_dir / "wallboard.png"))
+        finally:
+            browser.close()
+    assert (output_dir / "wallboard.png").stat().st_size > 10_000
+
+
+_TILE_VALUES = (
+    "Array.from(document.querySelectorAll('.tile')).map("
+    "t => t.closest('section').dataset.queue + '/' + t.dataset.tile + '=' + "
+    "t.querySelector('.value').textContent)"
+)
