@@ -220,12 +220,15 @@ def freshness(
             )
             producer.flush()
             seen = None
+            value = base
             while time.perf_counter() - sent < 10.0:
-                if _marker_value(_scrape(url, scrapes)) >= base + index:
+                value = _marker_value(_scrape(url, scrapes))
+                if value >= base + index:
                     seen = time.perf_counter()
                     break
             if seen is None:
                 missed += 1  # later markers still count it if it arrives after all
+                progress(f"marker {index} not seen within 10 s (count {value:g}, base {base:g})")
             else:
                 latencies.append(seen - sent)
             peak_rss = max(peak_rss, rss_bytes(worker.process.pid)[0])

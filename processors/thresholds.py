@@ -61,9 +61,9 @@ def preferred_window(
     """The window a wallboard shows ``kpi`` over: the first all-queue rule's window on that KPI
     (so the colour bands fit the number shown), else ``fallback``, else the first window kept."""
     for rule in rules:
-        if rule.kpi == kpi and rule.window is not None and rule.window in windows:
-            if _applies(rule, None):
-                return rule.window
+        window = rule.window
+        if rule.kpi == kpi and window is not None and window in windows and _applies(rule, None):
+            return window
     if fallback in windows or not windows:
         return fallback
     return windows[0]

@@ -123,7 +123,7 @@ class PipelineMetrics:
         )
         self.lag = Gauge(
             "ccpulse_consumer_lag",
-            "Messages not yet processed, per partition (highwater - position).",
+            "Messages not yet processed and committed, per partition (highwater - committed).",
             ["topic", "partition"],
             registry=registry,
         )

@@ -156,7 +156,7 @@ OPERATIONAL_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec(
         "ccpulse_consumer_lag",
         "gauge",
-        "Messages not yet processed, per partition (highwater - position).",
+        "Messages not yet processed and committed, per partition (highwater - committed).",
         ("topic", "partition"),
     ),
     MetricSpec(

@@ -12,11 +12,15 @@ that no queue is ever exported by two workers at once.
 
 from __future__ import annotations
 
+import json
+import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from kafka import KafkaConsumer
 
 from streams.broker import EmbeddedBroker
 from tests.cluster import Background, Cluster, OwnershipWatch, produce_paced
@@ -36,8 +40,10 @@ PARTITIONS = 4
 STREAM_SECONDS = 12.0
 
 
-def cluster_config(path: Path, prefix: str, snapshot_interval: float) -> Path:
-    config = {
+def cluster_config(
+    path: Path, prefix: str, snapshot_interval: float, alerts: dict[str, Any] | None = None
+) -> Path:
+    config: dict[str, Any] = {
         "topics": {
             "telephony": f"{prefix}.telephony",
             "ticketing": f"{prefix}.ticketing",
@@ -50,8 +56,39 @@ def cluster_config(path: Path, prefix: str, snapshot_interval: float) -> Path:
             "batch_within_seconds": 0.1,
         },
     }
+    if alerts is not None:
+        config["alerts"] = alerts
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+# Fires on every queue that had a call in the last hour: with the simulated traffic, on all of them.
+BUSY_QUEUE_ALERT = {
+    "use_default_rules": False,
+    "rules": [{"name": "queue_has_calls", "kpi": "entered", "window": "1h", "fire": 0, "clear": 0}],
+}
+
+
+def firing_transitions(bootstrap: str, topic: str) -> list[dict[str, Any]]:
+    """Every transition into 'firing' published on the alerts topic so far."""
+    consumer = KafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=2000
+    )
+    try:
+        records = [json.loads(m.value) for m in consumer]
+    finally:
+        consumer.close()
+    return [r for r in records if r.get("kind") == "transition" and r.get("state") == "firing"]
+
+
+def firing_alerts(cluster: Cluster) -> list[tuple[str, str]]:
+    """(rule, queue) of every ``ccpulse_alert_firing`` series of the live workers."""
+    found = []
+    for worker in cluster.alive():
+        for labels, value in metric_values(worker, "ccpulse_alert_firing").items():
+            if value == 1:
+                found.append((dict(labels)["rule"], dict(labels)["queue"]))
+    return sorted(found)
 
 
 def known_events(directory: Path, seed: int, seconds: int) -> tuple[Path, list[bytes]]:
@@ -131,16 +168,23 @@ def test_full_restart_recovers_the_same_kpis_from_the_changelog(
 ) -> None:
     # Periodic snapshots an hour apart: what the restarted workers read back is whatever the
     # rebalances and the graceful shutdowns wrote (snapshots) plus the per-batch deltas.
-    config = cluster_config(tmp_path / "ccpulse.yaml", topic_prefix, snapshot_interval=3600.0)
+    config = cluster_config(
+        tmp_path / "ccpulse.yaml", topic_prefix, snapshot_interval=3600.0, alerts=BUSY_QUEUE_ALERT
+    )
     topics = setup_topics(broker, config)
+    alerts_topic = f"{topic_prefix}.alerts"
     events_file, lines = known_events(tmp_path, seed=47, seconds=3600)
     queues = {line.split(b'"queue":"')[1].split(b'"')[0].decode() for line in lines}
+    expected_alerts = sorted(("queue_has_calls", q) for q in queues)
     cluster = Cluster(broker, tmp_path, f"{topic_prefix}-app", config)
     cluster.start(3)
     try:
         produce(broker, topics, lines)
         wait_for(lambda: cluster.drained(PARTITIONS), 90, "every partition drained")
         assert cluster.wait_equal_to_replay(events_file, 60) == []
+        wait_for(lambda: firing_alerts(cluster) == expected_alerts, 30, "one alert per queue")
+        paged = firing_transitions(broker.bootstrap, alerts_topic)
+        assert sorted((r["rule"], r["queue"]) for r in paged) == expected_alerts
         first = list(cluster.alive())
         cluster.stop_all()
         assert [w.process.returncode for w in first] == [0, 0, 0]  # type: ignore[union-attr]
@@ -165,5 +209,11 @@ def test_full_restart_recovers_the_same_kpis_from_the_changelog(
             names = lines_of[-1]["queue_names"]
             recovered += [] if names == "-" else names.split(",")
         assert sorted(recovered) == sorted(queues)
+        # The alert state came back with the queues: every alert is firing again on the new
+        # owners, and not one new 'firing' transition was published (nobody is paged twice).
+        wait_for(lambda: firing_alerts(cluster) == expected_alerts, 30, "the restored alerts")
+        time.sleep(3)  # a few evaluation ticks (1 s each) on the restored state
+        assert firing_alerts(cluster) == expected_alerts
+        assert firing_transitions(broker.bootstrap, alerts_topic) == paged
     finally:
         cluster.stop_all()

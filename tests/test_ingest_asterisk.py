@@ -23,6 +23,7 @@ from processors.events import Event
 from processors.settings import EngineSettings
 from streams.broker import EmbeddedBroker
 from streams.cli import main
+from streams.ingest.position import load_position
 from streams.replay import replay_events, replay_settings
 from streams.sources.asterisk import read_queue_log
 from streams.sources.problems import ParseProblem
@@ -114,6 +115,18 @@ def test_follower_loses_nothing_across_rotation_truncation_and_a_crash(
         assert want <= {r.get("id") for r in records}, "the follower did not catch up"
         return records
 
+    def settled_state() -> bytes:
+        """The state file once it records the end of the current file (the follower saves it
+        just after Kafka's acknowledgement, so it can lag the topic by a moment)."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            position = load_position(state)
+            stat = os.stat(queue_log)
+            if position and (position.inode, position.offset) == (stat.st_ino, stat.st_size):
+                return state.read_bytes()
+            time.sleep(0.05)
+        raise AssertionError("the follower did not save its position")
+
     def write(chunk: list[str], path: Path = queue_log) -> None:
         append(path, chunk)
         written.extend(chunk)
@@ -140,7 +153,7 @@ def test_follower_loses_nothing_across_rotation_truncation_and_a_crash(
         # 4. A crash (SIGKILL) in the worst place: after Kafka acknowledged a batch and before
         # the position was saved. The kill cannot be timed to that instant, so the position is
         # put back to what it was before those lines, which is what the state file holds then.
-        saved = state.read_bytes()
+        saved = settled_state()
         write(chunks[3][:20])
         caught_up()
         follower.stop(signal.SIGKILL)

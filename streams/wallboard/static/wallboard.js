@@ -45,6 +45,20 @@
     return { card, tiles };
   }
 
+  // Shrink a number until it fits its tile ("6 min 5 s" must not be cut off on a TV).
+  function fit(node) {
+    node.style.fontSize = "";
+    let size = parseFloat(getComputedStyle(node).fontSize);
+    while (node.scrollWidth > node.clientWidth && size > 14) {
+      size *= 0.92;
+      node.style.fontSize = size + "px";
+    }
+  }
+
+  window.addEventListener("resize", () => {
+    for (const entry of cards.values()) for (const parts of entry.tiles.values()) fit(parts.value);
+  });
+
   function subText(tile) {
     const parts = [];
     if (tile.window) parts.push(tile.window);
@@ -73,8 +87,10 @@
         const parts = entry.tiles.get(tile.key);
         if (!parts) continue;
         const text = tile.value === null ? "\u2013" : tile.text;
-        parts.value.textContent = text;
-        parts.value.classList.toggle("long", text.length > 5);
+        if (parts.value.textContent !== text) {
+          parts.value.textContent = text;
+          fit(parts.value);
+        }
         parts.sub.textContent = subText(tile);
         parts.node.className = "tile colour-" + tile.colour + (tile.firing ? " firing" : "");
         parts.node.dataset.colour = tile.colour;
