@@ -104,6 +104,8 @@ class AlertState(Struct, kw_only=True):
     notified: bool = False
     """Set by the caller once receivers were told it fires (so a restart does not tell them
     again, and a resolution is only sent for an alert whose firing was)."""
+    notified_at: float | None = None
+    """Wall-clock time of that first notification: the alert's start as receivers know it."""
 
     @property
     def fingerprint(self) -> str:

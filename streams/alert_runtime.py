@@ -182,14 +182,14 @@ class AlertRuntime:
             rule = self.evaluator.rules[transition.rule]
             if transition.state == "resolved" and alert.notified:
                 self._submit(rule, alert, "resolved", transition.at, transition.value)
-                alert.notified = False
+                alert.notified, alert.notified_at = False, None
             elif transition.escalated and alert.notified and not transition.silenced:
                 self._submit(rule, alert, "firing", transition.at, transition.value)
         # Firing and not yet notified: just fired, or its silence has ended.
         for rule, alert in self.evaluator.firing():
             if alert.queue in snapshots and not alert.notified and alert.silenced_by(at) is None:
+                alert.notified, alert.notified_at = True, time.time()
                 self._submit(rule, alert, "firing", at, alert.value)
-                alert.notified = True
                 changed.add(alert.queue)
         for queue in changed:
             self.persist(queue)
@@ -345,13 +345,17 @@ def notification(
 ) -> Notification:
     """What the dispatcher delivers for ``alert``.
 
-    Its times are engine time capped at the wall clock: with live traffic they are the same, but
-    a simulation or a catch-up runs ahead of the wall clock, and receivers (Alertmanager) refuse
-    alerts that start in the future or end before they start.
+    Its times are wall-clock: it starts when receivers were first told (the same after a
+    restart) and ends now. With live traffic that is engine time give or take a second; a
+    simulation or a catch-up runs engine time ahead of the wall clock, and receivers
+    (Alertmanager) refuse alerts that start in the future or end before they start.
     """
     window = rule.window or "live"
     wall = time.time()
-    starts = min(alert.fired_at if alert.fired_at is not None else at, wall)
+    if alert.notified_at is not None:
+        starts = alert.notified_at
+    else:
+        starts = min(alert.fired_at if alert.fired_at is not None else at, wall)
     relation = ">" if rule.direction == "above" else "<"
     return Notification(
         fingerprint=alert.fingerprint,
@@ -368,7 +372,7 @@ def notification(
         value=value,
         threshold=rule.clear if status == "resolved" else rule.fire,
         starts_at=starts,
-        ends_at=max(min(at, wall), starts) if status == "resolved" else None,
+        ends_at=max(wall, starts) if status == "resolved" else None,
         labels={"kpi": rule.kpi, "window": window, **rule.labels},
     )
 

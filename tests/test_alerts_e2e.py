@@ -84,7 +84,9 @@ def write_config(path: Path, prefix: str, alertmanager: str) -> Path:
     return path
 
 
-def wait_for(check: Callable[[], Any], timeout: float, what: str, log: str = "") -> Any:
+def wait_for(
+    check: Callable[[], Any], timeout: float, what: str, log: Callable[[], str] = str
+) -> Any:
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
@@ -92,7 +94,7 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str, log: str = "")
         if last:
             return last
         time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}\n{log}")
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}\n{log()}")
 
 
 def post(url: str, body: dict[str, Any], token: str | None) -> tuple[int, Any]:
@@ -123,6 +125,16 @@ def deliveries(sink: WebhookSink, status: str) -> list[dict[str, Any]]:
             if alert["labels"].get("alertname") == RULE and alert["status"] == status:
                 out.append(alert)
     return out
+
+
+def diagnose(worker: WorkerProcess, sink: WebhookSink) -> str:
+    """What a failed wait should show: the worker's alerts and billing gauges, the sink, logs."""
+    try:
+        alerts = worker.get("/api/alerts").decode()
+        billing = worker.kpis()["queues"].get("billing", {}).get("live")
+    except (OSError, ValueError) as exc:
+        alerts, billing = f"(unavailable: {exc})", None
+    return f"alerts: {alerts}\nbilling live: {billing}\nsink: {sink.records()}\n{worker.log_tail()}"
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -186,7 +198,9 @@ def test_surge_fires_once_through_alertmanager_survives_a_restart_and_resolves(
         )
 
         # 1. The alert fires on the worker and is exported on /metrics, scraped by Prometheus.
-        firing = wait_for(lambda: firing_alerts(worker), 90, "the alert to fire", worker.log_tail())
+        firing = wait_for(
+            lambda: firing_alerts(worker), 90, "the alert to fire", lambda: diagnose(worker, sink)
+        )
         assert firing[0]["rule"] == RULE and firing[0]["queue"] == "billing"
         assert firing[0]["severity"] == "critical" and firing[0]["threshold"] == 10
         assert firing[0]["summary"].startswith("Calls waiting on billing is ")
@@ -230,7 +244,10 @@ def test_surge_fires_once_through_alertmanager_survives_a_restart_and_resolves(
 
         # 5. The surge ends, the queue drains below `clear`, the resolution is delivered.
         resolved = wait_for(
-            lambda: deliveries(sink, "resolved"), 150, "the resolution", restarted.log_tail()
+            lambda: deliveries(sink, "resolved"),
+            150,
+            "the resolution",
+            lambda: diagnose(restarted, sink),
         )
         assert resolved[0]["labels"]["queue"] == "billing"
         assert len(deliveries(sink, "firing")) == 1, sink.records()
