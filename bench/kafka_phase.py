@@ -13,7 +13,7 @@ from typing import Any
 
 from bench.workload import Record
 
-__all__ = ["ceiling", "committed_total", "produce"]
+__all__ = ["broker_roundtrip", "ceiling", "committed_total", "produce"]
 
 
 def produce(bootstrap: str, topics: dict[str, str], records: Sequence[Record]) -> float:
@@ -101,3 +101,40 @@ def committed_total(admin: Any, group: str) -> int:
     """Sum of the consumer group's committed offsets (= events consumed and committed)."""
     offsets = admin.list_group_offsets(group).get(group, {})
     return sum(meta.offset for meta in offsets.values() if meta.offset >= 0)
+
+
+async def _roundtrip(bootstrap: str, topic: str, markers: int) -> list[float]:
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    # Faust's consumer uses fetch_max_wait_ms=1500 as well.
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="latest", fetch_max_wait_ms=1500
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
+    await consumer.start()
+    await producer.start()
+    latencies: list[float] = []
+    try:
+        await asyncio.sleep(2.0)
+        for index in range(markers):
+            value = f"bench-roundtrip-{index}".encode()
+            sent = time.perf_counter()
+            await producer.send_and_wait(topic, key=b"bench-roundtrip", value=value)
+            deadline = sent + 10.0
+            found = False
+            while not found and time.perf_counter() < deadline:
+                fetched = await consumer.getmany(timeout_ms=100)
+                found = any(m.value == value for batch in fetched.values() for m in batch)
+            if found:
+                latencies.append(time.perf_counter() - sent)
+            await asyncio.sleep(0.2)
+    finally:
+        await consumer.stop()
+        await producer.stop()
+    return latencies
+
+
+def broker_roundtrip(bootstrap: str, topic: str, markers: int = 30) -> list[float]:
+    """Produced -> fetched by a plain aiokafka consumer, in seconds, one marker at a time: the
+    broker's and client's share of any end-to-end freshness figure."""
+    return asyncio.run(_roundtrip(bootstrap, topic, markers))

@@ -15,17 +15,29 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ProfileRecorder", "top_frames"]
+__all__ = ["MAIN_THREAD", "ProfileRecorder", "top_frames"]
 
 
-def top_frames(collapsed: str, limit: int = 15) -> dict[str, Any]:
-    """Self and inclusive shares (0..1) of the ``limit`` busiest frames in py-spy raw output."""
+# Frames every sample of the worker's main thread has: left out of the inclusive ranking.
+_BOILERPLATE = (
+    "runpy",
+    "streams/cli.py",
+    "commands/worker.py",
+    "mode/worker.py",
+    "base_events.py:6",
+)
+MAIN_THREAD = "streams/cli.py"
+
+
+def top_frames(collapsed: str, limit: int = 15, only: str | None = None) -> dict[str, Any]:
+    """Self and inclusive shares (0..1) of the ``limit`` busiest frames in py-spy raw output
+    (``only``: just the stacks that contain that text, e.g. the main thread's entry point)."""
     own: Counter[str] = Counter()
     anywhere: Counter[str] = Counter()
     total = 0
     for line in collapsed.splitlines():
         stack, _, count = line.rstrip().rpartition(" ")
-        if not stack or not count.isdigit():
+        if not stack or not count.isdigit() or (only is not None and only not in stack):
             continue
         samples = int(count)
         frames = [frame.strip() for frame in stack.split(";") if frame.strip()]
@@ -41,15 +53,19 @@ def top_frames(collapsed: str, limit: int = 15) -> dict[str, Any]:
         "samples": total,
         "self": [(frame, n / total) for frame, n in own.most_common(limit)],
         "all_self": [(frame, n / total) for frame, n in own.most_common()],
-        "inclusive": [(frame, n / total) for frame, n in anywhere.most_common(limit)],
+        "inclusive": [
+            (frame, n / total)
+            for frame, n in anywhere.most_common()
+            if not any(part in frame for part in _BOILERPLATE)
+        ][:limit],
     }
 
 
 class ProfileRecorder:
     """``py-spy record`` of one process for a fixed time, in the background."""
 
-    def __init__(self, pid: int, seconds: float, output: Path) -> None:
-        self.pid, self.seconds, self.output = pid, seconds, output
+    def __init__(self, pid: int, seconds: float, output: Path, idle: bool = False) -> None:
+        self.pid, self.seconds, self.output, self.idle = pid, seconds, output, idle
         self.process: subprocess.Popen[bytes] | None = None
 
     @staticmethod
@@ -76,13 +92,14 @@ class ProfileRecorder:
                 "--nonblocking",
                 "--output",
                 str(self.output),
+                *(["--idle"] if self.idle else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         return True
 
-    def result(self, limit: int = 15) -> dict[str, Any] | None:
+    def result(self, limit: int = 15, only: str | None = None) -> dict[str, Any] | None:
         if self.process is None:
             return None
         try:
@@ -93,4 +110,4 @@ class ProfileRecorder:
             return None
         if not self.output.exists():
             return None
-        return top_frames(self.output.read_text(errors="replace"), limit)
+        return top_frames(self.output.read_text(errors="replace"), limit, only)

@@ -10,8 +10,11 @@ memory from /proc.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import random
 import re
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Callable
@@ -22,11 +25,12 @@ from typing import Any
 import msgspec
 import yaml
 
-from bench.kafka_phase import committed_total
+from bench.kafka_phase import broker_roundtrip, committed_total
 from bench.machine import rss_bytes
+from bench.profile import MAIN_THREAD, ProfileRecorder
 from bench.stats import rate_between, summary
 from processors.events import TICKETING_TYPES, CallBlocked
-from tests.worker_proc import WorkerProcess
+from tests.worker_proc import ROOT, WorkerProcess
 
 __all__ = [
     "MARKER_QUEUE",
@@ -57,8 +61,31 @@ def write_worker_config(path: Path, topics: dict[str, str], partitions: int) -> 
     return path
 
 
-def start_worker(bootstrap: str, port: int, workdir: Path, config: Path, app_id: str) -> Any:
-    worker = WorkerProcess(bootstrap, port, workdir, app_id=app_id, config=config)
+class _BatchingWorker(WorkerProcess):
+    """A worker started without ``--embedded-broker``: its producer batches changelog records
+    as it would on Apache Kafka. On Tansu that is only safe while nothing recovers a table
+    from the changelog (a benchmark worker that never restarts): see streams/broker.py."""
+
+    def start(self, wait_ready: float = 90.0) -> WorkerProcess:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "streams.cli", "--config", str(self.config), "worker"]
+        command += ["--bootstrap", self.bootstrap, "--web-port", str(self.port)]
+        command += ["--data-dir", str(self.data_dir / f"faust-{self.port}")]
+        command += ["--app-id", self.app_id]
+        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log, env=env)
+        if wait_ready:
+            self.wait_ready(wait_ready)
+        return self
+
+
+def start_worker(
+    bootstrap: str, port: int, workdir: Path, config: Path, app_id: str, embedded: bool = True
+) -> Any:
+    """A real worker process; ``embedded=False`` lets its producer batch (see above)."""
+    kind = WorkerProcess if embedded else _BatchingWorker
+    worker = kind(bootstrap, port, workdir, app_id=app_id, config=config)
     return worker.start(wait_ready=120.0)
 
 
@@ -173,35 +200,52 @@ def freshness(
     rate: float,
     seconds: float,
     progress: Progress,
+    profile_path: Path,
+    changelog: str,
 ) -> dict[str, Any]:
     """Event produced -> visible on /metrics, under a steady background of ``rate`` events/s.
 
     A marker is a ``call.blocked`` in a queue of its own (``bench-marker``): each one adds 1 to
-    ``ccpulse_window_blocked{queue="bench-marker",window="1h"}``. For each marker: note the time,
-    send it and flush, then scrape /metrics back to back until the count includes it. Latency =
-    end of the first scrape that shows it - time before the send. A scrape that started before
-    the marker was applied cannot show it, so the figure is an upper bound, too high by at most
-    one scrape's duration (reported as the resolution). After a marker is seen the next one
-    waits a random 0.5-1.0 s: scraping /metrics back to back computes every queue's snapshot
-    each time, and without pauses the benchmark's own polling would starve the worker (a
-    Prometheus server scrapes every few seconds, not continuously).
+    ``ccpulse_window_blocked{queue="bench-marker",window="1h"}``. A scrape computes every
+    queue's snapshot inside the worker's event loop, which consumes nothing meanwhile, so
+    polling /metrics back to back would starve the worker and measure the poller. Instead, for
+    each marker: note the time, send it and flush; wait (outside the worker) for the worker's
+    changelog delta for ``bench-marker``, which it writes right after applying the batch that
+    held the marker; then scrape /metrics once and check that the count includes the marker
+    (if not, scrape again after a pause). Latency = end of the scrape that shows it - time
+    before the send: the event was applied, and the /metrics that shows it was served. The
+    next marker follows after a random 1-2 s, so the benchmark's scrapes stay a modest load.
     """
-    from kafka import KafkaProducer
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
     loader = multiprocessing.get_context("fork").Process(
-        target=_background_load, args=(bootstrap, topics, rate, seconds + 10.0), daemon=True
+        target=_background_load, args=(bootstrap, topics, rate, seconds + 20.0), daemon=True
     )
     loader.start()
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
+    watcher = KafkaConsumer(bootstrap_servers=bootstrap, fetch_max_wait_ms=20)
+    partitions = [TopicPartition(changelog, p) for p in watcher.partitions_for_topic(changelog)]
+    watcher.assign(partitions)
+    watcher.seek_to_end(*partitions)
+    marker_key = f"/{MARKER_QUEUE}/d/".encode()
     url = worker.url + "/metrics"
+    recorder = ProfileRecorder(worker.process.pid, 15.0, profile_path, idle=True)
     rng = random.Random(3)
     latencies: list[float] = []
+    applied: list[float] = []
+    roundtrip: list[float] = []
+    profiled = False
     scrapes: list[float] = []
     missed = 0
     peak_rss = 0
     try:
         time.sleep(5.0)  # let the background load reach its steady rate first
+        # The same load with a plain aiokafka consumer: what the broker and client add.
+        roundtrip = broker_roundtrip(bootstrap, topics["telephony"])
+        progress(f"broker round trip under load: p50 {summary(roundtrip).get('p50', 0):.3f} s")
         base = _marker_value(_scrape(url, scrapes))
+        watcher.poll(timeout_ms=100)  # skip what is already on the changelog
+        profiled = recorder.start()
         end = time.perf_counter() + seconds
         index = 0
         last_report = time.perf_counter()
@@ -219,6 +263,13 @@ def freshness(
                 topics["telephony"], key=MARKER_QUEUE.encode(), value=_encoder.encode(marker)
             )
             producer.flush()
+            delta_seen = None
+            while delta_seen is None and time.perf_counter() - sent < 10.0:
+                for records in watcher.poll(timeout_ms=50).values():
+                    if any(marker_key in (r.key or b"") and r.value for r in records):
+                        delta_seen = time.perf_counter()
+            if delta_seen is not None:
+                applied.append(delta_seen - sent)
             seen = None
             value = base
             while time.perf_counter() - sent < 10.0:
@@ -226,30 +277,35 @@ def freshness(
                 if value >= base + index:
                     seen = time.perf_counter()
                     break
+                time.sleep(max(0.05, scrapes[-1]))
             if seen is None:
                 missed += 1  # later markers still count it if it arrives after all
                 progress(f"marker {index} not seen within 10 s (count {value:g}, base {base:g})")
             else:
                 latencies.append(seen - sent)
             peak_rss = max(peak_rss, rss_bytes(worker.process.pid)[0])
-            if time.perf_counter() - last_report >= 5.0:
+            if time.perf_counter() - last_report >= 10.0:
                 recent = summary(latencies[-20:]) if latencies else {}
                 progress(
                     f"freshness: {len(latencies)} markers, recent p50 "
                     f"{recent.get('p50', float('nan')):.3f} s"
                 )
                 last_report = time.perf_counter()
-            time.sleep(rng.uniform(0.5, 1.0))
+            time.sleep(rng.uniform(1.0, 2.0))
     finally:
         producer.close()
-        loader.join(timeout=seconds + 30.0)
+        watcher.close()
+        loader.join(timeout=seconds + 60.0)
         if loader.is_alive():
             loader.terminate()
     return {
+        "broker_roundtrip_seconds": summary(roundtrip),
+        "profile": recorder.result(limit=25, only=MAIN_THREAD) if profiled else None,
         "background_rate": rate,
         "markers": len(latencies),
         "missed": missed,
         "latency_seconds": summary(latencies),
+        "applied_seconds": summary(applied),
         "scrape_seconds": summary(scrapes),
         "rss_during_bytes": peak_rss,
     }

@@ -24,7 +24,13 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from processors.agents import agents_by_state, apply_agent_state, evict_agents, occupancy
+from processors.agents import (
+    OccupancyCache,
+    agents_by_state,
+    apply_agent_state,
+    evict_agents,
+    occupancy,
+)
 from processors.calls import CALL_TYPES, CallEvent, apply_call_event, calls_waiting, evict_calls
 from processors.contacts import apply_contact, evict_contacts
 from processors.events import (
@@ -95,6 +101,7 @@ class KpiEngine:
         self.queues: dict[str, QueueState] = {}
         self._pane_stores: dict[str, PaneStore] = {}
         self._queue_settings: dict[str, QueueSettings] = {}
+        self._occupancy = OccupancyCache()
         # One handler per event type: a dict look-up instead of a chain of isinstance checks.
         self._handlers: dict[type, Callable[[QueueState, Any, float, BatchResult], bool]] = {
             **{kind: self._on_call for kind in CALL_TYPES},
@@ -224,6 +231,7 @@ class KpiEngine:
     def _on_agent(
         self, state: QueueState, event: AgentStateChanged, t: float, result: BatchResult
     ) -> bool:
+        self._occupancy.changed(state.queue, t)
         return apply_agent_state(state, event.agent, t, event.state)
 
     def _on_transfer(
@@ -297,6 +305,7 @@ class KpiEngine:
     def snapshot(self, at: float, queues: Iterable[str] | None = None) -> dict[str, QueueSnapshot]:
         """KPIs of ``queues`` (default: all) at instant ``at``, truncated to the whole second."""
         second = math.floor(at)
+        self._occupancy.retain(self.queues)
         names = sorted(self.queues) if queues is None else queues
         return {name: self.queue_snapshot(name, second) for name in names if name in self.queues}
 
@@ -308,7 +317,12 @@ class KpiEngine:
         for label, length in self.settings.window_seconds():
             first = local_midnight(at, settings.timezone) if length is None else at - length + 1
             windows[label] = window_kpis(
-                panes.sum(first, at), settings.sl_variant, occupancy(state, first, at)
+                panes.sum(first, at),
+                settings.sl_variant,
+                # `today` has a fixed start: its closed quarters are cached (processors/agents.py)
+                self._occupancy.occupancy(state, first, at)
+                if length is None
+                else occupancy(state, first, at),
             )
         live = LiveKpis()
         live.calls_waiting, live.oldest_wait_seconds = calls_waiting(state, at)

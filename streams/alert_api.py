@@ -69,6 +69,7 @@ def register_alert_views(app: faust.App, runtime: Any) -> None:
             "at": runtime.clock(),
             "worker": runtime.config.worker.app_id,
             "ready": bool(runtime.ready and alerts.ready),
+            "last_evaluation": alerts.last_evaluation,
             "alerts": alerts.active(),
             "silences": msgspec.to_builtins(alerts.silences()),
         }

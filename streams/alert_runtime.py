@@ -110,6 +110,13 @@ class AlertRuntime:
         """True once this worker's alert state has been restored from the table."""
         self.partition_of: dict[str, int] = {}
         registry.register(AlertCollector(self.evaluator))
+        self.last_evaluation: float | None = None
+        """Engine time of the last evaluation (shown by GET /api/alerts)."""
+        self.errors = Counter(
+            "ccpulse_alert_evaluation_errors",
+            "Alert evaluations that failed with an error (see the worker log).",
+            registry=registry,
+        )
         self.transitions = Counter(
             "ccpulse_alert_transitions",
             "Alert state transitions, by rule and new state (pending, firing, resolved...).",
@@ -171,6 +178,7 @@ class AlertRuntime:
                 if partition is not None:
                     self.partition_of[queue] = partition
         at = max(s.at for s in snapshots.values())
+        self.last_evaluation = at
         self.evaluator.expire_silences(at)
         transitions = self.evaluator.evaluate(snapshots)
         changed: set[str] = set()
@@ -387,7 +395,12 @@ def install_alerts(app: Any, runtime: Any, table: Any, source_topics: Iterable[s
 
     @app.timer(interval=config.alerts.evaluate_interval_seconds)
     async def evaluate_alerts() -> None:
-        alerts.tick()
+        try:
+            alerts.tick()
+        except Exception:
+            # A timer that raises is not restarted by Faust: alerting would stop silently.
+            alerts.errors.inc()
+            logger.exception("alert evaluation failed")
 
     @app.task
     async def start_notifications() -> None:

@@ -258,6 +258,10 @@ def _register_lifecycle(
         gone = store.forget(partitions)
         runtime.invalidate()
         runtime.metrics.owned_queues.set(len(runtime.engine.queues))
+        # Faust flushed the producer before this signal; flush the snapshots just written too,
+        # so they are in the changelog before this rebalance completes: a new owner's own
+        # later snapshot can then never be overwritten by this older one.
+        await app.producer.flush()
         log(
             logger,
             "partitions revoked",

@@ -273,6 +273,12 @@ ALERT_METRICS: tuple[MetricSpec, ...] = (
         "Alert state transitions, by rule and new state (pending, firing, resolved...).",
         ("rule", "state"),
     ),
+    MetricSpec(
+        "ccpulse_alert_evaluation_errors",
+        "counter",
+        "Alert evaluations that failed with an error (see the worker log).",
+        (),
+    ),
 )
 """The alert evaluator's metrics (streams/alert_runtime.py)."""
 

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from processors.alert_rules import AlertRule
@@ -189,3 +190,20 @@ def test_bearer_token_check() -> None:
     assert not authorized("s3cret", "s3cret")
     assert not authorized(None, "s3cret")
     assert not authorized("Bearer ", None)
+
+
+def test_cli_durations_and_option_placement() -> None:
+    from streams.cli import build_parser
+    from streams.commands.alerts import parse_duration
+
+    assert parse_duration("90") == 90.0
+    assert parse_duration("30m") == 1800.0
+    assert parse_duration("2h") == 7200.0
+    with pytest.raises(ValueError):
+        parse_duration("today")
+    parser = build_parser()
+    before = parser.parse_args(["alerts", "--url", "http://a", "--token", "t", "list"])
+    after = parser.parse_args(["alerts", "list", "--url", "http://a", "--token", "t"])
+    assert (before.url, before.token) == (after.url, after.token) == (["http://a"], "t")
+    ack = parser.parse_args(["alerts", "ack", "--rule", "r", "--queue", "q", "--by", "ana"])
+    assert (ack.fingerprint, ack.rule, ack.queue, ack.by, ack.url) == (None, "r", "q", "ana", None)

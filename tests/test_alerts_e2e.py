@@ -21,12 +21,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 import yaml
 from kafka import KafkaConsumer
 
+from processors.engine import KpiEngine
+from processors.events import Event
 from streams.broker import EmbeddedBroker
-from streams.config import load_config
+from streams.config import TopicsConfig, load_config
 from streams.topics import ensure_topics, topic_specs
 from tests.servers import (
     AlertmanagerServer,
@@ -42,9 +45,10 @@ pytestmark = pytest.mark.integration
 TOKEN = "e2e-secret-token"
 RULE = "billing_queue_long"
 SPEED = 15
+DECODER = msgspec.json.Decoder(Event)
 
 
-def write_config(path: Path, prefix: str, alertmanager: str) -> Path:
+def write_config(path: Path, prefix: str, notify: dict[str, Any]) -> Path:
     config = {
         "topics": {
             "telephony": f"{prefix}.telephony",
@@ -73,12 +77,7 @@ def write_config(path: Path, prefix: str, alertmanager: str) -> Path:
                 }
             ],
         },
-        "notify": {
-            "receivers": {
-                "am": {"kind": "alertmanager", "url": alertmanager, "resend_interval_seconds": 15}
-            },
-            "default_receivers": ["am"],
-        },
+        "notify": notify,
     }
     path.write_text(yaml.safe_dump(config))
     return path
@@ -127,14 +126,81 @@ def deliveries(sink: WebhookSink, status: str) -> list[dict[str, Any]]:
     return out
 
 
-def diagnose(worker: WorkerProcess, sink: WebhookSink) -> str:
-    """What a failed wait should show: the worker's alerts and billing gauges, the sink, logs."""
+def replayed_billing(broker: EmbeddedBroker, topics: TopicsConfig, at: float) -> Any:
+    """billing's live gauges at ``at`` recomputed from every event on the topics: tells a
+    wrong KPI state in the worker (the pipeline) from a wrong alert decision."""
+    consumer = KafkaConsumer(
+        topics.telephony,
+        topics.ticketing,
+        bootstrap_servers=broker.bootstrap,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=3000,
+    )
+    events = sorted((DECODER.decode(m.value) for m in consumer), key=lambda e: e.time)
+    consumer.close()
+    engine = KpiEngine()
+    engine.apply_all(events)
+    snapshot = engine.snapshot(at).get("billing")
+    return None if snapshot is None else snapshot.live
+
+
+def diagnose(
+    worker: WorkerProcess,
+    sink: WebhookSink,
+    broker: EmbeddedBroker | None = None,
+    topics: TopicsConfig | None = None,
+) -> str:
+    """What a failed wait should show: the worker's alerts and billing gauges (and the same
+    gauges replayed from the topics), the sink, the log."""
     try:
         alerts = worker.get("/api/alerts").decode()
-        billing = worker.kpis()["queues"].get("billing", {}).get("live")
+        document = worker.kpis()
+        billing = document["queues"].get("billing", {}).get("live")
     except (OSError, ValueError) as exc:
-        alerts, billing = f"(unavailable: {exc})", None
-    return f"alerts: {alerts}\nbilling live: {billing}\nsink: {sink.records()}\n{worker.log_tail()}"
+        alerts, billing, document = f"(unavailable: {exc})", None, {}
+    replayed = (
+        replayed_billing(broker, topics, document["at"])
+        if broker is not None and topics is not None and "at" in document
+        else None
+    )
+    return (
+        f"alerts: {alerts}\nbilling live: {billing}\nbilling replayed from the topics: "
+        f"{replayed}\nsink: {sink.records()}\n{worker.log_tail()}"
+    )
+
+
+def start_surge(
+    broker: EmbeddedBroker, config_path: Path, workdir: Path
+) -> subprocess.Popen[bytes]:
+    """The simulator's surge on billing: from 60 s to 960 s of simulated time, at SPEED x."""
+    log = open(workdir / "simulate.log", "wb")  # noqa: SIM115 - closed with the process
+    command = [
+        sys.executable,
+        "-m",
+        "streams.cli",
+        "--config",
+        str(config_path),
+        "simulate",
+        "--bootstrap",
+        broker.bootstrap,
+        "--scenario",
+        "surge",
+        "--scenario-queue",
+        "billing",
+        "--scenario-start",
+        "60",
+        "--scenario-duration",
+        "900",
+        "--surge-factor",
+        "40",
+        "--speed",
+        str(SPEED),
+        "--duration",
+        "3600",
+        "--seed",
+        "5",
+    ]
+    return subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log)
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -152,7 +218,11 @@ def test_surge_fires_once_through_alertmanager_survives_a_restart_and_resolves(
 ) -> None:
     sink = WebhookSink(tmp_path / "sink").start()
     alertmanager = AlertmanagerServer(tmp_path / "am", sink.url).start()
-    config_path = write_config(tmp_path / "ccpulse.yaml", topic_prefix, alertmanager.url)
+    # Firing alerts are re-posted every 15 s with endsAt 60 s ahead: a restart of the worker
+    # shorter than that keeps the alert alive in Alertmanager.
+    receiver = {"kind": "alertmanager", "url": alertmanager.url, "resend_interval_seconds": 15}
+    notify = {"receivers": {"am": receiver}, "default_receivers": ["am"]}
+    config_path = write_config(tmp_path / "ccpulse.yaml", topic_prefix, notify)
     config = load_config(config_path)
     ensure_topics(broker.bootstrap, topic_specs(config.topics))
     port = free_port()
@@ -164,38 +234,7 @@ def test_surge_fires_once_through_alertmanager_survives_a_restart_and_resolves(
     try:
         worker.start()
         prometheus.start()
-        sim_log = open(tmp_path / "simulate.log", "wb")  # noqa: SIM115 - closed with the process
-        simulator = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streams.cli",
-                "--config",
-                str(config_path),
-                "simulate",
-                "--bootstrap",
-                broker.bootstrap,
-                "--scenario",
-                "surge",
-                "--scenario-queue",
-                "billing",
-                "--scenario-start",
-                "60",
-                "--scenario-duration",
-                "900",
-                "--surge-factor",
-                "40",
-                "--speed",
-                str(SPEED),
-                "--duration",
-                "3600",
-                "--seed",
-                "5",
-            ],
-            cwd=ROOT,
-            stdout=sim_log,
-            stderr=sim_log,
-        )
+        simulator = start_surge(broker, config_path, tmp_path)
 
         # 1. The alert fires on the worker and is exported on /metrics, scraped by Prometheus.
         firing = wait_for(
@@ -230,6 +269,28 @@ def test_surge_fires_once_through_alertmanager_survives_a_restart_and_resolves(
         assert acked.returncode == 0, acked.stderr
         listed = cli("alerts", "--url", worker.url, "list")
         assert listed.returncode == 0 and "acked by ana" in listed.stdout, listed
+        silence = {"queue": "sales", "duration_seconds": 60, "by": "bob"}
+        status, body = post(worker.url + "/api/silences", silence, "wrong-token")
+        assert status == 401, body
+        silenced = cli(
+            "alerts",
+            "--url",
+            worker.url,
+            "--token",
+            TOKEN,
+            "silence",
+            "--queue",
+            "sales",
+            "--duration",
+            "1h",
+            "--by",
+            "bob",
+            "--comment",
+            "planned",
+        )
+        assert silenced.returncode == 0 and "0 active alert(s) covered" in silenced.stdout, silenced
+        document = worker.get_json("/api/alerts")
+        assert [(s["queue"], s["created_by"]) for s in document["silences"]] == [("sales", "bob")]
 
         # 4. Restart the worker in the middle of the firing: same alert, nobody paged again.
         since = firing[0]["since"]
@@ -247,7 +308,7 @@ def test_surge_fires_once_through_alertmanager_survives_a_restart_and_resolves(
             lambda: deliveries(sink, "resolved"),
             150,
             "the resolution",
-            lambda: diagnose(restarted, sink),
+            lambda: diagnose(restarted, sink, broker, config.topics),
         )
         assert resolved[0]["labels"]["queue"] == "billing"
         assert len(deliveries(sink, "firing")) == 1, sink.records()
@@ -281,3 +342,72 @@ def test_surge_fires_once_through_alertmanager_survives_a_restart_and_resolves(
     assert transitions[:2] == ["pending", "firing"] and transitions[-1] == "resolved"
     assert transitions.count("firing") == 1
     assert [(r["by"], r["queue"]) for r in ours if r["kind"] == "ack"] == [("ana", "billing")]
+    silences = [r for _, r in records if r["kind"] == "silence"]
+    assert [(r["queue"], r["created_by"], r["comment"]) for r in silences] == [
+        ("sales", "bob", "planned")
+    ]
+
+
+def webhook_notifications(sink: WebhookSink, kind: str) -> list[dict[str, Any]]:
+    return [
+        r["body"]
+        for r in sink.records()
+        if r["body"].get("rule") == RULE and r["body"].get("kind") == kind
+    ]
+
+
+def test_a_firing_alert_moves_with_its_queue_in_a_rebalance_without_re_paging(
+    broker: EmbeddedBroker, tmp_path: Path, topic_prefix: str
+) -> None:
+    """Worker A fires and pages (generic webhook); worker B joins the group, then A is killed
+    (SIGKILL): B owns billing, carries the same alert on, pages nobody again, and sends the
+    resolution when the surge is over."""
+    sink = WebhookSink(tmp_path / "sink").start()
+    notify = {
+        "receivers": {"hook": {"kind": "webhook", "url": sink.url}},
+        "default_receivers": ["hook"],
+    }
+    config_path = write_config(tmp_path / "ccpulse.yaml", topic_prefix, notify)
+    config = load_config(config_path)
+    ensure_topics(broker.bootstrap, topic_specs(config.topics))
+    app_id = f"{topic_prefix}-app"
+    first = WorkerProcess(
+        broker.bootstrap, free_port(), tmp_path, app_id=app_id, config=config_path
+    )
+    second = WorkerProcess(
+        broker.bootstrap, free_port(), tmp_path, app_id=app_id, config=config_path
+    )
+    simulator: subprocess.Popen[bytes] | None = None
+    try:
+        first.start()
+        simulator = start_surge(broker, config_path, tmp_path)
+        firing = wait_for(
+            lambda: firing_alerts(first), 90, "the alert to fire", lambda: diagnose(first, sink)
+        )
+        paged = wait_for(lambda: webhook_notifications(sink, "firing"), 30, "the page")
+        assert paged[0]["fingerprint"] == firing[0]["fingerprint"]
+        time.sleep(1.0)  # the changelog write of the firing state leaves the producer
+
+        second.start()
+        first.kill()
+        moved = wait_for(
+            lambda: firing_alerts(second), 60, "the alert on the new owner", second.log_tail
+        )
+        assert moved[0]["fingerprint"] == firing[0]["fingerprint"]
+        assert moved[0]["since"] == firing[0]["since"]
+
+        resolved = wait_for(
+            lambda: webhook_notifications(sink, "resolved"),
+            150,
+            "the resolution",
+            lambda: diagnose(second, sink, broker, config.topics),
+        )
+        assert resolved[0]["fingerprint"] == firing[0]["fingerprint"]
+        assert resolved[0]["starts_at"] == paged[0]["starts_at"]
+        assert len(webhook_notifications(sink, "firing")) == 1, sink.records()
+    finally:
+        if simulator is not None:
+            stop_pid(simulator)
+        second.stop()
+        first.stop()
+        sink.stop()

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 import yaml
 
-from processors.events import TicketMoved
 from streams.broker import EmbeddedBroker
 from tests.cluster import WINDOWS, Cluster
 from tests.kpi_compare import differences, replay_document
@@ -110,10 +109,11 @@ def test_lag_counts_fetched_but_unprocessed_events_and_sigterm_finishes_the_batc
         assert recovery, restarted.log_tail()
         assert recovery[-1]["deltas_replayed"] == "0"
         assert int(recovery[-1]["snapshots"]) == len({e.queue for e in events})
-        moved = sum(isinstance(e, TicketMoved) for e in events)
-        # Only the derived ticket.moved_in events the first worker forwarded arrive now.
-        applied = sum(metric_values(restarted, "ccpulse_events_total").values())
-        assert applied == moved
+        # Nothing of the produced events is read again: what arrives now is only the derived
+        # ticket.moved_in events the first worker forwarded while it processed the batch.
+        applied = metric_values(restarted, "ccpulse_events_total")
+        kinds = {dict(labels)["type"] for labels, count in applied.items() if count}
+        assert kinds <= {"ticket.moved_in"}, applied
         assert sum(metric_values(restarted, "ccpulse_events_duplicate_total").values()) == 0
         document: Any = restarted.kpis()
         replayed = replay_document(events_file, int(document["at"]), WINDOWS, _settings())

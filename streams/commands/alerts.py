@@ -23,19 +23,17 @@ __all__ = ["parse_duration", "register"]
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser("alerts", help="list, acknowledge or silence alerts")
-    parser.add_argument(
-        "--url",
-        action="append",
-        help="worker base URL, repeatable (default: http://<worker.web_host>:<worker.web_port>)",
-    )
-    parser.add_argument("--token", help="bearer token (default: $CCPULSE_API_TOKEN or config)")
+    _connection_options(parser, None)
+    # The same options after the action (``alerts list --url ...``), without overriding them.
+    common = argparse.ArgumentParser(add_help=False)
+    _connection_options(common, argparse.SUPPRESS)
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
-    listing = actions.add_parser("list", help="pending and firing alerts")
+    listing = actions.add_parser("list", help="pending and firing alerts", parents=[common])
     listing.add_argument("--json", action="store_true", help="print the JSON documents")
     listing.set_defaults(func=run_list)
 
-    ack = actions.add_parser("ack", help="acknowledge a firing alert")
+    ack = actions.add_parser("ack", help="acknowledge a firing alert", parents=[common])
     ack.add_argument("fingerprint", nargs="?", help="the alert's fingerprint (see list)")
     ack.add_argument("--rule", help="with --queue: instead of the fingerprint")
     ack.add_argument("--queue")
@@ -43,7 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     ack.add_argument("--comment", default="")
     ack.set_defaults(func=run_ack)
 
-    silence = actions.add_parser("silence", help="silence notifications of matching alerts")
+    silence = actions.add_parser(
+        "silence", help="silence notifications of matching alerts", parents=[common]
+    )
     silence.add_argument("--queue", default="*", help="queue name or shell pattern (default *)")
     silence.add_argument("--rule", default="*", help="rule name or shell pattern (default *)")
     silence.add_argument(
@@ -52,6 +52,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     silence.add_argument("--by", default=None, help="who silences (default: login name)")
     silence.add_argument("--comment", default="")
     silence.set_defaults(func=run_silence)
+
+
+def _connection_options(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument(
+        "--url",
+        action="append",
+        default=default,
+        help="worker base URL, repeatable (default: http://<worker.web_host>:<worker.web_port>)",
+    )
+    parser.add_argument(
+        "--token", default=default, help="bearer token (default: $CCPULSE_API_TOKEN or config)"
+    )
 
 
 def parse_duration(text: str) -> float:

@@ -1,0 +1,174 @@
+"""The benchmark harness's pure parts: statistics, profile parsing, the report writer.
+
+No broker and no timing here: the figures themselves come from ``make bench``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.profile import top_frames
+from bench.report import evaluate_targets, format_table, profile_split, render_markdown, write_json
+from bench.stats import percentile, rate_between, summary
+from streams.batching import decode_batch
+
+
+def test_percentile_interpolates_between_closest_ranks() -> None:
+    values = [1.0, 2.0, 3.0, 4.0]
+    assert percentile(values, 0) == 1.0
+    assert percentile(values, 100) == 4.0
+    assert percentile(values, 50) == pytest.approx(2.5)
+    assert percentile(values, 90) == pytest.approx(3.7)
+    assert percentile([5.0], 99) == 5.0
+    assert percentile([3.0, 1.0, 2.0], 50) == 2.0  # order of the input does not matter
+
+
+def test_percentile_rejects_nothing_and_out_of_range() -> None:
+    with pytest.raises(ValueError):
+        percentile([], 50)
+    with pytest.raises(ValueError):
+        percentile([1.0], 101)
+
+
+def test_summary_of_values_and_of_nothing() -> None:
+    stats = summary([0.2, 0.4, 0.6])
+    assert stats["count"] == 3
+    assert stats["mean"] == pytest.approx(0.4)
+    assert (stats["min"], stats["p50"], stats["max"]) == (0.2, 0.4, 0.6)
+    assert summary([]) == {"count": 0}
+
+
+def test_rate_between_leaves_out_start_up_and_tail() -> None:
+    # Nothing for 2 s (start-up), then 100 events/s, then a stall after the end.
+    samples = [(0.0, 0.0), (2.0, 0.0), (3.0, 100.0), (4.0, 200.0), (5.0, 300.0), (9.0, 300.0)]
+    rate, seconds, counted = rate_between(samples, 100.0, 300.0) or (0.0, 0.0, 0.0)
+    assert (rate, seconds, counted) == (100.0, 2.0, 200.0)
+    assert rate_between(samples, 100.0, 1000.0) is None  # never reached
+    assert rate_between([(1.0, 50.0)], 10.0, 20.0) is None  # no time between the marks
+
+
+def test_top_frames_counts_self_and_inclusive_time() -> None:
+    raw = "\n".join(
+        [
+            "main (a.py:1);work (b.py:2);decode (c.py:3) 6",
+            "main (a.py:1);work (b.py:2) 3",
+            "main (a.py:1);idle (d.py:4) 1",
+            "garbage line",
+        ]
+    )
+    profile = top_frames(raw, limit=2)
+    assert profile["samples"] == 10
+    assert profile["self"] == [("decode (c.py:3)", 0.6), ("work (b.py:2)", 0.3)]
+    assert dict(profile["inclusive"])["main (a.py:1)"] == 1.0
+    assert top_frames("")["samples"] == 0
+
+
+def test_profile_split_groups_frames_by_owner() -> None:
+    profile = {
+        "self": [("x (faust/streams.py:1)", 0.5)],
+        "all_self": [
+            ("x (faust/streams.py:1)", 0.5),
+            ("y (processors/engine.py:2)", 0.3),
+            ("z (elsewhere.py:3)", 0.2),
+        ],
+    }
+    assert dict(profile_split(profile)) == {
+        "Faust": 0.5,
+        "ccpulse engine (processors/)": 0.3,
+        "other": 0.2,
+    }
+    assert profile_split(None) == []
+
+
+def _results(worker_rate: float, p99: float, engine_bytes: int) -> dict[str, Any]:
+    mb = 1024 * 1024
+    return {
+        "machine": {"cpu_model": "Test CPU", "cores": 2, "memory_bytes": 2**34, "python": "3.11"},
+        "setup": {"queues": 100, "partitions": 8, "events": 1000, "mean_value_bytes": 170.0},
+        "ceiling": {"rate": 100_000.0},
+        "direct": {"rate": 40_000.0, "engine_rate": 60_000.0},
+        "worker": {"rate": worker_rate, "events": 1000, "seconds": 1.0},
+        "freshness": {
+            "background_rate": 2000.0,
+            "markers": 10,
+            "missed": 0,
+            "latency_seconds": summary([p99 / 2, p99]),
+            "scrape_seconds": summary([0.1]),
+        },
+        "memory": {
+            "worker_peak_rss_bytes": 200 * mb,
+            "worker_idle_rss_bytes": 60 * mb,
+            "worker_estimate_bytes": 60 * mb + engine_bytes,
+            "hours": 1.0,
+            "engine": [
+                {
+                    "queues": 1000,
+                    "open_calls": 10_000,
+                    "open_tickets": 100_000,
+                    "events": 5,
+                    "state_bytes": engine_bytes,
+                    "encoded_state_bytes": 0,
+                    "panes": 3,
+                    "breakdown_bytes": {"second_panes": engine_bytes // 2, "tickets": 1},
+                }
+            ],
+        },
+        "duration_seconds": 12.0,
+    }
+
+
+def test_targets_are_judged_on_the_runs_own_figures() -> None:
+    mb = 1024 * 1024
+    met = {t["key"]: t["met"] for t in evaluate_targets(_results(30_000.0, 0.5, 100 * mb))}
+    assert met == {"throughput": True, "freshness": True, "memory": True}
+    missed = {t["key"]: t["met"] for t in evaluate_targets(_results(20_000.0, 1.5, 400 * mb))}
+    assert missed == {"throughput": False, "freshness": False, "memory": False}
+    assert evaluate_targets({})[0]["met"] is False  # no figure is never "met"
+
+
+def test_report_writer_puts_figures_machine_and_targets_in_both_files(tmp_path: Path) -> None:
+    results = _results(20_000.0, 1.5, 400 * 1024 * 1024)
+    markdown = render_markdown(results, "## Method\n\nHow it was measured.")
+    assert "Test CPU, 2 cores, 16.0 GiB RAM, Python 3.11" in markdown
+    assert "| throughput / aiokafka ceiling | >= 25 % | 20.0% (20,000 ev/s / 100,000 ev/s) |" in (
+        markdown
+    )
+    assert "**not met**" in markdown
+    assert "## Reading the figures" in markdown  # targets missed: the analysis is included
+    assert markdown.rstrip().endswith("How it was measured.")
+    met = render_markdown(_results(30_000.0, 0.5, 10 * 1024 * 1024), "")
+    assert "## Reading the figures" not in met
+    path = tmp_path / "performance.json"
+    write_json(path, results)
+    document = json.loads(path.read_text())
+    assert document["worker"]["rate"] == 20_000.0
+    assert [t["key"] for t in document["targets"]] == ["throughput", "freshness", "memory"]
+    table = format_table(results)
+    assert any(line.startswith("NOT MET throughput") for line in table)
+
+
+class _Message:
+    def __init__(self, offset: int, key: bytes, value: bytes) -> None:
+        self.topic, self.partition, self.offset = "t", 0, offset
+        self.key, self.value = key, value
+
+
+def test_decode_batch_splits_good_bad_and_misrouted_and_tallies_per_type() -> None:
+    good = (
+        b'{"id":"e1","type":"call.blocked","time":"2026-01-01T00:00:00Z","queue":"q","call_id":"c"}'
+    )
+    other = (
+        b'{"id":"e2","type":"call.blocked","time":"2026-01-01T00:00:01Z","queue":"r","call_id":"d"}'
+    )
+    batch = decode_batch(
+        [_Message(1, b"q", good), _Message(2, b"q", b"not json"), _Message(3, b"q", other)]
+    )
+    assert [(e.id, p.offset) for e, p in batch.events] == [("e1", 1)]
+    assert batch.raw_by_queue == {"q": [("t", 0, 1, good)]}
+    assert [m.offset for m, _ in batch.failures] == [2]
+    assert [(m.offset, e.queue) for m, e in batch.misrouted] == [(3, "r")]
+    assert batch.counts == {("t", "call.blocked"): 1}
