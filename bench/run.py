@@ -157,6 +157,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "worker_producer": "batching (as on Apache Kafka)"
         if args.producer_batching
         else "one record per request (--embedded-broker, Tansu)",
+        "worker_fetch_wait_ms": args.fetch_wait_ms or 1500,
         "queues": args.queues,
         "partitions": args.partitions,
         "events": args.events,
@@ -203,6 +204,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             config,
             APP_ID,
             embedded=not args.producer_batching,
+            fetch_wait_ms=args.fetch_wait_ms,
         )
         idle_rss = rss_bytes(worker.process.pid)[0]
         progress(f"worker ready (pid {worker.process.pid}, RSS {idle_rss / 2**20:.0f} MB)")
@@ -272,6 +274,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--freshness-seconds", type=float, default=90.0)
     parser.add_argument("--memory-hours", type=float, default=1.0)
     parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument(
+        "--fetch-wait-ms",
+        type=int,
+        help="experiment: run the worker with this consumer fetch wait instead of the 1500 ms "
+        "Faust hard-codes (bench/short_fetch_worker.py)",
+    )
     parser.add_argument(
         "--producer-batching",
         action="store_true",

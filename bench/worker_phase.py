@@ -80,12 +80,48 @@ class _BatchingWorker(WorkerProcess):
         return self
 
 
+class _ShortFetchWorker(WorkerProcess):
+    """A worker started through bench/short_fetch_worker.py (an experiment: Faust's consumer
+    with a shorter fetch wait than the 1500 ms it hard-codes)."""
+
+    fetch_wait_ms = 1500
+
+    def start(self, wait_ready: float = 90.0) -> WorkerProcess:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "bench.short_fetch_worker", "--config", str(self.config)]
+        command += ["worker", "--embedded-broker", "--bootstrap", self.bootstrap]
+        command += ["--web-port", str(self.port), "--app-id", self.app_id]
+        command += ["--data-dir", str(self.data_dir / f"faust-{self.port}")]
+        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "CCPULSE_BENCH_FETCH_WAIT_MS": str(self.fetch_wait_ms),
+        }
+        self.process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log, env=env)
+        if wait_ready:
+            self.wait_ready(wait_ready)
+        return self
+
+
 def start_worker(
-    bootstrap: str, port: int, workdir: Path, config: Path, app_id: str, embedded: bool = True
+    bootstrap: str,
+    port: int,
+    workdir: Path,
+    config: Path,
+    app_id: str,
+    embedded: bool = True,
+    fetch_wait_ms: int | None = None,
 ) -> Any:
-    """A real worker process; ``embedded=False`` lets its producer batch (see above)."""
-    kind = WorkerProcess if embedded else _BatchingWorker
-    worker = kind(bootstrap, port, workdir, app_id=app_id, config=config)
+    """A real worker process; ``embedded=False`` lets its producer batch (see above);
+    ``fetch_wait_ms`` starts it with that consumer fetch wait (an experiment, see above)."""
+    worker: WorkerProcess
+    if fetch_wait_ms is not None:
+        worker = _ShortFetchWorker(bootstrap, port, workdir, app_id=app_id, config=config)
+        worker.fetch_wait_ms = fetch_wait_ms  # type: ignore[attr-defined]
+    else:
+        kind = WorkerProcess if embedded else _BatchingWorker
+        worker = kind(bootstrap, port, workdir, app_id=app_id, config=config)
     return worker.start(wait_ready=120.0)
 
 
@@ -233,6 +269,7 @@ def freshness(
     rng = random.Random(3)
     latencies: list[float] = []
     applied: list[float] = []
+    lags: list[float] = []
     roundtrip: list[float] = []
     profiled = False
     scrapes: list[float] = []
@@ -273,7 +310,9 @@ def freshness(
             seen = None
             value = base
             while time.perf_counter() - sent < 10.0:
-                value = _marker_value(_scrape(url, scrapes))
+                body = _scrape(url, scrapes)
+                value = _marker_value(body)
+                lags.append(_lag(body))
                 if value >= base + index:
                     seen = time.perf_counter()
                     break
@@ -307,8 +346,17 @@ def freshness(
         "latency_seconds": summary(latencies),
         "applied_seconds": summary(applied),
         "scrape_seconds": summary(scrapes),
+        "consumer_lag": summary(lags),
         "rss_during_bytes": peak_rss,
     }
+
+
+def _lag(body: bytes) -> float:
+    """Sum of ``ccpulse_consumer_lag`` (messages fetched-able but not yet processed)."""
+    return sum(
+        float(found.group(1))
+        for found in re.finditer(rb"^ccpulse_consumer_lag\{[^}]*\} (\S+)$", body, re.MULTILINE)
+    )
 
 
 def _scrape(url: str, durations: list[float]) -> bytes:

@@ -27,6 +27,7 @@ from streams.deadletter import deadletter_record
 from streams.exporter import KpiCollector, PipelineMetrics
 from streams.lag import partition_lags, update_lag_gauge
 from streams.logs import log
+from streams.ordering import PartitionOrder
 from streams.state_store import QueueStateStore
 
 __all__ = ["WorkerRuntime", "build_app"]
@@ -48,6 +49,8 @@ class WorkerRuntime:
     store: QueueStateStore | None = None
     alerts: Any = None
     """streams.alert_runtime.AlertRuntime: rule evaluation, ``firing()``, ack and silence."""
+    order: PartitionOrder | None = None
+    """Holds back records ahead of their partition's offset order (streams/ordering.py)."""
     ready: bool = False
     started_at: float = field(default_factory=time.time)
     _cache: tuple[float, dict[str, QueueSnapshot]] | None = None
@@ -134,6 +137,10 @@ def build_app(config: Config) -> tuple[faust.App, WorkerRuntime]:
         value_type=bytes,
     )
     store = runtime.store = QueueStateStore(table, runtime.engine)
+    runtime.order = PartitionOrder(
+        # Faust's committed offsets, seeded from the broker when partitions are assigned.
+        lambda key: getattr(app.consumer, "_committed_offset", {}).get(key)
+    )
     _register_agent(app, runtime, source, ticketing, deadletter, store)
     _register_lifecycle(app, runtime, table, store)
     from streams.alert_runtime import install_alerts
@@ -156,6 +163,8 @@ def _register_agent(
     worker = runtime.config.worker
     metrics = runtime.metrics
     topics = runtime.config.topics
+    order = runtime.order
+    assert order is not None
     rekey = {
         name: app.topic(name, key_type=bytes, value_type=bytes)
         for name in (topics.telephony, topics.ticketing)
@@ -168,7 +177,9 @@ def _register_agent(
         ):
             # Decoding, key checks and tallies in one pass (streams/batching.py); metrics are
             # touched once per batch and (topic, type), not once per event.
-            decoded = decode_batch(faust_event.message for faust_event in events)
+            decoded = decode_batch(order.admit(faust_event.message for faust_event in events))
+            if order.held_back or order.gaps:
+                _held_back(metrics, order)
             for message, failure in decoded.failures:
                 _dead_letter(deadletter, message, failure)
                 metrics.deadlettered.labels(message.topic, failure.reason_code).inc()
@@ -203,6 +214,32 @@ def _register_agent(
             log(logger, "state snapshots written", queues=written)
 
     del snapshot_state
+
+
+def _held_back(metrics: PipelineMetrics, order: PartitionOrder) -> None:
+    for topic, partition, expected, offset in order.held_back:
+        metrics.held_back.labels(topic).inc()
+        log(
+            logger,
+            "record ahead of its partition's order held back",
+            logging.WARNING,
+            topic=topic,
+            partition=partition,
+            expected_offset=expected,
+            offset=offset,
+        )
+    order.held_back.clear()
+    for topic, partition, expected, offset in order.gaps:
+        log(
+            logger,
+            "partition offsets skipped: records before this one never came (retention?)",
+            logging.ERROR,
+            topic=topic,
+            partition=partition,
+            expected_offset=expected,
+            offset=offset,
+        )
+    order.gaps.clear()
 
 
 def _dead_letter(topic: Any, message: Any, failure: DecodeFailure) -> None:
@@ -256,6 +293,8 @@ def _register_lifecycle(
         store.write_snapshots()
         partitions = {tp.partition for tp in revoked if tp.topic in source_topics}
         gone = store.forget(partitions)
+        if runtime.order is not None:
+            runtime.order.forget((tp.topic, tp.partition) for tp in revoked)
         runtime.invalidate()
         runtime.metrics.owned_queues.set(len(runtime.engine.queues))
         # Faust flushed the producer before this signal; flush the snapshots just written too,

@@ -121,6 +121,13 @@ class PipelineMetrics:
             buckets=(1, 10, 50, 100, 500, 1000, 2000, 5000, 10000),
             registry=registry,
         )
+        self.held_back = Counter(
+            "ccpulse_events_held_back",
+            "Records held back because they arrived ahead of their partition's offset order "
+            "(delivered again in order; streams/ordering.py).",
+            ["topic"],
+            registry=registry,
+        )
         self.lag = Gauge(
             "ccpulse_consumer_lag",
             "Messages not yet processed and committed, per partition (highwater - committed).",

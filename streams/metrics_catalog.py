@@ -154,6 +154,13 @@ OPERATIONAL_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("ccpulse_batches", "counter", "Batches processed by the KPI agent.", ()),
     MetricSpec("ccpulse_batch_events", "histogram", "Events per processed batch.", ()),
     MetricSpec(
+        "ccpulse_events_held_back",
+        "counter",
+        "Records held back because they arrived ahead of their partition's offset order "
+        "(delivered again in order; streams/ordering.py).",
+        ("topic",),
+    ),
+    MetricSpec(
         "ccpulse_consumer_lag",
         "gauge",
         "Messages not yet processed and committed, per partition (highwater - committed).",

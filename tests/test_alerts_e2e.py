@@ -163,9 +163,18 @@ def diagnose(
         if broker is not None and topics is not None and "at" in document
         else None
     )
+    try:
+        counters = [
+            line
+            for line in worker.get("/metrics").decode().splitlines()
+            if line.startswith(("ccpulse_events_", "ccpulse_calls_", "ccpulse_alert_evaluation"))
+            and ('queue="billing"' in line or "{" not in line or "topic=" in line)
+        ]
+    except OSError as exc:
+        counters = [f"(unavailable: {exc})"]
     return (
         f"alerts: {alerts}\nbilling live: {billing}\nbilling replayed from the topics: "
-        f"{replayed}\nsink: {sink.records()}\n{worker.log_tail()}"
+        f"{replayed}\ncounters: {counters}\nsink: {sink.records()}\n{worker.log_tail()}"
     )
 
 
