@@ -242,9 +242,8 @@ class AlertRuntime:
         if alert is None:
             return None
         rule = self.evaluator.rules[alert.rule]
-        ack = getattr(self.dispatcher, "acknowledge", None)
-        if callable(ack):  # stops repeat notifications where the dispatcher supports it
-            ack(fingerprint)
+        if self.dispatcher is not None:  # no more repeats to humans until it resolves
+            self.dispatcher.acknowledge(fingerprint)
         self._publish(
             fingerprint,
             {
@@ -328,6 +327,8 @@ class AlertRuntime:
                     rule = self.evaluator.rules[alert.rule]
                     at = alert.evaluated_at or time.time()
                     self.dispatcher.track(notification(rule, alert, "firing", at, alert.value))
+                    if alert.acknowledged_by is not None:  # acknowledged before the move
+                        self.dispatcher.acknowledge(alert.fingerprint)
         self.ready = True
         firing = sum(1 for _, a in self.evaluator.firing())
         log(logger, "alert state restored", queues=len(restored), firing=firing)
@@ -337,12 +338,11 @@ class AlertRuntime:
         """Drop the alerts of queues in ``partitions`` (revoked: their new owner carries on)."""
         self.ready = False
         gone = [q for q, p in self.partition_of.items() if p in partitions]
-        forget = getattr(self.dispatcher, "forget", None)
         for queue in gone:
-            if callable(forget):
+            if self.dispatcher is not None:  # stop its repeats here; send nothing
                 for _, alert in self.evaluator.firing():
                     if alert.queue == queue:
-                        forget(alert.fingerprint)
+                        self.dispatcher.forget(alert.fingerprint)
             self.evaluator.forget_queue(queue)
             del self.partition_of[queue]
         return gone

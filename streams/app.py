@@ -178,7 +178,7 @@ def _register_agent(
             # Decoding, key checks and tallies in one pass (streams/batching.py); metrics are
             # touched once per batch and (topic, type), not once per event.
             decoded = decode_batch(order.admit(faust_event.message for faust_event in events))
-            if order.held_back or order.gaps:
+            if order.held_count:
                 _held_back(metrics, order)
             for message, failure in decoded.failures:
                 _dead_letter(deadletter, message, failure)
@@ -218,28 +218,19 @@ def _register_agent(
 
 def _held_back(metrics: PipelineMetrics, order: PartitionOrder) -> None:
     for topic, partition, expected, offset in order.held_back:
-        metrics.held_back.labels(topic).inc()
         log(
             logger,
-            "record ahead of its partition's order held back",
+            "records ahead of their partition's offset order held back until it goes back",
             logging.WARNING,
             topic=topic,
             partition=partition,
             expected_offset=expected,
             offset=offset,
         )
+    for topic, count in order.held_count.items():
+        metrics.held_back.labels(topic).inc(count)
     order.held_back.clear()
-    for topic, partition, expected, offset in order.gaps:
-        log(
-            logger,
-            "partition offsets skipped: records before this one never came (retention?)",
-            logging.ERROR,
-            topic=topic,
-            partition=partition,
-            expected_offset=expected,
-            offset=offset,
-        )
-    order.gaps.clear()
+    order.held_count.clear()
 
 
 def _dead_letter(topic: Any, message: Any, failure: DecodeFailure) -> None:

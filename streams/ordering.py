@@ -38,32 +38,34 @@ class PartitionOrder:
     def __init__(self, committed: Committed) -> None:
         self._committed = committed
         self._next: dict[tuple[str, int], int] = {}
-        self._held: dict[tuple[str, int], _Record] = {}
+        self._holding: set[tuple[str, int]] = set()
         self.held_back: list[tuple[str, int, int, int]] = []
-        """(topic, partition, expected, offset) of every record held back since last read."""
-        self.gaps: list[tuple[str, int, int, int]] = []
-        """(topic, partition, expected, offset) of every real gap accepted since last read."""
+        """(topic, partition, expected, first offset) each time a partition starts holding
+        records back (logged once per episode, not per record)."""
+        self.held_count: dict[str, int] = {}
+        """Records held back per topic since last read (for the counter)."""
 
     def forget(self, partitions: Iterable[tuple[str, int]] | None = None) -> None:
         """Forget revoked partitions (all by default): a new assignment starts afresh."""
         if partitions is None:
             self._next.clear()
-            self._held.clear()
+            self._holding.clear()
         else:
             for key in partitions:
                 self._next.pop(key, None)
-                self._held.pop(key, None)
+                self._holding.discard(key)
 
     def admit(self, records: Iterable[R]) -> Iterator[R]:
-        """The records that may be applied, in their order; the others go to ``held_back``.
+        """The records that may be applied, in their order; the others are held back.
 
-        A held-back record is dropped when the partition goes back (it comes again in its
-        turn). If instead the next record follows it directly, the jump was real (the records
-        before it are gone: retention, or an offset reset) and both are admitted, so a
-        partition never stalls.
+        Records ahead of the next expected offset are never applied; the consumer delivers them
+        again in their turn once it has gone back to the expected offset, which is what was
+        observed every time. A partition whose committed offset has been deleted by retention
+        would be held back for good instead (visible: lag, ``ccpulse_events_held_back_total``,
+        a warning): reset the group's offsets there (docs/deploy.md).
         """
         expected_of = self._next
-        held_of = self._held
+        holding = self._holding
         for record in records:
             key = (record.topic, record.partition)
             offset = record.offset
@@ -73,19 +75,14 @@ class PartitionOrder:
                 # (unknown before the group's first commit: then the first record is the start).
                 committed = self._committed(key)
                 expected = offset if committed is None or committed > offset else committed
+                expected_of[key] = expected
             if offset > expected:
-                held = held_of.get(key)
-                if held is not None and offset == held.offset + 1:
-                    self.gaps.append((record.topic, record.partition, expected, held.offset))
-                    del held_of[key]
-                    expected_of[key] = offset + 1
-                    yield held  # type: ignore[misc]
-                    yield record
-                    continue
-                held_of[key] = record
-                self.held_back.append((record.topic, record.partition, expected, offset))
+                self.held_count[record.topic] = self.held_count.get(record.topic, 0) + 1
+                if key not in holding:
+                    holding.add(key)
+                    self.held_back.append((record.topic, record.partition, expected, offset))
                 continue
-            if held_of:
-                held_of.pop(key, None)
+            if holding:
+                holding.discard(key)
             expected_of[key] = offset + 1
             yield record

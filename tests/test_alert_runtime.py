@@ -60,6 +60,15 @@ class FakeDispatcher:
     def track(self, n: Notification) -> None:
         self.tracked.append(n)
 
+    acknowledged: list[str] = field(default_factory=list)
+    forgotten: list[str] = field(default_factory=list)
+
+    def acknowledge(self, fingerprint: str) -> None:
+        self.acknowledged.append(fingerprint)
+
+    def forget(self, fingerprint: str) -> None:
+        self.forgotten.append(fingerprint)
+
 
 @dataclass
 class FakeStore:
@@ -158,15 +167,32 @@ def test_silence_suppresses_then_notifies_when_it_ends() -> None:
 
 
 def test_acknowledge_is_recorded_with_who() -> None:
-    alerts, runtime, _, topic, _ = make()
+    alerts, runtime, _, topic, dispatcher = make()
     step(alerts, runtime, 0.2, 10)
     fingerprint = alerts.firing()[0]["fingerprint"]
     assert alerts.acknowledge("nope", "ana") is None
     acked = alerts.acknowledge(fingerprint, "ana", "on it")
     assert acked is not None and acked["acknowledged_by"] == "ana"
+    assert dispatcher.acknowledged == [fingerprint]  # its repeats to humans stop
     key, record = topic.records[-1]
     assert key == fingerprint.encode()
     assert (record["kind"], record["by"], record["comment"]) == ("ack", "ana", "on it")
+
+
+def test_an_acknowledged_alert_stays_quiet_after_a_move_and_revoke_forgets_it() -> None:
+    alerts, runtime, table, _, dispatcher = make()
+    step(alerts, runtime, 0.2, 10)
+    fingerprint = alerts.firing()[0]["fingerprint"]
+    alerts.acknowledge(fingerprint, "ana")
+    # The queue's new owner restores it: tracked, and still acknowledged there.
+    moved, _, _, _, dispatcher2 = make(FakeTable(data=dict(table.data)))
+    assert [n.fingerprint for n in dispatcher2.tracked] == [fingerprint]
+    assert dispatcher2.acknowledged == [fingerprint]
+    # The old owner loses the partition: its dispatcher forgets the alert, nothing is sent.
+    alerts.forget({3})
+    assert dispatcher.forgotten == [fingerprint]
+    assert [n.status for n in dispatcher.submitted] == ["firing"]
+    assert moved.firing()[0]["fingerprint"] == fingerprint
 
 
 def test_firing_gauge_is_read_at_scrape_time() -> None:

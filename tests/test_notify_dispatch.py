@@ -355,3 +355,182 @@ def test_a_dead_receiver_does_not_hold_up_the_others() -> None:
         )
 
     run(main())
+
+
+OTHER = msgspec.structs.replace(
+    ALERT, fingerprint="aht_high/sales", rule="aht_high", queue="sales", summary="AHT on sales"
+)
+THIRD = msgspec.structs.replace(
+    ALERT, fingerprint="abandon_high/support", rule="abandon_high", queue="support", summary="x"
+)
+
+
+def hook_kinds(server: HookServer, fingerprint: str, after: int = 0) -> list[str]:
+    """Kinds the webhook accepted for ``fingerprint``, from accepted body index ``after`` on."""
+    return [b["kind"] for b in server.accepted()[after:] if b["fingerprint"] == fingerprint]
+
+
+def hook_index(server: HookServer, fingerprint: str, kind: str) -> int:
+    bodies = server.accepted()
+    return next(
+        i for i, b in enumerate(bodies) if b["fingerprint"] == fingerprint and b["kind"] == kind
+    )
+
+
+def am_posts(server: HookServer, rule: str, after: int = 0) -> list[dict[str, Any]]:
+    return [b[0] for b in server.accepted()[after:] if b[0]["labels"]["alertname"] == rule]
+
+
+def am_index(server: HookServer, rule: str) -> int:
+    return next(i for i, b in enumerate(server.accepted()) if b[0]["labels"]["alertname"] == rule)
+
+
+def test_acknowledge_stops_repeats_to_humans_but_not_the_resolution() -> None:
+    async def main() -> None:
+        server = await HookServer().start()
+        d, sample = make(
+            {
+                "receivers": {"hook": {"kind": "webhook", "url": server.url, **FAST}},
+                "default_receivers": ["hook"],
+                "repeat_interval_seconds": 0.2,
+            }
+        )
+        await d.start()
+        d.submit(ALERT)
+        await until(lambda: hook_kinds(server, ALERT.fingerprint).count("repeat") >= 1)
+        d.acknowledge(ALERT.fingerprint)
+        # Queued after the ack: whatever the receiver gets after OTHER's first notification was
+        # decided after the ack (one receiver delivers in order).
+        d.submit(OTHER)
+        await until(lambda: hook_kinds(server, OTHER.fingerprint).count("repeat") >= 3)
+        d.submit(RESOLVED)
+        await until(lambda: "resolved" in hook_kinds(server, ALERT.fingerprint))
+        await d.close()
+        await server.stop()
+        marker = hook_index(server, OTHER.fingerprint, "firing")
+        assert hook_kinds(server, ALERT.fingerprint, after=marker) == ["resolved"]
+        assert hook_kinds(server, ALERT.fingerprint)[0] == "firing"
+        assert sample("ccpulse_alert_notifications_total", receiver="hook", status="resolved") == 1
+
+    run(main())
+
+
+def test_forget_stops_repeats_sends_nothing_but_delivers_what_was_queued() -> None:
+    async def main() -> None:
+        server = await HookServer().start()
+        d, _ = make(
+            {
+                "receivers": {"hook": {"kind": "webhook", "url": server.url, **FAST}},
+                "default_receivers": ["hook"],
+                "repeat_interval_seconds": 0.2,
+            }
+        )
+        d.acknowledge("unknown/queue")  # nothing known about it: no effect, no error
+        d.forget("unknown/queue")
+        await d.start()
+        d.submit(ALERT)
+        d.forget(ALERT.fingerprint)  # its first notification is still queued, not yet sent
+        d.submit(OTHER)
+        await until(lambda: hook_kinds(server, OTHER.fingerprint).count("repeat") >= 3)
+        await d.close()
+        await server.stop()
+        assert hook_kinds(server, ALERT.fingerprint) == ["firing"]  # no repeat, no resolved
+        assert hook_kinds(server, OTHER.fingerprint)[0] == "firing"
+
+    run(main())
+
+
+def test_forget_mid_repeats_stops_them() -> None:
+    async def main() -> None:
+        server = await HookServer().start()
+        d, _ = make(
+            {
+                "receivers": {"hook": {"kind": "webhook", "url": server.url, **FAST}},
+                "default_receivers": ["hook"],
+                "repeat_interval_seconds": 0.2,
+            }
+        )
+        await d.start()
+        d.submit(ALERT)
+        await until(lambda: hook_kinds(server, ALERT.fingerprint).count("repeat") >= 2)
+        d.forget(ALERT.fingerprint)
+        d.submit(OTHER)  # marker: queued after the forget
+        await until(lambda: hook_kinds(server, OTHER.fingerprint).count("repeat") >= 3)
+        await d.close()
+        await server.stop()
+        marker = hook_index(server, OTHER.fingerprint, "firing")
+        assert hook_kinds(server, ALERT.fingerprint, after=marker) == []
+
+    run(main())
+
+
+def test_alertmanager_reposts_go_on_after_acknowledge_and_stop_after_forget() -> None:
+    async def main() -> None:
+        am, hook = await HookServer().start(), await HookServer().start()
+        d, _ = make(
+            {
+                "receivers": {
+                    "am": {
+                        "kind": "alertmanager",
+                        "url": am.base_url,
+                        "resend_interval_seconds": 0.2,
+                        **FAST,
+                    },
+                    "hook": {"kind": "webhook", "url": hook.url, **FAST},
+                },
+                "default_receivers": ["am", "hook"],
+                "repeat_interval_seconds": 0.2,
+            }
+        )
+        await d.start()
+        d.submit(ALERT)
+        await until(lambda: len(am_posts(am, ALERT.rule)) >= 2)
+        d.acknowledge(ALERT.fingerprint)
+        d.submit(OTHER)  # marker on both receivers: queued after the ack
+        await until(lambda: len(am_posts(am, OTHER.rule)) >= 1)
+        acked_at = am_index(am, OTHER.rule)
+        await until(lambda: len(am_posts(am, ALERT.rule, after=acked_at)) >= 2)
+        await until(lambda: hook_kinds(hook, OTHER.fingerprint).count("repeat") >= 2)
+        d.forget(ALERT.fingerprint)
+        d.submit(THIRD)  # marker: queued after the forget
+        await until(lambda: len(am_posts(am, THIRD.rule)) >= 1)
+        forgot_at = am_index(am, THIRD.rule)
+        await until(lambda: len(am_posts(am, OTHER.rule, after=forgot_at)) >= 3)
+        await d.close()
+        await am.stop()
+        await hook.stop()
+        # Acknowledged: still refreshed at Alertmanager, no longer repeated to the webhook.
+        assert len(am_posts(am, ALERT.rule, after=acked_at)) >= 2
+        marker = hook_index(hook, OTHER.fingerprint, "firing")
+        assert hook_kinds(hook, ALERT.fingerprint, after=marker) == []
+        # Forgotten: no re-post and no end sent to Alertmanager.
+        assert am_posts(am, ALERT.rule, after=forgot_at) == []
+
+    run(main())
+
+
+def test_an_escalation_after_acknowledge_is_sent_once_and_not_repeated() -> None:
+    async def main() -> None:
+        server = await HookServer().start()
+        d, _ = make(
+            {
+                "receivers": {"hook": {"kind": "webhook", "url": server.url, **FAST}},
+                "default_receivers": ["hook"],
+                "repeat_interval_seconds": 0.2,
+            }
+        )
+        await d.start()
+        d.submit(ALERT)
+        d.acknowledge(ALERT.fingerprint)
+        d.submit(msgspec.structs.replace(ALERT, severity="critical"))
+        d.submit(OTHER)  # marker: repeats are flowing
+        await until(lambda: hook_kinds(server, OTHER.fingerprint).count("repeat") >= 3)
+        await d.close()
+        await server.stop()
+        alert = [b for b in server.accepted() if b["fingerprint"] == ALERT.fingerprint]
+        assert [(b["kind"], b["severity"]) for b in alert] == [
+            ("firing", "warning"),
+            ("firing", "critical"),
+        ]
+
+    run(main())

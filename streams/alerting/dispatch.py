@@ -12,15 +12,18 @@ receiver: a still-firing alert is notified again every ``repeat_interval_seconds
 again to Alertmanager every ``resend_interval_seconds`` (Alertmanager resolves an alert whose
 ``endsAt`` passes, so a firing alert must be refreshed; Alertmanager then applies its own
 repeat interval). ``track()`` re-registers the firing alerts restored after a restart, so they
-keep being refreshed and repeated without being announced twice.
+keep being refreshed and repeated without being announced twice. ``acknowledge()`` stops the
+repeats to humans (Alertmanager re-posts go on: there an acknowledgement is a silence) until the
+alert resolves; ``forget()`` stops everything scheduled for an alert whose queue moved to
+another worker in a rebalance (the new owner carries on), without sending anything.
 
 Guarantees and limits: delivery is at-least-once per receiver (an answer lost on the way back
 means the request is sent again; payloads carry an idempotency key). Queues live in memory: a
 worker stopped while a receiver is unreachable logs and counts what it could not deliver
 (``close()`` first tries to flush). When a queue is full, the oldest repeat notifications are
 dropped first, first-firing and resolved ones only when nothing else is left; every drop is
-counted in ``ccpulse_alert_notifications_dropped_total`` and logged. Call ``submit()`` and
-``track()`` from the event loop's thread.
+counted in ``ccpulse_alert_notifications_dropped_total`` and logged. Call ``submit()``,
+``track()``, ``acknowledge()`` and ``forget()`` from the event loop's thread.
 """
 
 from __future__ import annotations
@@ -120,6 +123,9 @@ class Dispatcher:
             for name, receiver in config.receivers.items()
         }
         self._firing: dict[str, _Firing] = {}
+        self._acknowledged: set[str] = set()
+        """Fingerprints acknowledged by a person: no repeats to humans until they resolve. Kept
+        apart from ``_firing`` so an ack outlives an escalation, a silence, or a restore."""
         self._tick = asyncio.Event()
         self._scheduler: asyncio.Task[None] | None = None
         self._closing = False
@@ -200,13 +206,58 @@ class Dispatcher:
                     due[name] = now
                 elif self.config.repeat_interval_seconds > 0:
                     due[name] = now + self.config.repeat_interval_seconds
-            self._firing[notification.fingerprint] = _Firing(notification, receivers, due)
+            firing = _Firing(notification, receivers, due)
+            self._firing[notification.fingerprint] = firing
+            if notification.fingerprint in self._acknowledged:
+                self._mute_humans(firing)
             self._tick.set()
         except Exception:
             logger.exception(
                 "alert not tracked",
                 extra={"kv": {"fingerprint": getattr(notification, "fingerprint", None)}},
             )
+
+    def acknowledge(self, fingerprint: str) -> None:
+        """A person acknowledged the alert: no more repeats to humans (webhook, Slack, email)
+        until it resolves, including those already queued. Alertmanager receivers keep getting
+        it re-posted, or they would end it after ``resolve_timeout`` (silencing it there is
+        Alertmanager's business). The resolution is still sent. Never raises."""
+        try:
+            self._acknowledged.add(fingerprint)
+            firing = self._firing.get(fingerprint)
+            muted = self._mute_humans(firing) if firing is not None else 0
+            log(
+                logger,
+                "alert acknowledged: repeats to humans stopped",
+                fingerprint=fingerprint,
+                tracked=firing is not None,
+                dropped_repeats=muted,
+            )
+        except Exception:
+            logger.exception(
+                "alert acknowledgement not applied", extra={"kv": {"fingerprint": fingerprint}}
+            )
+
+    def forget(self, fingerprint: str) -> None:
+        """This worker no longer owns the alert's queue (a rebalance moved it): stop its repeats
+        and Alertmanager re-posts, queued ones included, and send nothing; the new owner carries
+        on and sends the resolution. First notifications and resolutions already queued are
+        still delivered: they happened. Never raises."""
+        try:
+            self._acknowledged.discard(fingerprint)
+            firing = self._firing.pop(fingerprint, None)
+            dropped = 0
+            for channel in self._channels.values():
+                dropped += _drop_repeats(channel, fingerprint)
+            log(
+                logger,
+                "alert handed over: repeats stopped",
+                fingerprint=fingerprint,
+                tracked=firing is not None,
+                dropped_repeats=dropped,
+            )
+        except Exception:
+            logger.exception("alert not forgotten", extra={"kv": {"fingerprint": fingerprint}})
 
     async def close(self, timeout: float = 10.0) -> None:
         """Deliver what can be delivered within ``timeout`` seconds, then stop; whatever is
@@ -272,11 +323,17 @@ class Dispatcher:
                 interval = self._interval(name)
                 if interval is not None:
                     due[name] = now + interval
-            self._firing[n.fingerprint] = _Firing(n, receivers_all, due)
+            firing = _Firing(n, receivers_all, due)
+            self._firing[n.fingerprint] = firing
+            if n.fingerprint in self._acknowledged:
+                # Still acknowledged (an escalation, or a silence that ended): this first
+                # notification goes out, the repeats do not.
+                self._mute_humans(firing)
             self._tick.set()
             return
         # resolved
         self._firing.pop(n.fingerprint, None)
+        self._acknowledged.discard(n.fingerprint)
         receivers = self.config.receivers_for(n)
         if previous is not None:
             receivers += [r for r in previous.receivers if r not in receivers]
@@ -292,9 +349,7 @@ class Dispatcher:
             channel = self._channels.get(name)
             if channel is None:
                 continue
-            for item in [i for i in channel.queue if i.kind == "repeat"]:
-                if item.notification.fingerprint == n.fingerprint and item is not channel.in_flight:
-                    channel.queue.remove(item)
+            _drop_repeats(channel, n.fingerprint)
             self._enqueue(name, _Item(n, "resolved", _key(n, "resolved")))
 
     def _log(self, n: Notification, kind: Kind, receivers: list[str]) -> None:
@@ -312,6 +367,18 @@ class Dispatcher:
             threshold="" if n.threshold is None else n.threshold,
             receivers=",".join(receivers) or "none (logged only)",
         )
+
+    def _mute_humans(self, firing: _Firing) -> int:
+        """Stop ``firing``'s repeats to every receiver but Alertmanager; returns how many queued
+        repeats were dropped."""
+        dropped = 0
+        for name in list(firing.due):
+            channel = self._channels.get(name)
+            if channel is None or isinstance(channel.receiver, AlertmanagerReceiver):
+                continue
+            del firing.due[name]
+            dropped += _drop_repeats(channel, firing.notification.fingerprint)
+        return dropped
 
     def _interval(self, name: str) -> float | None:
         """How often a firing alert goes to receiver ``name`` again (None: never)."""
@@ -475,6 +542,20 @@ class Dispatcher:
 def _discard(queue: deque[_Item], item: _Item) -> None:
     with contextlib.suppress(ValueError):
         queue.remove(item)
+
+
+def _drop_repeats(channel: _Channel, fingerprint: str) -> int:
+    """Remove ``fingerprint``'s queued repeats from ``channel`` (not the one being sent)."""
+    doomed = [
+        i
+        for i in channel.queue
+        if i.kind == "repeat"
+        and i.notification.fingerprint == fingerprint
+        and i is not channel.in_flight
+    ]
+    for item in doomed:
+        channel.queue.remove(item)
+    return len(doomed)
 
 
 def _resolved(n: Notification, now: float) -> Notification:
