@@ -9,11 +9,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
-from bench.workload import Record
+import msgspec
 
-__all__ = ["broker_roundtrip", "ceiling", "committed_total", "produce"]
+from bench.workload import Record
+from processors.events import CallBlocked
+
+__all__ = ["ROUNDTRIP_QUEUE", "broker_roundtrip", "ceiling", "committed_total", "produce"]
+
+ROUNDTRIP_QUEUE = "bench-roundtrip"
+_encoder = msgspec.json.Encoder()
 
 
 def produce(bootstrap: str, topics: dict[str, str], records: Sequence[Record]) -> float:
@@ -117,9 +124,18 @@ async def _roundtrip(bootstrap: str, topic: str, markers: int) -> list[float]:
     try:
         await asyncio.sleep(2.0)
         for index in range(markers):
-            value = f"bench-roundtrip-{index}".encode()
+            # A valid event of a queue of its own, so the worker applies it like any other
+            # (an invalid one would be dead-lettered and skew what the worker is doing).
+            event = CallBlocked(
+                id=f"bench-roundtrip-{index}",
+                time=datetime.now(UTC),
+                queue=ROUNDTRIP_QUEUE,
+                call_id=f"bench-roundtrip-{index}",
+                reason="other",
+            )
+            value = _encoder.encode(event)
             sent = time.perf_counter()
-            await producer.send_and_wait(topic, key=b"bench-roundtrip", value=value)
+            await producer.send_and_wait(topic, key=ROUNDTRIP_QUEUE.encode(), value=value)
             deadline = sent + 10.0
             found = False
             while not found and time.perf_counter() < deadline:

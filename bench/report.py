@@ -239,7 +239,8 @@ def render_markdown(results: dict[str, Any], notes: str) -> str:
         "## Freshness: event produced -> visible on /metrics",
         "",
         f"Under a steady {fresh.get('background_rate', 0):,.0f} events/s of simulated traffic, "
-        f"{fresh.get('markers', 0)} markers ({fresh.get('missed', 0)} not seen within 10 s):",
+        f"{fresh.get('markers', 0)} markers ({fresh.get('missed', 0)} not seen within 10 s; "
+        f"{fresh.get('scrapes_without_marker_series', 0)} scrapes lacked the marker's series):",
         "",
         "| | p50 | p90 | p99 | max |",
         "|---|---|---|---|---|",

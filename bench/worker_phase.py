@@ -221,12 +221,13 @@ def _background_load(bootstrap: str, topics: dict[str, str], rate: float, second
     producer.close()
 
 
-def _marker_value(body: bytes) -> float:
+def _marker_value(body: bytes) -> float | None:
+    """The marker count on /metrics; None when the series is absent from the scrape."""
     pattern = (
         rb'^ccpulse_window_blocked\{queue="' + MARKER_QUEUE.encode() + rb'",window="1h"\} (\S+)$'
     )
     found = re.search(pattern, body, re.MULTILINE)
-    return float(found.group(1)) if found else 0.0
+    return float(found.group(1)) if found else None
 
 
 def freshness(
@@ -270,6 +271,7 @@ def freshness(
     latencies: list[float] = []
     applied: list[float] = []
     lags: list[float] = []
+    absent = 0
     roundtrip: list[float] = []
     profiled = False
     scrapes: list[float] = []
@@ -280,7 +282,7 @@ def freshness(
         # The same load with a plain aiokafka consumer: what the broker and client add.
         roundtrip = broker_roundtrip(bootstrap, topics["telephony"])
         progress(f"broker round trip under load: p50 {summary(roundtrip).get('p50', 0):.3f} s")
-        base = _marker_value(_scrape(url, scrapes))
+        base = _marker_value(_scrape(url, scrapes)) or 0.0
         watcher.poll(timeout_ms=100)  # skip what is already on the changelog
         profiled = recorder.start()
         end = time.perf_counter() + seconds
@@ -308,18 +310,20 @@ def freshness(
             if delta_seen is not None:
                 applied.append(delta_seen - sent)
             seen = None
-            value = base
+            value: float | None = base
             while time.perf_counter() - sent < 10.0:
                 body = _scrape(url, scrapes)
                 value = _marker_value(body)
                 lags.append(_lag(body))
-                if value >= base + index:
+                if value is None:
+                    absent += 1  # the series was missing from this scrape
+                elif value >= base + index:
                     seen = time.perf_counter()
                     break
                 time.sleep(max(0.05, scrapes[-1]))
             if seen is None:
                 missed += 1  # later markers still count it if it arrives after all
-                progress(f"marker {index} not seen within 10 s (count {value:g}, base {base:g})")
+                progress(f"marker {index} not seen within 10 s (count {value}, base {base:g})")
             else:
                 latencies.append(seen - sent)
             peak_rss = max(peak_rss, rss_bytes(worker.process.pid)[0])
@@ -347,6 +351,7 @@ def freshness(
         "applied_seconds": summary(applied),
         "scrape_seconds": summary(scrapes),
         "consumer_lag": summary(lags),
+        "scrapes_without_marker_series": absent,
         "rss_during_bytes": peak_rss,
     }
 
