@@ -110,12 +110,15 @@ def committed_total(admin: Any, group: str) -> int:
     return sum(meta.offset for meta in offsets.values() if meta.offset >= 0)
 
 
-async def _roundtrip(bootstrap: str, topic: str, markers: int) -> list[float]:
+async def _roundtrip(bootstrap: str, topic: str, markers: int, fetch_wait_ms: int) -> list[float]:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-    # Faust's consumer uses fetch_max_wait_ms=1500 as well.
+    # The same fetch wait as the worker's consumer (worker.fetch_max_wait_ms).
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="latest", fetch_max_wait_ms=1500
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="latest",
+        fetch_max_wait_ms=fetch_wait_ms,
     )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
     await consumer.start()
@@ -150,7 +153,9 @@ async def _roundtrip(bootstrap: str, topic: str, markers: int) -> list[float]:
     return latencies
 
 
-def broker_roundtrip(bootstrap: str, topic: str, markers: int = 30) -> list[float]:
-    """Produced -> fetched by a plain aiokafka consumer, in seconds, one marker at a time: the
-    broker's and client's share of any end-to-end freshness figure."""
-    return asyncio.run(_roundtrip(bootstrap, topic, markers))
+def broker_roundtrip(
+    bootstrap: str, topic: str, markers: int = 30, fetch_wait_ms: int = 1500
+) -> list[float]:
+    """Produced -> fetched by a plain aiokafka consumer with the worker's fetch wait, in
+    seconds, one marker at a time: the broker's and client's share of any freshness figure."""
+    return asyncio.run(_roundtrip(bootstrap, topic, markers, fetch_wait_ms))

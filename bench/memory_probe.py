@@ -94,8 +94,9 @@ def _breakdown(states: list[Any]) -> dict[str, int]:
     for state in states:
         levels = ("second_panes", "minute_panes", "quarter_panes")
         for name, level in zip(levels, state.panes, strict=True):
+            # A packed pane (array) holds its floats; a list would hold a float object each.
             parts[name] += size(level) + sum(
-                size(pane) + float_size * sum(1 for value in pane if value)
+                size(pane) + (float_size * sum(1 for v in pane if v) if type(pane) is list else 0)
                 for pane in level.values()
             )
         parts["calls"] += size(state.calls) + sum(

@@ -200,7 +200,8 @@ def render_markdown(results: dict[str, Any], notes: str) -> str:
         f"{setup.get('partitions', '?')} partitions per topic, "
         f"{setup.get('events', 0):,} pre-produced events "
         f"({setup.get('mean_value_bytes', 0):.0f} bytes of JSON each on average); worker "
-        f"producer: {setup.get('worker_producer', '?')}.",
+        f"producer: {setup.get('worker_producer', '?')}; worker consumer fetch wait "
+        f"(`worker.fetch_max_wait_ms`): {setup.get('worker_fetch_wait_ms', 1500)} ms.",
         "",
         "## Targets (issue 7), from this run",
         "",
@@ -252,7 +253,8 @@ def render_markdown(results: dict[str, Any], notes: str) -> str:
         f"{_ms(scrape.get('p99'))} | {_ms(scrape.get('max'))} |",
         "",
         "Broker and client alone under the same load (a plain aiokafka consumer, "
-        "`fetch_max_wait_ms=1500` as in Faust): p50 "
+        f"`fetch_max_wait_ms={fresh.get('broker_roundtrip_fetch_wait_ms', 1500)}` as the "
+        "worker's): p50 "
         f"{_ms(fresh.get('broker_roundtrip_seconds', {}).get('p50'))}, p99 "
         f"{_ms(fresh.get('broker_roundtrip_seconds', {}).get('p99'))}. The worker's own "
         "`ccpulse_consumer_lag` (summed over partitions) in those scrapes: median "
@@ -399,35 +401,42 @@ def analysis(results: dict[str, Any]) -> list[str]:
             )
             + (
                 f" while its main thread was idle {idle:.0%} of the time: it is not short of CPU"
-                " but waiting. The likely cause (not isolated here) is Faust's message delivery: "
-                "its consumer runs in a thread of its own with `fetch_max_wait_ms=1500` "
-                "hard-coded, and each message then crosses to the agent one at a time (see the "
-                "throughput profile); the plain consumer's p99 shows the embedded broker "
-                "sometimes holds a fetch for most of that wait."
+                " but waiting. The broker's fetch wait is no longer the cause: the worker's "
+                "consumer fetches with "
+                f"`fetch_max_wait_ms={results.get('setup', {}).get('worker_fetch_wait_ms', 1500)}`"
+                " (`worker.fetch_max_wait_ms`), as the plain consumer above does. What remains is "
+                "in the worker: Faust hands each message to the agent one at a time (see the "
+                "throughput profile); on the embedded broker the worker's producer sends one "
+                "changelog record per request, and when its buffer fills the agent waits "
+                "(`python -m bench.run --producer-batching` shows that share); and each new "
+                "engine second recomputes every owned queue's snapshot once, now shared by the "
+                "alert timer, the scrapes and the wallboard (processors/snapshot_cache.py; see "
+                "the profile above)."
                 if idle is not None
                 else "."
             ),
             "",
-            "To see the fetch wait's share, run `python -m bench.run --fetch-wait-ms 100 "
-            "--out-dir /tmp/bench` (an experiment that patches the worker's consumer; this run "
-            f"used {results.get('setup', {}).get('worker_fetch_wait_ms', 1500)} ms).",
+            "To see the fetch wait's share, run `python -m bench.run --fetch-wait-ms 1500 "
+            "--out-dir /tmp/bench` (the worker's `worker.fetch_max_wait_ms`; this run used "
+            f"{results.get('setup', {}).get('worker_fetch_wait_ms', 1500)} ms).",
             "",
             "What would meet the target: the same batch consumption below Faust's stream layer "
-            "as for throughput (a consumer that hands whole fetches to the agent and asks the "
-            "broker for short fetch waits), plus cheaper snapshots: the alert timer and every "
-            "scrape recompute all owned queues (see the profile above).",
+            "as for throughput (a consumer that hands whole fetches to the agent).",
             "",
         ]
     if not targets["memory"]["met"]:
+        memory = results.get("memory", {})
+        idle = memory.get("worker_idle_rss_bytes")
         out += [
-            "**Memory.** The engine's state dominates (see the breakdown above): per-second "
-            "pane vectors are Python lists of one float slot per counter, kept for the longest "
-            "rolling window plus lateness; open tickets, FCR contacts (kept for the FCR window, "
-            "a day) and agent timelines (kept for `today`) follow. What would meet the target: "
-            "sparse or array-backed pane vectors (most counters of a second are zero), compact "
-            "ticket and contact records (tuples or arrays instead of objects with float "
-            "fields). The snapshots the in-memory changelog table keeps are small since they "
-            "are compressed; the idle worker (Faust, aiokafka, aiohttp) adds its own baseline.",
+            "**Memory.** Pane vectors are packed (`array('d')`; second panes keep only their "
+            "non-zero counters, processors/panes.py), so the engine's state for the target case "
+            f"is {targets['memory']['measured'].split(';')[0].removeprefix('engine state ')}; "
+            "the whole-worker estimate adds the idle worker's own baseline (Faust, aiokafka, "
+            f"aiohttp and the imported libraries: {_mb(idle)} here) and the compressed "
+            "snapshots the in-memory changelog table keeps. What would meet the target on the "
+            "whole worker: compact contact and ticket records (tuples or arrays instead of a "
+            "list of tuples per customer and a struct with float objects per ticket; they are "
+            "now the largest parts, see the breakdown above), and a smaller idle baseline.",
             "",
         ]
     return out if len(out) > 3 else []

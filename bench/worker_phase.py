@@ -46,9 +46,12 @@ _encoder = msgspec.json.Encoder()
 Progress = Callable[[str], None]
 
 
-def write_worker_config(path: Path, topics: dict[str, str], partitions: int) -> Path:
-    """The worker's YAML: the benchmark's topics, everything else the shipped defaults."""
-    config = {
+def write_worker_config(
+    path: Path, topics: dict[str, str], partitions: int, fetch_wait_ms: int | None = None
+) -> Path:
+    """The worker's YAML: the benchmark's topics, everything else the shipped defaults
+    (``fetch_wait_ms`` sets ``worker.fetch_max_wait_ms`` instead of its default)."""
+    config: dict[str, Any] = {
         "topics": {
             "telephony": topics["telephony"],
             "ticketing": topics["ticketing"],
@@ -57,6 +60,8 @@ def write_worker_config(path: Path, topics: dict[str, str], partitions: int) -> 
             "partitions": partitions,
         }
     }
+    if fetch_wait_ms is not None:
+        config["worker"] = {"fetch_max_wait_ms": fetch_wait_ms}
     path.write_text(yaml.safe_dump(config))
     return path
 
@@ -80,30 +85,6 @@ class _BatchingWorker(WorkerProcess):
         return self
 
 
-class _ShortFetchWorker(WorkerProcess):
-    """A worker started through bench/short_fetch_worker.py (an experiment: Faust's consumer
-    with a shorter fetch wait than the 1500 ms it hard-codes)."""
-
-    fetch_wait_ms = 1500
-
-    def start(self, wait_ready: float = 90.0) -> WorkerProcess:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "bench.short_fetch_worker", "--config", str(self.config)]
-        command += ["worker", "--embedded-broker", "--bootstrap", self.bootstrap]
-        command += ["--web-port", str(self.port), "--app-id", self.app_id]
-        command += ["--data-dir", str(self.data_dir / f"faust-{self.port}")]
-        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
-        env = {
-            **os.environ,
-            "PYTHONUNBUFFERED": "1",
-            "CCPULSE_BENCH_FETCH_WAIT_MS": str(self.fetch_wait_ms),
-        }
-        self.process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log, env=env)
-        if wait_ready:
-            self.wait_ready(wait_ready)
-        return self
-
-
 def start_worker(
     bootstrap: str,
     port: int,
@@ -111,17 +92,11 @@ def start_worker(
     config: Path,
     app_id: str,
     embedded: bool = True,
-    fetch_wait_ms: int | None = None,
 ) -> Any:
-    """A real worker process; ``embedded=False`` lets its producer batch (see above);
-    ``fetch_wait_ms`` starts it with that consumer fetch wait (an experiment, see above)."""
-    worker: WorkerProcess
-    if fetch_wait_ms is not None:
-        worker = _ShortFetchWorker(bootstrap, port, workdir, app_id=app_id, config=config)
-        worker.fetch_wait_ms = fetch_wait_ms  # type: ignore[attr-defined]
-    else:
-        kind = WorkerProcess if embedded else _BatchingWorker
-        worker = kind(bootstrap, port, workdir, app_id=app_id, config=config)
+    """A real worker process; ``embedded=False`` lets its producer batch (see above). Its
+    consumer fetch wait is ``worker.fetch_max_wait_ms`` of ``config``."""
+    kind = WorkerProcess if embedded else _BatchingWorker
+    worker = kind(bootstrap, port, workdir, app_id=app_id, config=config)
     return worker.start(wait_ready=120.0)
 
 
@@ -239,6 +214,7 @@ def freshness(
     progress: Progress,
     profile_path: Path,
     changelog: str,
+    fetch_wait_ms: int = 1500,
 ) -> dict[str, Any]:
     """Event produced -> visible on /metrics, under a steady background of ``rate`` events/s.
 
@@ -280,7 +256,7 @@ def freshness(
     try:
         time.sleep(5.0)  # let the background load reach its steady rate first
         # The same load with a plain aiokafka consumer: what the broker and client add.
-        roundtrip = broker_roundtrip(bootstrap, topics["telephony"])
+        roundtrip = broker_roundtrip(bootstrap, topics["telephony"], fetch_wait_ms=fetch_wait_ms)
         progress(f"broker round trip under load: p50 {summary(roundtrip).get('p50', 0):.3f} s")
         base = _marker_value(_scrape(url, scrapes)) or 0.0
         watcher.poll(timeout_ms=100)  # skip what is already on the changelog
@@ -343,6 +319,7 @@ def freshness(
             loader.terminate()
     return {
         "broker_roundtrip_seconds": summary(roundtrip),
+        "broker_roundtrip_fetch_wait_ms": fetch_wait_ms,
         "profile": recorder.result(limit=25, only=MAIN_THREAD) if profiled else None,
         "background_rate": rate,
         "markers": len(latencies),

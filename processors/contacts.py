@@ -24,8 +24,15 @@ __all__ = ["apply_contact", "evict_contacts"]
 def apply_contact(
     state: QueueState, panes: PaneStore, customer: str, t: float, event_id: str, window: float
 ) -> None:
-    history = state.contacts.setdefault(customer, [])
     entry = (t, event_id)
+    history = state.contacts.get(customer)
+    if history is None:
+        # Most customers have one contact in the window: a list of exactly one entry, not the
+        # four-slot list that inserting into an empty one allocates (1,000 queues hold
+        # hundreds of thousands of them, docs/performance.md).
+        state.contacts[customer] = [entry]
+        panes.add(math.floor(t), C.CONTACTS, 1)
+        return
     index = bisect.bisect_left(history, entry)
     if index < len(history) and history[index] == entry:
         return

@@ -8,6 +8,13 @@ contribution is added to three panes: its second, its minute and its quarter hou
 hours) about 100 quarter panes. Quarter hours line up with every UTC offset in use, so local
 midnight is always a quarter boundary.
 
+Panes are packed ``array('d')`` vectors, not lists of float objects: the hundreds of thousands
+of panes of a large worker were its largest memory item (docs/performance.md). Minute and
+quarter panes hold one float64 per counter (processors/counters.py); second panes, which
+rarely hold more than one or two non-zero counters, hold only those (:class:`SparsePane`). The
+state serialises every pane as the dense list of floats it stands for, so the stored format
+is the same as when panes were lists.
+
 Retention is per level: second panes are kept only as long as the longest rolling window needs
 them at second precision; minute and quarter panes as long as the longest window (``today``
 included). A sum that would need an evicted pane is a caller error (the engine sizes retention
@@ -16,17 +23,62 @@ from the configured windows).
 
 from __future__ import annotations
 
+from array import array
+from typing import TYPE_CHECKING, TypeAlias
+
 from processors.counters import WIDTH
 
-__all__ = ["LEVELS", "PaneStore"]
+__all__ = ["LEVELS", "Pane", "PaneStore", "SparsePane", "dense", "new_pane", "sparse"]
 
 LEVELS: tuple[int, ...] = (1, 60, 900)
 
-Pane = list[float]
+if TYPE_CHECKING:
+    Pane: TypeAlias = array[float]
+else:  # ``array`` is not subscriptable at run time; msgspec resolves the alias to the class
+    Pane = array
+
+_ZERO_BYTES = bytes(8 * WIDTH)
+
+
+def new_pane() -> Pane:
+    """A zeroed counter vector."""
+    return array("d", _ZERO_BYTES)
+
+
+class SparsePane(array):  # type: ignore[type-arg]
+    """A second pane: only its non-zero counters, as ``index, value, index, value...``.
+
+    A second of one queue rarely holds more than one or two kinds of contribution, so the
+    dense vector (a float per counter) was mostly zeros; minute and quarter panes stay dense.
+    The state encodes it as the dense list (:func:`dense`), so the stored format is unchanged.
+    """
+
+    __slots__ = ()
+
+
+def sparse(pane: Pane) -> SparsePane:
+    """The sparse form of a dense vector (zero counters left out)."""
+    pairs = SparsePane("d")
+    for index, value in enumerate(pane):
+        if value:
+            pairs.append(float(index))
+            pairs.append(value)
+    return pairs
+
+
+def dense(pane: Pane) -> list[float]:
+    """The dense vector of a pane, sparse or not (the encoded form of every pane)."""
+    if type(pane) is not SparsePane:
+        return pane.tolist()
+    vector = [0.0] * WIDTH
+    for position in range(0, len(pane), 2):
+        vector[int(pane[position])] = pane[position + 1]
+    return vector
 
 
 class PaneStore:
-    """Three dicts ``start second -> counter vector``, one per level in :data:`LEVELS`."""
+    """Three dicts ``start second -> counter vector``, one per level in :data:`LEVELS`; the
+    second level holds :class:`SparsePane` vectors."""
 
     __slots__ = ("_at", "_cached", "levels")
 
@@ -35,17 +87,23 @@ class PaneStore:
         # Events arrive mostly in time order, so consecutive adds hit the same second: keep the
         # three vectors of the last second touched instead of three dict look-ups per add.
         self._at: int | None = None
-        self._cached: tuple[Pane, Pane, Pane] = ([], [], [])
+        self._cached: tuple[Pane, Pane, Pane] = (SparsePane("d"), new_pane(), new_pane())
 
     def _vectors(self, second: int) -> tuple[Pane, Pane, Pane]:
         if second == self._at:
             return self._cached
-        found: list[Pane] = []
-        for size, panes in zip(LEVELS, self.levels, strict=True):
+        seconds, minutes, quarters = self.levels
+        one = seconds.get(second)
+        if one is None:
+            one = seconds[second] = SparsePane("d")
+        elif type(one) is not SparsePane:
+            one = seconds[second] = sparse(one)  # a dense pane put in by hand
+        found: list[Pane] = [one]
+        for size, panes in ((60, minutes), (900, quarters)):
             start = second - second % size
             pane = panes.get(start)
             if pane is None:
-                pane = panes[start] = [0.0] * WIDTH
+                pane = panes[start] = new_pane()
             elif len(pane) < WIDTH:
                 # A pane restored from state written before a counter was appended to C.
                 pane.extend([0.0] * (WIDTH - len(pane)))
@@ -57,11 +115,17 @@ class PaneStore:
     def add(self, second: int, index: int, amount: float) -> None:
         """Add ``amount`` to counter ``index`` at event-time ``second`` (negative to retract)."""
         one, sixty, quarter = self._vectors(second)
-        one[index] += amount
+        for position in range(0, len(one), 2):
+            if one[position] == index:
+                one[position + 1] += amount
+                break
+        else:
+            one.append(float(index))
+            one.append(float(amount))
         sixty[index] += amount
         quarter[index] += amount
 
-    def sum(self, first: int, last: int) -> Pane:
+    def sum(self, first: int, last: int) -> list[float]:
         """Element-wise sum of all contributions at seconds ``first..last`` inclusive."""
         total = [0.0] * WIDTH
         second = first
@@ -72,7 +136,19 @@ class PaneStore:
             elif second % 60 == 0 and second + 59 <= last:
                 pane, step = minutes.get(second), 60
             else:
-                pane, step = seconds.get(second), 1
+                one = seconds.get(second)
+                if one is not None:
+                    if type(one) is SparsePane:
+                        for position in range(0, len(one), 2):
+                            value = one[position + 1]
+                            if value:
+                                total[int(one[position])] += value
+                    else:
+                        for i, value in enumerate(one):
+                            if value:
+                                total[i] += value
+                second += 1
+                continue
             if pane is not None:
                 for i, value in enumerate(pane):
                     if value:

@@ -13,9 +13,13 @@ Faust table.
 from __future__ import annotations
 
 import zlib
+from array import array
+from typing import Any
 
 import msgspec
 from msgspec import Struct, field
+
+from processors.panes import Pane, dense, sparse
 
 __all__ = [
     "CallVisit",
@@ -72,7 +76,9 @@ class QueueState(Struct, gc=False):
     seen: dict[str, dict[str, float]] = field(default_factory=dict)
     """Per family, the ids of recently applied events and their event times."""
     offsets: dict[str, int] = field(default_factory=dict)
-    panes: list[dict[int, list[float]]] = field(default_factory=lambda: [{}, {}, {}])
+    panes: list[dict[int, Pane]] = field(default_factory=lambda: [{}, {}, {}])
+    """Per level (second, minute, quarter hour), start second -> packed counter vector
+    (processors/panes.py); encoded as a list of floats."""
     calls: dict[str, CallVisit] = field(default_factory=dict)
     agents: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
     tickets: dict[str, Ticket] = field(default_factory=dict)
@@ -97,8 +103,20 @@ def new_queue_state(queue: str) -> QueueState:
     return QueueState(queue=queue)
 
 
-_encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder(QueueState)
+def _encode_hook(obj: Any) -> Any:
+    if isinstance(obj, array):
+        return dense(obj)  # a pane: the same MessagePack as the list of floats it replaced
+    raise NotImplementedError(f"cannot encode {type(obj).__name__}")
+
+
+def _decode_hook(kind: type, obj: Any) -> Any:
+    if kind is array and isinstance(obj, list):
+        return array("d", obj)
+    raise NotImplementedError(f"cannot decode {kind.__name__}")
+
+
+_encoder = msgspec.msgpack.Encoder(enc_hook=_encode_hook)
+_decoder = msgspec.msgpack.Decoder(QueueState, dec_hook=_decode_hook)
 
 # A snapshot is zlib-compressed MessagePack behind this marker. Pane vectors are mostly zeros,
 # so a busy queue's state shrinks ~5x: uncompressed, an hour of per-second panes of a busy
@@ -116,6 +134,9 @@ def decode_state(data: bytes) -> QueueState:
     if data[:1] == _COMPRESSED:
         data = zlib.decompress(data[1:])
     state = _decoder.decode(data)
+    seconds = state.panes[0] if state.panes else {}
+    for start, pane in seconds.items():
+        seconds[start] = sparse(pane)  # second panes are kept sparse (processors/panes.py)
     # MessagePack has no tuples; restore them so comparisons and bisect behave identically.
     state.agents = {k: [(t, s) for t, s in v] for k, v in state.agents.items()}
     state.contacts = {k: [(t, i) for t, i in v] for k, v in state.contacts.items()}

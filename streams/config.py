@@ -63,6 +63,12 @@ class TopicsConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     replication_factor: int = 1
 
 
+KAFKA_FETCH_WAIT_MS = 1500
+"""Faust's hard-coded consumer fetch wait: the default on Apache Kafka."""
+EMBEDDED_FETCH_WAIT_MS = 100
+"""The default fetch wait on the embedded broker (``worker.embedded_broker``)."""
+
+
 class WorkerConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     app_id: str = "ccpulse"
     web_host: str = "127.0.0.1"
@@ -76,6 +82,22 @@ class WorkerConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     """Bearer token required by state-changing HTTP calls (ack, silence)."""
     embedded_broker: bool = False
     """Set by ``ccpulse demo``: the broker is the embedded Tansu (see streams/broker.py)."""
+    fetch_max_wait_ms: Annotated[int, Meta(ge=0, le=60_000)] | None = None
+    """How long the source consumer lets the broker hold a fetch that has no data yet.
+    Default (None): 1500 ms, Faust's own value, on Apache Kafka, which answers as soon as data
+    is there, so the wait costs nothing; 100 ms with ``embedded_broker``, since Tansu tends to
+    hold a fetch for the whole wait, which showed as seconds of freshness latency
+    (docs/performance.md). Applied by streams/faust_consumer.py."""
+    offset_gap_hold_seconds: Annotated[float, Meta(ge=0, le=3600)] = 5.0
+    """How long a partition whose records jumped ahead of its next expected offset holds them
+    back waiting for the consumer to go back, before the gap is accepted and they are applied
+    (streams/ordering.py; docs/deploy.md#exact-counts-across-crashes)."""
+
+    def consumer_fetch_wait_ms(self) -> int:
+        """The fetch wait the worker's consumer uses (see ``fetch_max_wait_ms``)."""
+        if self.fetch_max_wait_ms is not None:
+            return self.fetch_max_wait_ms
+        return EMBEDDED_FETCH_WAIT_MS if self.embedded_broker else KAFKA_FETCH_WAIT_MS
 
 
 class AlertsConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

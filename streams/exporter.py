@@ -124,7 +124,16 @@ class PipelineMetrics:
         self.held_back = Counter(
             "ccpulse_events_held_back",
             "Records held back because they arrived ahead of their partition's offset order "
-            "(delivered again in order; streams/ordering.py).",
+            "(applied when delivered again in order, or when the gap is accepted; "
+            "streams/ordering.py).",
+            ["topic"],
+            registry=registry,
+        )
+        self.offset_gaps = Counter(
+            "ccpulse_offset_gaps",
+            "Offset gaps accepted: a partition's consumer did not go back to the expected offset "
+            "within worker.offset_gap_hold_seconds; the held records were applied in order "
+            "(streams/ordering.py).",
             ["topic"],
             registry=registry,
         )

@@ -157,7 +157,16 @@ OPERATIONAL_METRICS: tuple[MetricSpec, ...] = (
         "ccpulse_events_held_back",
         "counter",
         "Records held back because they arrived ahead of their partition's offset order "
-        "(delivered again in order; streams/ordering.py).",
+        "(applied when delivered again in order, or when the gap is accepted; "
+        "streams/ordering.py).",
+        ("topic",),
+    ),
+    MetricSpec(
+        "ccpulse_offset_gaps",
+        "counter",
+        "Offset gaps accepted: a partition's consumer did not go back to the expected offset "
+        "within worker.offset_gap_hold_seconds; the held records were applied in order "
+        "(streams/ordering.py).",
         ("topic",),
     ),
     MetricSpec(

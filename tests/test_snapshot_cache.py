@@ -1,0 +1,81 @@
+"""SnapshotCache (processors/snapshot_cache.py) serves exactly the engine's snapshots while
+recomputing only the queues that changed or whose second moved."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import msgspec
+
+from processors.engine import KpiEngine, Position
+from processors.snapshot_cache import SnapshotCache
+from processors.state import decode_state, encode_state
+from streams.simulator import QueueModel, Simulation
+
+START = 1_790_000_000.0
+
+
+def _events(count: int) -> list[object]:
+    queues = [
+        QueueModel(name=f"q{i}", calls_per_hour=240.0, agents=6, tickets_per_hour=30.0)
+        for i in range(4)
+    ]
+    return list(itertools.islice(Simulation(queues, start=START, seed=3).events(), count))
+
+
+def _builtins(snaps: dict[str, object]) -> object:
+    return msgspec.to_builtins(snaps)
+
+
+def test_cached_snapshots_equal_fresh_ones_batch_after_batch() -> None:
+    events = _events(3000)
+    engine = KpiEngine()
+    cache = SnapshotCache(engine)
+    offset = 0
+    for first in range(0, len(events), 150):
+        batch = events[first : first + 150]
+        result = engine.apply(
+            (event, Position("t", 0, offset + i))  # type: ignore[misc]
+            for i, event in enumerate(batch)
+        )
+        offset += len(batch)
+        cache.touch(result.touched)
+        newest = max(s.watermark or 0.0 for s in engine.queues.values())
+        # read twice in the same second and once a second later, as scrapes and timers do
+        for at in (newest, newest + 0.4, newest + 1.0):
+            assert _builtins(cache.snapshots(at)) == _builtins(engine.snapshot(math.floor(at)))
+
+
+def test_untouched_queues_are_reused_within_a_second_and_recomputed_after() -> None:
+    events = _events(2000)
+    engine = KpiEngine()
+    engine.apply_all(events)  # type: ignore[arg-type]
+    cache = SnapshotCache(engine)
+    at = math.floor(max(s.watermark or 0.0 for s in engine.queues.values()))
+    first = cache.snapshots(at)
+    cache.touch(["q1"])
+    again = cache.snapshots(at + 0.9)
+    assert set(again) == set(engine.queues) == set(first)
+    for name in first:
+        assert (again[name] is first[name]) == (name != "q1")
+    later = cache.snapshots(at + 1)
+    assert all(later[name] is not again[name] for name in later)
+    assert all(snap.at == float(at + 1) for snap in later.values())
+
+
+def test_replaced_or_dropped_states_are_never_served_from_the_cache() -> None:
+    events = _events(1500)
+    engine = KpiEngine()
+    engine.apply_all(events)  # type: ignore[arg-type]
+    cache = SnapshotCache(engine)
+    at = math.floor(max(s.watermark or 0.0 for s in engine.queues.values()))
+    before = cache.snapshots(at)
+    engine.queues["q0"] = decode_state(encode_state(engine.queues["q0"]))  # a rebuilt state
+    del engine.queues["q2"]  # a revoked queue
+    after = cache.snapshots(at)
+    assert "q2" not in after
+    assert after["q0"] is not before["q0"]
+    assert _builtins(after) == _builtins(engine.snapshot(at))
+    cache.clear()
+    assert _builtins(cache.snapshots(at)) == _builtins(engine.snapshot(at))
