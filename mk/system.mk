@@ -1,6 +1,7 @@
-# Debian packages the end-to-end tests need: a real Prometheus and its promtool. Installed
-# once; apt-get update runs only when something is missing. chromium: the wallboard page's
-# browser test (driven by Playwright at /usr/bin/chromium; no browser download).
+# Debian packages the end-to-end tests need: a real Prometheus and its promtool, a real
+# Alertmanager (and amtool), and chromium for the wallboard page's browser test (driven by
+# Playwright at /usr/bin/chromium; no browser download). Installed once; apt-get update runs
+# only when something is missing.
 SYSTEM_PACKAGES := prometheus prometheus-alertmanager chromium
 SYSTEM_STAMP    := $(VENV)/.system-deps
 
