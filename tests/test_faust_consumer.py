@@ -19,7 +19,7 @@ def test_default_wait_is_fausts_on_kafka_and_short_on_the_embedded_broker(tmp_pa
     assert worker.fetch_max_wait_ms is None
     assert worker.consumer_fetch_wait_ms() == 1500
     embedded = msgspec.structs.replace(worker, embedded_broker=True)
-    assert embedded.consumer_fetch_wait_ms() == 100
+    assert embedded.consumer_fetch_wait_ms() == 1500  # opt-in only (streams/config.py)
     path = tmp_path / "ccpulse.yaml"
     path.write_text("worker:\n  embedded_broker: true\n  fetch_max_wait_ms: 250\n")
     assert load_config(path).worker.consumer_fetch_wait_ms() == 250
