@@ -66,7 +66,7 @@ class TopicsConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
 KAFKA_FETCH_WAIT_MS = 1500
 """Faust's hard-coded consumer fetch wait: the default on Apache Kafka."""
 EMBEDDED_FETCH_WAIT_MS = 100
-"""The default fetch wait on the embedded broker (``worker.embedded_broker``)."""
+"""The fetch wait `make bench` measures the embedded broker with (opt-in for a worker)."""
 
 
 class WorkerConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
