@@ -137,7 +137,7 @@ def pipeline(broker: EmbeddedBroker, tmp_path: Path, topic_prefix: str) -> dict[
         "known intermittent failure, issue #6: late in a full suite run (many topics on the "
         "session broker), a worker restarted after a SIGKILL some 2 s into its life sometimes "
         "applies none of the events produced after the kill (recovery: snapshots=0); it passes "
-        "alone and in most suite runs; cause not found yet"
+        "alone but failed in 3 of 5 full suite runs; cause not found yet"
     ),
 )
 def test_simulated_events_give_the_replay_kpis_and_survive_a_kill(
