@@ -27,9 +27,10 @@ from streams.codec import DecodeFailure, encode_event
 from streams.config import Config
 from streams.deadletter import deadletter_record
 from streams.exporter import KpiCollector, PipelineMetrics
+from streams.gap_fill import FilledGap, GapFiller
 from streams.lag import partition_lags, update_lag_gauge
 from streams.logs import log
-from streams.ordering import PartitionOrder
+from streams.ordering import Gap, PartitionOrder
 from streams.state_store import QueueStateStore
 
 __all__ = ["WorkerRuntime", "build_app"]
@@ -52,7 +53,9 @@ class WorkerRuntime:
     alerts: Any = None
     """streams.alert_runtime.AlertRuntime: rule evaluation, ``firing()``, ack and silence."""
     order: PartitionOrder | None = None
-    """Holds back records ahead of their partition's offset order (streams/ordering.py)."""
+    """Finds re-deliveries and gaps in each partition's offsets (streams/ordering.py)."""
+    gaps: GapFiller | None = None
+    """Reads a gap's records straight from Kafka (streams/gap_fill.py)."""
     ready: bool = False
     started_at: float = field(default_factory=time.time)
     snapshot_cache: SnapshotCache | None = None
@@ -123,9 +126,11 @@ def _faust_settings(config: Config) -> dict[str, Any]:
 
 def build_app(config: Config) -> tuple[faust.App, WorkerRuntime]:
     """The Faust app for ``config``, with its agent, timers and web views registered."""
+    from streams.faust_acks import install_ack_guard
     from streams.faust_consumer import install_fetch_wait
 
     install_fetch_wait(config.worker.app_id, config.worker.consumer_fetch_wait_ms())
+    install_ack_guard()
     app = faust.App(config.worker.app_id, **_faust_settings(config))
     registry = CollectorRegistry(auto_describe=True)
     runtime = WorkerRuntime(
@@ -147,10 +152,8 @@ def build_app(config: Config) -> tuple[faust.App, WorkerRuntime]:
         value_type=bytes,
     )
     store = runtime.store = QueueStateStore(table, runtime.engine)
-    runtime.order = PartitionOrder(
-        lambda key: _resume_offset(app, runtime.engine, key),
-        hold_seconds=config.worker.offset_gap_hold_seconds,
-    )
+    runtime.order = PartitionOrder(lambda key: _resume_offset(app, runtime.engine, key))
+    runtime.gaps = GapFiller(config.kafka, config.worker.gap_fill_warn_seconds)
     _register_agent(app, runtime, source, ticketing, deadletter, store)
     _register_lifecycle(app, runtime, table, store)
     from streams.alert_runtime import install_alerts
@@ -164,20 +167,22 @@ def build_app(config: Config) -> tuple[faust.App, WorkerRuntime]:
 
 def _resume_offset(app: faust.App, engine: KpiEngine, key: tuple[str, int]) -> int | None:
     """Where a newly assigned partition must resume: the group's committed offset, else one past
-    the last offset the recovered state applied from it.
+    the lowest of the offsets its recovered queues applied from it (None: read it from 0).
 
     Faust seeds its committed offsets in ``perform_seek``, which can finish after the first
     records of a new assignment have arrived (seen in the fault tests on a worker that had
-    never committed). Without a known start, a record delivered ahead of its turn would be
-    taken as the start and the engine would then skip the records before it as re-deliveries;
-    the table, recovered before any record is processed, knows the last offset applied.
+    never committed); the table, recovered before any record is processed, knows what was
+    applied. The lowest queue's offset, not the highest: a crash can leave one queue's last
+    delta in the changelog and not another's, and records the engine has applied for some
+    queues are skipped by it per queue, while records planned as re-deliveries are dropped
+    for all (streams/ordering.py).
     """
     committed = getattr(app.consumer, "_committed_offset", {}).get(key)
     if committed is not None:
         return int(committed)
     position = Position(key[0], key[1], 0).key
     applied = [s.offsets[position] for s in engine.queues.values() if position in s.offsets]
-    return max(applied) + 1 if applied else None
+    return min(applied) + 1 if applied else None
 
 
 def _register_agent(
@@ -191,8 +196,8 @@ def _register_agent(
     worker = runtime.config.worker
     metrics = runtime.metrics
     topics = runtime.config.topics
-    order = runtime.order
-    assert order is not None
+    order, gaps = runtime.order, runtime.gaps
+    assert order is not None and gaps is not None
     rekey = {
         name: app.topic(name, key_type=bytes, value_type=bytes)
         for name in (topics.telephony, topics.ticketing)
@@ -203,13 +208,14 @@ def _register_agent(
         async for events in stream.take_events(
             worker.batch_max_events, worker.batch_within_seconds
         ):
+            planned = order.plan([faust_event.message for faust_event in events])
+            if order.redelivered:
+                _redelivered(metrics, order)
+            if order.gaps_planned:
+                planned = await _fill_gaps(planned, gaps, metrics)
             # Decoding, key checks and tallies in one pass (streams/batching.py); metrics are
             # touched once per batch and (topic, type), not once per event.
-            decoded = decode_batch(order.admit(faust_event.message for faust_event in events))
-            if order.held_count:
-                _held_back(metrics, order)
-            if order.gaps:
-                _offset_gaps(metrics, order)
+            decoded = decode_batch(planned)
             for message, failure in decoded.failures:
                 _dead_letter(deadletter, message, failure)
                 metrics.deadlettered.labels(message.topic, failure.reason_code).inc()
@@ -246,38 +252,51 @@ def _register_agent(
     del snapshot_state
 
 
-def _held_back(metrics: PipelineMetrics, order: PartitionOrder) -> None:
-    for topic, partition, expected, offset in order.held_back:
-        log(
-            logger,
-            "records ahead of their partition's offset order held back (until it goes back, "
-            "or the gap is accepted)",
-            logging.WARNING,
-            topic=topic,
-            partition=partition,
-            expected_offset=expected,
-            offset=offset,
-        )
-    for topic, count in order.held_count.items():
-        metrics.held_back.labels(topic).inc(count)
-    order.held_back.clear()
-    order.held_count.clear()
+def _redelivered(metrics: PipelineMetrics, order: PartitionOrder) -> None:
+    for topic, count in order.redelivered.items():
+        metrics.redelivered.labels(topic).inc(count)
+    order.redelivered.clear()
 
 
-def _offset_gaps(metrics: PipelineMetrics, order: PartitionOrder) -> None:
-    for topic, partition, expected, first, skipped in order.gaps:
+async def _fill_gaps(planned: list[Any], gaps: GapFiller, metrics: PipelineMetrics) -> list[Any]:
+    """``planned`` with each :class:`Gap` replaced by its records, read from Kafka."""
+    wanted = [item for item in planned if type(item) is Gap]
+    filled: dict[Gap, FilledGap] = {f.gap: f for f in await gaps.fill(wanted)}
+    out: list[Any] = []
+    for item in planned:
+        if type(item) is not Gap:
+            out.append(item)
+            continue
+        fill = filled[item]
+        out.extend(fill.records)
+        metrics.offset_gaps.labels(item.topic).inc()
         log(
             logger,
-            "offset gap accepted: the consumer did not go back; held records released in order",
+            "gap in a partition's delivered offsets read straight from Kafka",
             logging.WARNING,
-            topic=topic,
-            partition=partition,
-            expected_offset=expected,
-            first_offset=first,
-            skipped_offsets=skipped,
+            topic=item.topic,
+            partition=item.partition,
+            first_offset=item.start,
+            next_delivered=item.end,
+            records=len(fill.records),
+            offsets_without_record=fill.without_record,
         )
-        metrics.offset_gaps.labels(topic).inc()
-    order.gaps.clear()
+    return out
+
+
+def _faust_skipped(metrics: PipelineMetrics) -> None:
+    from streams.faust_acks import skipped
+
+    for topic, count in skipped.items():
+        log(
+            logger,
+            "records skipped by Faust's stream during a rebalance: not committed, they are "
+            "delivered again",
+            topic=topic,
+            records=count,
+        )
+        metrics.faust_skipped.labels(topic).inc(count)
+    skipped.clear()
 
 
 def _dead_letter(topic: Any, message: Any, failure: DecodeFailure) -> None:
@@ -368,6 +387,8 @@ def _register_lifecycle(
         written = store.write_snapshots()
         runtime.ready = False
         runtime.metrics.ready.set(0)
+        if runtime.gaps is not None:
+            await runtime.gaps.stop()
         log(
             logger,
             "graceful shutdown: batch finished, offsets committed, state snapshots written; "
@@ -379,6 +400,7 @@ def _register_lifecycle(
     @app.timer(interval=LAG_INTERVAL_SECONDS)
     async def measure_lag() -> None:
         update_lag_gauge(runtime.metrics.lag, partition_lags(app.consumer, source_topics))
+        _faust_skipped(runtime.metrics)
 
     del rebuild, on_revoked, on_assigned, on_shutdown, measure_lag
 

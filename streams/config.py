@@ -90,10 +90,10 @@ class WorkerConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     (docs/performance.md). Opt-in, not the embedded default: the fault tests saw a restarted
     worker on the embedded broker stop consuming once in several suite runs with 100 ms, cause
     not found. Applied by streams/faust_consumer.py."""
-    offset_gap_hold_seconds: Annotated[float, Meta(ge=0, le=3600)] = 5.0
-    """How long a partition whose records jumped ahead of its next expected offset holds them
-    back waiting for the consumer to go back, before the gap is accepted and they are applied
-    (streams/ordering.py; docs/deploy.md#exact-counts-across-crashes)."""
+    gap_fill_warn_seconds: Annotated[float, Meta(gt=0, le=3600)] = 10.0
+    """How long reading a gap in a partition's delivered offsets straight from Kafka may take
+    before the worker warns; it keeps trying, and never applies a batch with a hole in it
+    (streams/gap_fill.py; docs/deploy.md#exact-counts-across-crashes)."""
 
     def consumer_fetch_wait_ms(self) -> int:
         """The fetch wait the worker's consumer uses (see ``fetch_max_wait_ms``)."""

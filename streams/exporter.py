@@ -121,19 +121,24 @@ class PipelineMetrics:
             buckets=(1, 10, 50, 100, 500, 1000, 2000, 5000, 10000),
             registry=registry,
         )
-        self.held_back = Counter(
-            "ccpulse_events_held_back",
-            "Records held back because they arrived ahead of their partition's offset order "
-            "(applied when delivered again in order, or when the gap is accepted; "
-            "streams/ordering.py).",
+        self.redelivered = Counter(
+            "ccpulse_events_redelivered",
+            "Records delivered again that this worker had already applied (dropped before "
+            "decoding; streams/ordering.py).",
             ["topic"],
             registry=registry,
         )
         self.offset_gaps = Counter(
             "ccpulse_offset_gaps",
-            "Offset gaps accepted: a partition's consumer did not go back to the expected offset "
-            "within worker.offset_gap_hold_seconds; the held records were applied in order "
-            "(streams/ordering.py).",
+            "Gaps in a partition's delivered offsets, read straight from Kafka before the "
+            "batch was applied (streams/gap_fill.py).",
+            ["topic"],
+            registry=registry,
+        )
+        self.faust_skipped = Counter(
+            "ccpulse_faust_skipped",
+            "Source records Faust's stream skipped during a rebalance without handing them to "
+            "the agent; not committed, so they are delivered again (streams/faust_acks.py).",
             ["topic"],
             registry=registry,
         )

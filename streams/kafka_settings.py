@@ -11,11 +11,11 @@ from typing import Any
 
 from streams.config import KafkaConfig
 
-__all__ = ["faust_broker_settings", "kafka_python_kwargs"]
+__all__ = ["aiokafka_kwargs", "faust_broker_settings", "kafka_python_kwargs"]
 
 
-def kafka_python_kwargs(kafka: KafkaConfig) -> dict[str, Any]:
-    """Keyword arguments for KafkaProducer / KafkaConsumer / KafkaAdminClient."""
+def _common_kwargs(kafka: KafkaConfig) -> dict[str, Any]:
+    """Servers, protocol and SASL: spelled the same by kafka-python and aiokafka."""
     kwargs: dict[str, Any] = {
         "bootstrap_servers": kafka.bootstrap.split(","),
         "security_protocol": kafka.security_protocol,
@@ -24,6 +24,12 @@ def kafka_python_kwargs(kafka: KafkaConfig) -> dict[str, Any]:
         kwargs["sasl_mechanism"] = kafka.sasl_mechanism or "PLAIN"
         kwargs["sasl_plain_username"] = kafka.username
         kwargs["sasl_plain_password"] = kafka.password
+    return kwargs
+
+
+def kafka_python_kwargs(kafka: KafkaConfig) -> dict[str, Any]:
+    """Keyword arguments for KafkaProducer / KafkaConsumer / KafkaAdminClient."""
+    kwargs = _common_kwargs(kafka)
     if kafka.security_protocol.endswith("SSL"):
         for name in ("cafile", "certfile", "keyfile"):
             value = getattr(kafka, f"ssl_{name}")
@@ -37,6 +43,14 @@ def _ssl_context(kafka: KafkaConfig) -> ssl.SSLContext:
     if kafka.ssl_certfile:
         context.load_cert_chain(kafka.ssl_certfile, kafka.ssl_keyfile)
     return context
+
+
+def aiokafka_kwargs(kafka: KafkaConfig) -> dict[str, Any]:
+    """Keyword arguments for a standalone aiokafka client (the gap reader, streams/gap_fill.py)."""
+    kwargs = _common_kwargs(kafka)
+    if kafka.security_protocol.endswith("SSL"):
+        kwargs["ssl_context"] = _ssl_context(kafka)
+    return kwargs
 
 
 def faust_broker_settings(kafka: KafkaConfig) -> dict[str, Any]:

@@ -49,6 +49,12 @@ service start (hundreds of lines a minute), which buries ccpulse's own lines; th
 WARNING unless ``CCPULSE_LIBRARY_LOGLEVEL`` says otherwise (e.g. ``INFO`` or ``DEBUG``)."""
 
 
+RECOVERY_LOGGER = "faust.tables.recovery"
+"""Faust's table recovery logs a dozen lines per rebalance, among them when it seeks the source
+partitions to their committed offsets and when the worker is ready again: kept at INFO, so a
+worker that stops consuming after a rebalance shows how far its recovery got."""
+
+
 def configure_logging(level: str | int = "INFO") -> None:
     """Send every logger's records to stderr as key=value lines."""
     handler = logging.StreamHandler(sys.stderr)
@@ -61,6 +67,8 @@ def configure_logging(level: str | int = "INFO") -> None:
         library_level = "DEBUG"
     for name in LIBRARY_LOGGERS:
         logging.getLogger(name).setLevel(library_level)
+    if logging.getLevelName(library_level) > logging.INFO:
+        logging.getLogger(RECOVERY_LOGGER).setLevel(logging.INFO)
 
 
 def log(logger: logging.Logger, msg: str, level: int = logging.INFO, **fields: Any) -> None:

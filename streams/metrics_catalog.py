@@ -154,19 +154,24 @@ OPERATIONAL_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("ccpulse_batches", "counter", "Batches processed by the KPI agent.", ()),
     MetricSpec("ccpulse_batch_events", "histogram", "Events per processed batch.", ()),
     MetricSpec(
-        "ccpulse_events_held_back",
+        "ccpulse_events_redelivered",
         "counter",
-        "Records held back because they arrived ahead of their partition's offset order "
-        "(applied when delivered again in order, or when the gap is accepted; "
-        "streams/ordering.py).",
+        "Records delivered again that this worker had already applied (dropped before "
+        "decoding; streams/ordering.py).",
         ("topic",),
     ),
     MetricSpec(
         "ccpulse_offset_gaps",
         "counter",
-        "Offset gaps accepted: a partition's consumer did not go back to the expected offset "
-        "within worker.offset_gap_hold_seconds; the held records were applied in order "
-        "(streams/ordering.py).",
+        "Gaps in a partition's delivered offsets, read straight from Kafka before the "
+        "batch was applied (streams/gap_fill.py).",
+        ("topic",),
+    ),
+    MetricSpec(
+        "ccpulse_faust_skipped",
+        "counter",
+        "Source records Faust's stream skipped during a rebalance without handing them to "
+        "the agent; not committed, so they are delivered again (streams/faust_acks.py).",
         ("topic",),
     ),
     MetricSpec(

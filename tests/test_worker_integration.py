@@ -117,6 +117,27 @@ def metric_values(worker: WorkerProcess, name: str) -> dict[tuple[tuple[str, str
     return values
 
 
+PIPELINE_COUNTERS = (
+    "ccpulse_events_total",
+    "ccpulse_events_redelivered_total",
+    "ccpulse_offset_gaps_total",
+    "ccpulse_faust_skipped_total",
+    "ccpulse_events_duplicate_total",
+    "ccpulse_events_late_total",
+    "ccpulse_batches_total",
+    "ccpulse_consumer_lag",
+)
+
+
+def pipeline_counters(worker: WorkerProcess) -> str:
+    """What the worker consumed, dropped and skipped (for a failure message)."""
+    lines = []
+    for name in PIPELINE_COUNTERS:
+        values = metric_values(worker, name)
+        lines.append(f"{name}: {sum(values.values()):g} {dict(values) if values else ''}")
+    return "\n".join(lines) + "\n"
+
+
 def matches_replay(worker: WorkerProcess, events_file: Path, settings: EngineSettings) -> list[str]:
     document = worker.kpis()
     replayed = replay_document(
@@ -200,7 +221,9 @@ def test_simulated_events_give_the_replay_kpis_and_survive_a_kill(
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and not settled():
             time.sleep(1)
-        assert last == [], "\n".join(last[:30]) + "\n" + restarted.log_tail()
+        assert last == [], (
+            "\n".join(last[:30]) + "\n" + pipeline_counters(restarted) + restarted.log_tail()
+        )
         late = metric_values(restarted, "ccpulse_events_late_total")
         assert sum(late.values()) == 0
     finally:

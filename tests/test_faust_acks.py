@@ -1,0 +1,43 @@
+"""streams/faust_acks.py: a message Faust's stream skipped is never acknowledged for commit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faust.types.tuples import TP, ConsumerMessage
+
+from streams.faust_acks import install_ack_guard, skipped
+
+
+class RecordingConsumer:
+    """Stands in for Faust's consumer: records which offsets were acknowledged for commit."""
+
+    def __init__(self) -> None:
+        self.acked: list[int] = []
+
+    def ack(self, message: Any) -> bool:
+        self.acked.append(message.offset)
+        return True
+
+
+def message(offset: int, tracked: bool) -> ConsumerMessage:
+    msg = ConsumerMessage(
+        "t.telephony", 0, offset, 0.0, 0, None, b"k", b"v", None, tp=TP("t.telephony", 0)
+    )
+    msg.tracked = tracked
+    msg.refcount = 1
+    return msg
+
+
+def test_an_untracked_message_is_marked_done_but_not_acknowledged_for_commit() -> None:
+    install_ack_guard()
+    install_ack_guard()  # idempotent
+    consumer = RecordingConsumer()
+    skipped.clear()
+    delivered, dropped = message(7, tracked=True), message(8, tracked=False)
+    assert delivered.ack(consumer) is True  # type: ignore[arg-type]
+    assert dropped.ack(consumer) is False  # type: ignore[arg-type]
+    assert consumer.acked == [7]
+    assert dropped.acked  # Faust's wait for in-flight messages does not wait for it
+    assert skipped == {"t.telephony": 1}
+    skipped.clear()
