@@ -40,24 +40,12 @@ class _MemoryTable:
 
 
 async def _run(bootstrap: str, topic_names: list[str], expected: int) -> dict[str, Any]:
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from bench.kafka_phase import consumer_from_start
 
-    from bench.kafka_phase import _partitions
-
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
-    )
     engine = KpiEngine()
     store = QueueStateStore(_MemoryTable(), engine)
-    await consumer.start()
+    consumer = await consumer_from_start(bootstrap, topic_names)
     try:
-        partitions = [
-            TopicPartition(name, p)
-            for name in topic_names
-            for p in sorted(await _partitions(consumer, name))
-        ]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
         count = 0
         first: float | None = None
         first_batch = 0

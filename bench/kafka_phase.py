@@ -43,21 +43,28 @@ def produce(bootstrap: str, topics: dict[str, str], records: Sequence[Record]) -
     return time.perf_counter() - started
 
 
-async def _consume_all(bootstrap: str, topic_names: list[str], expected: int) -> dict[str, Any]:
+async def consumer_from_start(bootstrap: str, topic_names: list[str]) -> Any:
+    """A started aiokafka consumer outside any group, assigned every partition of
+    ``topic_names`` and positioned at their beginning (the caller stops it)."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
     )
     await consumer.start()
+    partitions = [
+        TopicPartition(name, p)
+        for name in topic_names
+        for p in sorted(await _partitions(consumer, name))
+    ]
+    consumer.assign(partitions)
+    await consumer.seek_to_beginning(*partitions)
+    return consumer
+
+
+async def _consume_all(bootstrap: str, topic_names: list[str], expected: int) -> dict[str, Any]:
+    consumer = await consumer_from_start(bootstrap, topic_names)
     try:
-        partitions = [
-            TopicPartition(name, p)
-            for name in topic_names
-            for p in sorted(await _partitions(consumer, name))
-        ]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
         count = 0
         payload = 0
         first: float | None = None
