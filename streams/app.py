@@ -9,6 +9,7 @@ queue -> /metrics and /api/kpis read snapshots from the engine (:mod:`streams.we
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -169,13 +170,13 @@ def _resume_offset(app: faust.App, engine: KpiEngine, key: tuple[str, int]) -> i
     """Where a newly assigned partition must resume: the group's committed offset, else one past
     the lowest of the offsets its recovered queues applied from it (None: read it from 0).
 
-    Faust seeds its committed offsets in ``perform_seek``, which can finish after the first
-    records of a new assignment have arrived (seen in the fault tests on a worker that had
-    never committed); the table, recovered before any record is processed, knows what was
-    applied. The lowest queue's offset, not the highest: a crash can leave one queue's last
-    delta in the changelog and not another's, and records the engine has applied for some
-    queues are skipped by it per queue, while records planned as re-deliveries are dropped
-    for all (streams/ordering.py).
+    Faust seeds its committed offsets in ``perform_seek``, at the end of a rebalance, but
+    delivers records of the new assignment before that (the agent waits for the seek,
+    :func:`_wait_for_seek`, but not forever); the table, recovered before any record is
+    processed, knows what was applied. The lowest queue's offset, not the highest: a crash can
+    leave one queue's last delta in the changelog and not another's, and records the engine
+    has applied for some queues are skipped by it per queue, while records planned as
+    re-deliveries are dropped for all (streams/ordering.py).
     """
     committed = getattr(app.consumer, "_committed_offset", {}).get(key)
     if committed is not None:
@@ -208,7 +209,10 @@ def _register_agent(
         async for events in stream.take_events(
             worker.batch_max_events, worker.batch_within_seconds
         ):
-            planned = order.plan([faust_event.message for faust_event in events])
+            messages = [faust_event.message for faust_event in events]
+            if app.rebalancing and order.unplanned(messages):
+                await _wait_for_seek(app)
+            planned = order.plan(messages)
             if order.redelivered:
                 _redelivered(metrics, order)
             if order.gaps_planned:
@@ -250,6 +254,24 @@ def _register_agent(
             log(logger, "state snapshots written", queues=written)
 
     del snapshot_state
+
+
+SEEK_WAIT_SECONDS = 10.0
+
+
+async def _wait_for_seek(app: faust.App) -> None:
+    """Wait (bounded) until Faust has sought the new assignment to its committed offsets.
+
+    Faust delivers records of a new assignment while it still recovers the tables, from
+    wherever the consumer stood; only at the end of the rebalance does it seek every partition
+    to its committed offset (and learn those offsets). Planning before then would have to guess
+    where each partition resumes: the first records seen after a rebalance in the tests were
+    sometimes far ahead of the committed offset, or one past it. Bounded, since a rebalance
+    that starts over keeps ``app.rebalancing`` set, and then Faust waits for this batch.
+    """
+    deadline = time.monotonic() + SEEK_WAIT_SECONDS
+    while app.rebalancing and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
 
 
 def _redelivered(metrics: PipelineMetrics, order: PartitionOrder) -> None:

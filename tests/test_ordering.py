@@ -82,3 +82,12 @@ def test_partitions_are_independent_and_forget_starts_a_partition_afresh() -> No
     assert plan_offsets(order, [9], partition=1) == [9]
     order.forget()
     assert plan_offsets(order, [3]) == [3]
+
+
+def test_unplanned_says_whether_a_partition_starts_in_the_batch() -> None:
+    order = PartitionOrder(lambda key: 0)
+    first = [Record("tel", 0, 0)]
+    assert order.unplanned(first)
+    order.plan(first)
+    assert not order.unplanned([Record("tel", 0, 1)])
+    assert order.unplanned([Record("tel", 0, 1), Record("tik", 0, 0)])
