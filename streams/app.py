@@ -131,7 +131,7 @@ def build_app(config: Config) -> tuple[faust.App, WorkerRuntime]:
     from streams.faust_consumer import install_fetch_wait
 
     install_fetch_wait(config.worker.app_id, config.worker.consumer_fetch_wait_ms())
-    install_ack_guard()
+    install_ack_guard((config.topics.telephony, config.topics.ticketing))
     app = faust.App(config.worker.app_id, **_faust_settings(config))
     registry = CollectorRegistry(auto_describe=True)
     runtime = WorkerRuntime(

@@ -11,11 +11,15 @@ shown it in a log line yet: the one-record gaps they show come from a takeover s
 record late, streams/ordering.py.)
 
 The skip happens before Faust *tracks* the message (``message.tracked`` stays False): every
-message the agent receives is tracked first. :func:`install_ack_guard` therefore wraps
-``ConsumerMessage.on_final_ack`` so an untracked message is marked done (nothing waits for it)
-but not acknowledged to the consumer: its offset is not committed, and it is fetched again by
-whoever owns the partition next (this worker after its seek to the committed offset, or the new
-owner). The engine skips records it already applied, so at worst a record is read twice.
+message the agent receives is tracked first. So an untracked message at its final ack is
+marked done (nothing waits for it) but not acknowledged to the consumer: its offset is not
+committed, and it is fetched again by whoever owns the partition next (this worker after its
+seek to the committed offset, or the new owner). The engine skips records it already applied,
+so at worst a record is read twice. Faust acks on two paths, and :func:`install_ack_guard`
+covers both: the compiled stream iterator (``faust._cython.streams.StreamIterator.after``,
+used whenever Faust's extension is built, which inlines the ack) is replaced by a subclass
+that marks the message done first; the pure-Python path (``NO_CYTHON``) goes through
+``ConsumerMessage.on_final_ack``, which is wrapped.
 
 Skipped records are counted per topic in :data:`skipped` for the worker's metric and log.
 """
@@ -23,11 +27,16 @@ Skipped records are counted per topic in :data:`skipped` for the worker's metric
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
+import faust.streams
 from faust.types.tuples import ConsumerMessage
 
 __all__ = ["install_ack_guard", "skipped"]
+
+guarded_topics: set[str] = set()
+"""The source topics whose skipped messages are held back from commit (the agent's topics)."""
 
 skipped: Counter[str] = Counter()
 """Messages Faust's stream skipped (not committed by us), per topic, since last read."""
@@ -35,15 +44,40 @@ skipped: Counter[str] = Counter()
 _original_on_final_ack = ConsumerMessage.on_final_ack
 
 
+def settle_if_skipped(message: Any) -> bool:
+    """Mark ``message`` done without committing it if Faust's stream skipped it; True then."""
+    if message.tracked or message.acked or message.topic not in guarded_topics:
+        return False
+    message.acked = True
+    skipped[message.topic] += 1
+    return True
+
+
 def _on_final_ack(self: ConsumerMessage, consumer: Any) -> bool:
-    if not self.tracked:
-        self.acked = True
-        skipped[self.topic] += 1
+    if settle_if_skipped(self):
         return False
     return bool(_original_on_final_ack(self, consumer))
 
 
-def install_ack_guard() -> None:
-    """Wrap ``ConsumerMessage.on_final_ack`` (idempotent; call before the app starts)."""
+_CompiledIterator: Any = faust.streams._CStreamIterator
+
+
+if _CompiledIterator is not None:
+
+    class GuardedStreamIterator(_CompiledIterator):  # type: ignore[misc, valid-type]
+        """Faust's compiled stream iterator, settling a skipped message before its ack."""
+
+        def after(self, event: Any, do_ack: Any, sensor_state: Any) -> Any:
+            if event is not None:
+                settle_if_skipped(event.message)
+            return super().after(event, do_ack, sensor_state)
+
+
+def install_ack_guard(topics: Iterable[str]) -> None:
+    """Guard both of Faust's ack paths for ``topics`` (idempotent; call before the app
+    starts)."""
+    guarded_topics.update(topics)
     if ConsumerMessage.on_final_ack is not _on_final_ack:
         ConsumerMessage.on_final_ack = _on_final_ack  # type: ignore[method-assign]
+    if _CompiledIterator is not None:
+        faust.streams._CStreamIterator = GuardedStreamIterator
