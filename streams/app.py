@@ -28,6 +28,7 @@ from streams.codec import DecodeFailure, encode_event
 from streams.config import Config
 from streams.deadletter import deadletter_record
 from streams.exporter import KpiCollector, PipelineMetrics
+from streams.faust_acks import ack_offsets
 from streams.gap_fill import FilledGap, GapFiller
 from streams.lag import partition_lags, update_lag_gauge
 from streams.logs import log
@@ -215,8 +216,9 @@ def _register_agent(
             planned = order.plan(messages)
             if order.redelivered:
                 _redelivered(metrics, order)
+            filled: list[Gap] = []
             if order.gaps_planned:
-                planned = await _fill_gaps(planned, gaps, metrics)
+                planned, filled = await _fill_gaps(planned, gaps, metrics)
             # Decoding, key checks and tallies in one pass (streams/batching.py); metrics are
             # touched once per batch and (topic, type), not once per event.
             decoded = decode_batch(planned)
@@ -232,6 +234,9 @@ def _register_agent(
                 metrics.events.labels(topic, kind).inc(count)
             batch = decoded.events
             raw_by_queue = decoded.raw_by_queue
+            for gap in filled:
+                # No await from here to the changelog writes below (see ack_offsets).
+                ack_offsets(app.consumer, gap.topic, gap.partition, gap.start, gap.end)
             if not batch:
                 continue
             # From here to the end of the batch nothing awaits: no timer, commit or rebalance
@@ -280,8 +285,11 @@ def _redelivered(metrics: PipelineMetrics, order: PartitionOrder) -> None:
     order.redelivered.clear()
 
 
-async def _fill_gaps(planned: list[Any], gaps: GapFiller, metrics: PipelineMetrics) -> list[Any]:
-    """``planned`` with each :class:`Gap` replaced by its records, read from Kafka."""
+async def _fill_gaps(
+    planned: list[Any], gaps: GapFiller, metrics: PipelineMetrics
+) -> tuple[list[Any], list[Gap]]:
+    """``planned`` with each :class:`Gap` replaced by its records, read from Kafka; and the
+    gaps (their offsets are acked in Faust once the batch is applied)."""
     wanted = [item for item in planned if type(item) is Gap]
     filled: dict[Gap, FilledGap] = {f.gap: f for f in await gaps.fill(wanted)}
     out: list[Any] = []
@@ -303,7 +311,7 @@ async def _fill_gaps(planned: list[Any], gaps: GapFiller, metrics: PipelineMetri
             records=len(fill.records),
             offsets_without_record=fill.without_record,
         )
-    return out
+    return out, wanted
 
 
 def _faust_skipped(metrics: PipelineMetrics) -> None:

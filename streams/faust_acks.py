@@ -31,9 +31,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import faust.streams
-from faust.types.tuples import ConsumerMessage
+from faust.types.tuples import TP, ConsumerMessage, ack_lock
 
-__all__ = ["install_ack_guard", "skipped"]
+__all__ = ["ack_offsets", "install_ack_guard", "skipped"]
 
 guarded_topics: set[str] = set()
 """The source topics whose skipped messages are held back from commit (the agent's topics)."""
@@ -81,3 +81,28 @@ def install_ack_guard(topics: Iterable[str]) -> None:
         ConsumerMessage.on_final_ack = _on_final_ack  # type: ignore[method-assign]
     if _CompiledIterator is not None:
         faust.streams._CStreamIterator = GuardedStreamIterator
+
+
+def ack_offsets(consumer: Any, topic: str, partition: int, start: int, end: int) -> int:
+    """Mark offsets ``start`` to ``end - 1`` of a partition acked in Faust's consumer, as its
+    stream would have had it delivered them; how many were new.
+
+    For the records the agent read itself (a gap, streams/gap_fill.py): Faust commits a
+    partition only up to the first offset not acked, so without this its commits stop at the
+    gap for good (the lag never drains). Call it after the gap's records are applied and their
+    changelog records buffered, with no await in between: Faust's commit, which flushes the
+    producer first, can then never cover them before their state is on its way.
+    """
+    tp = TP(topic, partition)
+    added = 0
+    with ack_lock:
+        committed = consumer._committed_offset[tp]
+        acked_index = consumer._acked_index[tp]
+        acked = consumer._acked[tp]
+        for offset in range(start, end):
+            if (committed is None or offset >= committed) and offset not in acked_index:
+                acked_index.add(offset)
+                acked.append(offset)
+                added += 1
+        consumer._n_acked += added
+    return added

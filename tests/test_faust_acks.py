@@ -7,7 +7,7 @@ from typing import Any
 import faust.streams
 from faust.types.tuples import TP, ConsumerMessage
 
-from streams.faust_acks import GuardedStreamIterator, install_ack_guard, skipped
+from streams.faust_acks import GuardedStreamIterator, ack_offsets, install_ack_guard, skipped
 
 
 class RecordingConsumer:
@@ -59,3 +59,26 @@ def test_a_message_of_an_unguarded_topic_is_left_to_faust() -> None:
     skipped.clear()
     assert other.ack(consumer) is True  # type: ignore[arg-type]
     assert consumer.acked == [3] and skipped == {}
+
+
+class FaustAckBook:
+    """The acked-offsets bookkeeping of Faust's consumer (faust/transport/consumer.py)."""
+
+    def __init__(self, committed: int | None) -> None:
+        from collections import defaultdict
+
+        self._committed_offset: defaultdict[TP, int | None] = defaultdict(lambda: None)
+        self._committed_offset[TP("t.telephony", 0)] = committed
+        self._acked: defaultdict[TP, list[int]] = defaultdict(list)
+        self._acked_index: defaultdict[TP, set[int]] = defaultdict(set)
+        self._n_acked = 0
+
+
+def test_a_gaps_offsets_are_acked_once_and_never_below_the_committed_offset() -> None:
+    book = FaustAckBook(committed=957)
+    # The gap of the failed fault-test run: 957..995 read by the gap reader, 996 delivered.
+    assert ack_offsets(book, "t.telephony", 0, 950, 996) == 39
+    tp = TP("t.telephony", 0)
+    assert book._acked[tp] == list(range(957, 996)) and book._n_acked == 39
+    assert ack_offsets(book, "t.telephony", 0, 990, 996) == 0  # already acked
+    assert ack_offsets(book, "t.telephony", 1, 0, 3) == 3  # no committed offset yet
