@@ -28,11 +28,11 @@ from streams.codec import DecodeFailure, encode_event
 from streams.config import Config
 from streams.deadletter import deadletter_record
 from streams.exporter import KpiCollector, PipelineMetrics
-from streams.faust_acks import ack_offsets
+from streams.faust_acks import ack_offsets, install_ack_guard, skipped
 from streams.gap_fill import FilledGap, GapFiller
 from streams.lag import partition_lags, update_lag_gauge
 from streams.logs import log
-from streams.ordering import Gap, PartitionOrder
+from streams.ordering import Gap, PartitionOrder, Plan
 from streams.state_store import QueueStateStore
 
 __all__ = ["WorkerRuntime", "build_app"]
@@ -128,7 +128,6 @@ def _faust_settings(config: Config) -> dict[str, Any]:
 
 def build_app(config: Config) -> tuple[faust.App, WorkerRuntime]:
     """The Faust app for ``config``, with its agent, timers and web views registered."""
-    from streams.faust_acks import install_ack_guard
     from streams.faust_consumer import install_fetch_wait
 
     install_fetch_wait(config.worker.app_id, config.worker.consumer_fetch_wait_ms())
@@ -213,12 +212,10 @@ def _register_agent(
             messages = [faust_event.message for faust_event in events]
             if app.rebalancing and order.unplanned(messages):
                 await _wait_for_seek(app)
-            planned = order.plan(messages)
+            plan = order.plan(messages)
             if order.redelivered:
                 _redelivered(metrics, order)
-            filled: list[Gap] = []
-            if order.gaps_planned:
-                planned, filled = await _fill_gaps(planned, gaps, metrics)
+            planned = await _fill_gaps(plan, gaps, metrics) if plan.gaps else plan.items
             # Decoding, key checks and tallies in one pass (streams/batching.py); metrics are
             # touched once per batch and (topic, type), not once per event.
             decoded = decode_batch(planned)
@@ -234,7 +231,7 @@ def _register_agent(
                 metrics.events.labels(topic, kind).inc(count)
             batch = decoded.events
             raw_by_queue = decoded.raw_by_queue
-            for gap in filled:
+            for gap in plan.gaps:
                 # No await from here to the changelog writes below (see ack_offsets).
                 ack_offsets(app.consumer, gap.topic, gap.partition, gap.start, gap.end)
             if not batch:
@@ -285,15 +282,11 @@ def _redelivered(metrics: PipelineMetrics, order: PartitionOrder) -> None:
     order.redelivered.clear()
 
 
-async def _fill_gaps(
-    planned: list[Any], gaps: GapFiller, metrics: PipelineMetrics
-) -> tuple[list[Any], list[Gap]]:
-    """``planned`` with each :class:`Gap` replaced by its records, read from Kafka; and the
-    gaps (their offsets are acked in Faust once the batch is applied)."""
-    wanted = [item for item in planned if type(item) is Gap]
-    filled: dict[Gap, FilledGap] = {f.gap: f for f in await gaps.fill(wanted)}
+async def _fill_gaps(plan: Plan[Any], gaps: GapFiller, metrics: PipelineMetrics) -> list[Any]:
+    """``plan``'s items with each :class:`Gap` replaced by its records, read from Kafka."""
+    filled: dict[Gap, FilledGap] = {f.gap: f for f in await gaps.fill(plan.gaps)}
     out: list[Any] = []
-    for item in planned:
+    for item in plan.items:
         if type(item) is not Gap:
             out.append(item)
             continue
@@ -311,12 +304,10 @@ async def _fill_gaps(
             records=len(fill.records),
             offsets_without_record=fill.without_record,
         )
-    return out, wanted
+    return out
 
 
 def _faust_skipped(metrics: PipelineMetrics) -> None:
-    from streams.faust_acks import skipped
-
     for topic, count in skipped.items():
         log(
             logger,

@@ -89,9 +89,10 @@ def ack_offsets(consumer: Any, topic: str, partition: int, start: int, end: int)
 
     For the records the agent read itself (a gap, streams/gap_fill.py): Faust commits a
     partition only up to the first offset not acked, so without this its commits stop at the
-    gap for good (the lag never drains). Call it after the gap's records are applied and their
-    changelog records buffered, with no await in between: Faust's commit, which flushes the
-    producer first, can then never cover them before their state is on its way.
+    gap for good (the lag never drains). Call it in the same stretch of code, with no await,
+    that applies the batch holding the gap's records and buffers its changelog records:
+    Faust's commit, which flushes the producer first, can then never cover them before their
+    state is on its way.
     """
     tp = TP(topic, partition)
     added = 0

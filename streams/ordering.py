@@ -26,9 +26,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
-__all__ = ["Gap", "PartitionOrder"]
+__all__ = ["Gap", "PartitionOrder", "Plan"]
 
 
 class _Record(Protocol):
@@ -55,6 +55,16 @@ class Gap:
     end: int
 
 
+@dataclass(slots=True)
+class Plan(Generic[R]):
+    """A batch as the engine must see it."""
+
+    items: list[R | Gap]
+    """The records in their order, each gap before the record that follows it."""
+    gaps: list[Gap]
+    """The gaps among ``items``, in the same order."""
+
+
 class PartitionOrder:
     """The next offset expected per (topic, partition) since the partition was assigned.
 
@@ -67,8 +77,6 @@ class PartitionOrder:
     def __init__(self, committed: Committed) -> None:
         self._committed = committed
         self._next: dict[tuple[str, int], int] = {}
-        self.gaps_planned = 0
-        """Gaps in the last planned batch."""
         self.redelivered: dict[str, int] = {}
         """Records dropped as already applied, per topic, since last read (for the counter)."""
 
@@ -87,7 +95,7 @@ class PartitionOrder:
         expected_of = self._next
         return any((r.topic, r.partition) not in expected_of for r in records)
 
-    def plan(self, records: Iterable[R]) -> list[R | Gap]:
+    def plan(self, records: Iterable[R]) -> Plan[R]:
         """``records`` in their order, without re-deliveries, each record that jumped ahead of
         its partition's next expected offset preceded by the :class:`Gap` before it.
 
@@ -95,7 +103,7 @@ class PartitionOrder:
         the batch is applied, so they count as delivered).
         """
         planned: list[R | Gap] = []
-        gaps = 0
+        gaps: list[Gap] = []
         expected_of = self._next
         for record in records:
             key = (record.topic, record.partition)
@@ -108,9 +116,9 @@ class PartitionOrder:
                 self.redelivered[record.topic] = self.redelivered.get(record.topic, 0) + 1
                 continue
             if offset > expected:
-                planned.append(Gap(record.topic, record.partition, expected, offset))
-                gaps += 1
+                gap = Gap(record.topic, record.partition, expected, offset)
+                planned.append(gap)
+                gaps.append(gap)
             expected_of[key] = offset + 1
             planned.append(record)
-        self.gaps_planned = gaps
-        return planned
+        return Plan(planned, gaps)

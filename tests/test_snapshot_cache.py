@@ -47,12 +47,19 @@ def test_cached_snapshots_equal_fresh_ones_batch_after_batch() -> None:
             assert _builtins(cache.snapshots(at)) == _builtins(engine.snapshot(math.floor(at)))
 
 
-def test_untouched_queues_are_reused_within_a_second_and_recomputed_after() -> None:
-    events = _events(2000)
+def _cache_after(count: int) -> tuple[KpiEngine, SnapshotCache, int]:
+    """An engine that applied ``count`` simulated events, a cache on it, and its newest second."""
     engine = KpiEngine()
-    engine.apply_all(events)  # type: ignore[arg-type]
-    cache = SnapshotCache(engine)
-    at = math.floor(max(s.watermark or 0.0 for s in engine.queues.values()))
+    engine.apply_all(_events(count))  # type: ignore[arg-type]
+    return (
+        engine,
+        SnapshotCache(engine),
+        math.floor(max(s.watermark or 0.0 for s in engine.queues.values())),
+    )
+
+
+def test_untouched_queues_are_reused_within_a_second_and_recomputed_after() -> None:
+    engine, cache, at = _cache_after(2000)
     first = cache.snapshots(at)
     cache.touch(["q1"])
     again = cache.snapshots(at + 0.9)
@@ -65,11 +72,7 @@ def test_untouched_queues_are_reused_within_a_second_and_recomputed_after() -> N
 
 
 def test_replaced_or_dropped_states_are_never_served_from_the_cache() -> None:
-    events = _events(1500)
-    engine = KpiEngine()
-    engine.apply_all(events)  # type: ignore[arg-type]
-    cache = SnapshotCache(engine)
-    at = math.floor(max(s.watermark or 0.0 for s in engine.queues.values()))
+    engine, cache, at = _cache_after(1500)
     before = cache.snapshots(at)
     engine.queues["q0"] = decode_state(encode_state(engine.queues["q0"]))  # a rebuilt state
     del engine.queues["q2"]  # a revoked queue
