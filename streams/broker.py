@@ -78,7 +78,12 @@ class EmbeddedBroker:
             "memory://tansu/",
         ]
         log = open(self.log_path, "wb")  # noqa: SIM115 - the child keeps writing to it
-        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        # A session of its own: a terminal's Ctrl-C goes to the whole foreground process group,
+        # and a broker killed by it before its clients leaves them retrying against nothing.
+        # Whoever started it stops it, last (stop()).
+        self.process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self._wait_until_serving(timeout)
         return self
 

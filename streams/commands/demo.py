@@ -100,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
                 str(args.web_port),
                 "--data-dir",
                 "var/demo-worker",
-            ]
+            ],
+            start_new_session=True,  # stopped by us, in order (see _stop), not by Ctrl-C
         )
         children.append(("worker", worker))
         base = f"http://127.0.0.1:{args.web_port}"
@@ -117,7 +118,8 @@ def run(args: argparse.Namespace) -> int:
                 args.scenario,
                 "--backfill",
                 str(args.backfill),
-            ]
+            ],
+            start_new_session=True,
         )
         children.append(("simulator", simulator))
         print(
