@@ -108,6 +108,23 @@ class Cluster:
         lag = self.lag()
         return len(lag) == partitions * topics and all(v == [0.0] for v in lag.values())
 
+    def wait_drained(self, partitions: int, timeout: float) -> None:
+        """Wait until :meth:`drained`; else fail with each partition's lag, each worker's
+        pipeline counters and the workers' logs."""
+        from tests.test_worker_integration import pipeline_counters
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.drained(partitions):
+                return
+            time.sleep(0.5)
+        counters = "".join(f"--- {w.port}\n{pipeline_counters(w)}" for w in self.alive())
+        raise AssertionError(
+            f"not every partition drained after {timeout:g} s; lag {self.lag()}\n"
+            + counters
+            + self.logs()
+        )
+
     def replay_differences(self, events_file: Path) -> list[str]:
         at, merged = self.merged_kpis()
         replayed = replay_document(events_file, at, WINDOWS, EngineSettings())

@@ -144,7 +144,7 @@ def test_sigkill_and_sigterm_mid_stream_give_the_replay_kpis(
             # The crashed worker comes back (as Kubernetes restarts a pod): three rebalances
             # in all, and the final answer comes from two workers.
             cluster.start(1)
-            wait_for(lambda: cluster.drained(PARTITIONS), 90, "every partition drained")
+            cluster.wait_drained(PARTITIONS, 90)
             last = cluster.wait_equal_to_replay(events_file, 60)
             assert last == [], "\n".join(last[:30]) + "\n" + cluster.logs()
         assert watch.rounds > 10
@@ -180,7 +180,7 @@ def test_full_restart_recovers_the_same_kpis_from_the_changelog(
     cluster.start(3)
     try:
         produce(broker, topics, lines)
-        wait_for(lambda: cluster.drained(PARTITIONS), 90, "every partition drained")
+        cluster.wait_drained(PARTITIONS, 90)
         assert cluster.wait_equal_to_replay(events_file, 60) == []
         wait_for(lambda: firing_alerts(cluster) == expected_alerts, 30, "one alert per queue")
         paged = firing_transitions(broker.bootstrap, alerts_topic)
@@ -192,7 +192,7 @@ def test_full_restart_recovers_the_same_kpis_from_the_changelog(
             assert log_fields(worker.log_path.read_text(), "graceful shutdown"), worker.log_tail()
 
         second = cluster.start(3)
-        wait_for(lambda: cluster.drained(PARTITIONS), 90, "every partition drained")
+        cluster.wait_drained(PARTITIONS, 90)
         last = cluster.wait_equal_to_replay(events_file, 60)
         assert last == [], "\n".join(last[:30]) + "\n" + cluster.logs()
         # Recovered, not re-read: nothing was re-delivered (offsets were committed at

@@ -104,7 +104,7 @@ def test_lag_counts_fetched_but_unprocessed_events_and_sigterm_finishes_the_batc
     restarted_cluster = Cluster(broker, tmp_path, f"{topic_prefix}-app", config)
     (restarted,) = restarted_cluster.start(1)
     try:
-        wait_for(lambda: restarted_cluster.drained(PARTITIONS), 30, "lag 0 on every partition")
+        restarted_cluster.wait_drained(PARTITIONS, 30)
         recovery = log_fields(restarted.log_path.read_text(), "table recovery finished")
         assert recovery, restarted.log_tail()
         assert recovery[-1]["deltas_replayed"] == "0"
