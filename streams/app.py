@@ -30,9 +30,10 @@ from streams.deadletter import deadletter_record
 from streams.exporter import KpiCollector, PipelineMetrics
 from streams.faust_acks import ack_offsets, install_ack_guard, skipped
 from streams.gap_fill import FilledGap, GapFiller
-from streams.lag import partition_lags, update_lag_gauge
+from streams.lag import partition_highwaters, partition_lags, update_lag_gauge
 from streams.logs import log
 from streams.ordering import Gap, PartitionOrder, Plan
+from streams.stalls import Behind, StallWatch
 from streams.state_store import QueueStateStore
 
 __all__ = ["WorkerRuntime", "build_app"]
@@ -41,6 +42,7 @@ logger = logging.getLogger("ccpulse.worker")
 
 TABLE_NAME = "queue-state"
 LAG_INTERVAL_SECONDS = 2.0
+STALL_CHECK_SECONDS = 1.0
 
 
 @dataclass
@@ -167,20 +169,25 @@ def build_app(config: Config) -> tuple[faust.App, WorkerRuntime]:
 
 
 def _resume_offset(app: faust.App, engine: KpiEngine, key: tuple[str, int]) -> int | None:
-    """Where a newly assigned partition must resume: the group's committed offset, else one past
-    the lowest of the offsets its recovered queues applied from it (None: read it from 0).
+    """Where a newly assigned partition must resume: the group's committed offset (None: the
+    group has none, read it from its start).
 
     Faust seeds its committed offsets in ``perform_seek``, at the end of a rebalance, but
-    delivers records of the new assignment before that (the agent waits for the seek,
-    :func:`_wait_for_seek`, but not forever); the table, recovered before any record is
-    processed, knows what was applied. The lowest queue's offset, not the highest: a crash can
-    leave one queue's last delta in the changelog and not another's, and records the engine
-    has applied for some queues are skipped by it per queue, while records planned as
-    re-deliveries are dropped for all (streams/ordering.py).
+    delivers records of the new assignment before that. The agent waits for the seek
+    (:func:`_wait_for_seek`), but not forever: if the rebalance is still going on, the
+    partition resumes one past the lowest of the offsets its recovered queues applied from it
+    (the table is recovered before any record is processed), else from its start. The lowest
+    queue's offset, not the highest: a crash can leave one queue's last delta in the changelog
+    and not another's, and records the engine has applied for some queues are skipped by it per
+    queue, while records planned as re-deliveries are dropped for all (streams/ordering.py).
+    Once the rebalance is over, no committed offset means the group never committed one (or
+    committed 0): every record is read, and the engine skips per queue what it already applied.
     """
     committed = getattr(app.consumer, "_committed_offset", {}).get(key)
     if committed is not None:
         return int(committed)
+    if not app.rebalancing:
+        return None
     position = Position(key[0], key[1], 0).key
     applied = [s.offsets[position] for s in engine.queues.values() if position in s.offsets]
     return min(applied) + 1 if applied else None
@@ -204,50 +211,99 @@ def _register_agent(
         for name in (topics.telephony, topics.ticketing)
     }
 
+    # The agent and the stalled-partition reader both plan and apply records; one at a time.
+    applying = asyncio.Lock()
+
+    def apply(planned: list[Any], filled: list[Gap]) -> None:
+        """Decode, apply and buffer the changelog deltas of one planned batch whose gaps
+        (``filled``) were read. Never awaits: nothing runs between applying the batch, buffering
+        its changelog records and acking its gaps' offsets."""
+        # Decoding, key checks and tallies in one pass (streams/batching.py); metrics are
+        # touched once per batch and (topic, type), not once per event.
+        decoded = decode_batch(planned)
+        for message, failure in decoded.failures:
+            _dead_letter(deadletter, message, failure)
+            metrics.deadlettered.labels(message.topic, failure.reason_code).inc()
+        for message, event in decoded.misrouted:
+            # A producer that did not key by queue: re-key so the queue's state stays
+            # on one partition. Counted, never dropped.
+            rekey[message.topic].send_soon(key=event.queue.encode(), value=message.value)
+            metrics.rekeyed.labels(message.topic).inc()
+        for (topic, kind), count in decoded.counts.items():
+            metrics.events.labels(topic, kind).inc(count)
+        batch = decoded.events
+        raw_by_queue = decoded.raw_by_queue
+        for gap in filled:
+            # Acked in the same stretch of code as the changelog writes below (see ack_offsets).
+            ack_offsets(app.consumer, gap.topic, gap.partition, gap.start, gap.end)
+        if not batch:
+            return
+        result = runtime.engine.apply(batch)
+        for forward in result.forwarded:
+            ticketing.send_soon(key=forward.queue.encode(), value=encode_event(forward))
+        store.write_deltas({q: raw_by_queue[q] for q in result.touched if q in raw_by_queue})
+        runtime.invalidate(result.touched)
+        metrics.batches.inc()
+        metrics.batch_events.observe(len(planned))
+        metrics.owned_queues.set(len(runtime.engine.queues))
+
     @app.agent(source, name="ccpulse-kpis")
     async def kpi_agent(stream: Any) -> None:
         async for events in stream.take_events(
             worker.batch_max_events, worker.batch_within_seconds
         ):
             messages = [faust_event.message for faust_event in events]
-            if app.rebalancing and order.unplanned(messages):
-                await _wait_for_seek(app)
-            plan = order.plan(messages)
-            if order.redelivered:
-                _redelivered(metrics, order)
-            planned = await _fill_gaps(plan, gaps, metrics) if plan.gaps else plan.items
-            # Decoding, key checks and tallies in one pass (streams/batching.py); metrics are
-            # touched once per batch and (topic, type), not once per event.
-            decoded = decode_batch(planned)
-            for message, failure in decoded.failures:
-                _dead_letter(deadletter, message, failure)
-                metrics.deadlettered.labels(message.topic, failure.reason_code).inc()
-            for message, event in decoded.misrouted:
-                # A producer that did not key by queue: re-key so the queue's state stays
-                # on one partition. Counted, never dropped.
-                rekey[message.topic].send_soon(key=event.queue.encode(), value=message.value)
-                metrics.rekeyed.labels(message.topic).inc()
-            for (topic, kind), count in decoded.counts.items():
-                metrics.events.labels(topic, kind).inc(count)
-            batch = decoded.events
-            raw_by_queue = decoded.raw_by_queue
-            for gap in plan.gaps:
-                # No await from here to the changelog writes below (see ack_offsets).
-                ack_offsets(app.consumer, gap.topic, gap.partition, gap.start, gap.end)
-            if not batch:
-                continue
-            # From here to the end of the batch nothing awaits: no timer, commit or rebalance
-            # handler can run between applying the batch and buffering its changelog records.
-            result = runtime.engine.apply(batch)
-            for forward in result.forwarded:
-                ticketing.send_soon(key=forward.queue.encode(), value=encode_event(forward))
-            store.write_deltas({q: raw_by_queue[q] for q in result.touched if q in raw_by_queue})
-            runtime.invalidate(result.touched)
-            metrics.batches.inc()
-            metrics.batch_events.observe(len(events))
-            metrics.owned_queues.set(len(runtime.engine.queues))
+            async with applying:
+                if app.rebalancing and order.unplanned(messages):
+                    await _wait_for_seek(app)
+                plan = order.plan(messages)
+                if order.redelivered:
+                    _redelivered(metrics, order)
+                planned = await _fill_gaps(plan, gaps, metrics) if plan.gaps else plan.items
+                apply(planned, plan.gaps)
 
     del kpi_agent
+
+    stalls = StallWatch(worker.stalled_partition_seconds)
+    source_topics = (topics.telephony, topics.ticketing)
+
+    @app.timer(interval=STALL_CHECK_SECONDS)
+    async def read_stalled_partitions() -> None:
+        """Apply, straight from Kafka, what a partition's stream stopped delivering
+        (streams/stalls.py)."""
+        if app.rebalancing or not runtime.ready:
+            stalls.reset()
+            return
+        highwaters = partition_highwaters(app.consumer, source_topics)
+        behind = {key: Behind(order.expected(key), hw) for key, hw in highwaters.items()}
+        for key in stalls.stalled(behind, time.monotonic()):
+            async with applying:
+                generation = app.consumer_generation_id
+                if app.rebalancing or key not in partition_highwaters(app.consumer, source_topics):
+                    return
+                end = min(highwaters[key], order.expected(key) + worker.batch_max_events)
+                gap = order.tail(key, end)
+                if gap is None:
+                    continue
+                log(
+                    logger,
+                    "partition stalled below its highwater: reading its records straight "
+                    "from Kafka",
+                    logging.WARNING,
+                    topic=gap.topic,
+                    partition=gap.partition,
+                    first_offset=gap.start,
+                    highwater=highwaters[key],
+                    seconds=worker.stalled_partition_seconds,
+                )
+                planned = await _fill_gaps(Plan[Any]([gap], [gap]), gaps, metrics)
+                if app.rebalancing or app.consumer_generation_id != generation:
+                    # Revoked while reading: the next owner reads these records itself.
+                    order.forget([key])
+                    return
+                apply(planned, [gap])
+
+    del read_stalled_partitions
 
     @app.timer(interval=worker.snapshot_interval_seconds)
     async def snapshot_state() -> None:

@@ -7,8 +7,8 @@ not grow". An acked offset is committed by the next commit, which Faust makes wh
 for the streams to empty on revocation. The record was never applied by anyone, and its
 partition's next owner resumes after it: a lost event, on every worker that fetched ahead when
 a rebalance began. (Found by reading Faust 0.11's stream code; the fault tests have not
-shown it in a log line yet: the one-record gaps they show come from a takeover starting one
-record late, streams/ordering.py.)
+shown it in a log line yet: the gaps they show come from records Faust drops when it clears
+its stream queues at the end of a rebalance, streams/ordering.py and streams/stalls.py.)
 
 The skip happens before Faust *tracks* the message (``message.tracked`` stays False): every
 message the agent receives is tracked first. So an untracked message at its final ack is

@@ -18,13 +18,14 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from faust.types.tuples import TP
 from prometheus_client import Gauge
 
-__all__ = ["partition_lags", "update_lag_gauge"]
+__all__ = ["partition_highwaters", "partition_lags", "update_lag_gauge"]
 
 
-def partition_lags(consumer: Any, topics: Collection[str]) -> dict[tuple[str, int], int]:
-    """{(topic, partition): lag} for the assigned partitions of ``topics`` with a known highwater.
+def partition_highwaters(consumer: Any, topics: Collection[str]) -> dict[tuple[str, int], int]:
+    """{(topic, partition): highwater} for the assigned partitions of ``topics``.
 
     ``consumer`` is a started Faust consumer (``app.consumer``); a partition whose highwater is
     not known yet (nothing fetched since the assignment) is left out rather than guessed.
@@ -33,22 +34,28 @@ def partition_lags(consumer: Any, topics: Collection[str]) -> dict[tuple[str, in
         assigned = consumer.assignment()
     except Exception:  # ConsumerNotStarted, or stopping: no assignment to report
         return {}
+    highwaters: dict[tuple[str, int], int] = {}
+    for tp in assigned:
+        if tp.topic in topics:
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                highwaters[(tp.topic, tp.partition)] = int(highwater)
+    return highwaters
+
+
+def partition_lags(consumer: Any, topics: Collection[str]) -> dict[tuple[str, int], int]:
+    """{(topic, partition): lag} for the partitions :func:`partition_highwaters` reports."""
     # Faust keeps the committed offsets here (pinned faust-streaming; no public accessor).
     committed: Mapping[Any, int | None] = getattr(consumer, "_committed_offset", {})
     lags: dict[tuple[str, int], int] = {}
-    for tp in assigned:
-        if tp.topic not in topics:
-            continue
-        highwater = consumer.highwater(tp)
-        if highwater is None:
-            continue
+    for (topic, partition), highwater in partition_highwaters(consumer, topics).items():
         # Nothing committed yet: Faust keeps a committed 0 as None, and before the group's first
         # commit the consumer reads from the start of the log (auto_offset_reset=earliest),
         # offset 0 unless retention has deleted old segments (then this overstates the lag
         # until the first commit, a second later). No broker request: an offsets request from
         # here waits on Faust's consumer thread for seconds while it fetches.
-        done = committed.get(tp) or 0
-        lags[(tp.topic, tp.partition)] = max(0, int(highwater) - int(done))
+        done = committed.get(TP(topic, partition)) or 0
+        lags[(topic, partition)] = max(0, highwater - int(done))
     return lags
 
 

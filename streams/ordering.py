@@ -10,7 +10,10 @@ offsets, so a new owner's first records were sometimes far ahead of the committe
 (before Faust went back) or one past it (and the skipped record never came). The agent now
 waits for the seek before it plans a partition's first batch (streams/app.py), so it knows
 where each partition resumes; records ahead of that still arrive after the seek at times
-(gaps of 1 to 1,327 records in the test runs). This module makes any such case exact:
+(gaps of 1 to 1,327 records in the test runs): Faust clears its stream queues when it resumes
+flow, right after the seek, and the records it had fetched in between are never delivered
+(its read position is past them). A hole with no later record to reveal it is found by
+streams/stalls.py. This module makes any such case exact:
 
 :class:`PartitionOrder`: for each record it knows the partition's next expected
 offset (from the committed offset, at the first record after an assignment). A record behind
@@ -88,6 +91,26 @@ class PartitionOrder:
         else:
             for key in partitions:
                 self._next.pop(key, None)
+
+    def expected(self, key: tuple[str, int]) -> int:
+        """The next offset ``key`` (topic, partition) must deliver: one past the last planned
+        record, or the partition's resume offset if none was planned since the assignment."""
+        expected = self._next.get(key)
+        if expected is None:
+            committed = self._committed(key)
+            expected = 0 if committed is None else committed
+        return expected
+
+    def tail(self, key: tuple[str, int], end: int) -> Gap | None:
+        """The :class:`Gap` from the expected offset up to ``end`` (excluded), for a partition
+        whose records stopped arriving (streams/stalls.py); None if nothing is missing. The
+        expected offset moves to ``end``: the caller reads and applies the gap before anything
+        else of the partition is planned."""
+        start = self.expected(key)
+        if start >= end:
+            return None
+        self._next[key] = end
+        return Gap(key[0], key[1], start, end)
 
     def unplanned(self, records: Iterable[_Record]) -> bool:
         """Whether a record of ``records`` is the first of its partition since the assignment

@@ -1,0 +1,73 @@
+"""Find partitions whose records stopped reaching the agent while the broker holds more.
+
+Faust clears its stream queues when it resumes flow at the end of a rebalance
+(``FlowControlEvent.resume`` clears every queue made with ``clear_on_resume``, which the topic
+channels are). Records the consumer fetched between resuming the partitions and that moment
+are thrown away, and its read position is already past them, so they are never delivered.
+Faust only seeks back partitions that have a committed offset, and only once, before that
+clear. The next record of such a partition shows the hole and the agent reads the missing
+offsets straight from Kafka (streams/ordering.py, streams/gap_fill.py); but on a partition that
+receives nothing more (a quiet queue at night, the end of a test's stream) there is no next
+record. Its events are then missing from the KPIs, its offsets are never committed and its
+lag never drains (found in the fault tests: a restarted worker's partition stuck at a lag of
+114 with nothing ever committed).
+
+:class:`StallWatch` is the detector: a partition whose next expected offset stays below the
+highwater the consumer last saw, unchanged for ``seconds``, is stalled. The worker then reads
+the offsets from the expected one up to the highwater (at most a batch) itself, like a gap
+(streams/app.py). Records in flight normally move the expected offset long before then; if
+Faust does deliver the same records later, they are dropped as re-deliveries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+__all__ = ["Behind", "StallWatch"]
+
+Key = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Behind:
+    """Where one partition stands: the next offset the agent expects and the consumer's
+    highwater (one past the newest record in the partition)."""
+
+    expected: int
+    highwater: int
+
+
+class StallWatch:
+    """Partitions below their highwater whose expected offset has not moved for ``seconds``."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._since: dict[Key, tuple[int, float]] = {}
+
+    def reset(self) -> None:
+        """Forget every partition (a rebalance: who owns what, and where, starts again)."""
+        self._since.clear()
+
+    def stalled(self, partitions: Mapping[Key, Behind], now: float) -> list[Key]:
+        """The partitions of ``partitions`` that are stalled at ``now`` (a monotonic time).
+
+        A partition is watched from the first call that sees it behind; it is stalled once a
+        call ``seconds`` or more later sees the same expected offset and still more records.
+        Partitions not in ``partitions`` (revoked, highwater not known yet) are forgotten.
+        """
+        since = self._since
+        for key in list(since):
+            if key not in partitions:
+                del since[key]
+        found: list[Key] = []
+        for key, behind in partitions.items():
+            if behind.expected >= behind.highwater:
+                since.pop(key, None)
+                continue
+            seen = since.get(key)
+            if seen is None or seen[0] != behind.expected:
+                since[key] = (behind.expected, now)
+            elif now - seen[1] >= self.seconds:
+                found.append(key)
+        return sorted(found)

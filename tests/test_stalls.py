@@ -1,0 +1,44 @@
+"""streams/stalls.py: a partition is stalled when its expected offset stays below the highwater."""
+
+from __future__ import annotations
+
+from streams.stalls import Behind, StallWatch
+
+TEL0 = ("tel", 0)
+TEL1 = ("tel", 1)
+
+
+def test_a_partition_behind_and_not_moving_is_stalled_after_the_wait() -> None:
+    watch = StallWatch(5.0)
+    assert watch.stalled({TEL0: Behind(0, 114)}, now=100.0) == []
+    assert watch.stalled({TEL0: Behind(0, 114)}, now=104.9) == []
+    assert watch.stalled({TEL0: Behind(0, 114)}, now=105.0) == [TEL0]
+    # Still stalled on the next check until the expected offset moves.
+    assert watch.stalled({TEL0: Behind(0, 115)}, now=106.0) == [TEL0]
+
+
+def test_a_moving_partition_is_never_stalled() -> None:
+    watch = StallWatch(5.0)
+    for step in range(20):
+        # A partition with a steady backlog: behind every time, but the agent keeps up.
+        behind = {TEL0: Behind(100 + 10 * step, 150 + 10 * step)}
+        assert watch.stalled(behind, now=100.0 + step) == []
+
+
+def test_moving_restarts_the_wait_and_catching_up_clears_it() -> None:
+    watch = StallWatch(2.0)
+    watch.stalled({TEL0: Behind(0, 10), TEL1: Behind(5, 10)}, now=0.0)
+    watch.stalled({TEL0: Behind(3, 10), TEL1: Behind(10, 10)}, now=1.0)
+    assert watch.stalled({TEL0: Behind(3, 10), TEL1: Behind(5, 12)}, now=2.5) == []
+    assert watch.stalled({TEL0: Behind(3, 10), TEL1: Behind(5, 12)}, now=3.0) == [TEL0]
+    assert watch.stalled({TEL0: Behind(3, 10), TEL1: Behind(5, 12)}, now=4.5) == [TEL0, TEL1]
+
+
+def test_revoked_partitions_and_a_reset_forget_the_wait() -> None:
+    watch = StallWatch(2.0)
+    watch.stalled({TEL0: Behind(0, 10), TEL1: Behind(0, 10)}, now=0.0)
+    # TEL0 revoked (not reported), then assigned again: its wait starts over.
+    watch.stalled({TEL1: Behind(0, 10)}, now=1.0)
+    assert watch.stalled({TEL0: Behind(0, 10), TEL1: Behind(0, 10)}, now=2.0) == [TEL1]
+    watch.reset()
+    assert watch.stalled({TEL0: Behind(0, 10), TEL1: Behind(0, 10)}, now=3.0) == []
