@@ -110,12 +110,17 @@ def _breakdown(states: list[Any]) -> dict[str, int]:
             + (size(ticket.customer) if ticket.customer else 0)
             for key, ticket in state.tickets.items()
         )
-        parts["contacts"] += size(state.contacts) + sum(
-            size(key) + size(history) + sum(size(entry) + float_size for entry in history)
-            for key, history in state.contacts.items()
+        parts["contacts"] += (
+            size(state.contacts)
+            + sum(
+                size(key) + size(history) + sum(size(entry) + float_size for entry in history)
+                for key, history in state.contacts.items()
+            )
+            + size(state.lone_contacts)
+            + sum(size(k) + size(e) + float_size for k, e in state.lone_contacts.items())
         )
         parts["agents"] += size(state.agents) + sum(
-            size(timeline) + sum(size(entry) + float_size for entry in timeline)
+            size(timeline) + size(timeline.times) + size(timeline.states)
             for timeline in state.agents.values()
         )
         parts["seen_ids"] += sum(

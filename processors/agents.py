@@ -1,18 +1,20 @@
 """Agent states: who is in which state now, and occupancy over a window.
 
-Each agent has a timeline of (event time, state) changes, kept sorted so a late change lands in
-the right place. *Occupancy* over a span is time on calls and in wrap-up divided by that plus
-available time, with every state interval clipped to the span; not-ready and logged-out time
-count in neither. The seconds ``first..last`` of a window are the real-time span
-``[first, last + 1)``, so a change at 10:00:00.7 belongs to second 10:00:00 as everywhere else.
+Each agent has a timeline of (event time, state) changes (processors.state.Timeline), kept
+sorted so a late change lands in the right place. *Occupancy* over a span is time on calls and
+in wrap-up divided by that plus available time, with every state interval clipped to the span;
+not-ready and logged-out time count in neither. The seconds ``first..last`` of a window are the
+real-time span ``[first, last + 1)``, so a change at 10:00:00.7 belongs to second 10:00:00 as
+everywhere else.
 """
 
 from __future__ import annotations
 
 import bisect
+import sys
 from collections.abc import Mapping
 
-from processors.state import QueueState
+from processors.state import QueueState, Timeline
 
 __all__ = [
     "OccupancyCache",
@@ -26,25 +28,27 @@ BUSY = frozenset({"on_call", "wrap_up"})
 
 
 def apply_agent_state(state: QueueState, agent: str, t: float, new_state: str) -> bool:
-    timeline = state.agents.setdefault(agent, [])
-    entry = (t, new_state)
-    if timeline and entry >= timeline[-1]:
-        if entry == timeline[-1]:
-            return False
-        timeline.append(entry)
-    else:
-        index = bisect.bisect_left(timeline, entry)
-        if index < len(timeline) and timeline[index] == entry:
-            return False
-        timeline.insert(index, entry)
+    timeline = state.agents.get(agent)
+    if timeline is None:
+        timeline = state.agents[agent] = Timeline()
+    times, states = timeline.times, timeline.states
+    count = len(states)
+    index = bisect.bisect_left(times, t)
+    # Among changes at the same instant, keep them ordered by state name (and each once).
+    while index < count and times[index] == t and states[index] < new_state:
+        index += 1
+    if index < count and times[index] == t and states[index] == new_state:
+        return False
+    times.insert(index, t)
+    states.insert(index, sys.intern(new_state))
     return True
 
 
-def _state_at(timeline: list[tuple[float, str]], at: int) -> str | None:
+def _state_at(timeline: Timeline, at: int) -> str | None:
     # The last change in or before second `at`. Two changes at the exact same instant are
     # ordered by state name: arbitrary, but the same whatever order the events arrived in.
-    index = bisect.bisect_left(timeline, (float(at + 1), ""))
-    return timeline[index - 1][1] if index else None
+    index = bisect.bisect_left(timeline.times, float(at + 1))
+    return timeline.states[index - 1] if index else None
 
 
 def agents_by_state(state: QueueState, at: int) -> tuple[dict[str, int], int]:
@@ -66,20 +70,22 @@ def _busy_available(state: QueueState, start: float, end: float) -> tuple[float,
         # Only the last change before the span and the changes inside it can overlap it: walk
         # just those instead of the whole day's timeline (min/max spelled as comparisons: this
         # runs for every change of every agent at every snapshot).
-        count = len(timeline)
-        begin = bisect_left(timeline, (start, "")) - 1
+        times, states = timeline.times, timeline.states
+        count = len(states)
+        begin = bisect_left(times, start) - 1
         if begin < 0:
             begin = 0
-        stop = bisect_left(timeline, (end, ""), begin)
+        stop = bisect_left(times, end, begin)
         for index in range(begin, stop):
-            t, current = timeline[index]
+            current = states[index]
             if current == "available":
                 is_busy = False
             elif current in BUSY:
                 is_busy = True
             else:
                 continue
-            until = timeline[index + 1][0] if index + 1 < count else end
+            t = times[index]
+            until = times[index + 1] if index + 1 < count else end
             overlap = (until if until < end else end) - (t if t > start else start)
             if overlap <= 0:
                 continue
@@ -157,6 +163,7 @@ class OccupancyCache:
 def evict_agents(state: QueueState, keep_from: float) -> None:
     """Drop changes before ``keep_from``, keeping the last one before it (the state then)."""
     for timeline in state.agents.values():
-        index = bisect.bisect_left(timeline, (keep_from, ""))
+        index = bisect.bisect_left(timeline.times, keep_from)
         if index > 1:
-            del timeline[: index - 1]
+            del timeline.times[: index - 1]
+            del timeline.states[: index - 1]

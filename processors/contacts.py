@@ -27,12 +27,17 @@ def apply_contact(
     entry = (t, event_id)
     history = state.contacts.get(customer)
     if history is None:
-        # Most customers have one contact in the window: a list of exactly one entry, not the
-        # four-slot list that inserting into an empty one allocates (1,000 queues hold
-        # hundreds of thousands of them, docs/performance.md).
-        state.contacts[customer] = [entry]
-        panes.add(math.floor(t), C.CONTACTS, 1)
-        return
+        lone = state.lone_contacts.get(customer)
+        if lone is None:
+            # Most customers have one contact in the window: kept as the bare pair, not a list
+            # (1,000 queues hold hundreds of thousands of them, docs/performance.md).
+            state.lone_contacts[customer] = entry
+            panes.add(math.floor(t), C.CONTACTS, 1)
+            return
+        if lone == entry:
+            return
+        del state.lone_contacts[customer]
+        history = state.contacts[customer] = [lone]
     index = bisect.bisect_left(history, entry)
     if index < len(history) and history[index] == entry:
         return
@@ -50,13 +55,19 @@ def apply_contact(
 
 def evict_contacts(state: QueueState, keep_from: float) -> None:
     """Forget contacts before ``keep_from`` (lateness horizon minus the FCR window): no contact
-    that can still arrive on time is within the window of one of them."""
-    empty: list[str] = []
+    that can still arrive on time is within the window of one of them. A customer left with
+    one contact keeps it as a lone pair."""
+    lone = state.lone_contacts
+    for customer in [c for c, (t, _) in lone.items() if t < keep_from]:
+        del lone[customer]
+    shrunk: list[str] = []
     for customer, history in state.contacts.items():
         index = bisect.bisect_left(history, (keep_from, ""))
         if index:
             del history[:index]
-        if not history:
-            empty.append(customer)
-    for customer in empty:
-        del state.contacts[customer]
+        if len(history) <= 1:
+            shrunk.append(customer)
+    for customer in shrunk:
+        history = state.contacts.pop(customer)
+        if history:
+            lone[customer] = history[0]

@@ -67,10 +67,13 @@ def _ticket(state: QueueState, ticket_id: str, t: float) -> Ticket:
 
 def _add_status(ticket: Ticket, t: float, status: str) -> bool:
     entry = (t, status)
-    index = bisect.bisect_left(ticket.statuses, entry)
-    if index < len(ticket.statuses) and ticket.statuses[index] == entry:
+    statuses = ticket.statuses
+    index = bisect.bisect_left(statuses, entry)
+    if index < len(statuses) and statuses[index] == entry:
         return False
-    ticket.statuses.insert(index, entry)
+    # A ticket has a handful of status changes at most: a new tuple each time is cheap, and a
+    # ticket with none shares the empty tuple (processors/state.py).
+    ticket.statuses = (*statuses[:index], entry, *statuses[index:])
     return True
 
 
