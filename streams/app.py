@@ -30,7 +30,12 @@ from streams.deadletter import deadletter_record
 from streams.exporter import KpiCollector, PipelineMetrics
 from streams.faust_acks import ack_offsets, install_ack_guard, skipped
 from streams.gap_fill import FilledGap, GapFiller
-from streams.lag import partition_highwaters, partition_lags, update_lag_gauge
+from streams.lag import (
+    committed_offset,
+    partition_highwaters,
+    partition_lags,
+    update_lag_gauge,
+)
 from streams.logs import log
 from streams.ordering import Gap, PartitionOrder, Plan
 from streams.stalls import Behind, StallWatch
@@ -183,9 +188,9 @@ def _resume_offset(app: faust.App, engine: KpiEngine, key: tuple[str, int]) -> i
     Once the rebalance is over, no committed offset means the group never committed one (or
     committed 0): every record is read, and the engine skips per queue what it already applied.
     """
-    committed = getattr(app.consumer, "_committed_offset", {}).get(key)
+    committed = committed_offset(app.consumer, key)
     if committed is not None:
-        return int(committed)
+        return committed
     if not app.rebalancing:
         return None
     position = Position(key[0], key[1], 0).key
@@ -265,16 +270,31 @@ def _register_agent(
     del kpi_agent
 
     stalls = StallWatch(worker.stalled_partition_seconds)
+    commits = StallWatch(worker.stalled_partition_seconds, track_target=True)
     source_topics = (topics.telephony, topics.ticketing)
 
     @app.timer(interval=STALL_CHECK_SECONDS)
     async def read_stalled_partitions() -> None:
-        """Apply, straight from Kafka, what a partition's stream stopped delivering
-        (streams/stalls.py)."""
+        """Apply, straight from Kafka, what a partition's stream stopped delivering, and let
+        Faust commit what was applied (streams/stalls.py)."""
         if app.rebalancing or not runtime.ready:
             stalls.reset()
+            commits.reset()
             return
         highwaters = partition_highwaters(app.consumer, source_topics)
+        uncommitted = {
+            key: Behind(committed_offset(app.consumer, key) or 0, order.expected(key))
+            for key in highwaters
+        }
+        for key in commits.stalled(uncommitted, time.monotonic()):
+            # Under the lock: a batch being planned and applied has moved the expected offset
+            # past records it has not applied yet.
+            async with applying:
+                if app.rebalancing or key not in partition_highwaters(app.consumer, source_topics):
+                    return
+                now_behind = Behind(committed_offset(app.consumer, key) or 0, order.expected(key))
+                if now_behind.position < now_behind.target:
+                    _catch_up_commit(app, key, now_behind)
         behind = {key: Behind(order.expected(key), hw) for key, hw in highwaters.items()}
         for key in stalls.stalled(behind, time.monotonic()):
             async with applying:
@@ -312,6 +332,25 @@ def _register_agent(
             log(logger, "state snapshots written", queues=written)
 
     del snapshot_state
+
+
+def _catch_up_commit(app: faust.App, key: tuple[str, int], behind: Behind) -> None:
+    """Ack, in Faust's consumer, the offsets of a partition the agent has applied (every
+    offset below its expected one) but Faust has not committed for a while, so Faust commits
+    them (streams/stalls.py). Call it holding the agent's lock: then every planned record is
+    applied and its changelog delta buffered, and Faust flushes the producer before it commits.
+    """
+    added = ack_offsets(app.consumer, key[0], key[1], behind.position, behind.target)
+    log(
+        logger,
+        "applied offsets not committed for a while: acked for Faust to commit",
+        logging.WARNING,
+        topic=key[0],
+        partition=key[1],
+        committed=behind.position,
+        applied_through=behind.target - 1,
+        newly_acked=added,
+    )
 
 
 SEEK_WAIT_SECONDS = 10.0

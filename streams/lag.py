@@ -21,7 +21,7 @@ from typing import Any
 from faust.types.tuples import TP
 from prometheus_client import Gauge
 
-__all__ = ["partition_highwaters", "partition_lags", "update_lag_gauge"]
+__all__ = ["committed_offset", "partition_highwaters", "partition_lags", "update_lag_gauge"]
 
 
 def partition_highwaters(consumer: Any, topics: Collection[str]) -> dict[tuple[str, int], int]:
@@ -43,10 +43,18 @@ def partition_highwaters(consumer: Any, topics: Collection[str]) -> dict[tuple[s
     return highwaters
 
 
-def partition_lags(consumer: Any, topics: Collection[str]) -> dict[tuple[str, int], int]:
-    """{(topic, partition): lag} for the partitions :func:`partition_highwaters` reports."""
+def committed_offset(consumer: Any, key: tuple[str, int]) -> int | None:
+    """The offset Faust's consumer last committed (or found committed) for ``key`` (topic,
+    partition): the next one to read. None: nothing, or 0 (Faust keeps a committed 0 as None),
+    or the seek of a new assignment has not happened yet."""
     # Faust keeps the committed offsets here (pinned faust-streaming; no public accessor).
     committed: Mapping[Any, int | None] = getattr(consumer, "_committed_offset", {})
+    offset = committed.get(TP(*key))
+    return None if offset is None else int(offset)
+
+
+def partition_lags(consumer: Any, topics: Collection[str]) -> dict[tuple[str, int], int]:
+    """{(topic, partition): lag} for the partitions :func:`partition_highwaters` reports."""
     lags: dict[tuple[str, int], int] = {}
     for (topic, partition), highwater in partition_highwaters(consumer, topics).items():
         # Nothing committed yet: Faust keeps a committed 0 as None, and before the group's first
@@ -54,8 +62,8 @@ def partition_lags(consumer: Any, topics: Collection[str]) -> dict[tuple[str, in
         # offset 0 unless retention has deleted old segments (then this overstates the lag
         # until the first commit, a second later). No broker request: an offsets request from
         # here waits on Faust's consumer thread for seconds while it fetches.
-        done = committed.get(TP(topic, partition)) or 0
-        lags[(topic, partition)] = max(0, highwater - int(done))
+        done = committed_offset(consumer, (topic, partition)) or 0
+        lags[(topic, partition)] = max(0, highwater - done)
     return lags
 
 

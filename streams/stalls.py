@@ -17,6 +17,15 @@ highwater the consumer last saw, unchanged for ``seconds``, is stalled. The work
 the offsets from the expected one up to the highwater (at most a batch) itself, like a gap
 (streams/app.py). Records in flight normally move the expected offset long before then; if
 Faust does deliver the same records later, they are dropped as re-deliveries.
+
+The same watch finds a partition whose *commits* stopped: Faust commits only acked offsets that
+follow its committed one without a hole, and forgets acked offsets it tried to commit. After a
+restart with a backlog, one partition's committed offset stayed hundreds of records below what
+the agent had applied, for the 90 s a test waited, with no gap and no stall, creeping up by a
+few records at a time; its lag never drained. Once Faust's committed offset stays below the
+agent's expected one, and that has not moved for ``seconds``, the worker acks the offsets in
+between in Faust's consumer (each was applied, and its changelog delta is buffered before
+Faust's commit flushes the producer), and Faust commits them.
 """
 
 from __future__ import annotations
@@ -31,18 +40,22 @@ Key = tuple[str, int]
 
 @dataclass(frozen=True, slots=True)
 class Behind:
-    """Where one partition stands: the next offset the agent expects and the consumer's
-    highwater (one past the newest record in the partition)."""
+    """Where one partition stands: a position and the target it should reach. For reading,
+    the agent's next expected offset and the consumer's highwater (one past the newest record);
+    for commits, Faust's committed offset and the agent's next expected offset."""
 
-    expected: int
-    highwater: int
+    position: int
+    target: int
 
 
 class StallWatch:
-    """Partitions below their highwater whose expected offset has not moved for ``seconds``."""
+    """Partitions below their target whose position has not moved for ``seconds``, or, with
+    ``track_target``, whose target has not moved (the position may creep: a partition whose
+    commits trickle in as Faust re-delivers records the agent had applied is still stuck)."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, track_target: bool = False) -> None:
         self.seconds = seconds
+        self._track_target = track_target
         self._since: dict[Key, tuple[int, float]] = {}
 
     def reset(self) -> None:
@@ -53,7 +66,8 @@ class StallWatch:
         """The partitions of ``partitions`` that are stalled at ``now`` (a monotonic time).
 
         A partition is watched from the first call that sees it behind; it is stalled once a
-        call ``seconds`` or more later sees the same expected offset and still more records.
+        call ``seconds`` or more later sees the same position (target, with ``track_target``)
+        and still a target above the position.
         Partitions not in ``partitions`` (revoked, highwater not known yet) are forgotten.
         """
         since = self._since
@@ -62,12 +76,13 @@ class StallWatch:
                 del since[key]
         found: list[Key] = []
         for key, behind in partitions.items():
-            if behind.expected >= behind.highwater:
+            if behind.position >= behind.target:
                 since.pop(key, None)
                 continue
+            moving = behind.target if self._track_target else behind.position
             seen = since.get(key)
-            if seen is None or seen[0] != behind.expected:
-                since[key] = (behind.expected, now)
+            if seen is None or seen[0] != moving:
+                since[key] = (moving, now)
             elif now - seen[1] >= self.seconds:
                 found.append(key)
         return sorted(found)

@@ -42,3 +42,18 @@ def test_revoked_partitions_and_a_reset_forget_the_wait() -> None:
     assert watch.stalled({TEL0: Behind(0, 10), TEL1: Behind(0, 10)}, now=2.0) == [TEL1]
     watch.reset()
     assert watch.stalled({TEL0: Behind(0, 10), TEL1: Behind(0, 10)}, now=3.0) == []
+
+
+def test_tracking_the_target_catches_a_creeping_position() -> None:
+    # Commits trickling in (Faust re-delivering records the agent had applied) while the
+    # agent's expected offset stays put: stuck all the same.
+    watch = StallWatch(5.0, track_target=True)
+    assert watch.stalled({TEL0: Behind(100, 900)}, now=0.0) == []
+    assert watch.stalled({TEL0: Behind(104, 900)}, now=2.5) == []
+    assert watch.stalled({TEL0: Behind(110, 900)}, now=5.0) == [TEL0]
+    # The target moving (the agent applying more) restarts the wait.
+    assert watch.stalled({TEL0: Behind(110, 950)}, now=6.0) == []
+    # Without track_target the creeping position keeps resetting it.
+    plain = StallWatch(5.0)
+    for step, position in enumerate((100, 104, 110, 115)):
+        assert plain.stalled({TEL0: Behind(position, 900)}, now=2.5 * step) == []
