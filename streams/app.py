@@ -28,7 +28,7 @@ from streams.codec import DecodeFailure, encode_event
 from streams.config import Config
 from streams.deadletter import deadletter_record
 from streams.exporter import KpiCollector, PipelineMetrics
-from streams.faust_acks import ack_offsets, install_ack_guard, skipped
+from streams.faust_acks import ack_offsets, dedupe_acked, install_ack_guard, skipped
 from streams.gap_fill import FilledGap, GapFiller
 from streams.lag import (
     committed_offset,
@@ -340,6 +340,7 @@ def _catch_up_commit(app: faust.App, key: tuple[str, int], behind: Behind) -> No
     them (streams/stalls.py). Call it holding the agent's lock: then every planned record is
     applied and its changelog delta buffered, and Faust flushes the producer before it commits.
     """
+    duplicates = dedupe_acked(app.consumer, key[0], key[1])
     added = ack_offsets(app.consumer, key[0], key[1], behind.position, behind.target)
     log(
         logger,
@@ -350,6 +351,7 @@ def _catch_up_commit(app: faust.App, key: tuple[str, int], behind: Behind) -> No
         committed=behind.position,
         applied_through=behind.target - 1,
         newly_acked=added,
+        duplicate_acks_dropped=duplicates,
     )
 
 

@@ -33,7 +33,7 @@ from typing import Any
 import faust.streams
 from faust.types.tuples import TP, ConsumerMessage, ack_lock
 
-__all__ = ["ack_offsets", "install_ack_guard", "skipped"]
+__all__ = ["ack_offsets", "dedupe_acked", "install_ack_guard", "skipped"]
 
 guarded_topics: set[str] = set()
 """The source topics whose skipped messages are held back from commit (the agent's topics)."""
@@ -97,6 +97,15 @@ def ack_offsets(consumer: Any, topic: str, partition: int, start: int, end: int)
     tp = TP(topic, partition)
     added = 0
     with ack_lock:
+        # Faust records a jump in the offsets it fetched as a gap interval (including the
+        # offset it jumped to) and adds the interval to the acked offsets at its next commit,
+        # without looking for duplicates. Its commit stops at the first duplicate, so a gap
+        # acked here as well made it commit one offset per commit interval (a restarted
+        # worker's lag crept down by one a second). These offsets are acked here: drop them
+        # from Faust's interval.
+        faust_gaps = consumer._gap.get(tp)
+        if faust_gaps:
+            faust_gaps.chop(start, end)
         committed = consumer._committed_offset[tp]
         acked_index = consumer._acked_index[tp]
         acked = consumer._acked[tp]
@@ -107,3 +116,21 @@ def ack_offsets(consumer: Any, topic: str, partition: int, start: int, end: int)
                 added += 1
         consumer._n_acked += added
     return added
+
+
+def dedupe_acked(consumer: Any, topic: str, partition: int) -> int:
+    """Sort Faust's acked offsets of a partition and drop duplicates; how many were dropped.
+
+    Faust commits the first run of consecutive acked offsets (``Consumer._new_offset``), and a
+    duplicate ends a run: each one costs a commit interval. Duplicates come from Faust's own gap
+    intervals, which overlap the offset that ended the gap and anything acked since.
+    """
+    tp = TP(topic, partition)
+    with ack_lock:
+        acked = consumer._acked.get(tp)
+        if not acked:
+            return 0
+        unique = sorted(set(acked))
+        dropped = len(acked) - len(unique)
+        acked[:] = unique
+    return dropped
