@@ -32,6 +32,7 @@ from streams.faust_acks import ack_offsets, dedupe_acked, install_ack_guard, ski
 from streams.gap_fill import FilledGap, GapFiller
 from streams.lag import (
     committed_offset,
+    handed_over,
     partition_highwaters,
     partition_lags,
     update_lag_gauge,
@@ -295,24 +296,26 @@ def _register_agent(
                 now_behind = Behind(committed_offset(app.consumer, key) or 0, order.expected(key))
                 if now_behind.position < now_behind.target:
                     _catch_up_commit(app, key, now_behind)
-        behind = {key: Behind(order.expected(key), hw) for key, hw in highwaters.items()}
+        handed = {key: handed_over(app.consumer, key, hw) for key, hw in highwaters.items()}
+        behind = {key: Behind(order.expected(key), end) for key, end in handed.items()}
         for key in stalls.stalled(behind, time.monotonic()):
             async with applying:
                 generation = app.consumer_generation_id
                 if app.rebalancing or key not in partition_highwaters(app.consumer, source_topics):
                     return
-                end = min(highwaters[key], order.expected(key) + worker.batch_max_events)
+                end = min(handed[key], order.expected(key) + worker.batch_max_events)
                 gap = order.tail(key, end)
                 if gap is None:
                     continue
                 log(
                     logger,
-                    "partition stalled below its highwater: reading its records straight "
-                    "from Kafka",
+                    "partition stalled: records Faust handed over never reached the agent; "
+                    "reading them straight from Kafka",
                     logging.WARNING,
                     topic=gap.topic,
                     partition=gap.partition,
                     first_offset=gap.start,
+                    handed_over_through=handed[key] - 1,
                     highwater=highwaters[key],
                     seconds=worker.stalled_partition_seconds,
                 )

@@ -21,7 +21,13 @@ from typing import Any
 from faust.types.tuples import TP
 from prometheus_client import Gauge
 
-__all__ = ["committed_offset", "partition_highwaters", "partition_lags", "update_lag_gauge"]
+__all__ = [
+    "committed_offset",
+    "handed_over",
+    "partition_highwaters",
+    "partition_lags",
+    "update_lag_gauge",
+]
 
 
 def partition_highwaters(consumer: Any, topics: Collection[str]) -> dict[tuple[str, int], int]:
@@ -51,6 +57,19 @@ def committed_offset(consumer: Any, key: tuple[str, int]) -> int | None:
     committed: Mapping[Any, int | None] = getattr(consumer, "_committed_offset", {})
     offset = committed.get(TP(*key))
     return None if offset is None else int(offset)
+
+
+def handed_over(consumer: Any, key: tuple[str, int], highwater: int) -> int:
+    """One past the last offset of ``key`` that Faust's consumer handed to its stream (its read
+    offset), at most ``highwater``; 0 if it handed over nothing since the assignment.
+
+    Records up to there were given to the agent's stream or thrown away by Faust (it clears its
+    stream queues when it resumes flow after a rebalance); records beyond are still to come. A
+    busy worker's fetcher can leave a partition waiting for many seconds, which is not a stall.
+    """
+    read: Mapping[Any, int | None] = getattr(consumer, "_read_offset", {})
+    offset = read.get(TP(*key))
+    return 0 if offset is None else min(highwater, int(offset) + 1)
 
 
 def partition_lags(consumer: Any, topics: Collection[str]) -> dict[tuple[str, int], int]:

@@ -13,10 +13,13 @@ lag never drains (found in the fault tests: a restarted worker's partition stuck
 114 with nothing ever committed).
 
 :class:`StallWatch` is the detector: a partition whose next expected offset stays below the
-highwater the consumer last saw, unchanged for ``seconds``, is stalled. The worker then reads
-the offsets from the expected one up to the highwater (at most a batch) itself, like a gap
-(streams/app.py). Records in flight normally move the expected offset long before then; if
-Faust does deliver the same records later, they are dropped as re-deliveries.
+last offset Faust handed to its stream (streams/lag.py ``handed_over``), unchanged for
+``seconds``, is stalled. The worker then reads the offsets from the expected one up to there
+(at most a batch) itself, like a gap (streams/app.py). Records in flight normally move the
+expected offset long before then; if Faust does deliver the same records later, they are
+dropped as re-deliveries. Records Faust has not handed over yet do not count: with a backlog,
+a busy worker's fetcher left partitions waiting for more than 5 s, and measuring against the
+highwater made the worker read them itself (38 times in one ``make bench`` run).
 
 The same watch finds a partition whose *commits* stopped: Faust commits the first run of
 consecutive acked offsets after its committed one, and a duplicate in its acked list ends that
@@ -44,7 +47,7 @@ Key = tuple[str, int]
 @dataclass(frozen=True, slots=True)
 class Behind:
     """Where one partition stands: a position and the target it should reach. For reading,
-    the agent's next expected offset and the consumer's highwater (one past the newest record);
+    the agent's next expected offset and how far Faust handed records to its stream;
     for commits, Faust's committed offset and the agent's next expected offset."""
 
     position: int

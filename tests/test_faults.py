@@ -243,7 +243,7 @@ def test_a_backlog_left_while_every_worker_was_down_is_all_applied(
         assert last == [], "\n".join(last[:30]) + "\n" + cluster.logs()
         (worker,) = cluster.alive()
         text = worker.log_path.read_text()
-        stalls = log_fields(text, "partition stalled below its highwater")
+        stalls = log_fields(text, "partition stalled")
         catch_ups = log_fields(text, "applied offsets not committed for a while")
         gaps = sum(metric_values(worker, "ccpulse_offset_gaps_total").values())
         print(

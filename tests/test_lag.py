@@ -67,3 +67,17 @@ def test_the_gauge_keeps_only_the_partitions_of_the_last_measurement() -> None:
         for s in family.samples
     }
     assert samples == {("tel", "1"): 0.0}
+
+
+def test_handed_over_is_one_past_faust_s_read_offset_and_never_past_the_highwater() -> None:
+    from faust.types.tuples import TP
+
+    from streams.lag import handed_over
+
+    class Reader:
+        _read_offset = {TP("tel", 0): 41, TP("tel", 1): None}
+
+    assert handed_over(Reader(), ("tel", 0), 100) == 42
+    assert handed_over(Reader(), ("tel", 0), 40) == 40
+    assert handed_over(Reader(), ("tel", 1), 100) == 0  # nothing handed over since the seek
+    assert handed_over(Reader(), ("tel", 2), 100) == 0

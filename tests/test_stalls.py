@@ -1,4 +1,4 @@
-"""streams/stalls.py: a partition is stalled when its expected offset stays below the highwater."""
+"""streams/stalls.py: a partition is stalled when a position stays below its target."""
 
 from __future__ import annotations
 
