@@ -216,7 +216,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             embedded=not args.producer_batching,
         )
         idle_rss = rss_bytes(worker.process.pid)[0]
-        progress(f"worker ready (pid {worker.process.pid}, RSS {idle_rss / 2**20:.0f} MB)")
+        progress(f"worker ready (pid {worker.process.pid}, RSS {idle_rss / 2**20:.0f} MiB)")
         results["worker"] = throughput(
             worker, broker.bootstrap, APP_ID, len(main_records), progress
         )
@@ -261,7 +261,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         progress(f"engine memory: {queues} queues, {calls:,} open calls, {tickets:,} open tickets")
         case = memory_case(queues, calls, tickets, args.memory_hours)
         cases.append(case)
-        progress(f"  -> {case['state_bytes'] / 2**20:,.0f} MB ({case['events']:,} events)")
+        progress(f"  -> {case['state_bytes'] / 2**20:,.0f} MiB ({case['events']:,} events)")
     results["memory"].update(engine=cases, hours=args.memory_hours)
     target = cases[-1]
     results["memory"]["worker_estimate_bytes"] = (

@@ -120,8 +120,12 @@ class PaneStore:
                 one[position + 1] += amount
                 break
         else:
-            one.append(float(index))
-            one.append(float(amount))
+            # A new counter in this second: a new array of exactly the right size. Appending
+            # would leave a spare pair allocated in most of the hundreds of thousands of
+            # second panes a large worker holds (16 bytes each).
+            grown = SparsePane("d", [*one.tolist(), float(index), float(amount)])
+            self.levels[0][second] = grown
+            self._cached = (grown, sixty, quarter)
         sixty[index] += amount
         quarter[index] += amount
 

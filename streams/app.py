@@ -270,24 +270,55 @@ def _register_agent(
 
     del kpi_agent
 
-    stalls = StallWatch(worker.stalled_partition_seconds)
-    commits = StallWatch(worker.stalled_partition_seconds, track_target=True)
+    dropped = StallWatch(worker.stalled_partition_seconds)
+    stopped = StallWatch(worker.stopped_partition_seconds)
+    commits = StallWatch(worker.stalled_partition_seconds)
+    watches = (dropped, stopped, commits)
     source_topics = (topics.telephony, topics.ticketing)
+
+    async def read_missing(key: tuple[str, int], end: int, why: str, **fields: Any) -> None:
+        """Read and apply a partition's records from its expected offset up to ``end`` (at
+        most a batch), under the agent's lock, unless a rebalance got in the way."""
+        async with applying:
+            generation = app.consumer_generation_id
+            if app.rebalancing or key not in partition_highwaters(app.consumer, source_topics):
+                return
+            gap = order.tail(key, min(end, order.expected(key) + worker.batch_max_events))
+            if gap is None:
+                return
+            log(
+                logger,
+                f"partition stalled: {why}; reading its records straight from Kafka",
+                logging.WARNING,
+                topic=gap.topic,
+                partition=gap.partition,
+                first_offset=gap.start,
+                end_offset=gap.end,
+                **fields,
+            )
+            planned = await _fill_gaps(Plan[Any]([gap], [gap]), gaps, metrics)
+            if app.rebalancing or app.consumer_generation_id != generation:
+                # Revoked while reading: the next owner reads these records itself.
+                order.forget([key])
+                return
+            apply(planned, [gap])
 
     @app.timer(interval=STALL_CHECK_SECONDS)
     async def read_stalled_partitions() -> None:
         """Apply, straight from Kafka, what a partition's stream stopped delivering, and let
         Faust commit what was applied (streams/stalls.py)."""
         if app.rebalancing or not runtime.ready:
-            stalls.reset()
-            commits.reset()
+            for watch in watches:
+                watch.reset()
             return
+        now = time.monotonic()
         highwaters = partition_highwaters(app.consumer, source_topics)
+        expected = {key: order.expected(key) for key in highwaters}
         uncommitted = {
-            key: Behind(committed_offset(app.consumer, key) or 0, order.expected(key))
+            key: Behind(committed_offset(app.consumer, key) or 0, expected[key], expected[key])
             for key in highwaters
         }
-        for key in commits.stalled(uncommitted, time.monotonic()):
+        for key in commits.stalled(uncommitted, now):
             # Under the lock: a batch being planned and applied has moved the expected offset
             # past records it has not applied yet.
             async with applying:
@@ -297,34 +328,26 @@ def _register_agent(
                 if now_behind.position < now_behind.target:
                     _catch_up_commit(app, key, now_behind)
         handed = {key: handed_over(app.consumer, key, hw) for key, hw in highwaters.items()}
-        behind = {key: Behind(order.expected(key), end) for key, end in handed.items()}
-        for key in stalls.stalled(behind, time.monotonic()):
-            async with applying:
-                generation = app.consumer_generation_id
-                if app.rebalancing or key not in partition_highwaters(app.consumer, source_topics):
-                    return
-                end = min(handed[key], order.expected(key) + worker.batch_max_events)
-                gap = order.tail(key, end)
-                if gap is None:
-                    continue
-                log(
-                    logger,
-                    "partition stalled: records Faust handed over never reached the agent; "
-                    "reading them straight from Kafka",
-                    logging.WARNING,
-                    topic=gap.topic,
-                    partition=gap.partition,
-                    first_offset=gap.start,
-                    handed_over_through=handed[key] - 1,
-                    highwater=highwaters[key],
-                    seconds=worker.stalled_partition_seconds,
-                )
-                planned = await _fill_gaps(Plan[Any]([gap], [gap]), gaps, metrics)
-                if app.rebalancing or app.consumer_generation_id != generation:
-                    # Revoked while reading: the next owner reads these records itself.
-                    order.forget([key])
-                    return
-                apply(planned, [gap])
+        # Records Faust handed to its stream that never reached the agent (cleared queues).
+        for key in dropped.stalled({k: Behind(expected[k], handed[k]) for k in handed}, now):
+            await read_missing(
+                key,
+                handed[key],
+                "records Faust handed over never reached the agent",
+                handed_over_through=handed[key] - 1,
+                seconds=worker.stalled_partition_seconds,
+            )
+        # Records Faust does not hand over at all: seen twice on a worker restarted after a
+        # SIGKILL, which delivered nothing for the 90 s its test waited.
+        behind = {k: Behind(expected[k], hw, handed[k]) for k, hw in highwaters.items()}
+        for key in stopped.stalled(behind, now):
+            await read_missing(
+                key,
+                highwaters[key],
+                "Faust has handed over none of its records for a while",
+                highwater=highwaters[key],
+                seconds=worker.stopped_partition_seconds,
+            )
 
     del read_stalled_partitions
 

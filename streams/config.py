@@ -99,6 +99,11 @@ class WorkerConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     to its stream, with nothing delivered, before the worker reads those records straight
     from Kafka; and how long Faust's committed offset may stay below what the agent applied
     before the worker acks the offsets in between (streams/stalls.py)."""
+    stopped_partition_seconds: Annotated[float, Meta(gt=0, le=3600)] = 30.0
+    """How long Faust may hand over none of a partition's records, with the partition behind
+    its highwater, before the worker reads them straight from Kafka itself. Longer than
+    ``stalled_partition_seconds``: with a backlog, a busy worker's fetcher leaves partitions
+    waiting for many seconds (streams/stalls.py)."""
 
     def consumer_fetch_wait_ms(self) -> int:
         """The fetch wait the worker's consumer uses (see ``fetch_max_wait_ms``)."""

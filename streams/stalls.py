@@ -52,16 +52,18 @@ class Behind:
 
     position: int
     target: int
+    progress: int | None = None
+    """The value whose change shows the partition is moving (restarting the wait); None: the
+    position. For commits, the agent's expected offset (Faust's committed one may creep up as
+    it re-delivers records the agent had applied, and the partition is still stuck); for a
+    partition Faust stopped delivering, Faust's read offset."""
 
 
 class StallWatch:
-    """Partitions below their target whose position has not moved for ``seconds``, or, with
-    ``track_target``, whose target has not moved (the position may creep: a partition whose
-    commits trickle in as Faust re-delivers records the agent had applied is still stuck)."""
+    """Partitions below their target whose progress has not moved for ``seconds``."""
 
-    def __init__(self, seconds: float, track_target: bool = False) -> None:
+    def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self._track_target = track_target
         self._since: dict[Key, tuple[int, float]] = {}
 
     def reset(self) -> None:
@@ -72,8 +74,8 @@ class StallWatch:
         """The partitions of ``partitions`` that are stalled at ``now`` (a monotonic time).
 
         A partition is watched from the first call that sees it behind; it is stalled once a
-        call ``seconds`` or more later sees the same position (target, with ``track_target``)
-        and still a target above the position.
+        call ``seconds`` or more later sees the same progress and still a target above the
+        position.
         Partitions not in ``partitions`` (revoked, highwater not known yet) are forgotten.
         """
         since = self._since
@@ -85,7 +87,7 @@ class StallWatch:
             if behind.position >= behind.target:
                 since.pop(key, None)
                 continue
-            moving = behind.target if self._track_target else behind.position
+            moving = behind.position if behind.progress is None else behind.progress
             seen = since.get(key)
             if seen is None or seen[0] != moving:
                 since[key] = (moving, now)
