@@ -92,9 +92,6 @@ class Timeline:
             self.times.append(t)
             self.states.append(sys.intern(name))
 
-    def __len__(self) -> int:
-        return len(self.states)
-
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Timeline):
             return NotImplemented

@@ -276,12 +276,17 @@ def _register_agent(
     watches = (dropped, stopped, commits)
     source_topics = (topics.telephony, topics.ticketing)
 
+    def still_owned(key: tuple[str, int]) -> bool:
+        """No rebalance going on and ``key`` still assigned (checked again once the agent's
+        lock is held: the batch that held it may have ended with a revocation)."""
+        return not app.rebalancing and key in partition_highwaters(app.consumer, source_topics)
+
     async def read_missing(key: tuple[str, int], end: int, why: str, **fields: Any) -> None:
         """Read and apply a partition's records from its expected offset up to ``end`` (at
         most a batch), under the agent's lock, unless a rebalance got in the way."""
         async with applying:
             generation = app.consumer_generation_id
-            if app.rebalancing or key not in partition_highwaters(app.consumer, source_topics):
+            if not still_owned(key):
                 return
             gap = order.tail(key, min(end, order.expected(key) + worker.batch_max_events))
             if gap is None:
@@ -322,7 +327,7 @@ def _register_agent(
             # Under the lock: a batch being planned and applied has moved the expected offset
             # past records it has not applied yet.
             async with applying:
-                if app.rebalancing or key not in partition_highwaters(app.consumer, source_topics):
+                if not still_owned(key):
                     return
                 now_behind = Behind(committed_offset(app.consumer, key) or 0, order.expected(key))
                 if now_behind.position < now_behind.target:

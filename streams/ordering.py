@@ -133,8 +133,7 @@ class PartitionOrder:
             offset = record.offset
             expected = expected_of.get(key)
             if expected is None:
-                committed = self._committed(key)
-                expected = 0 if committed is None else min(committed, offset)
+                expected = min(self.expected(key), offset)
             if offset < expected:
                 self.redelivered[record.topic] = self.redelivered.get(record.topic, 0) + 1
                 continue

@@ -32,6 +32,11 @@ stays below the agent's expected one, and that has not moved for ``seconds``, th
 the duplicates and acks any offset in between that is missing (each was applied, and its
 changelog delta is buffered before Faust's commit flushes the producer), and Faust commits them
 (streams/faust_acks.py, which also keeps a gap read by the worker out of Faust's interval).
+
+A third watch covers a partition Faust hands over nothing of at all: behind its highwater while
+Faust's read offset stands for ``worker.stopped_partition_seconds`` (longer: a busy fetcher
+can leave a partition waiting that long), as on a worker restarted after a SIGKILL that
+received no record for the 90 s its test waited. It is read the same way, up to the highwater.
 """
 
 from __future__ import annotations
