@@ -118,3 +118,17 @@ def test_tickets_have_consistent_lifecycles() -> None:
             if getattr(e, "ticket_id", None) == move.ticket_id and e.time > move.time
         ]
         assert all(e.queue == move.to_queue for e in later if isinstance(e, TicketReplied))
+
+
+def test_a_flat_day_is_as_busy_at_night_as_at_the_peak() -> None:
+    from datetime import UTC, datetime
+
+    from streams.simulator.model import DAILY_CURVE, Simulation
+
+    night = datetime(2026, 11, 25, 2, 0, tzinfo=UTC).timestamp()  # 02:00 in London
+    flat = Simulation(start=night, flat_day=True)
+    curved = Simulation(start=night)
+    billing = flat.models[0]
+    assert billing.name == "billing"
+    assert flat._rate(billing, night, 3600.0) == max(DAILY_CURVE)
+    assert curved._rate(billing, night, 3600.0) == DAILY_CURVE[2]

@@ -135,6 +135,10 @@ class Stack:
                 str(SIM_SPEED),
                 "--seed",
                 "5",
+                # Peak traffic whatever the hour: every queue then has abandoned calls for the
+                # per-queue abandon and Erlang A panels (a run in London's evening had none on
+                # billing).
+                "--flat-day",
                 # A surge on the first queue: long waits and abandons there (avg abandon time,
                 # Erlang A's patience, the default rules firing).
                 "--scenario",

@@ -22,6 +22,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--scenario-duration", type=float, default=1800.0, help="simulated seconds")
     parser.add_argument("--surge-factor", type=float, default=2.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--flat-day",
+        action="store_true",
+        help="every hour as busy as the daily peak (default: quiet nights, two daytime peaks)",
+    )
     parser.add_argument("--start", help="simulated start time, ISO 8601 (default: now)")
     parser.add_argument(
         "--speed",
@@ -66,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         args.scenario_duration,
         args.surge_factor,
     )
-    simulation = Simulation(start=start, seed=args.seed, scenario=scenario)
+    simulation = Simulation(start=start, seed=args.seed, scenario=scenario, flat_day=args.flat_day)
     sink: EventSink
     if args.output == "jsonl":
         sink = JsonlSink(args.file)

@@ -115,8 +115,12 @@ class Simulation:
         seed: int = 1,
         scenario: Scenario | None = None,
         customers_per_queue: int = 400,
+        flat_day: bool = False,
     ) -> None:
         self.models = queues or default_queues()
+        # Every hour at the daily peak: traffic that does not depend on the wall-clock hour
+        # (a test run in a queue's quiet evening otherwise saw no abandoned call in it).
+        self._curve = (max(DAILY_CURVE),) * 24 if flat_day else DAILY_CURVE
         self.start = start if start is not None else datetime.now(UTC).timestamp()
         self.seed = seed
         self.rng = random.Random(seed)
@@ -160,7 +164,7 @@ class Simulation:
     def _rate(self, model: QueueModel, t: float, per_hour: float) -> float:
         queue = self._queues[model.name]
         hour = datetime.fromtimestamp(t, queue.zone).hour
-        rate = per_hour / 3600.0 * DAILY_CURVE[hour]
+        rate = per_hour / 3600.0 * self._curve[hour]
         if self.scenario.name == "surge" and self.scenario.active(model.name, t - self.start):
             rate *= self.scenario.factor
         return rate
