@@ -1,11 +1,11 @@
-"""The worker's own per-batch code with Faust's per-message plumbing taken away.
+"""The worker's own per-batch code fed by a plain aiokafka consumer, without Faust.
 
 A plain aiokafka consumer takes batches (``getmany``) from the same pre-produced topics and
-runs exactly what the KPI agent runs per batch: :func:`streams.batching.decode_batch`, the
-engine's batch apply and the state store's delta encoding (into an in-memory table; only the
-changelog send is left out). The gap between this figure and the worker's says how much of the
-worker's time is Faust's per-message machinery rather than ccpulse's code; it is what a worker
-that consumed in batches below Faust's stream layer would reach.
+runs exactly what the worker's batch task runs per batch: :func:`streams.batching.decode_batch`,
+the engine's batch apply and the state store's delta encoding (into an in-memory table; only the
+changelog send is left out). It is the upper bound of the worker, which takes whole fetches from
+Faust's consumer (streams/batch_fetch.py) but also sends the changelog, runs the alert timer and
+serves /metrics; the gap between the two figures is that share.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Phases (each prints progress lines; the summary table comes at the end):
 
 1. Simulate realistic traffic for 100 queues (streams/simulator) and pre-produce it.
 2. The ceiling: a plain aiokafka consumer reads it all, no processing.
-3. The worker's own per-batch code without Faust's per-message plumbing (bench/direct.py), and
+3. The worker's own per-batch code on a plain consumer, without Faust (bench/direct.py), and
    the KPI engine alone, in process.
 4. A real ``ccpulse worker`` drains the same topics (sustained rate from committed offsets);
    then drains a second slice while py-spy samples it (the profile in docs/performance.md).
@@ -57,35 +57,38 @@ NOTES = """
   with 8 partitions each, keyed by queue, as in production.
 - **Traffic.** The project's simulator (streams/simulator) for 100 queues of mixed size
   (40-240 calls/h, staffed for ~85 % occupancy, 5 time zones, tickets, surveys, moves between
-  queues), about 7 hours of event time ending before "now". The same pre-produced topics feed the
+  queues), about 21 hours of event time ending before "now". The same pre-produced topics feed the
   ceiling, the direct path and the worker.
 - **Ceiling.** A plain `AIOKafkaConsumer` assigned every partition, `getmany` in a loop, no
   decoding: events / time from the first fetched batch to the last event. Best of two runs.
-- **Worker throughput.** A real `ccpulse worker` process (default settings: batches of up to
-  5,000 events or 0.25 s, the full KPI set, changelog deltas and snapshots, /metrics) started
-  after the topics were filled. Progress is read every 0.25 s from the consumer group's committed
-  offsets (Faust commits every second), not from /metrics, whose scrape computes every queue's
-  snapshot and would steal the worker's CPU. The rate is taken between 10 % and 90 % of the
-  events, so start-up and the last commit interval are left out.
-- **Direct path.** bench/direct.py runs the agent's per-batch code (`decode_batch`, the engine's
+- **Worker throughput.** A real `ccpulse worker` process (default settings: whole fetches,
+  batches of up to 5,000 events, no wait, the full KPI set, changelog deltas and snapshots,
+  /metrics) started after the topics were filled. Progress is read every 0.25 s from the
+  consumer group's committed offsets (Faust commits every second), not from /metrics, whose
+  scrape computes every queue's snapshot and would steal the worker's CPU. The rate is taken
+  between 10 % and 90 % of the events, so start-up and the last commit interval are left out.
+- **Direct path.** bench/direct.py runs the worker's per-batch code (`decode_batch`, the engine's
   batch apply, the changelog delta encoding) on batches from a plain aiokafka consumer: the same
-  work as the worker minus Faust's per-message plumbing and the changelog send.
+  work as the worker minus Faust, the changelog send, the timers and the web server.
 - **Freshness.** A background process produces simulated events at a steady 2,000 events/s,
-  each stamped with the wall clock when sent. Markers are `call.blocked` events in a queue of their
-  own (`bench-marker`): each adds 1 to `ccpulse_window_blocked{queue="bench-marker",window="1h"}`.
-  A /metrics scrape computes every queue's snapshot inside the worker's event loop, so scraping
-  back to back would starve the worker and measure the poller. For each marker: note the time,
-  send and flush it; wait, outside the worker, for the changelog delta the worker writes for
-  `bench-marker` right after applying the batch that held it ("applied"); then scrape /metrics
-  once and check that the count includes it (else scrape again after a pause). Latency = end of
-  the scrape that shows it - time before the send. Markers follow each other after a random
-  1-2 s. Freshness starts once the worker has drained everything produced before. The broker's
-  and client's own share is measured under the same load with a plain aiokafka consumer.
+  each stamped with the wall clock when sent. Markers are `call.blocked` events in a queue of
+  their own (`bench-marker`): each adds 1 to
+  `ccpulse_window_blocked{queue="bench-marker",window="1h"}`. For each marker: note the time,
+  send and flush it, then probe /metrics for that family (`?name[]=ccpulse_window_blocked`,
+  which the worker serves as prometheus_client's handlers do) every 20 ms after the previous
+  probe's answer until the count includes it. Latency = end of that probe - time before the
+  send. The whole page costs the worker ~0.3 s of its event loop, too much to poll; it is
+  scraped once per marker, after the marker showed, for its duration. Meanwhile the benchmark
+  also watches the changelog for the delta that holds the marker. Markers follow each other
+  after a random 1-2 s. Freshness starts once the worker has drained everything produced
+  before. The broker's and client's own share is measured under the same load with a plain
+  aiokafka consumer.
 - **Memory.** Worker: VmHWM (peak RSS) from /proc over the whole run. Engine: a fresh process
   (bench/memory_probe.py) applies one hour of simulated traffic for the given number of queues
   plus the open calls (entered, never left) and open tickets (created, never solved), read from
   a second process through a pipe so the simulator's own memory is not counted; the figure is its
-  RSS after minus before. The whole-worker estimate adds the idle worker's RSS and the encoded
+  RSS after minus before. The whole-worker estimate adds the RSS of an idle worker (a worker of
+  its own group started on the still-empty topics, 3 s after it is ready) and the encoded
   snapshots that the in-memory changelog table keeps.
 - **Noise.** The machine has 2 cores, and the broker, the worker, the load generator and the
   benchmark share them; other work on the machine at the same time lowers the figures (see the
@@ -188,6 +191,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 TopicSpec(topics["deadletter"], 1),
             ],
         )
+        config = write_worker_config(
+            workdir / "worker.yaml", topics, args.partitions, args.fetch_wait_ms
+        )
+        # The idle baseline of the whole-worker estimate: a worker of its own group on the
+        # still-empty topics. The measured worker below starts with the whole backlog waiting
+        # and is never idle (its RSS at "ready" already held fetched records: 58 to 98 MiB).
+        idle = start_worker(
+            broker.bootstrap, _free_port(), workdir, config, APP_ID + "-idle", embedded=True
+        )
+        try:
+            time.sleep(3.0)
+            idle_rss = rss_bytes(idle.process.pid)[0]
+        finally:
+            idle.stop()
+        progress(f"idle worker RSS {idle_rss / 2**20:.0f} MiB")
         seconds = produce(broker.bootstrap, topics, main_records)
         progress(f"produced {len(main_records):,} events in {seconds:.1f} s")
         names = [topics["telephony"], topics["ticketing"]]
@@ -204,9 +222,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             f"engine alone {direct['engine_rate']:,.0f} events/s"
         )
 
-        config = write_worker_config(
-            workdir / "worker.yaml", topics, args.partitions, args.fetch_wait_ms
-        )
         worker = start_worker(
             broker.bootstrap,
             _free_port(),
@@ -215,8 +230,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             APP_ID,
             embedded=not args.producer_batching,
         )
-        idle_rss = rss_bytes(worker.process.pid)[0]
-        progress(f"worker ready (pid {worker.process.pid}, RSS {idle_rss / 2**20:.0f} MiB)")
+        ready_rss = rss_bytes(worker.process.pid)[0]
+        progress(f"worker ready (pid {worker.process.pid}, RSS {ready_rss / 2**20:.0f} MiB)")
         results["worker"] = throughput(
             worker, broker.bootstrap, APP_ID, len(main_records), progress
         )
@@ -275,11 +290,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
-    parser.add_argument("--events", type=int, default=300_000)
+    # A million events: at ~100k events/s the worker drains them in about 10 s, so its rate is
+    # taken over several of Faust's 1 s commit intervals (300,000 drained in under 4 s).
+    parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--profile-events", type=int, default=100_000)
     parser.add_argument("--queues", type=int, default=100)
     parser.add_argument("--partitions", type=int, default=8)
-    parser.add_argument("--history-hours", type=float, default=8.0)
+    parser.add_argument("--history-hours", type=float, default=24.0)
     parser.add_argument("--rate", type=float, default=2000.0)
     parser.add_argument("--freshness-seconds", type=float, default=90.0)
     parser.add_argument("--memory-hours", type=float, default=1.0)

@@ -74,7 +74,11 @@ class WorkerConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     batch_max_events: int = 5000
-    batch_within_seconds: float = 0.25
+    batch_within_seconds: Annotated[float, Meta(ge=0, le=3600)] = 0.0
+    """Once events are fetched, how long to wait for more before applying fewer than
+    ``batch_max_events``. Default 0: each fetch is applied as it arrives (under load a fetch
+    is already large, and each batch writes one changelog record per source partition); a
+    wait makes fewer, larger changelog writes at the cost of that much latency."""
     snapshot_interval_seconds: float = 30.0
     """How often each queue's full state is written to the changelog (between, only deltas)."""
     data_dir: str = "var/worker"

@@ -135,13 +135,6 @@ class PipelineMetrics:
             ["topic"],
             registry=registry,
         )
-        self.faust_skipped = Counter(
-            "ccpulse_faust_skipped",
-            "Source records Faust's stream skipped during a rebalance without handing them to "
-            "the agent; not committed, so they are delivered again (streams/faust_acks.py).",
-            ["topic"],
-            registry=registry,
-        )
         self.lag = Gauge(
             "ccpulse_consumer_lag",
             "Messages not yet processed and committed, per partition (highwater - committed).",

@@ -60,11 +60,12 @@ def committed_offset(consumer: Any, key: tuple[str, int]) -> int | None:
 
 
 def handed_over(consumer: Any, key: tuple[str, int], highwater: int) -> int:
-    """One past the last offset of ``key`` that Faust's consumer handed to its stream (its read
-    offset), at most ``highwater``; 0 if it handed over nothing since the assignment.
+    """One past the last offset of ``key`` that Faust's consumer handed over (its read offset,
+    kept by streams/batch_fetch.py), at most ``highwater``; 0 if it handed over nothing since
+    the assignment.
 
-    Records up to there were given to the agent's stream or thrown away by Faust (it clears its
-    stream queues when it resumes flow after a rebalance); records beyond are still to come. A
+    Records up to there were given to the batch task or dropped at a rebalance (fetched, not
+    yet applied); records beyond are still to come. A
     busy worker's fetcher can leave a partition waiting for many seconds, which is not a stall.
     """
     read: Mapping[Any, int | None] = getattr(consumer, "_read_offset", {})

@@ -168,13 +168,6 @@ OPERATIONAL_METRICS: tuple[MetricSpec, ...] = (
         ("topic",),
     ),
     MetricSpec(
-        "ccpulse_faust_skipped",
-        "counter",
-        "Source records Faust's stream skipped during a rebalance without handing them to "
-        "the agent; not committed, so they are delivered again (streams/faust_acks.py).",
-        ("topic",),
-    ),
-    MetricSpec(
         "ccpulse_consumer_lag",
         "gauge",
         "Messages not yet processed and committed, per partition (highwater - committed).",

@@ -10,9 +10,10 @@ offsets, so a new owner's first records were sometimes far ahead of the committe
 (before Faust went back) or one past it (and the skipped record never came). The agent now
 waits for the seek before it plans a partition's first batch (streams/app.py), so it knows
 where each partition resumes; records ahead of that still arrive after the seek at times
-(gaps of 1 to 1,327 records in the test runs): Faust clears its stream queues when it resumes
-flow, right after the seek, and the records it had fetched in between are never delivered
-(its read position is past them). A hole with no later record to reveal it is found by
+(gaps of 1 to 1,327 records in the test runs, when Faust's stream delivered them: it cleared
+its stream queues when it resumed flow, right after the seek; the worker drops the records it
+fetched and had not applied at a revocation the same way, streams/batch_fetch.py), and the
+read position is past them. A hole with no later record to reveal it is found by
 streams/stalls.py. This module makes any such case exact:
 
 :class:`PartitionOrder`: for each record it knows the partition's next expected

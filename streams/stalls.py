@@ -1,19 +1,18 @@
 """Find partitions whose records stopped reaching the agent while the broker holds more.
 
-Faust clears its stream queues when it resumes flow at the end of a rebalance
-(``FlowControlEvent.resume`` clears every queue made with ``clear_on_resume``, which the topic
-channels are). Records the consumer fetched between resuming the partitions and that moment
-are thrown away, and its read position is already past them, so they are never delivered.
-Faust only seeks back partitions that have a committed offset, and only once, before that
-clear. The next record of such a partition shows the hole and the agent reads the missing
-offsets straight from Kafka (streams/ordering.py, streams/gap_fill.py); but on a partition that
-receives nothing more (a quiet queue at night, the end of a test's stream) there is no next
-record. Its events are then missing from the KPIs, its offsets are never committed and its
-lag never drains (found in the fault tests: a restarted worker's partition stuck at a lag of
-114 with nothing ever committed).
+A rebalance drops records that were fetched and not yet applied: the revocation clears what
+the batch task had not taken yet (streams/app.py, as Faust clears its own stream queues when it
+resumes flow), and the consumer's read position is already past them. Faust seeks back, at the
+end of the rebalance, only the partitions that have a committed offset. The next record of
+such a partition shows the hole and the agent reads the missing offsets straight from Kafka
+(streams/ordering.py, streams/gap_fill.py); but on a partition that receives nothing more (a
+quiet queue at night, the end of a test's stream) there is no next record. Its events are then
+missing from the KPIs, its offsets are never committed and its lag never drains (found in the
+fault tests, when Faust's stream still delivered the records: a restarted worker's partition
+stuck at a lag of 114 with nothing ever committed).
 
 :class:`StallWatch` is the detector: a partition whose next expected offset stays below the
-last offset Faust handed to its stream (streams/lag.py ``handed_over``), unchanged for
+last offset Faust's consumer handed over (streams/lag.py ``handed_over``), unchanged for
 ``seconds``, is stalled. The worker then reads the offsets from the expected one up to there
 (at most a batch) itself, like a gap (streams/app.py). Records in flight normally move the
 expected offset long before then; if Faust does deliver the same records later, they are

@@ -40,7 +40,11 @@ def register_views(app: faust.App, runtime: Any) -> None:
 
     @app.page("/metrics")
     async def metrics(self: faust.web.View, request: faust.web.Request) -> faust.web.Response:
-        body = generate_latest(runtime.registry)
+        # ``?name[]=family`` restricts the page to those families, as prometheus_client's own
+        # handlers do: a probe or a federation of a few series skips rendering the rest.
+        names = request.query.getall("name[]", [])
+        registry = runtime.registry.restricted_registry(names) if names else runtime.registry
+        body = generate_latest(registry)
         return self.bytes(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     @app.page("/api/kpis")

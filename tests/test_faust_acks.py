@@ -1,72 +1,14 @@
-"""streams/faust_acks.py: a message Faust's stream skipped is never acknowledged for commit."""
+"""streams/faust_acks.py: the agent's acks land in Faust's bookkeeping so that Faust's own
+commit (``Consumer._new_offset``, called here) commits exactly what was applied."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import faust.streams
+from aiokafka.structs import ConsumerRecord
 from faust.transport.consumer import Consumer as FaustConsumer
-from faust.types.tuples import TP, ConsumerMessage
+from faust.types.tuples import TP
 from intervaltree import IntervalTree
 
-from streams.faust_acks import (
-    GuardedStreamIterator,
-    ack_offsets,
-    dedupe_acked,
-    install_ack_guard,
-    skipped,
-)
-
-
-class RecordingConsumer:
-    """Stands in for Faust's consumer: records which offsets were acknowledged for commit."""
-
-    def __init__(self) -> None:
-        self.acked: list[int] = []
-
-    def ack(self, message: Any) -> bool:
-        self.acked.append(message.offset)
-        return True
-
-
-def message(offset: int, tracked: bool) -> ConsumerMessage:
-    msg = ConsumerMessage(
-        "t.telephony", 0, offset, 0.0, 0, None, b"k", b"v", None, tp=TP("t.telephony", 0)
-    )
-    msg.tracked = tracked
-    msg.refcount = 1
-    return msg
-
-
-def test_an_untracked_message_is_marked_done_but_not_acknowledged_for_commit() -> None:
-    install_ack_guard(["t.telephony"])
-    install_ack_guard(["t.telephony"])  # idempotent
-    consumer = RecordingConsumer()
-    skipped.clear()
-    delivered, dropped = message(7, tracked=True), message(8, tracked=False)
-    assert delivered.ack(consumer) is True  # type: ignore[arg-type]
-    assert dropped.ack(consumer) is False  # type: ignore[arg-type]
-    assert consumer.acked == [7]
-    assert dropped.acked  # Faust's wait for in-flight messages does not wait for it
-    assert skipped == {"t.telephony": 1}
-    skipped.clear()
-
-
-def test_the_compiled_stream_iterator_is_replaced_by_the_guarded_one() -> None:
-    # Faust's compiled iterator acks inline, without Message.ack: it must be the subclass that
-    # settles a skipped message first.
-    install_ack_guard(["t.telephony"])
-    assert faust.streams._CStreamIterator is GuardedStreamIterator
-
-
-def test_a_message_of_an_unguarded_topic_is_left_to_faust() -> None:
-    install_ack_guard(["t.telephony"])
-    consumer = RecordingConsumer()
-    other = ConsumerMessage("t.alerts", 0, 3, 0.0, 0, None, b"k", b"v", None, tp=TP("t.alerts", 0))
-    other.refcount = 1
-    skipped.clear()
-    assert other.ack(consumer) is True  # type: ignore[arg-type]
-    assert consumer.acked == [3] and skipped == {}
+from streams.faust_acks import ack_offsets, ack_records, dedupe_acked
 
 
 class FaustAckBook:
@@ -122,3 +64,19 @@ def test_duplicate_acks_are_dropped_so_faust_commits_the_whole_run() -> None:
     assert book._acked[tp] == [38, 39, 40, 41]
     assert book.new_offset(tp) == 42
     assert dedupe_acked(book, "t.telephony", 1) == 0
+
+
+def record(topic: str, partition: int, offset: int) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord(topic, partition, offset, 0, 0, b"k", b"v", None, 1, 1, ())
+
+
+def test_a_batchs_records_are_acked_per_partition_and_committed_through_its_last() -> None:
+    book = FaustAckBook(committed=10)
+    batch = [record("t.telephony", 0, o) for o in (8, 9, 10, 11, 12)]  # 8, 9: re-delivered
+    batch += [record("t.telephony", 1, 0), record("t.telephony", 1, 1)]
+    assert ack_records(book, batch) == 5
+    assert book._acked[TP("t.telephony", 0)] == [10, 11, 12]
+    assert book._acked[TP("t.telephony", 1)] == [0, 1]
+    assert book._n_acked == 5
+    assert ack_records(book, batch[2:4]) == 0  # acked once only: a duplicate ends a commit
+    assert book.new_offset(TP("t.telephony", 0)) == 13

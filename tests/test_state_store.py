@@ -6,6 +6,7 @@ real Faust table on the real broker is exercised by tests/test_worker_integratio
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -80,10 +81,7 @@ def test_deltas_alone_rebuild_the_state() -> None:
     apply_batch(store, rows(0, 10))
     apply_batch(store, rows(10, 25))
     assert entered(store.engine, "billing") == 25
-    assert [k for _, k, _ in table.changelog] == [
-        delta_key(2, "billing", 1),
-        delta_key(2, "billing", 2),
-    ]
+    assert [k for _, k, _ in table.changelog] == [delta_key(2, 1), delta_key(2, 2)]
     fresh = QueueStateStore(table.recovered(), KpiEngine())
     assert fresh.rebuild({2}) == ["billing"]
     assert entered(fresh.engine, "billing") == 25
@@ -100,10 +98,10 @@ def test_snapshot_replaces_deltas_and_rebuild_continues_the_sequence() -> None:
     fresh = QueueStateStore(table.recovered(), KpiEngine())
     fresh.rebuild({2})
     assert entered(fresh.engine, "billing") == 12
-    assert set(fresh.table.data) == {snapshot_key(2, "billing"), delta_key(2, "billing", 2)}
+    assert set(fresh.table.data) == {snapshot_key(2, "billing"), delta_key(2, 2)}
     apply_batch(fresh, rows(12, 13))
     # The next delta after recovery continues the sequence instead of overwriting delta 2.
-    assert fresh.table.changelog[-1][1] == delta_key(2, "billing", 3)
+    assert fresh.table.changelog[-1][1] == delta_key(2, 3)
     assert entered(fresh.engine, "billing") == 13
 
 
@@ -137,8 +135,8 @@ def test_records_go_to_the_partition_their_events_came_from() -> None:
     apply_batch(store, rows(0, 5, "billing", partition=2) + rows(100, 103, "sales", partition=5))
     store.write_snapshots()
     partitions = {key: partition for partition, key, _ in table.changelog}
-    assert partitions[delta_key(2, "billing", 1)] == 2
-    assert partitions[delta_key(5, "sales", 1)] == 5
+    assert partitions[delta_key(2, 1)] == 2
+    assert partitions[delta_key(5, 1)] == 5
     assert partitions[snapshot_key(5, "sales")] == 5
 
 
@@ -163,3 +161,65 @@ def test_queue_names_with_slashes_round_trip(queue: str) -> None:
     fresh = QueueStateStore(table.recovered(), KpiEngine())
     assert fresh.rebuild({2}) == [queue]
     assert entered(fresh.engine, queue) == 4
+
+
+def test_one_delta_per_partition_holds_every_queue_and_is_deleted_once_all_are_snapshotted() -> (
+    None
+):
+    table = FakeTable()
+    store = QueueStateStore(table, KpiEngine())
+    apply_batch(store, rows(0, 4, "billing") + rows(100, 103, "sales") + rows(200, 202, "x", 5))
+    # Three queues, two partitions: two records, not three.
+    assert [(p, k) for p, k, _ in table.changelog] == [(2, delta_key(2, 1)), (5, delta_key(5, 1))]
+    assert store.write_snapshots(["billing"]) == 1
+    assert delta_key(2, 1) in table.data  # sales is not in a snapshot yet
+    assert store.write_snapshots() == 2
+    assert set(table.data) == {snapshot_key(2, q) for q in ("billing", "sales")} | {
+        snapshot_key(5, "x")
+    }
+    fresh = QueueStateStore(table.recovered(), KpiEngine())
+    assert fresh.rebuild({2, 5}) == ["billing", "sales", "x"]
+    assert (entered(fresh.engine, "billing"), entered(fresh.engine, "sales")) == (4, 3)
+
+
+def test_a_per_queue_delta_of_an_earlier_version_is_replayed_then_deleted() -> None:
+    table = FakeTable()
+    store = QueueStateStore(table, KpiEngine())
+    apply_batch(store, rows(0, 5))
+    store.write_snapshots()
+    # What an earlier version wrote after that snapshot: one delta per queue.
+    old_key = b"2/billing/d/000000000007"
+    old_value = msgspec.msgpack.encode(rows(5, 8))
+    table.changelog.append((2, old_key, old_value))
+    fresh = QueueStateStore(table.recovered(), KpiEngine())
+    assert fresh.rebuild({2}) == ["billing"]
+    assert entered(fresh.engine, "billing") == 8
+    apply_batch(fresh, rows(8, 9))
+    assert fresh.write_snapshots() == 1
+    assert old_key not in fresh.table.data
+    again = QueueStateStore(fresh.table.recovered(), KpiEngine())
+    again.rebuild({2})
+    assert entered(again.engine, "billing") == 9
+
+
+def test_periodic_snapshots_come_once_per_interval_each_queue_at_its_own_turn() -> None:
+    table = FakeTable()
+    store = QueueStateStore(table, KpiEngine())
+    queues = [f"q{i}" for i in range(40)]
+    written_at: dict[str, list[int]] = {q: [] for q in queues}
+    for second in range(0, 91):  # three 30 s intervals, a tick a second
+        for queue in queues:  # every queue changes every second
+            apply_batch(store, rows(second, second + 1, queue))
+        already = len(table.changelog)
+        store.write_due_snapshots(float(second), 30.0)
+        for _, key, value in table.changelog[already:]:
+            if value is not None and key.endswith(b"/s"):
+                written_at[key.decode().split("/")[1]].append(second)
+    firsts = [times[0] for times in written_at.values()]
+    # Spread: the first snapshots fall on many different seconds, not in one burst...
+    assert len(set(firsts)) >= 15
+    for queue, times in written_at.items():
+        # ...each within the first interval, and then exactly one interval apart.
+        assert 0 < times[0] <= 30, (queue, times)
+        assert [b - a for a, b in itertools.pairwise(times)] == [30] * (len(times) - 1)
+        assert len(times) == 3

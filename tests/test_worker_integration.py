@@ -6,6 +6,7 @@ Every test starts real processes on 127.0.0.1 (broker, worker) and stops them by
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -121,7 +122,6 @@ PIPELINE_COUNTERS = (
     "ccpulse_events_total",
     "ccpulse_events_redelivered_total",
     "ccpulse_offset_gaps_total",
-    "ccpulse_faust_skipped_total",
     "ccpulse_events_duplicate_total",
     "ccpulse_events_late_total",
     "ccpulse_batches_total",
@@ -311,5 +311,13 @@ def test_metrics_pass_promtool_check(
         result = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True)
         assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
         assert result.stdout.decode().strip() == "" and result.stderr.decode().strip() == ""
+        # ?name[]= restricts the page to the families asked for, each complete.
+        some = worker.get("/metrics?name[]=ccpulse_window_blocked&name[]=ccpulse_window_answered")
+        families = set(re.findall(rb"^# TYPE (\S+) ", some, re.MULTILINE))
+        assert families == {b"ccpulse_window_blocked", b"ccpulse_window_answered"}
+        blocked = [
+            line for line in body.splitlines() if line.startswith(b"ccpulse_window_blocked{")
+        ]
+        assert blocked and all(line in some.splitlines() for line in blocked)
     finally:
         worker.stop()
