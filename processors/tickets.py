@@ -203,9 +203,12 @@ def apply_survey(panes: PaneStore, event: SurveyResponse, t: float) -> bool:
 
 def _status_before(ticket: Ticket, end: float) -> str | None:
     """Status after every change strictly before instant ``end``."""
-    index = bisect.bisect_left(ticket.statuses, (end, ""))
+    statuses = ticket.statuses
+    if statuses and statuses[-1][0] < end:
+        return statuses[-1][1]  # every change is before ``end``: the usual case, no search
+    index = bisect.bisect_left(statuses, (end, ""))
     if index:
-        return ticket.statuses[index - 1][1]
+        return statuses[index - 1][1]
     return "new" if ticket.created_at is not None else None
 
 
