@@ -177,10 +177,10 @@ async def _drain_in_batches(consumer: Any, fetcher: Any, batches: FetchedBatches
         for tp, tp_records in records.items():
             if active is not None and tp not in active:
                 continue
-            last_read = read_offset[tp]
             if tp.topic not in source_topics:
                 await _deliver_one_by_one(consumer, tp, tp_records, generation)
                 continue
+            last_read = read_offset[tp]
             if last_read is not None and tp_records[0].offset < last_read:
                 tp_records = [r for r in tp_records if r.offset >= last_read]
                 if not tp_records:

@@ -99,8 +99,8 @@ class WorkerConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     before the worker warns; it keeps trying, and never applies a batch with a hole in it
     (streams/gap_fill.py; docs/deploy.md#exact-counts-across-crashes)."""
     stalled_partition_seconds: Annotated[float, Meta(gt=0, le=3600)] = 5.0
-    """How long a partition's next expected offset may stay below the last offset Faust handed
-    to its stream, with nothing delivered, before the worker reads those records straight
+    """How long a partition's next expected offset may stay below the last offset Faust's
+    consumer handed over, with nothing applied, before the worker reads those records straight
     from Kafka; and how long Faust's committed offset may stay below what the agent applied
     before the worker acks the offsets in between (streams/stalls.py)."""
     stopped_partition_seconds: Annotated[float, Meta(gt=0, le=3600)] = 30.0

@@ -22,15 +22,18 @@ highwater made the worker read them itself (38 times in one ``make bench`` run).
 
 The same watch finds a partition whose *commits* stopped: Faust commits the first run of
 consecutive acked offsets after its committed one, and a duplicate in its acked list ends that
-run. Faust makes such duplicates itself: it records a jump in the fetched offsets as a gap
-interval, the offset it jumped to included, and adds the interval to the acked list at its
-next commit without looking. A full test run showed a restarted worker's committed offset
-creeping up by one a second (38, 39, 40... with everything to 63 applied and acked); an
-earlier run failed on a lag of ~800 that crept down for 90 s. Once Faust's committed offset
-stays below the agent's expected one, and that has not moved for ``seconds``, the worker drops
-the duplicates and acks any offset in between that is missing (each was applied, and its
-changelog delta is buffered before Faust's commit flushes the producer), and Faust commits them
-(streams/faust_acks.py, which also keeps a gap read by the worker out of Faust's interval).
+run. Faust made such duplicates itself while it delivered the source records: it recorded a jump
+in the fetched offsets as a gap interval, the offset it jumped to included, and added the
+interval to the acked list at its next commit without looking. The worker's own drain loop no
+longer records gap intervals for the source topics (streams/batch_fetch.py), so this watch is
+now a safety net for offsets applied and not acked by any other path. A full test run showed a
+restarted worker's committed offset creeping up by one a second (38, 39, 40... with everything
+to 63 applied and acked); an earlier run failed on a lag of ~800 that crept down for 90 s. Once
+Faust's committed offset stays below the agent's expected one, and that has not moved for
+``seconds``, the worker drops the duplicates and acks any offset in between that is missing
+(each was applied, and its changelog delta is buffered before Faust's commit flushes the
+producer), and Faust commits them (streams/faust_acks.py, which also keeps a gap read by the
+worker out of Faust's interval).
 
 A third watch covers a partition Faust hands over nothing of at all: behind its highwater while
 Faust's read offset stands for ``worker.stopped_partition_seconds`` (longer: a busy fetcher
@@ -51,8 +54,8 @@ Key = tuple[str, int]
 @dataclass(frozen=True, slots=True)
 class Behind:
     """Where one partition stands: a position and the target it should reach. For reading,
-    the agent's next expected offset and how far Faust handed records to its stream;
-    for commits, Faust's committed offset and the agent's next expected offset."""
+    the agent's next expected offset and how far Faust's consumer handed records over (or the
+    highwater); for commits, Faust's committed offset and the agent's next expected offset."""
 
     position: int
     target: int

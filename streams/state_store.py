@@ -35,14 +35,18 @@ import msgspec
 from processors.engine import KpiEngine, Position
 from processors.events import Event
 from processors.state import decode_state, encode_state
+from streams.batching import Delta
 from streams.codec import DecodeFailure, decode_event
 
 __all__ = ["QueueStateStore", "delta_key", "snapshot_key"]
 
-Delta = list[tuple[str, int, int, bytes]]
 _delta_encoder = msgspec.msgpack.Encoder()
 _delta_decoder = msgspec.msgpack.Decoder(dict[str, Delta])
 _queue_delta_decoder = msgspec.msgpack.Decoder(Delta)
+
+Replay = tuple[tuple[int, int], bytes, int, dict[str, Delta]]
+"""A delta read back by :meth:`QueueStateStore.rebuild`: (sort key, table key, partition, events
+per queue); the sort key puts an earlier version's per-queue deltas first."""
 
 
 class ChangelogTable(Protocol):
@@ -172,7 +176,7 @@ class QueueStateStore:
     def rebuild(self, partitions: set[int]) -> list[str]:
         """Rebuild the engine's state for ``partitions`` from the recovered table."""
         snapshots: dict[str, bytes] = {}
-        deltas: list[tuple[tuple[int, int], bytes, int, dict[str, Delta]]] = []
+        deltas: list[Replay] = []
         for key, value in list(self.table.data.items()):
             if key.endswith(b"/a"):
                 continue  # a queue's alert state: restored by streams/alert_runtime.py
@@ -226,9 +230,7 @@ class QueueStateStore:
         return gone
 
 
-def _replay_events(
-    deltas: list[tuple[tuple[int, int], bytes, int, dict[str, Delta]]],
-) -> Iterator[tuple[Event, Position]]:
+def _replay_events(deltas: list[Replay]) -> Iterator[tuple[Event, Position]]:
     for *_, queues in deltas:
         for events in queues.values():
             for topic, partition, offset, raw in events:

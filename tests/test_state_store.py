@@ -6,8 +6,10 @@ real Faust table on the real broker is exercised by tests/test_worker_integratio
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
+import time
 from typing import Any
 
 import msgspec
@@ -223,3 +225,43 @@ def test_periodic_snapshots_come_once_per_interval_each_queue_at_its_own_turn() 
         assert 0 < times[0] <= 30, (queue, times)
         assert [b - a for a, b in itertools.pairwise(times)] == [30] * (len(times) - 1)
         assert len(times) == 3
+
+
+def test_the_group_commit_waits_for_the_last_batchs_delta_records_and_no_longer() -> None:
+    class FutureTable(FakeTable):
+        """A changelog whose sends complete only when the test says so."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.sends: list[asyncio.Future[None]] = []
+
+        def send_changelog(  # type: ignore[override]
+            self, partition: int | None, key: Any, value: Any, *a: Any, **k: Any
+        ) -> asyncio.Future[None]:
+            super().send_changelog(partition, key, value)
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self.sends.append(future)
+            return future
+
+    async def scenario() -> tuple[float, float, float]:
+        table = FutureTable()
+        store = QueueStateStore(table, KpiEngine())
+        apply_batch(store, rows(0, 3, "billing") + rows(100, 102, "sales", partition=5))
+        assert len(table.sends) == 2  # one delta per partition
+        started = time.monotonic()
+        await store.delivered(0.2)  # nothing delivered: waits out its bound
+        bounded = time.monotonic() - started
+        loop = asyncio.get_running_loop()
+        for future in table.sends:
+            loop.call_later(0.05, future.set_result, None)
+        started = time.monotonic()
+        await store.delivered(5.0)  # returns once both are delivered
+        early = time.monotonic() - started
+        started = time.monotonic()
+        await store.delivered(5.0)  # all delivered: no wait
+        return bounded, early, time.monotonic() - started
+
+    bounded, early, none = asyncio.run(scenario())
+    assert 0.2 <= bounded < 1.0
+    assert 0.05 <= early < 1.0
+    assert none < 0.05
