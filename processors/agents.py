@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import bisect
 import sys
-from collections.abc import Mapping
+from collections.abc import Sequence
 
 from processors.state import QueueState, Timeline
 
 __all__ = [
-    "OccupancyCache",
+    "WindowOccupancy",
     "agents_by_state",
     "apply_agent_state",
     "evict_agents",
@@ -33,6 +33,10 @@ def apply_agent_state(state: QueueState, agent: str, t: float, new_state: str) -
         timeline = state.agents[agent] = Timeline()
     times, states = timeline.times, timeline.states
     count = len(states)
+    if not count or t > times[-1]:
+        times.append(t)  # after every change so far: the usual case, no search
+        states.append(sys.intern(new_state))
+        return True
     index = bisect.bisect_left(times, t)
     # Among changes at the same instant, keep them ordered by state name (and each once).
     while index < count and times[index] == t and states[index] < new_state:
@@ -106,58 +110,107 @@ def occupancy(state: QueueState, first: int, last: int) -> float | None:
     return _ratio(*_busy_available(state, float(first), float(last + 1)))
 
 
-class OccupancyCache:
-    """Occupancy over spans with a fixed start (``today``: since local midnight), incrementally.
+class WindowOccupancy:
+    """Occupancy of one queue over windows that end at the same second, from cached pieces.
 
-    Recomputing ``today`` from midnight walks every agent change of the day, at every snapshot;
-    by the afternoon that was most of a snapshot's cost. The span is split at the start of the
-    current quarter hour: the closed part ``[start, quarter)`` is computed once per quarter and
-    kept until an agent change before the quarter arrives (a late event) or the queue's state
-    object is replaced (a rebuild); only the open part is walked each time. Same definition,
-    same intervals; only the order of the floating-point additions differs (two partial sums).
+    Recomputing a window walks every agent change in it, for every window of every snapshot:
+    ``today`` walks the whole day, and on a busy queue the rolling windows were most of a
+    snapshot's cost. Each window is split like the panes (processors/panes.py): a head (from its
+    start to the next whole minute), whole closed minutes and quarter hours, and the open
+    minute up to now (shared by all the windows of a snapshot). Busy and available seconds of a
+    closed minute or quarter, and their sums over the closed run of a window, are computed once
+    and kept until an agent change before their end arrives (a late event: :meth:`changed`).
+    Same definition, same intervals; only the order of the floating-point additions differs from
+    :func:`occupancy` (partial sums).
+
+    One per queue state (the engine makes a new one when a state is replaced).
     """
 
-    QUARTER = 900
+    def __init__(self, state: QueueState) -> None:
+        self.state = state
+        self._cells: dict[tuple[int, int], tuple[float, float]] = {}
+        """(start, 60 or 900) -> (busy, available) seconds in that closed minute or quarter."""
+        self._runs: dict[tuple[int, int], tuple[float, float]] = {}
+        """(start, stop) -> (busy, available) seconds over the closed cells from start to stop."""
+        self._changed_from: float | None = None
 
-    def __init__(self) -> None:
-        self._closed: dict[str, tuple[QueueState, float, float, float, float]] = {}
-        self._changed_from: dict[str, float] = {}
+    def changed(self, t: float) -> None:
+        """An agent change at event time ``t`` was applied."""
+        if self._changed_from is None or t < self._changed_from:
+            self._changed_from = t
 
-    def changed(self, queue: str, t: float) -> None:
-        """An agent change at event time ``t`` was applied to ``queue``."""
-        before = self._changed_from.get(queue)
-        if before is None or t < before:
-            self._changed_from[queue] = t
+    def occupancies(self, firsts: Sequence[int], last: int) -> list[float | None]:
+        """:func:`occupancy` over the seconds ``first..last`` for each of ``firsts``."""
+        self._drop_changed()
+        state = self.state
+        end = float(last + 1)
+        open_start = last - last % 60
+        tail: tuple[float, float] | None = None
+        out: list[float | None] = []
+        for first in firsts:
+            if first >= open_start:
+                out.append(_ratio(*_busy_available(state, float(first), end)))
+                continue
+            if tail is None:
+                tail = _busy_available(state, float(open_start), end)
+            closed_from = first + (-first) % 60
+            busy, available = (
+                _busy_available(state, float(first), float(closed_from))
+                if first < closed_from
+                else (0.0, 0.0)
+            )
+            run_busy, run_available = self._run(closed_from, open_start)
+            out.append(_ratio(busy + run_busy + tail[0], available + run_available + tail[1]))
+        self._forget(firsts, open_start)
+        return out
 
-    def occupancy(self, state: QueueState, first: int, last: int) -> float | None:
-        quarter = last - last % self.QUARTER
-        start, boundary, end = float(first), float(quarter), float(last + 1)
-        if boundary <= start:
-            return occupancy(state, first, last)
-        queue = state.queue
-        cached = self._closed.get(queue)
-        changed = self._changed_from.get(queue)
-        if (
-            cached is None
-            or cached[0] is not state
-            or cached[1] != start
-            or cached[2] != boundary
-            or (changed is not None and changed < boundary)
-        ):
-            busy, available = _busy_available(state, start, boundary)
-            self._closed[queue] = (state, start, boundary, busy, available)
-            self._changed_from.pop(queue, None)
-        else:
-            busy, available = cached[3], cached[4]
-        open_busy, open_available = _busy_available(state, boundary, end)
-        return _ratio(busy + open_busy, available + open_available)
+    def _run(self, start: int, stop: int) -> tuple[float, float]:
+        """Busy and available seconds from minute ``start`` to minute ``stop`` (both closed
+        minute boundaries), coarse-first: a whole quarter where one fits, else a minute."""
+        run = self._runs.get((start, stop))
+        if run is None:
+            busy = available = 0.0
+            begin = start
+            while begin < stop:
+                size = 900 if begin % 900 == 0 and begin + 900 <= stop else 60
+                cell = self._cells.get((begin, size))
+                if cell is None:
+                    cell = _busy_available(self.state, float(begin), float(begin + size))
+                    self._cells[begin, size] = cell
+                busy += cell[0]
+                available += cell[1]
+                begin += size
+            run = self._runs[start, stop] = (busy, available)
+        return run
 
-    def retain(self, states: Mapping[str, QueueState]) -> None:
-        """Drop what is cached for queues no longer in ``states`` (revoked, or rebuilt as a
-        new state object), so the cache never keeps a dropped queue's state alive."""
-        for queue in [q for q, cached in self._closed.items() if states.get(q) is not cached[0]]:
-            del self._closed[queue]
-            self._changed_from.pop(queue, None)
+    def _drop_changed(self) -> None:
+        """Forget what an agent change since the last call makes stale: every cell (and run of
+        cells) that ends after it."""
+        changed = self._changed_from
+        if changed is None:
+            return
+        self._changed_from = None
+        for key in [k for k in self._cells if k[0] + k[1] > changed]:
+            del self._cells[key]
+        for key in [k for k in self._runs if k[1] > changed]:
+            del self._runs[key]
+
+    def _forget(self, firsts: Sequence[int], open_start: int) -> None:
+        """Keep only what windows starting at ``firsts`` and ending in the minute at
+        ``open_start`` can read: quarters from the oldest start on, minutes within the first
+        quarter of a window or the open quarter, runs ending at the open minute."""
+        oldest = min(firsts, default=open_start) - 900
+        quarters = {first - first % 900 for first in firsts}
+        quarters.add(open_start - open_start % 900)
+        stale = [
+            key
+            for key in self._cells
+            if key[0] < oldest or (key[1] == 60 and key[0] - key[0] % 900 not in quarters)
+        ]
+        for key in stale:
+            del self._cells[key]
+        for key in [k for k in self._runs if k[1] != open_start]:
+            del self._runs[key]
 
 
 def evict_agents(state: QueueState, keep_from: float) -> None:

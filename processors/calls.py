@@ -10,6 +10,8 @@ only as short abandons.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 from processors.counters import C
 from processors.events import (
@@ -31,7 +33,14 @@ from processors.state import (
     QueueState,
 )
 
-__all__ = ["CALL_TYPES", "CallEvent", "apply_call_event", "calls_waiting", "evict_calls"]
+__all__ = [
+    "CALL_HANDLERS",
+    "CALL_TYPES",
+    "CallEvent",
+    "apply_call_event",
+    "calls_waiting",
+    "evict_calls",
+]
 
 
 def _count_exit(panes: PaneStore, visit: CallVisit, settings: QueueSettings) -> None:
@@ -62,65 +71,101 @@ def _count_exit(panes: PaneStore, visit: CallVisit, settings: QueueSettings) -> 
     visit.counted = True
 
 
-_EXIT_KINDS = {CallAnswered: EXIT_ANSWERED, CallAbandoned: EXIT_ABANDONED, CallExited: EXIT_OTHER}
-
 CallEvent = CallEntered | CallBlocked | CallAnswered | CallAbandoned | CallExited | CallEnded
 CALL_TYPES = (CallEntered, CallBlocked, CallAnswered, CallAbandoned, CallExited, CallEnded)
+
+
+def on_blocked(
+    state: QueueState, panes: PaneStore, event: CallBlocked, t: float, settings: QueueSettings
+) -> bool:
+    panes.add(math.floor(t), C.BLOCKED, 1)
+    return True
+
+
+def on_ended(
+    state: QueueState, panes: PaneStore, event: CallEnded, t: float, settings: QueueSettings
+) -> bool:
+    second = math.floor(t)
+    panes.add(second, C.HANDLED, 1)
+    panes.add(
+        second, C.HANDLE_TIME_SUM, event.talk_seconds + event.hold_seconds + event.wrapup_seconds
+    )
+    return True
+
+
+def on_entered(
+    state: QueueState, panes: PaneStore, event: CallEntered, t: float, settings: QueueSettings
+) -> bool:
+    visit = state.calls.get(event.call_id)
+    if visit is None:
+        visit = state.calls[event.call_id] = CallVisit(entered_at=t)
+    elif visit.entered_at is None:
+        visit.entered_at = t
+    else:
+        return False  # a second entry for the same visit
+    panes.add(math.floor(t), C.ENTERED, 1)
+    if visit.exit_kind != EXIT_NONE and not visit.counted:
+        _count_exit(panes, visit, settings)
+    return True
+
+
+def _exit_handler(exit_kind: int) -> CallHandler:
+    def on_exit(
+        state: QueueState,
+        panes: PaneStore,
+        event: CallAnswered | CallAbandoned | CallExited,
+        t: float,
+        settings: QueueSettings,
+    ) -> bool:
+        visit = state.calls.get(event.call_id)
+        if visit is None:
+            visit = state.calls[event.call_id] = CallVisit()
+        elif visit.exit_kind != EXIT_NONE:
+            return False  # the visit already ended; a second exit is not a new fact
+        visit.exit_kind = exit_kind
+        visit.exit_at = t
+        visit.reported_wait = event.wait_seconds
+        if visit.reported_wait is not None or visit.entered_at is not None:
+            _count_exit(panes, visit, settings)
+        return True
+
+    return on_exit
+
+
+CallHandler = Callable[[QueueState, PaneStore, Any, float, QueueSettings], bool]
+CALL_HANDLERS: dict[type, CallHandler] = {
+    CallEntered: on_entered,
+    CallBlocked: on_blocked,
+    CallAnswered: _exit_handler(EXIT_ANSWERED),
+    CallAbandoned: _exit_handler(EXIT_ABANDONED),
+    CallExited: _exit_handler(EXIT_OTHER),
+    CallEnded: on_ended,
+}
+"""One function per telephony event type (a dict look-up, not a chain of isinstance checks)."""
 
 
 def apply_call_event(
     state: QueueState, panes: PaneStore, event: CallEvent, t: float, settings: QueueSettings
 ) -> bool:
     """Apply one telephony event at event time ``t``; False if it carried no new fact."""
-    second = math.floor(t)
-    if isinstance(event, CallBlocked):
-        panes.add(second, C.BLOCKED, 1)
-        return True
-    if isinstance(event, CallEnded):
-        panes.add(second, C.HANDLED, 1)
-        panes.add(
-            second,
-            C.HANDLE_TIME_SUM,
-            event.talk_seconds + event.hold_seconds + event.wrapup_seconds,
-        )
-        return True
-    visit = state.calls.get(event.call_id)
-    if isinstance(event, CallEntered):
-        if visit is None:
-            visit = state.calls[event.call_id] = CallVisit(entered_at=t)
-        elif visit.entered_at is None:
-            visit.entered_at = t
-        else:
-            return False  # a second entry for the same visit
-        panes.add(second, C.ENTERED, 1)
-        if visit.exit_kind != EXIT_NONE and not visit.counted:
-            _count_exit(panes, visit, settings)
-        return True
-    if visit is None:
-        visit = state.calls[event.call_id] = CallVisit()
-    elif visit.exit_kind != EXIT_NONE:
-        return False  # the visit already ended; a second exit is not a new fact
-    visit.exit_kind = _EXIT_KINDS[type(event)]
-    visit.exit_at = t
-    visit.reported_wait = event.wait_seconds
-    if visit.reported_wait is not None or visit.entered_at is not None:
-        _count_exit(panes, visit, settings)
-    return True
+    return CALL_HANDLERS[type(event)](state, panes, event, t, settings)
 
 
 def calls_waiting(state: QueueState, at: int) -> tuple[int, float]:
     """(calls waiting, oldest wait in seconds) at whole second ``at``."""
     waiting = 0
     oldest: int | None = None
+    before = at + 1  # floor(t) <= at  <=>  t < at + 1
     for visit in state.calls.values():
-        if visit.entered_at is None:
+        # Most visits remembered have left (kept for the lateness horizon): test that first.
+        exit_at = visit.exit_at
+        if exit_at is not None and exit_at < before:
             continue
-        entered = math.floor(visit.entered_at)
-        if entered > at:
-            continue
-        if visit.exit_at is not None and math.floor(visit.exit_at) <= at:
+        entered_at = visit.entered_at
+        if entered_at is None or entered_at >= before:
             continue
         waiting += 1
+        entered = math.floor(entered_at)
         if oldest is None or entered < oldest:
             oldest = entered
     return waiting, float(at - oldest) if oldest is not None else 0.0

@@ -56,12 +56,25 @@ def apply_contact(
 def evict_contacts(state: QueueState, keep_from: float) -> None:
     """Forget contacts before ``keep_from`` (lateness horizon minus the FCR window): no contact
     that can still arrive on time is within the window of one of them. A customer left with
-    one contact keeps it as a lone pair."""
+    one contact keeps it as a lone pair.
+
+    Lone contacts are kept in the order they were first seen, so the old ones are at the front:
+    the scan stops at the first one still needed (one seen out of order behind it is forgotten
+    at a later eviction; until then it is only memory, since no on-time contact is within the
+    window of it). Histories are trimmed only where their oldest contact is stale.
+    """
     lone = state.lone_contacts
-    for customer in [c for c, (t, _) in lone.items() if t < keep_from]:
+    stale: list[str] = []
+    for customer, (t, _) in lone.items():
+        if t >= keep_from:
+            break
+        stale.append(customer)
+    for customer in stale:
         del lone[customer]
     shrunk: list[str] = []
     for customer, history in state.contacts.items():
+        if history[0][0] >= keep_from and len(history) > 1:
+            continue  # nothing to trim: the usual case, no search
         index = bisect.bisect_left(history, (keep_from, ""))
         if index:
             del history[:index]

@@ -18,22 +18,23 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from processors.agents import (
-    OccupancyCache,
+    WindowOccupancy,
     agents_by_state,
     apply_agent_state,
     evict_agents,
     occupancy,
 )
-from processors.calls import CALL_TYPES, CallEvent, apply_call_event, calls_waiting, evict_calls
+from processors.calls import CALL_HANDLERS, CallHandler, calls_waiting, evict_calls
 from processors.contacts import apply_contact, evict_contacts
 from processors.events import (
+    TELEPHONY_TYPES,
     TICKETING_TYPES,
     AgentStateChanged,
     CallEntered,
@@ -41,6 +42,7 @@ from processors.events import (
     Event,
     SurveyResponse,
     TicketCreated,
+    TicketMoved,
     TicketMovedIn,
 )
 from processors.formulas import window_kpis
@@ -54,19 +56,35 @@ from processors.tickets import (
     apply_survey,
     apply_ticket_event,
     evict_tickets,
+    in_backlog_after_all_changes,
     ticket_gauges,
 )
 
-__all__ = ["BatchResult", "KpiEngine", "Position", "local_midnight"]
+__all__ = ["BatchResult", "Item", "KpiEngine", "Position", "local_midnight", "source_key"]
 
 EVICT_EVERY_SECONDS = 60.0
-CONTACT_EVICT_SECONDS = 900.0
-_TICKETING = frozenset(TICKETING_TYPES)
+SLOW_EVICT_SECONDS = 3600.0
+"""FCR contacts and tickets are evicted once per hour of event time, not every minute: each
+eviction scans every customer and every remembered ticket (a week of solved ones) of the queue,
+which dominated catch-up runs (a queue is evicted after every batch there: ``make bench``).
+What is kept up to an hour longer than needed is a day's or a week's worth plus an hour, and
+changes no KPI (docs/kpis.md, Retention)."""
+_FAMILY: dict[type, str] = {
+    **{kind: "telephony" for kind in TELEPHONY_TYPES},
+    **{kind: "ticketing" for kind in TICKETING_TYPES},
+}
 
 
 @functools.lru_cache(maxsize=4096)
-def _partition_key(topic: str, partition: int) -> str:
+def source_key(topic: str, partition: int) -> str:
+    """The key under which a queue's state remembers the last offset applied from a
+    partition (``QueueState.offsets``)."""
     return f"{topic}:{partition}"
+
+
+Item = tuple[Event, str | None, int]
+"""An event ready for :meth:`KpiEngine.apply_grouped`: (event, :func:`source_key` of the
+partition it came from or None, its offset there (ignored without a key))."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +97,7 @@ class Position:
 
     @property
     def key(self) -> str:
-        return _partition_key(self.topic, self.partition)
+        return source_key(self.topic, self.partition)
 
 
 @dataclass(slots=True)
@@ -93,24 +111,55 @@ class BatchResult:
     duplicates: int = 0
 
 
+class _Queue:
+    """What the engine keeps beside one queue's state to apply and report on it quickly: its
+    pane store, its settings, its agents' occupancy per closed minute and quarter, and the ids
+    of its tickets in the backlog once all their changes are in (None until first needed).
+    Rebuilt whenever the queue's state object is replaced (a recovery, a test, a replay from a
+    snapshot), so it can never describe another state."""
+
+    __slots__ = ("fcr_window", "occupancy", "open_tickets", "panes", "settings", "state")
+
+    def __init__(self, state: QueueState, settings: QueueSettings) -> None:
+        self.state = state
+        self.panes = PaneStore(state.panes)
+        self.occupancy = WindowOccupancy(state)
+        self.settings = settings
+        self.fcr_window = settings.fcr_window_hours * 3600.0
+        self.open_tickets: set[str] | None = None
+
+    def ticket_index(self) -> set[str]:
+        if self.open_tickets is None:
+            self.open_tickets = {
+                ticket_id
+                for ticket_id, ticket in self.state.tickets.items()
+                if in_backlog_after_all_changes(ticket)
+            }
+        return self.open_tickets
+
+
+Handler = Callable[[_Queue, Any, float, BatchResult], bool]
+
+
 class KpiEngine:
     """Per-queue KPI state for the queues one worker (or one replay) owns."""
 
     def __init__(self, settings: EngineSettings | None = None) -> None:
         self.settings = settings or EngineSettings()
         self.queues: dict[str, QueueState] = {}
-        self._pane_stores: dict[str, PaneStore] = {}
-        self._queue_settings: dict[str, QueueSettings] = {}
-        self._occupancy = OccupancyCache()
+        self._runtime: dict[str, _Queue] = {}
         # One handler per event type: a dict look-up instead of a chain of isinstance checks.
-        self._handlers: dict[type, Callable[[QueueState, Any, float, BatchResult], bool]] = {
-            **{kind: self._on_call for kind in CALL_TYPES},
+        self._handlers: dict[type, Handler] = {
+            **{kind: _call_handler(apply) for kind, apply in CALL_HANDLERS.items()},
+            CallEntered: self._on_entered,
             AgentStateChanged: self._on_agent,
-            CallTransferred: self._on_transfer,
-            SurveyResponse: self._on_survey,
-            **{kind: self._on_ticket for kind in TICKETING_TYPES if kind is not SurveyResponse},
+            CallTransferred: _on_transfer,
+            SurveyResponse: _on_survey,
+            **{kind: _on_ticket for kind in TICKETING_TYPES if kind is not SurveyResponse},
         }
-        windows = [length for _, length in self.settings.window_seconds()]
+        self._windows = self.settings.window_seconds()
+        self._today = next((label for label, length in self._windows if length is None), None)
+        windows = [length for _, length in self._windows]
         rolling = [length for length in windows if length is not None]
         staffing_window = parse_window(self.settings.staffing_window)
         if staffing_window is None:
@@ -120,8 +169,9 @@ class KpiEngine:
         self._lateness = self.settings.allowed_lateness_seconds
         longest_rolling = max(rolling, default=0)
         longest = max([*rolling, 26 * 3600 if None in windows else 0])
-        # Second panes are needed as far back as the longest rolling window's trailing edge;
-        # minute and quarter panes as far back as the longest window of all (``today`` <= 25 h).
+        # Second-level detail is needed as far back as the longest rolling window's trailing
+        # edge; minute and quarter panes as far back as the longest window of all (``today``
+        # <= 25 h).
         self._retention = (
             longest_rolling + self._lateness + 60,
             longest + self._lateness + 900,
@@ -138,12 +188,26 @@ class KpiEngine:
         return state
 
     def apply(self, batch: Iterable[tuple[Event, Position | None]]) -> BatchResult:
-        """Apply a batch of events in order. See the module docstring for the guarantees."""
-        result = BatchResult()
+        """Apply a batch of events, each queue's in order. See the module docstring for the
+        guarantees."""
+        groups: dict[str, list[Item]] = {}
         for event, position in batch:
-            self._apply_one(event, position, result)
-        for queue in result.touched:
-            self._maybe_evict(self.queues[queue])
+            item = (event, None, -1) if position is None else (event, position.key, position.offset)
+            group = groups.get(event.queue)
+            if group is None:
+                groups[event.queue] = [item]
+            else:
+                group.append(item)
+        return self.apply_grouped(groups)
+
+    def apply_grouped(self, groups: Mapping[str, Sequence[Item]]) -> BatchResult:
+        """Apply a batch already split by queue (``queue -> its events in order``): what
+        :meth:`apply` does, without the split. Queues are independent, so only the order within
+        each queue matters; the worker's decoder groups as it decodes (streams/batching.py)."""
+        result = BatchResult()
+        for queue, items in groups.items():
+            self._apply_queue(queue, items, result)
+        self._evict_touched(result)
         return result
 
     def apply_all(self, events: Iterable[Event]) -> BatchResult:
@@ -151,115 +215,131 @@ class KpiEngine:
         ticket moved to another queue) back in right after the event that produced it, as the
         worker's forwarding topic would."""
         result = BatchResult()
+        groups: dict[str, list[Item]] = {}
+        pending = 0
         for event in events:
-            self._apply_one(event, None, result)
-            while result.forwarded:
-                self._apply_one(result.forwarded.pop(0), None, result)
-        for queue in result.touched:
-            self._maybe_evict(self.queues[queue])
+            groups.setdefault(event.queue, []).append((event, None, -1))
+            pending += 1
+            # Grouped by queue in runs that end at each move (its forwarded event goes into
+            # another queue right after it) and at a bounded length (memory).
+            if type(event) is TicketMoved or pending >= _REPLAY_RUN:
+                self._apply_run(groups, result)
+                groups, pending = {}, 0
+        self._apply_run(groups, result)
+        self._evict_touched(result)
         return result
 
-    def _apply_one(self, event: Event, position: Position | None, result: BatchResult) -> None:
-        queue = event.queue
+    def _apply_run(self, groups: dict[str, list[Item]], result: BatchResult) -> None:
+        for queue, items in groups.items():
+            self._apply_queue(queue, items, result)
+        while result.forwarded:
+            forwarded = result.forwarded.pop(0)
+            self._apply_queue(forwarded.queue, [(forwarded, None, -1)], result)
+
+    def _evict_touched(self, result: BatchResult) -> None:
+        for queue in result.touched:
+            state = self.queues[queue]
+            watermark = state.watermark
+            if watermark is not None and watermark - state.evicted_through >= EVICT_EVERY_SECONDS:
+                self.evict(state)
+
+    def _queue(self, queue: str, create: bool = True) -> _Queue:
+        """The queue's :class:`_Queue`; its state is created if new, or (``create=False``) a
+        KeyError raised."""
+        runtime = self._runtime.get(queue)
         state = self.queues.get(queue)
-        if state is None:
-            state = self.state(queue)
-        if position is not None:
-            key = position.key
-            if position.offset <= state.offsets.get(key, -1):
-                state.duplicates += 1
-                result.duplicates += 1
-                return
-            state.offsets[key] = position.offset
+        if runtime is None or state is None or runtime.state is not state:
+            if state is None:
+                state = self.state(queue) if create else self.queues[queue]
+            runtime = self._runtime[queue] = _Queue(state, self.settings.for_queue(queue))
+        return runtime
+
+    def _apply_queue(self, queue: str, items: Iterable[Item], result: BatchResult) -> None:
+        """Apply one queue's events in order: skip what was applied before (by offset, then by
+        id), drop what is late, hand the rest to the handler of its type."""
+        runtime = self._queue(queue)
+        state = runtime.state
+        offsets = state.offsets
+        watermarks = state.watermarks
+        seen_ids = state.seen
+        lateness = self._lateness
+        handlers = self._handlers
+        families = _FAMILY
+        applied = late = duplicates = ignored = 0
+        touched = False
+        # A queue's events come in runs of one partition and one family (as fetched): the last
+        # offset applied from the partition, and the family's watermark and ids, are kept in
+        # locals while a run lasts, and written back when it ends.
+        source: str | None = None
+        last_offset = -1
+        family = ""
+        watermark: float | None = None
+        seen: dict[str, float] = {}
+        for event, key, offset in items:
+            if key is not None:
+                if key is not source:
+                    if source is not None:
+                        offsets[source] = last_offset
+                    source, last_offset = key, offsets.get(key, -1)
+                if offset <= last_offset:
+                    duplicates += 1
+                    continue
+                last_offset = offset
+                touched = True
+            kind = type(event)
+            t = event.time.timestamp()
+            if families[kind] is not family:
+                if watermark is not None:
+                    watermarks[family] = watermark
+                family = families[kind]
+                watermark = watermarks.get(family)
+                found = seen_ids.get(family)
+                seen = seen_ids[family] = {} if found is None else found
+            # A forwarded ticket.moved_in is a state transfer, not a measurement: it comes back
+            # through Kafka after the new queue's own events and must never be dropped as late.
+            if watermark is not None and t < watermark - lateness and kind is not TicketMovedIn:
+                late += 1
+                touched = True
+                continue
+            event_id = event.id
+            if event_id in seen:
+                duplicates += 1
+                continue
+            seen[event_id] = t
+            if watermark is None or t > watermark:
+                watermark = t
+            touched = True
+            if handlers[kind](runtime, event, t, result):
+                applied += 1
+            else:
+                ignored += 1
+        if source is not None:
+            offsets[source] = last_offset
+        if watermark is not None:
+            watermarks[family] = watermark
+        state.late += late
+        state.duplicates += duplicates
+        state.ignored += ignored
+        result.applied += applied
+        result.late += late
+        result.duplicates += duplicates
+        if touched:
             result.touched.add(queue)
-        t = event.time.timestamp()
-        family = "ticketing" if type(event) in _TICKETING else "telephony"
-        watermark = state.watermarks.get(family)
-        # A forwarded ticket.moved_in is a state transfer, not a measurement: it comes back
-        # through Kafka after the new queue's own events and must never be dropped as late.
-        if (
-            watermark is not None
-            and t < watermark - self._lateness
-            and type(event) is not TicketMovedIn
-        ):
-            state.late += 1
-            result.late += 1
-            result.touched.add(queue)
-            return
-        seen = state.seen.get(family)
-        if seen is None:
-            seen = state.seen[family] = {}
-        if event.id in seen:
-            state.duplicates += 1
-            result.duplicates += 1
-            return
-        seen[event.id] = t
-        if watermark is None or t > watermark:
-            state.watermarks[family] = t
-        result.touched.add(queue)
-        if self._dispatch(state, event, t, result):
-            result.applied += 1
-        else:
-            state.ignored += 1
 
-    def _panes(self, state: QueueState) -> PaneStore:
-        """The queue's pane store, kept between events (it caches the current second)."""
-        panes = self._pane_stores.get(state.queue)
-        if panes is None or panes.levels is not state.panes:
-            panes = self._pane_stores[state.queue] = PaneStore(state.panes)
-        return panes
-
-    def _settings(self, queue: str) -> QueueSettings:
-        settings = self._queue_settings.get(queue)
-        if settings is None:
-            settings = self._queue_settings[queue] = self.settings.for_queue(queue)
-        return settings
-
-    def _dispatch(self, state: QueueState, event: Event, t: float, result: BatchResult) -> bool:
-        handler = self._handlers[type(event)]
-        return handler(state, event, t, result)
-
-    def _on_call(self, state: QueueState, event: CallEvent, t: float, result: BatchResult) -> bool:
-        settings = self._settings(state.queue)
-        panes = self._panes(state)
-        applied = apply_call_event(state, panes, event, t, settings)
-        if applied and isinstance(event, CallEntered) and event.customer is not None:
-            window = settings.fcr_window_hours * 3600.0
-            apply_contact(state, panes, event.customer, t, event.id, window)
+    def _on_entered(
+        self, runtime: _Queue, event: CallEntered, t: float, result: BatchResult
+    ) -> bool:
+        state, panes = runtime.state, runtime.panes
+        applied = CALL_HANDLERS[CallEntered](state, panes, event, t, runtime.settings)
+        if applied and event.customer is not None:
+            apply_contact(state, panes, event.customer, t, event.id, runtime.fcr_window)
         return applied
 
     def _on_agent(
-        self, state: QueueState, event: AgentStateChanged, t: float, result: BatchResult
+        self, runtime: _Queue, event: AgentStateChanged, t: float, result: BatchResult
     ) -> bool:
-        self._occupancy.changed(state.queue, t)
-        return apply_agent_state(state, event.agent, t, event.state)
-
-    def _on_transfer(
-        self, state: QueueState, event: CallTransferred, t: float, result: BatchResult
-    ) -> bool:
-        return True  # informational: a transfer is not an exit from the queue
-
-    def _on_survey(
-        self, state: QueueState, event: SurveyResponse, t: float, result: BatchResult
-    ) -> bool:
-        return apply_survey(self._panes(state), event, t)
-
-    def _on_ticket(
-        self, state: QueueState, event: TicketEvent, t: float, result: BatchResult
-    ) -> bool:
-        panes = self._panes(state)
-        applied, forward = apply_ticket_event(state, panes, event, t)
-        if forward is not None:
-            result.forwarded.append(forward)
-        if applied and isinstance(event, TicketCreated) and event.customer is not None:
-            window = self._settings(state.queue).fcr_window_hours * 3600.0
-            apply_contact(state, panes, event.customer, t, event.id, window)
-        return applied
-
-    def _maybe_evict(self, state: QueueState) -> None:
-        if state.watermark is None or state.watermark - state.evicted_through < EVICT_EVERY_SECONDS:
-            return
-        self.evict(state)
+        runtime.occupancy.changed(t)
+        return apply_agent_state(runtime.state, event.agent, t, event.state)
 
     def evict(self, state: QueueState) -> None:
         """Forget what no window and no on-time event can need any more.
@@ -271,7 +351,7 @@ class KpiEngine:
             return
         horizons = {family: mark - self._lateness for family, mark in state.watermarks.items()}
         oldest = min(state.watermarks.values())
-        self._panes(state).evict(
+        self._queue(state.queue).panes.evict(
             (
                 math.floor(oldest - self._retention[0]),
                 math.floor(oldest - self._retention[1]),
@@ -279,23 +359,19 @@ class KpiEngine:
             )
         )
         for family, seen in state.seen.items():
-            stale_ids = [event_id for event_id, t in seen.items() if t < horizons[family]]
-            for event_id in stale_ids:
-                del seen[event_id]
+            _evict_seen(seen, horizons[family])
         if "telephony" in state.watermarks:
             phone = state.watermarks["telephony"]
             evict_calls(state, horizons["telephony"], phone - self.settings.max_open_call_seconds)
             evict_agents(state, phone - self._history)
-        if "ticketing" in state.watermarks:
-            retention = self.settings.closed_ticket_retention_hours * 3600.0
-            evict_tickets(state, horizons["ticketing"], state.watermarks["ticketing"] - retention)
         through = max(state.watermarks.values())
-        # Contacts are kept for the FCR window (a day): scanning every customer once a minute
-        # dominated catch-up runs. Once per quarter hour of event time is enough, and keeping a
-        # contact older than the window a little longer changes no repeat (docs/kpis.md).
-        if math.floor(through / CONTACT_EVICT_SECONDS) != math.floor(
-            state.evicted_through / CONTACT_EVICT_SECONDS
+        if math.floor(through / SLOW_EVICT_SECONDS) != math.floor(
+            state.evicted_through / SLOW_EVICT_SECONDS
         ):
+            if "ticketing" in state.watermarks:
+                retention = self.settings.closed_ticket_retention_hours * 3600.0
+                closed_before = state.watermarks["ticketing"] - retention
+                evict_tickets(state, horizons["ticketing"], closed_before)
             max_fcr = self.settings.for_queue(state.queue).fcr_window_hours * 3600.0
             evict_contacts(state, min(horizons.values()) - max_fcr)
         state.evicted_through = through
@@ -305,29 +381,29 @@ class KpiEngine:
     def snapshot(self, at: float, queues: Iterable[str] | None = None) -> dict[str, QueueSnapshot]:
         """KPIs of ``queues`` (default: all) at instant ``at``, truncated to the whole second."""
         second = math.floor(at)
-        self._occupancy.retain(self.queues)
+        for queue in [q for q, r in self._runtime.items() if self.queues.get(q) is not r.state]:
+            del self._runtime[queue]  # dropped or replaced: never keep a dropped state alive
         names = sorted(self.queues) if queues is None else queues
         return {name: self.queue_snapshot(name, second) for name in names if name in self.queues}
 
     def queue_snapshot(self, queue: str, at: int) -> QueueSnapshot:
-        state = self.queues[queue]
-        settings = self.settings.for_queue(queue)
-        panes = self._panes(state)
+        runtime = self._queue(queue, create=False)
+        state, settings, panes = runtime.state, runtime.settings, runtime.panes
         windows: dict[str, WindowKpis] = {}
-        for label, length in self.settings.window_seconds():
-            first = local_midnight(at, settings.timezone) if length is None else at - length + 1
-            windows[label] = window_kpis(
-                panes.sum(first, at),
-                settings.sl_variant,
-                # `today` has a fixed start: its closed quarters are cached (processors/agents.py)
-                self._occupancy.occupancy(state, first, at)
-                if length is None
-                else occupancy(state, first, at),
-            )
+        firsts = {
+            label: at - length + 1 if length else local_midnight(at, settings.timezone)
+            for label, length in self._windows
+        }
+        # Occupancy from cached closed minutes and quarters (processors/agents.py); `today`'s
+        # panes from its cached closed quarters (processors/panes.py).
+        occupied = runtime.occupancy.occupancies(list(firsts.values()), at)
+        for (label, first), occupancy_now in zip(firsts.items(), occupied, strict=True):
+            totals = panes.sum_since(first, at) if label == self._today else panes.sum(first, at)
+            windows[label] = window_kpis(totals, settings.sl_variant, occupancy_now)
         live = LiveKpis()
         live.calls_waiting, live.oldest_wait_seconds = calls_waiting(state, at)
         live.agents, live.agents_staffed = agents_by_state(state, at)
-        ticket_gauges(state, at, settings, live)
+        ticket_gauges(state, at, settings, live, runtime.ticket_index())
         staffing_kpis = windows.get(self.settings.staffing_window)
         inputs = self._staffing_inputs(state, settings, at, live.agents_staffed, staffing_kpis)
         figures = staffing_figures(inputs)
@@ -367,14 +443,68 @@ class KpiEngine:
 
     def window(self, queue: str, at: int, first: int) -> WindowKpis:
         """KPIs over the seconds ``first..at`` (for ad-hoc windows, e.g. replay --window)."""
-        state = self.queues[queue]
-        settings = self.settings.for_queue(queue)
+        runtime = self._queue(queue, create=False)
         return window_kpis(
-            self._panes(state).sum(first, at), settings.sl_variant, occupancy(state, first, at)
+            runtime.panes.sum(first, at),
+            runtime.settings.sl_variant,
+            occupancy(runtime.state, first, at),
         )
 
     def owned(self) -> Iterator[str]:
         return iter(self.queues)
+
+
+_REPLAY_RUN = 10_000
+"""Longest run of events :meth:`KpiEngine.apply_all` groups by queue before applying them."""
+
+
+def _call_handler(apply: CallHandler) -> Handler:
+    def on_call(runtime: _Queue, event: Any, t: float, result: BatchResult) -> bool:
+        return apply(runtime.state, runtime.panes, event, t, runtime.settings)
+
+    return on_call
+
+
+def _on_transfer(runtime: _Queue, event: CallTransferred, t: float, result: BatchResult) -> bool:
+    return True  # informational: a transfer is not an exit from the queue
+
+
+def _on_survey(runtime: _Queue, event: SurveyResponse, t: float, result: BatchResult) -> bool:
+    return apply_survey(runtime.panes, event, t)
+
+
+def _on_ticket(runtime: _Queue, event: TicketEvent, t: float, result: BatchResult) -> bool:
+    state, panes = runtime.state, runtime.panes
+    applied, forward = apply_ticket_event(state, panes, event, t)
+    if forward is not None:
+        result.forwarded.append(forward)
+    if applied and isinstance(event, TicketCreated) and event.customer is not None:
+        apply_contact(state, panes, event.customer, t, event.id, runtime.fcr_window)
+    open_tickets = runtime.open_tickets
+    if open_tickets is not None:
+        ticket = state.tickets.get(event.ticket_id)
+        if ticket is not None and in_backlog_after_all_changes(ticket):
+            open_tickets.add(event.ticket_id)
+        else:
+            open_tickets.discard(event.ticket_id)
+    return applied
+
+
+def _evict_seen(seen: dict[str, float], horizon: float) -> None:
+    """Forget the ids of events older than ``horizon``: any copy of them would be late anyway.
+
+    Ids are remembered in the order they were applied, so the old ones are at the front: the
+    scan stops at the first id still needed. An older id applied after it (out of order, within
+    the lateness) is forgotten by a later eviction; until then it only costs memory, since a
+    copy of it is dropped as late before its id is looked up.
+    """
+    stale = []
+    for event_id, t in seen.items():
+        if t >= horizon:
+            break
+        stale.append(event_id)
+    for event_id in stale:
+        del seen[event_id]
 
 
 def local_midnight(at: int, timezone: str) -> int:

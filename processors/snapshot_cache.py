@@ -47,26 +47,41 @@ class SnapshotCache:
         self._entries.clear()
         self._touched.clear()
 
-    def snapshots(self, at: float) -> dict[str, QueueSnapshot]:
-        """Snapshots of all the engine's queues at ``at`` (truncated to the second), by name."""
+    def stale(self, at: float) -> list[str]:
+        """The queues whose snapshot at ``at`` (truncated to the second) must be computed."""
         second = math.floor(at)
-        states = self._engine.queues
         entries = self._entries
         touched = self._touched
-        stale = [
+        return [
             name
-            for name, state in states.items()
+            for name, state in self._engine.queues.items()
             if name in touched
             or (entry := entries.get(name)) is None
             or entry[0] != second
             or entry[1] is not state
         ]
+
+    def refresh(self, at: float, names: Iterable[str]) -> None:
+        """Compute the snapshots of ``names`` at ``at`` (a part of :meth:`stale`, so that a
+        caller can spread the work: the worker yields to its event loop between parts)."""
+        second = math.floor(at)
+        states = self._engine.queues
+        fresh = self._engine.snapshot(second, names)
+        for name, snap in fresh.items():
+            self._entries[name] = (second, states[name], snap)
+            self._touched.discard(name)
+
+    def snapshots(self, at: float) -> dict[str, QueueSnapshot]:
+        """Snapshots of all the engine's queues at ``at`` (truncated to the second), by name."""
+        second = math.floor(at)
+        stale = self.stale(second)
         if stale:
-            fresh = self._engine.snapshot(second, stale)
-            for name, snap in fresh.items():
-                entries[name] = (second, states[name], snap)
-        touched.clear()
+            self.refresh(second, stale)
+        states = self._engine.queues
+        entries = self._entries
         if len(entries) != len(states):
             for name in [name for name in entries if name not in states]:
                 del entries[name]
+        if self._touched:
+            self._touched.intersection_update(states)  # touched, then dropped
         return {name: entries[name][2] for name in sorted(states)}

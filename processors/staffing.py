@@ -23,6 +23,7 @@ or a quantity that is infinite (the ASA of an overloaded queue without abandonme
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -436,11 +437,16 @@ def staffing_inputs(
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def staffing_figures(inputs: StaffingInputs | None, agents: int | None = None) -> StaffingFigures:
     """Agents required (both models), agents short and predictions for ``agents`` (default: the
     agents staffed now). Predictions use Erlang A when a patience is known, else Erlang C (its
     limit for infinite patience); figures that need staffed agents are None when none are
-    known."""
+    known.
+
+    Memoised: every snapshot of every queue asks, and the inputs of a queue change only when a
+    call enters or leaves its staffing window, while each answer costs a search over agent
+    counts (both arguments and the answer are immutable)."""
     if inputs is None:
         return StaffingFigures()
     load = inputs.arrival_rate * inputs.aht_seconds

@@ -5,9 +5,12 @@ the calls still in (or just out of) the queue, agent state timelines, open ticke
 contacts per customer, the ids of recent events (for de-duplication) and the last source offset
 applied per partition (so a batch replayed after a crash is skipped, not counted twice).
 
-It is a msgspec Struct made of builtins only, so ``encode_state``/``decode_state`` turn it into
-compact (zlib-compressed) MessagePack and back exactly: that is what the worker writes to its
-Faust table.
+It is a msgspec Struct made of builtins and packed arrays, so ``encode_state``/``decode_state``
+turn it into compact (zlib-compressed) MessagePack and back exactly: that is what the worker
+writes to its Faust table. Packed arrays (panes, agent change times) are stored as their raw
+little-endian bytes: one copy each, where encoding them as lists of floats took a Python call
+and a list per pane, and made the periodic snapshots the worker's largest timer cost
+(docs/performance.md). States written in the earlier list format still decode.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 import msgspec
 from msgspec import Struct, field
 
-from processors.panes import Pane, dense, sparse
+from processors.panes import Pane, chunks_from_seconds
 
 __all__ = [
     "CallVisit",
@@ -117,8 +120,8 @@ class QueueState(Struct, gc=False):
     """Per family, the ids of recently applied events and their event times."""
     offsets: dict[str, int] = field(default_factory=dict)
     panes: list[dict[int, Pane]] = field(default_factory=lambda: [{}, {}, {}])
-    """Per level (second, minute, quarter hour), start second -> packed counter vector
-    (processors/panes.py); encoded as a list of floats."""
+    """Per level, start second -> packed floats (processors/panes.py): chunks of second-level
+    detail per minute, minute vectors, quarter-hour vectors; encoded as their bytes."""
     calls: dict[str, CallVisit] = field(default_factory=dict)
     agents: dict[str, Timeline] = field(default_factory=dict)
     """Per agent, the state changes of the retained history (processors/agents.py)."""
@@ -148,44 +151,76 @@ def new_queue_state(queue: str) -> QueueState:
     return QueueState(queue=queue)
 
 
+_LITTLE_ENDIAN = sys.byteorder == "little"
+
+
+def _packed(values: array[float]) -> bytes:
+    """The little-endian bytes of a packed float array (the stored form on every machine)."""
+    if _LITTLE_ENDIAN:
+        return values.tobytes()
+    swapped = array("d", values)
+    swapped.byteswap()
+    return swapped.tobytes()
+
+
+def _unpacked(data: bytes) -> array[float]:
+    values = array("d")
+    values.frombytes(data)
+    if not _LITTLE_ENDIAN:
+        values.byteswap()
+    return values
+
+
 def _encode_hook(obj: Any) -> Any:
     if isinstance(obj, array):
-        return dense(obj)  # a pane: the same MessagePack as the list of floats it replaced
+        return _packed(obj)  # a pane: MessagePack bin
     if isinstance(obj, Timeline):
-        return obj.pairs()  # the same MessagePack as the list of pairs it replaced
+        return [_packed(obj.times), obj.states]
     raise NotImplementedError(f"cannot encode {type(obj).__name__}")
 
 
 def _decode_hook(kind: type, obj: Any) -> Any:
-    if kind is array and isinstance(obj, list):
-        return array("d", obj)
+    if kind is array:
+        if isinstance(obj, bytes):
+            return _unpacked(obj)
+        if isinstance(obj, list):  # the earlier list format
+            return array("d", obj)
     if kind is Timeline and isinstance(obj, list):
-        return Timeline((float(t), name) for t, name in obj)
+        if len(obj) == 2 and isinstance(obj[0], bytes):
+            timeline = Timeline()
+            timeline.times = _unpacked(obj[0])
+            timeline.states = [sys.intern(name) for name in obj[1]]
+            return timeline
+        return Timeline((float(t), name) for t, name in obj)  # the earlier list of pairs
     raise NotImplementedError(f"cannot decode {kind.__name__}")
 
 
 _encoder = msgspec.msgpack.Encoder(enc_hook=_encode_hook)
 _decoder = msgspec.msgpack.Decoder(QueueState, dec_hook=_decode_hook)
 
-# A snapshot is zlib-compressed MessagePack behind this marker. Pane vectors are mostly zeros,
-# so a busy queue's state shrinks ~5x: uncompressed, an hour of per-second panes of a busy
-# queue passes 1 MB, Kafka's default maximum message size, and the snapshot could not be sent.
-# ``Z`` (0x5a) can never start a plain encoded QueueState (a MessagePack map), so snapshots
-# written before compression still decode.
-_COMPRESSED = b"Z"
+# A snapshot is zlib-compressed MessagePack behind a one-byte marker. Pane vectors are mostly
+# zeros, so a busy queue's state shrinks ~5x: uncompressed, an hour of per-second panes of a
+# busy queue passes 1 MB, Kafka's default maximum message size, and the snapshot could not be
+# sent. ``P``: packed arrays as bytes, second-level detail in chunks per minute (the current
+# format). ``Z``: the earlier format, packed arrays as lists of floats and second-level detail as
+# one dense vector per second. Neither marker can start a plain encoded QueueState (a
+# MessagePack map), so snapshots written before compression still decode.
+_PACKED = b"P"
+_LISTS = b"Z"
 
 
 def encode_state(state: QueueState) -> bytes:
-    return _COMPRESSED + zlib.compress(_encoder.encode(state), 1)
+    return _PACKED + zlib.compress(_encoder.encode(state), 1)
 
 
 def decode_state(data: bytes) -> QueueState:
-    if data[:1] == _COMPRESSED:
+    marker = data[:1]
+    if marker in (_PACKED, _LISTS):
         data = zlib.decompress(data[1:])
     state = _decoder.decode(data)
-    seconds = state.panes[0] if state.panes else {}
-    for start, pane in seconds.items():
-        seconds[start] = sparse(pane)  # second panes are kept sparse (processors/panes.py)
+    if marker != _PACKED and state.panes:
+        # Earlier formats kept second-level detail as one dense vector per second.
+        state.panes[0] = chunks_from_seconds(state.panes[0])
     # MessagePack has no tuples; restore them so comparisons and bisect behave identically.
     state.contacts = {k: [(t, i) for t, i in v] for k, v in state.contacts.items()}
     return state

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Collection, Iterable
 from datetime import UTC, datetime
 
 from processors.counters import C
@@ -37,11 +38,14 @@ __all__ = [
     "apply_survey",
     "apply_ticket_event",
     "evict_tickets",
+    "in_backlog_after_all_changes",
     "ticket_gauges",
 ]
 
 UNSOLVED = frozenset({"new", "open", "pending", "hold"})
 AGE_BUCKETS = (("lt_24h", 86400.0), ("24h_48h", 172800.0), ("gt_48h", math.inf))
+"""Backlog age buckets: label, upper bound (exclusive) of the age in seconds."""
+_DAY, _TWO_DAYS = AGE_BUCKETS[0][1], AGE_BUCKETS[1][1]
 
 TicketEvent = (
     TicketCreated
@@ -222,44 +226,69 @@ def _in_backlog(ticket: Ticket, at: int) -> bool:
     return status is None or status in UNSOLVED
 
 
-def _due(ticket: Ticket, settings: QueueSettings) -> float | None:
-    if ticket.due_at is not None:
-        return ticket.due_at
-    if ticket.created_at is None:
-        return None
-    hours = settings.sla_hours.get(ticket.priority, settings.sla_hours.get("normal", 24.0))
-    return ticket.created_at + hours * 3600.0
+def in_backlog_after_all_changes(ticket: Ticket) -> bool:
+    """In the backlog at any second at or after its last change: :func:`_in_backlog` for an
+    ``at`` no change of the ticket is later than (the engine's live snapshots)."""
+    arrived = ticket.arrived_at if ticket.arrived_at is not None else ticket.created_at
+    if arrived is None or ticket.left_at is not None:
+        return False
+    return not ticket.statuses or ticket.statuses[-1][1] in UNSOLVED
 
 
-def ticket_gauges(state: QueueState, at: int, settings: QueueSettings, live: LiveKpis) -> None:
-    """Fill the ticket fields of ``live`` for second ``at``."""
+def ticket_gauges(
+    state: QueueState,
+    at: int,
+    settings: QueueSettings,
+    live: LiveKpis,
+    open_ids: Collection[str] | None = None,
+) -> None:
+    """Fill the ticket fields of ``live`` for second ``at``.
+
+    ``open_ids``: the ids of the tickets for which :func:`in_backlog_after_all_changes` holds,
+    kept up to date by the caller. When every ticket change of the queue is at or before ``at``
+    (the live case), those are the backlog at ``at``, and only they are read instead of every
+    ticket remembered, solved ones included (a week of them by default).
+    """
+    tickets = state.tickets
+    family_watermark = state.watermarks.get("ticketing")
+    backlog_tickets: Iterable[Ticket]
+    if open_ids is not None and (family_watermark is None or math.floor(family_watermark) <= at):
+        backlog_tickets = [tickets[i] for i in open_ids if i in tickets]
+    else:
+        backlog_tickets = [ticket for ticket in tickets.values() if _in_backlog(ticket, at)]
     by_priority: dict[str, int] = {}
-    by_age = {label: 0 for label, _ in AGE_BUCKETS}
+    young = middle = old = 0
     oldest = 0.0
-    backlog = past_sla = at_risk = 0
+    past_sla = at_risk = 0
     risk_horizon = at + settings.at_risk_minutes * 60.0
-    for ticket in state.tickets.values():
-        if not _in_backlog(ticket, at):
-            continue
-        backlog += 1
-        by_priority[ticket.priority] = by_priority.get(ticket.priority, 0) + 1
-        origin = ticket.created_at if ticket.created_at is not None else ticket.arrived_at
+    sla_hours = settings.sla_hours
+    default_hours = sla_hours.get("normal", 24.0)
+    for ticket in backlog_tickets:
+        priority = ticket.priority
+        by_priority[priority] = by_priority.get(priority, 0) + 1
+        created_at = ticket.created_at
+        origin = created_at if created_at is not None else ticket.arrived_at
         assert origin is not None
         age = float(at - math.floor(origin))
-        oldest = max(oldest, age)
-        for label, limit in AGE_BUCKETS:
-            if age < limit:
-                by_age[label] += 1
-                break
-        due = _due(ticket, settings)
+        if age > oldest:
+            oldest = age
+        if age < _DAY:
+            young += 1
+        elif age < _TWO_DAYS:
+            middle += 1
+        else:
+            old += 1
+        due = ticket.due_at
+        if due is None and created_at is not None:
+            due = created_at + sla_hours.get(priority, default_hours) * 3600.0
         if due is not None:
             if due <= at:
                 past_sla += 1
             elif due <= risk_horizon:
                 at_risk += 1
-    live.backlog = backlog
+    live.backlog = young + middle + old
     live.backlog_by_priority = by_priority
-    live.backlog_by_age = by_age
+    live.backlog_by_age = {"lt_24h": young, "24h_48h": middle, "gt_48h": old}
     live.oldest_ticket_age_seconds = oldest
     live.tickets_past_sla = past_sla
     live.tickets_at_risk = at_risk
@@ -276,16 +305,17 @@ def evict_tickets(state: QueueState, horizon: float, closed_before: float) -> No
     """
     stale: list[str] = []
     for ticket_id, ticket in state.tickets.items():
-        if ticket.left_at is not None and ticket.left_at < horizon:
+        left_at = ticket.left_at
+        if left_at is not None and left_at < horizon:
             stale.append(ticket_id)
         elif ticket.created_at is None and ticket.arrived_at is None:
             if ticket.first_seen < closed_before:
                 stale.append(ticket_id)
-        elif (
-            ticket.statuses
-            and ticket.statuses[-1][1] not in UNSOLVED
-            and ticket.statuses[-1][0] < closed_before
-        ):
-            stale.append(ticket_id)
+        else:
+            statuses = ticket.statuses
+            if statuses:
+                last_at, last = statuses[-1]
+                if last_at < closed_before and last not in UNSOLVED:
+                    stale.append(ticket_id)
     for ticket_id in stale:
         del state.tickets[ticket_id]

@@ -1,49 +1,61 @@
-"""OccupancyCache (the incremental ``today`` occupancy) agrees with the plain recomputation,
-whatever the order agent changes arrive in (late ones included) and wherever the quarter
-boundaries fall."""
+"""WindowOccupancy (occupancy from cached closed quarter hours) agrees with the plain
+recomputation, whatever the order agent changes arrive in (late ones included), wherever the
+windows and the quarter boundaries fall; and the engine never serves it for a replaced state."""
 
 from __future__ import annotations
 
 import math
 import random
+from datetime import UTC, datetime
 
 import pytest
 
-from processors.agents import OccupancyCache, apply_agent_state, occupancy
+from processors.agents import WindowOccupancy, apply_agent_state, occupancy
+from processors.engine import KpiEngine
+from processors.events import AgentStateChanged
+from processors.settings import EngineSettings
 from processors.state import new_queue_state
 
 STATES = ("available", "on_call", "wrap_up", "not_ready", "logged_out")
 
 
+def _same(got: float | None, expected: float | None) -> bool:
+    if expected is None:
+        return got is None
+    return got is not None and math.isclose(got, expected, rel_tol=1e-12)
+
+
 @pytest.mark.parametrize("seed", range(20))
-def test_cached_today_occupancy_matches_recomputation(seed: int) -> None:
+def test_cached_occupancy_matches_recomputation(seed: int) -> None:
     rng = random.Random(seed)
     state = new_queue_state("q")
-    cache = OccupancyCache()
+    cache = WindowOccupancy(state)
     midnight = 1_790_000_100 - 1_790_000_100 % 86_400
     now = midnight + rng.randrange(0, 4 * 3600)
     for _ in range(300):
         now += rng.randrange(0, 120)
         # mostly in order, sometimes late (up to the allowed lateness, across quarter bounds)
         t = now - (rng.uniform(0, 120) if rng.random() < 0.2 else 0.0) + rng.random()
-        cache.changed("q", t)
+        cache.changed(t)
         apply_agent_state(state, f"a{rng.randrange(6)}", t, rng.choice(STATES))
         if rng.random() < 0.3:
-            expected = occupancy(state, midnight, now)
-            got = cache.occupancy(state, midnight, now)
-            if expected is None:
-                assert got is None
-            else:
-                assert got is not None and math.isclose(got, expected, rel_tol=1e-12)
+            # today, the usual rolling windows, one of any length (also within the open quarter)
+            firsts = [midnight, now - 299, now - 899, now - 3599, now - rng.randrange(0, 7200)]
+            got = cache.occupancies(firsts, now)
+            for first, value in zip(firsts, got, strict=True):
+                assert _same(value, occupancy(state, first, now)), (first, now)
 
 
-def test_a_replaced_state_is_not_served_from_the_cache() -> None:
-    cache = OccupancyCache()
-    old = new_queue_state("q")
-    apply_agent_state(old, "a", 100.0, "on_call")
-    assert cache.occupancy(old, 0, 2000) == 1.0
-    new = new_queue_state("q")
-    apply_agent_state(new, "a", 100.0, "available")
-    assert cache.occupancy(new, 0, 2000) == 0.0  # a rebuilt state object: recomputed
-    cache.retain({})
-    assert cache._closed == {}  # a dropped queue's state is not kept alive
+def test_the_engine_makes_a_new_cache_for_a_replaced_state() -> None:
+    at = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    engine = KpiEngine(EngineSettings(windows=["today"]))
+    engine.apply_all([AgentStateChanged(id="e1", time=at, queue="q", agent="a", state="on_call")])
+    second = int(at.timestamp()) + 1800
+    assert engine.snapshot(second)["q"].windows["today"].occupancy == 1.0
+    replaced = new_queue_state("q")
+    apply_agent_state(replaced, "a", at.timestamp(), "available")
+    engine.queues["q"] = replaced
+    assert engine.snapshot(second)["q"].windows["today"].occupancy == 0.0
+    del engine.queues["q"]
+    assert engine.snapshot(second) == {}
+    assert "q" not in engine._runtime  # a dropped queue's state is not kept alive

@@ -1,11 +1,12 @@
 """Compact state containers (processors/state.py): agent timelines as packed arrays, lone
-contacts as bare pairs. Same answers and the same stored format as the lists they replaced,
-and states written before still load and keep counting the same way."""
+contacts as bare pairs. Same answers as the lists they replaced, and states written before
+(lists of pairs, one-entry contact lists) still load and keep counting the same way."""
 
 from __future__ import annotations
 
 import random
 import zlib
+from array import array
 
 import msgspec
 
@@ -46,7 +47,7 @@ def test_occupancy_and_eviction_on_a_timeline() -> None:
     assert state.agents["a1"].pairs() == [(T0 + 40, "wrap_up"), (T0 + 50, "available")]
 
 
-def test_timelines_and_lone_contacts_encode_as_before_and_round_trip() -> None:
+def test_timelines_and_lone_contacts_round_trip_and_the_earlier_format_still_decodes() -> None:
     state = new_queue_state("q")
     panes = PaneStore(state.panes)
     apply_agent_state(state, "a1", T0, "available")
@@ -56,7 +57,9 @@ def test_timelines_and_lone_contacts_encode_as_before_and_round_trip() -> None:
     apply_contact(state, panes, "cust-2", T0 + 2, "e3", 3600.0)
     encoded = encode_state(state)
     plain = msgspec.msgpack.decode(zlib.decompress(encoded[1:]))
-    assert plain["agents"] == {"a1": [[T0, "available"], [T0 + 5.5, "on_call"]]}
+    # A timeline is its packed change times (little-endian float64) and its state names.
+    times, names = plain["agents"]["a1"]
+    assert array("d", times).tolist() == [T0, T0 + 5.5] and names == ["available", "on_call"]
     assert plain["lone_contacts"] == {"cust-1": [T0, "e1"]}
     assert plain["contacts"] == {"cust-2": [[T0 + 1, "e2"], [T0 + 2, "e3"]]}
     again = decode_state(encoded)
@@ -64,6 +67,11 @@ def test_timelines_and_lone_contacts_encode_as_before_and_round_trip() -> None:
     assert again.agents == state.agents
     assert again.lone_contacts == {"cust-1": (T0, "e1")}
     assert encode_state(again) == encoded
+    # The earlier format: a timeline as a list of (time, state) pairs, panes as lists.
+    plain["agents"] = {"a1": [[T0, "available"], [T0 + 5.5, "on_call"]]}
+    plain["panes"] = [{}, {}, {}]
+    earlier = decode_state(b"Z" + zlib.compress(msgspec.msgpack.encode(plain)))
+    assert earlier.agents == state.agents
 
 
 def test_a_state_written_with_one_contact_lists_counts_repeats_the_same() -> None:
