@@ -19,6 +19,7 @@ from typing import Any
 
 from processors.engine import KpiEngine
 from streams.batching import decode_batch
+from streams.codec import DecodeFailure
 from streams.state_store import QueueStateStore
 
 __all__ = ["WORKER_GC_THRESHOLD", "direct_path", "engine_only", "worker_gc"]
@@ -52,17 +53,18 @@ async def _run(bootstrap: str, topic_names: list[str], expected: int) -> dict[st
         deadline = time.monotonic() + 300.0
         while count < expected and time.monotonic() < deadline:
             fetched = await consumer.getmany(timeout_ms=1000, max_records=5000)
-            records = [record for batch in fetched.values() for record in batch]
+            runs = list(fetched.values())  # one run per partition, as the worker's drain loop
+            records = sum(map(len, runs))
             if not records:
                 continue
             if first is None:
-                first, first_batch = time.perf_counter(), len(records)
-            decoded = decode_batch(records)
-            result = engine.apply(decoded.events)
+                first, first_batch = time.perf_counter(), records
+            decoded = decode_batch(runs)
+            result = engine.apply_grouped(decoded.by_queue)
             store.write_deltas(
                 {q: decoded.raw_by_queue[q] for q in result.touched if q in decoded.raw_by_queue}
             )
-            count += len(records)
+            count += records
         end = time.perf_counter()
     finally:
         await consumer.stop()
@@ -88,22 +90,23 @@ def worker_gc() -> Iterator[None]:
 
 
 def engine_only(records: list[tuple[str, bytes, bytes]], batch: int = 5000) -> float:
-    """Events/s of ``KpiEngine.apply`` alone over pre-decoded batches (no Kafka, no decode)."""
-    from processors.engine import Position
+    """Events/s of the engine's batch apply alone over pre-decoded batches (no Kafka, no
+    decode), grouped by queue as the worker's decoder hands them over."""
+    from processors.engine import Item, source_key
     from streams.codec import decode_event
 
     batches = []
     for start in range(0, len(records), batch):
-        chunk = records[start : start + batch]
-        batches.append(
-            [
-                (decode_event(value), Position(family, hash(key) % 8, start + index))
-                for index, (family, key, value) in enumerate(chunk)
-            ]
-        )
+        groups: dict[str, list[Item]] = {}
+        for index, (family, key, value) in enumerate(records[start : start + batch]):
+            event = decode_event(value)
+            assert not isinstance(event, DecodeFailure)
+            item = (event, source_key(family, hash(key) % 8), start + index)
+            groups.setdefault(event.queue, []).append(item)
+        batches.append(groups)
     engine = KpiEngine()
     with worker_gc():
         started = time.perf_counter()
-        for events in batches:
-            engine.apply(events)  # type: ignore[arg-type]
+        for groups in batches:
+            engine.apply_grouped(groups)
         return len(records) / (time.perf_counter() - started)

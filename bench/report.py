@@ -240,7 +240,9 @@ def render_markdown(results: dict[str, Any], notes: str) -> str:
         "",
         f"The worker drained {worker.get('events', 0):,} events in "
         f"{worker.get('first_commit_to_drained_seconds', 0):.1f} s; the sustained rate is taken "
-        f"between 10 % and 90 % of them ({worker.get('seconds', 0):.1f} s).",
+        f"between 10 % and 90 % of them as applied ({worker.get('seconds', 0):.1f} s). "
+        "Committed (the group's offsets, which Faust commits once a second, after the changelog "
+        f"records are written), the same span gives {_rate(worker.get('committed_rate'))}.",
         "",
         "## Freshness: event produced -> visible on /metrics",
         "",
@@ -316,9 +318,11 @@ def render_markdown(results: dict[str, Any], notes: str) -> str:
     if profile and profile.get("samples"):
         out += [
             "",
-            "## Where the worker's time goes (py-spy, during the throughput run)",
+            "## Where the worker's time goes (py-spy, while a worker drains the topics)",
             "",
-            f"{profile['samples']:,} samples. Self time by owner of the code:",
+            f"{profile['samples']:,} samples over {profile.get('seconds', 0):.0f} s of a worker "
+            "of its own consumer group draining the same pre-produced topics as the measured "
+            "one (started before it, stopped once profiled). Self time by owner of the code:",
             "",
             "| owner | share of samples |",
             "|---|---|",

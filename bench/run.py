@@ -6,8 +6,9 @@ Phases (each prints progress lines; the summary table comes at the end):
 2. The ceiling: a plain aiokafka consumer reads it all, no processing.
 3. The worker's own per-batch code on a plain consumer, without Faust (bench/direct.py), and
    the KPI engine alone, in process.
-4. A real ``ccpulse worker`` drains the same topics (sustained rate from committed offsets);
-   then drains a second slice while py-spy samples it (the profile in docs/performance.md).
+4. A real ``ccpulse worker`` of its own consumer group drains the same topics while py-spy
+   samples it (the profile in docs/performance.md) and is stopped; then another, unobserved,
+   drains them all (the sustained rate, from committed offsets).
 5. Freshness under a steady 2,000 events/s, with markers read back from /metrics.
 6. Memory: the worker's peak RSS, and the engine's state for 10, 100 and 1,000 queues, and for
    1,000 queues with 10,000 open calls and 100,000 open tickets (bench/memory_probe.py).
@@ -31,13 +32,12 @@ from typing import Any
 from bench.direct import direct_path, engine_only
 from bench.kafka_phase import ceiling, produce
 from bench.machine import machine_info, rss_bytes
-from bench.profile import ProfileRecorder
 from bench.report import format_table, render_markdown, write_json
 from bench.worker_phase import (
     freshness,
+    profile_drain,
     start_worker,
     throughput,
-    wait_drained,
     write_worker_config,
 )
 from bench.workload import encode_records, simulated_events
@@ -63,10 +63,12 @@ NOTES = """
   decoding: events / time from the first fetched batch to the last event. Best of two runs.
 - **Worker throughput.** A real `ccpulse worker` process (default settings: whole fetches,
   batches of up to 5,000 events, no wait, the full KPI set, changelog deltas and snapshots,
-  /metrics) started after the topics were filled. Progress is read every 0.25 s from the
-  consumer group's committed offsets (Faust commits every second), not from /metrics, whose
-  scrape computes every queue's snapshot and would steal the worker's CPU. The rate is taken
-  between 10 % and 90 % of the events, so start-up and the last commit interval are left out.
+  /metrics) started after the topics were filled. Progress is read every 0.25 s: events applied
+  from `/metrics?name[]=ccpulse_events` (a family that needs no KPI snapshot, so the scrape costs
+  the worker next to nothing), and the consumer group's committed offsets (Faust commits every
+  second, once the changelog records are written; commits come in bursts). The rate is the
+  applied one, taken between 10 % and 90 % of the events, so start-up and the end are left
+  out; the committed rate over the same span is shown beside it.
 - **Direct path.** bench/direct.py runs the worker's per-batch code (`decode_batch`, the engine's
   batch apply, the changelog delta encoding) on batches from a plain aiokafka consumer: the same
   work as the worker minus Faust, the changelog send, the timers and the web server.
@@ -148,7 +150,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "alerts": "bench.alerts",
         "deadletter": "bench.deadletter",
     }
-    total = args.events + args.profile_events
+    total = args.events
     # The worker's consumer fetch wait: worker.fetch_max_wait_ms, or its default for the broker
     # the worker is told it runs on (streams/config.py).
     worker_settings = WorkerConfig(
@@ -162,7 +164,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"simulated traffic runs past now ({newest}); raise --history-hours")
     records = encode_records(events)
     del events
-    main_records, profile_records = records[: args.events], records[args.events :]
+    main_records = records
     mean_bytes = sum(len(value) for _, _, value in main_records) / len(main_records)
     results["setup"] = {
         "worker_producer": "batching (as on Apache Kafka)"
@@ -172,7 +174,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "queues": args.queues,
         "partitions": args.partitions,
         "events": args.events,
-        "profile_events": len(profile_records),
         "mean_value_bytes": mean_bytes,
         "freshness_seconds": args.freshness_seconds,
     }
@@ -222,6 +223,30 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             f"engine alone {direct['engine_rate']:,.0f} events/s"
         )
 
+        if not args.no_profile:
+            # A worker of its own group drains the same topics under py-spy first, so that the
+            # measured worker below runs unobserved. Stopped once profiled.
+            profiled = start_worker(
+                broker.bootstrap,
+                _free_port(),
+                workdir,
+                config,
+                APP_ID + "-profile",
+                embedded=not args.producer_batching,
+            )
+            try:
+                results["profile"] = profile_drain(
+                    profiled,
+                    broker.bootstrap,
+                    APP_ID + "-profile",
+                    len(main_records),
+                    args.profile_seconds,
+                    workdir / "worker-profile.txt",
+                    progress,
+                )
+            finally:
+                profiled.stop()
+
         worker = start_worker(
             broker.bootstrap,
             _free_port(),
@@ -236,16 +261,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             worker, broker.bootstrap, APP_ID, len(main_records), progress
         )
         progress(f"worker sustained: {results['worker'].get('rate') or 0:,.0f} events/s")
-
-        if profile_records and not args.no_profile:
-            recorder = ProfileRecorder(worker.process.pid, 8.0, workdir / "worker-profile.txt")
-            produce(broker.bootstrap, topics, profile_records)
-            if recorder.start():
-                progress("profiling the worker with py-spy (8 s) on a further slice of traffic")
-                results["profile"] = recorder.result()
-            else:
-                progress("py-spy not installed: no profile")
-            wait_drained(broker.bootstrap, APP_ID, args.events + len(profile_records), progress)
 
         progress(f"freshness at {args.rate:,.0f} events/s for {args.freshness_seconds:.0f} s")
         results["freshness"] = freshness(
@@ -293,7 +308,12 @@ def main(argv: list[str] | None = None) -> int:
     # A million events: at ~100k events/s the worker drains them in about 10 s, so its rate is
     # taken over several of Faust's 1 s commit intervals (300,000 drained in under 4 s).
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--profile-events", type=int, default=100_000)
+    parser.add_argument(
+        "--profile-seconds",
+        type=float,
+        default=6.0,
+        help="how long py-spy samples the profiled worker's drain",
+    )
     parser.add_argument("--queues", type=int, default=100)
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--history-hours", type=float, default=24.0)

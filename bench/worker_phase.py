@@ -9,6 +9,8 @@ memory from /proc.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import multiprocessing
 import os
 import random
@@ -35,6 +37,7 @@ from tests.worker_proc import ROOT, WorkerProcess
 __all__ = [
     "MARKER_QUEUE",
     "freshness",
+    "profile_drain",
     "start_worker",
     "throughput",
     "wait_drained",
@@ -100,15 +103,27 @@ def start_worker(
     return worker.start(wait_ready=120.0)
 
 
+def applied_total(worker: Any) -> float:
+    """Events the worker has applied: the sum of ``ccpulse_events_total``, from a scrape
+    restricted to that family (no KPI snapshot is computed for it: cheap for the worker)."""
+    url = worker.url + "/metrics?name[]=ccpulse_events_total"
+    with urllib.request.urlopen(url, timeout=10) as r:
+        body = r.read()
+    return sum(float(v) for v in re.findall(rb"^ccpulse_events_total\{[^}]*\} (\S+)$", body, re.M))
+
+
 def throughput(
     worker: Any, bootstrap: str, app_id: str, expected: int, progress: Progress
 ) -> dict[str, Any]:
-    """Wait until the worker has committed ``expected`` events; the sustained rate is taken
-    between 10 % and 90 % of them (start-up and the last commit interval left out)."""
+    """Wait until the worker has applied and committed ``expected`` events. The sustained
+    rate is the applied one (``ccpulse_events_total``), taken between 10 % and 90 % of the
+    events (start-up and the end left out); the committed one (the group's offsets, which
+    Faust commits once a second after the changelog is written) is reported beside it."""
     from kafka import KafkaAdminClient
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    samples: list[tuple[float, float]] = []
+    applied: list[tuple[float, float]] = []
+    committed: list[tuple[float, float]] = []
     started = time.perf_counter()
     peak_rss = 0
     last_report = 0.0
@@ -120,10 +135,13 @@ def throughput(
             except Exception:  # the group does not exist until its first commit
                 done = 0
             now = time.perf_counter()
-            samples.append((now, float(done)))
+            committed.append((now, float(done)))
+            applied.append((now, applied_total(worker)))
             peak_rss = max(peak_rss, rss_bytes(worker.process.pid)[0])
             if now - last_report >= 5.0:
-                progress(f"worker drained {done:,}/{expected:,} events")
+                progress(
+                    f"worker applied {applied[-1][1]:,.0f}, committed {done:,}/{expected:,} events"
+                )
                 last_report = now
             if done >= expected:
                 break
@@ -132,15 +150,60 @@ def throughput(
             time.sleep(0.25)
     finally:
         admin.close()
-    result: dict[str, Any] = {"events": expected, "drained": samples[-1][1] >= expected}
-    steady = rate_between(samples, 0.1 * expected, 0.9 * expected)
+    result: dict[str, Any] = {"events": expected, "drained": committed[-1][1] >= expected}
+    steady = rate_between(applied, 0.1 * expected, 0.9 * expected)
     if steady is not None:
         rate, seconds, counted = steady
         result.update(rate=rate, seconds=seconds, counted=counted)
-    first = next((t for t, c in samples if c > 0), None)
+    steady = rate_between(committed, 0.1 * expected, 0.9 * expected)
+    if steady is not None:
+        result["committed_rate"] = steady[0]
+    first = next((t for t, c in committed if c > 0), None)
     if first is not None:
-        result["first_commit_to_drained_seconds"] = samples[-1][0] - first
+        result["first_commit_to_drained_seconds"] = committed[-1][0] - first
     result["rss_during_bytes"] = peak_rss
+    return result
+
+
+def profile_drain(
+    worker: Any,
+    bootstrap: str,
+    app_id: str,
+    expected: int,
+    seconds: float,
+    output: Path,
+    progress: Progress,
+) -> dict[str, Any] | None:
+    """py-spy on ``worker`` (a worker of its own consumer group) for ``seconds`` while it drains
+    the pre-produced topics: from the moment it has committed 10 % of ``expected`` events, so
+    the profile shows the steady drain (batches, timers, changelog) and not start-up. None when
+    py-spy is not installed or the worker drained too little to profile."""
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        deadline = time.monotonic() + 120.0
+        while time.monotonic() < deadline:
+            try:
+                if committed_total(admin, app_id) >= 0.1 * expected:
+                    break
+            except Exception:  # the group does not exist until its first commit
+                pass
+            if worker.process.poll() is not None:
+                raise RuntimeError(f"worker died:\n{worker.log_tail()}")
+            time.sleep(0.1)
+        recorder = ProfileRecorder(worker.process.pid, seconds, output)
+        if not recorder.start():
+            progress("py-spy not installed: no profile")
+            return None
+        progress(f"profiling a worker of its own group with py-spy ({seconds:.0f} s of its drain)")
+        result = recorder.result()
+        done = committed_total(admin, app_id)
+    finally:
+        admin.close()
+    if result is not None:
+        result["committed_at_end"] = done
+        result["seconds"] = seconds
     return result
 
 
@@ -163,37 +226,83 @@ def wait_drained(bootstrap: str, app_id: str, expected: int, progress: Progress)
 # -- freshness --------------------------------------------------------------------------------
 
 
-def _background_load(bootstrap: str, topics: dict[str, str], rate: float, seconds: float) -> None:
+_PLACEHOLDER_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+_PLACEHOLDER = b'"time":"2000-01-01T00:00:00Z"'
+
+
+def _background_load(
+    bootstrap: str, topics: dict[str, str], rate: float, seconds: float, ready: Any = None
+) -> None:
     """Child process: simulated events at a steady ``rate``, each stamped with its send time.
 
     The simulator's events keep their order and mix; their times are replaced by the wall clock
-    so the worker's clock (the later of wall time and event time) stays on the wall clock.
+    so the worker's clock (the later of wall time and event time) stays on the wall clock. The
+    load generator is not what is measured, so it is made cheap: events are simulated and
+    encoded ahead (with a placeholder time patched in when sent) and sent as one record batch
+    per partition and tick with aiokafka, partitioned by key as Kafka's default partitioner
+    does. Sent one by one with kafka-python it took half a core of this 2-core machine, away
+    from the worker and the broker. ``ready`` (a multiprocessing event) is set once the events
+    are encoded and sending starts.
     """
-    from kafka import KafkaProducer
+    asyncio.run(_load(bootstrap, topics, rate, seconds, ready))
+
+
+async def _load(
+    bootstrap: str, topics: dict[str, str], rate: float, seconds: float, ready: Any
+) -> None:
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.partitioner import murmur2
 
     from bench.workload import simulated_events
 
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
-    events = simulated_events(100, time.time(), seed=23)
-    tick = 0.01
-    per_tick = rate * tick
-    owed = 0.0
-    started = time.perf_counter()
-    next_tick = started
-    while time.perf_counter() - started < seconds:
-        owed += per_tick
-        stamp = datetime.now(UTC)
-        while owed >= 1.0:
-            event = msgspec.structs.replace(next(events), time=stamp)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await producer.start()
+    try:
+        counts = {name: len(await producer.partitions_for(name)) for name in topics.values()}
+        pending: list[tuple[str, int, bytes, bytes]] = []
+        for event in itertools.islice(
+            simulated_events(100, time.time(), seed=23), int(rate * seconds) + 1
+        ):
             topic = topics["ticketing" if isinstance(event, TICKETING_TYPES) else "telephony"]
-            producer.send(topic, key=event.queue.encode(), value=_encoder.encode(event))
-            owed -= 1.0
-        next_tick += tick
-        pause = next_tick - time.perf_counter()
-        if pause > 0:
-            time.sleep(pause)
-    producer.flush()
-    producer.close()
+            key = event.queue.encode()
+            value = _encoder.encode(msgspec.structs.replace(event, time=_PLACEHOLDER_TIME))
+            partition = (murmur2(key) & 0x7FFFFFFF) % counts[topic]
+            pending.append((topic, partition, key, value))
+        if ready is not None:
+            ready.set()
+        tick = 0.01
+        per_tick = rate * tick
+        owed = 0.0
+        sent = 0
+        started = time.perf_counter()
+        next_tick = started
+        while time.perf_counter() - started < seconds and sent < len(pending):
+            owed += per_tick
+            stamp = b'"time":"' + datetime.now(UTC).isoformat().encode()[:-6] + b'Z"'
+            batches: dict[tuple[str, int], Any] = {}
+            while owed >= 1.0 and sent < len(pending):
+                topic, partition, key, value = pending[sent]
+                batch = batches.get((topic, partition))
+                if batch is None:
+                    batch = batches[topic, partition] = producer.create_batch()
+                if (
+                    batch.append(key=key, value=value.replace(_PLACEHOLDER, stamp), timestamp=None)
+                    is None
+                ):
+                    await producer.send_batch(batch, topic, partition=partition)
+                    batch = batches[topic, partition] = producer.create_batch()
+                    batch.append(key=key, value=value.replace(_PLACEHOLDER, stamp), timestamp=None)
+                sent += 1
+                owed -= 1.0
+            for (topic, partition), batch in batches.items():
+                await producer.send_batch(batch, topic, partition=partition)
+            next_tick += tick
+            pause = next_tick - time.perf_counter()
+            if pause > 0:
+                await asyncio.sleep(pause)
+        await producer.flush()
+    finally:
+        await producer.stop()
 
 
 def _marker_value(body: bytes) -> float | None:
@@ -229,10 +338,16 @@ def freshness(
     """
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-    loader = multiprocessing.get_context("fork").Process(
-        target=_background_load, args=(bootstrap, topics, rate, seconds + 20.0), daemon=True
+    context = multiprocessing.get_context("fork")
+    loading = context.Event()
+    loader = context.Process(
+        target=_background_load,
+        args=(bootstrap, topics, rate, seconds + 20.0, loading),
+        daemon=True,
     )
     loader.start()
+    if not loading.wait(120.0):
+        raise RuntimeError("the load generator did not start sending within 120 s")
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
     watcher = KafkaConsumer(bootstrap_servers=bootstrap, fetch_max_wait_ms=20)
     partitions = [TopicPartition(changelog, p) for p in watcher.partitions_for_topic(changelog)]

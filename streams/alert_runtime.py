@@ -164,11 +164,13 @@ class AlertRuntime:
 
     # -- evaluation -------------------------------------------------------------------------
 
-    def tick(self) -> int:
-        """Evaluate once; returns the number of transitions."""
+    def tick(self, snapshots: dict[str, Any] | None = None) -> int:
+        """Evaluate once on ``snapshots`` (default: the runtime's current ones); returns the
+        number of transitions."""
         if not (self.ready and self.runtime.ready):
             return 0  # before recovery the restored state is not there yet: never re-page
-        snapshots = self.runtime.snapshots()
+        if snapshots is None:
+            snapshots = self.runtime.snapshots()
         if not snapshots:
             return 0
         store = self.runtime.store
@@ -396,7 +398,8 @@ def install_alerts(app: Any, runtime: Any, table: Any, source_topics: Iterable[s
     @app.timer(interval=config.alerts.evaluate_interval_seconds)
     async def evaluate_alerts() -> None:
         try:
-            alerts.tick()
+            # Snapshots computed with the event loop given back now and then (streams/app.py).
+            alerts.tick(await runtime.fresh_snapshots())
         except Exception:
             # A timer that raises is not restarted by Faust: alerting would stop silently.
             alerts.errors.inc()

@@ -4,10 +4,12 @@ One event's path: a message on ``ccpulse.telephony`` or ``ccpulse.ticketing`` (k
 -> Faust's consumer fetches it, and the drain loop hands the fetch's source records over as one
 batch (:mod:`streams.batch_fetch`) -> ``apply_batches`` plans the batch (re-deliveries dropped,
 gaps read: :mod:`streams.ordering`) -> :mod:`streams.batching` decodes each value (bad ones go to
-``ccpulse.deadletter``) -> :class:`processors.engine.KpiEngine` applies the batch ->
-:class:`streams.state_store.QueueStateStore` writes one delta per source partition -> the
-batch's offsets are acked for Faust to commit -> /metrics and /api/kpis read snapshots from the
-engine (:mod:`streams.web`).
+``ccpulse.deadletter``) -> :class:`processors.engine.KpiEngine` applies the batch, and its
+KPIs are visible -> :class:`streams.state_store.QueueStateStore` stages its deltas ->
+``write_changelog`` writes what was staged, one record per source partition, once the last
+records are in Kafka, and acks the batches' offsets for Faust to commit -> /metrics and
+/api/kpis read snapshots from the engine (:mod:`streams.web`), computed a few queues at a time
+so that the event loop keeps running the batches and the producer.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +29,7 @@ from prometheus_client import CollectorRegistry
 from processors.engine import KpiEngine, Position
 from processors.snapshot import QueueSnapshot
 from processors.snapshot_cache import SnapshotCache
-from streams.batch_fetch import FetchedBatches, install_batch_fetch
+from streams.batch_fetch import FetchedBatches, Run, install_batch_fetch
 from streams.batching import decode_batch
 from streams.codec import DecodeFailure, encode_event
 from streams.config import Config
@@ -54,11 +57,16 @@ TABLE_NAME = "queue-state"
 LAG_INTERVAL_SECONDS = 2.0
 STALL_CHECK_SECONDS = 1.0
 SNAPSHOT_TICK_SECONDS = 1.0
+SNAPSHOT_SLICE_SECONDS = 0.005
+"""Longest stretch of KPI snapshot computing before the event loop is given back."""
+CHANGELOG_BACKLOG_BYTES = 8 * 1024 * 1024
+"""Raw event bytes applied and not yet in Kafka (staged or on their way) above which the batch
+task waits for the changelog before it applies more: several seconds of a busy centre's
+events, a fraction of a second of a worker draining a backlog (streams/state_store.py)."""
 DELIVERY_WAIT_SECONDS = 1.0
-"""Longest wait for the last batch's changelog records before a batch that is not full is
-applied anyway (a broker that does not answer must not stop the KPIs for longer). On the
-embedded broker a 0.25 s cap measured worse freshness than 1 s: applying sooner only queued
-more records behind the slow sends (``make bench``)."""
+"""Longest wait for the last flush's changelog records before the deltas staged since are
+written anyway (a broker that does not answer must not hold them, and the commit of their
+offsets, for longer). Batches are applied meanwhile: the wait delays no KPI."""
 
 
 @dataclass
@@ -89,6 +97,10 @@ class WorkerRuntime:
     """Held while records are planned and applied: by the batch task, the stalled-partition
     reader, and the revocation handler (which waits for the batch in progress)."""
 
+    kpi_metric_names: frozenset[str] = frozenset()
+    """The metric names read from the snapshots (streams/exporter.py)."""
+    _pinned: int | None = field(default=None, init=False, repr=False)
+
     def __post_init__(self) -> None:
         if self.snapshot_cache is None:
             self.snapshot_cache = SnapshotCache(self.engine)
@@ -106,10 +118,39 @@ class WorkerRuntime:
         return max(time.time(), newest)
 
     def snapshots(self) -> dict[str, QueueSnapshot]:
-        """Snapshots of the owned queues at the engine's current second. Each queue's is
-        computed once per second, and again only after a batch touched it."""
+        """Snapshots of the owned queues at the engine's current second (or the second pinned
+        by :meth:`fresh_snapshots` for the scrape in progress). Each queue's is computed once
+        per second, and again only after a batch touched it."""
         assert self.snapshot_cache is not None
-        return self.snapshot_cache.snapshots(math.floor(self.clock()))
+        second = self._pinned if self._pinned is not None else math.floor(self.clock())
+        return self.snapshot_cache.snapshots(second)
+
+    async def fresh_snapshots(self) -> dict[str, QueueSnapshot]:
+        """:meth:`snapshots`, computed a few queues at a time with the event loop given back
+        in between (every ``SNAPSHOT_SLICE_SECONDS``), so that computing a hundred queues does
+        not hold up the batches, the producer and the other requests for a tenth of a second
+        (``make bench`` freshness)."""
+        cache = self.snapshot_cache
+        assert cache is not None
+        second = math.floor(self.clock())
+        stale = cache.stale(second)
+        started = time.perf_counter()
+        for index, name in enumerate(stale):
+            cache.refresh(second, [name])
+            if time.perf_counter() - started >= SNAPSHOT_SLICE_SECONDS and index + 1 < len(stale):
+                await asyncio.sleep(0)
+                started = time.perf_counter()
+        return cache.snapshots(second)  # and the few a batch touched meanwhile
+
+    @contextmanager
+    def pinned(self, snapshots: dict[str, QueueSnapshot]) -> Iterator[None]:
+        """While a scrape reads ``snapshots`` (from :meth:`fresh_snapshots`), have
+        :meth:`snapshots` serve their second, even if the clock has moved on since."""
+        self._pinned = int(max((s.at for s in snapshots.values()), default=self.clock()))
+        try:
+            yield
+        finally:
+            self._pinned = None
 
     def invalidate(self, queues: Iterable[str] | None = None) -> None:
         """``queues`` changed (a batch touched them); None: any state may have changed."""
@@ -164,7 +205,9 @@ def build_app(config: Config) -> tuple[faust.App, WorkerRuntime]:
         registry=registry,
         metrics=PipelineMetrics(registry),
     )
-    registry.register(KpiCollector(runtime.snapshots, lambda: runtime.engine.queues))
+    runtime.kpi_metric_names = KpiCollector(
+        runtime.snapshots, lambda: runtime.engine.queues
+    ).register(registry)
     topics = config.topics
     source = app.topic(topics.telephony, topics.ticketing, key_type=bytes, value_type=bytes)
     ticketing = app.topic(topics.ticketing, key_type=bytes, value_type=bytes)
@@ -241,10 +284,11 @@ def _register_agent(
     # time.
     applying = runtime.applying
 
-    def apply(planned: list[Any], filled: list[Gap]) -> None:
-        """Decode, apply and buffer the changelog deltas of one planned batch whose gaps
-        (``filled``) were read. Never awaits: nothing runs between applying the batch, buffering
-        its changelog records and acking its gaps' offsets."""
+    def apply(planned: list[Sequence[Any]], filled: list[Gap], runs: list[Run]) -> None:
+        """Decode and apply one planned batch (runs of one partition's records) whose gaps
+        (``filled``) were read, and stage its changelog deltas together with the acks of its
+        gaps' offsets and of every fetched record (``runs``), for the flush task to write and
+        ack in one go (streams/state_store.py). Never awaits."""
         # Decoding, key checks and tallies in one pass (streams/batching.py); metrics are
         # touched once per batch and (topic, type), not once per event.
         decoded = decode_batch(planned)
@@ -258,20 +302,25 @@ def _register_agent(
             metrics.rekeyed.labels(message.topic).inc()
         for (topic, kind), count in decoded.counts.items():
             metrics.events.labels(topic, kind).inc(count)
-        batch = decoded.events
         raw_by_queue = decoded.raw_by_queue
-        for gap in filled:
-            # Acked in the same stretch of code as the changelog writes below (see ack_offsets).
-            ack_offsets(app.consumer, gap.topic, gap.partition, gap.start, gap.end)
-        if not batch:
+
+        def ack() -> None:
+            # Every record fetched, applied or dropped (re-delivered, dead-lettered, re-keyed),
+            # and every offset of a gap read, is done with once its delta is sent.
+            for gap in filled:
+                ack_offsets(app.consumer, gap.topic, gap.partition, gap.start, gap.end)
+            ack_records(app.consumer, runs)
+
+        if not decoded.by_queue:
+            store.stage({}, ack)
             return
-        result = runtime.engine.apply(batch)
+        result = runtime.engine.apply_grouped(decoded.by_queue)
         for forward in result.forwarded:
             ticketing.send_soon(key=forward.queue.encode(), value=encode_event(forward))
-        store.write_deltas({q: raw_by_queue[q] for q in result.touched if q in raw_by_queue})
+        store.stage({q: raw_by_queue[q] for q in result.touched if q in raw_by_queue}, ack)
         runtime.invalidate(result.touched)
         metrics.batches.inc()
-        metrics.batch_events.observe(len(planned))
+        metrics.batch_events.observe(sum(map(len, planned)))
         metrics.owned_queues.set(len(runtime.engine.queues))
 
     @app.agent(source, name="ccpulse-kpis")
@@ -283,56 +332,71 @@ def _register_agent(
         async for _event in stream:
             pass
 
-    async def apply_fetched(generation: int | None, records: list[Any]) -> None:
-        """Plan, apply and ack one batch of fetched source records (hold ``applying``)."""
+    async def apply_fetched(generation: int | None, runs: list[Run]) -> None:
+        """Plan, apply and ack one batch of fetched source records, in runs of one partition's
+        records (hold ``applying``)."""
         if generation != app.consumer_generation_id:
             return  # fetched before a rebalance: the new assignment reads them again
-        if app.rebalancing and order.unplanned(records):
+        if app.rebalancing and order.unplanned(runs):
             await _wait_for_seek(app, generation)
             if app.consumer_generation_id != generation:
                 return
-        plan = order.plan(records)
+        plan = order.plan(runs)
         if order.redelivered:
             _redelivered(metrics, order)
         if plan.gaps:
             planned = await _fill_gaps(plan, gaps, metrics)
             if app.consumer_generation_id != generation:
-                order.forget({(r.topic, r.partition) for r in records})
+                order.forget({(run[0].topic, run[0].partition) for run in runs if run})
                 return
         else:
             planned = plan.items
-        apply(planned, plan.gaps)
-        # Every record fetched, applied or dropped (re-delivered, dead-lettered, re-keyed), is
-        # done with: ack it in the same stretch of code, before anything can await.
-        ack_records(app.consumer, records)
+        apply(planned, plan.gaps, runs)
 
     @app.task
     async def apply_batches() -> None:
         """Apply the fetched source records, a batch at a time."""
         while True:
             await fetched.wait(worker.batch_max_events, worker.batch_within_seconds)
-            if len(fetched) < worker.batch_max_events:
-                await store.delivered(DELIVERY_WAIT_SECONDS)  # group commit (state_store.py)
+            # Applied faster than the changelog is written (a backlog being drained): wait for
+            # it rather than hold an ever larger part of it in memory.
+            await store.make_room(CHANGELOG_BACKLOG_BYTES, DELIVERY_WAIT_SECONDS)
             async with applying:
                 batch = fetched.pop(worker.batch_max_events)
                 if batch is not None:
                     await apply_fetched(*batch)
+                    changelog_due.set()
+
+    changelog_due = asyncio.Event()
+
+    @app.task
+    async def write_changelog() -> None:
+        """Write what the applied batches staged: once the last flush's records are in Kafka
+        (at most ``DELIVERY_WAIT_SECONDS`` later), one delta record per partition for all of
+        them, and ack their offsets (group commit, streams/state_store.py)."""
+        while True:
+            await changelog_due.wait()
+            changelog_due.clear()
+            await store.delivered(DELIVERY_WAIT_SECONDS)
+            store.flush()
 
     async def apply_remaining() -> int:
-        """Apply what is fetched and not applied yet, and commit it (graceful shutdown: the
-        fetcher has stopped); how many records."""
+        """Apply what is fetched and not applied yet, write its changelog and commit it
+        (graceful shutdown: the fetcher has stopped); how many records."""
         count = 0
         async with applying:
             while (batch := fetched.pop(worker.batch_max_events)) is not None:
                 await apply_fetched(*batch)
-                count += len(batch[1])
-        if count:
+                count += sum(map(len, batch[1]))
+            staged = store.staged
+            store.flush()
+        if count or staged:
             await app.consumer.commit()
         return count
 
     runtime.apply_remaining = apply_remaining
 
-    del kpi_agent, apply_batches
+    del kpi_agent, apply_batches, write_changelog
 
     dropped = StallWatch(worker.stalled_partition_seconds)
     stopped = StallWatch(worker.stopped_partition_seconds)
@@ -370,7 +434,8 @@ def _register_agent(
                 # Revoked while reading: the next owner reads these records itself.
                 order.forget([key])
                 return
-            apply(planned, [gap])
+            apply(planned, [gap], [])
+            changelog_due.set()
 
     @app.timer(interval=STALL_CHECK_SECONDS)
     async def read_stalled_partitions() -> None:
@@ -395,6 +460,7 @@ def _register_agent(
                     return
                 now_behind = Behind(committed_offset(app.consumer, key) or 0, order.expected(key))
                 if now_behind.position < now_behind.target:
+                    store.flush()  # what is applied and staged: sent and acked first
                     _catch_up_commit(app, key, now_behind)
         handed = {key: handed_over(app.consumer, key, hw) for key, hw in highwaters.items()}
         # Records Faust's consumer handed over that were never applied (cleared at a rebalance).
@@ -441,8 +507,9 @@ def _register_agent(
 def _catch_up_commit(app: faust.App, key: tuple[str, int], behind: Behind) -> None:
     """Ack, in Faust's consumer, the offsets of a partition the agent has applied (every
     offset below its expected one) but Faust has not committed for a while, so Faust commits
-    them (streams/stalls.py). Call it holding the agent's lock: then every planned record is
-    applied and its changelog delta buffered, and Faust flushes the producer before it commits.
+    them (streams/stalls.py). Call it holding the agent's lock, right after flushing what is
+    staged: then every planned record is applied and its changelog delta sent, and Faust
+    flushes the producer before it commits.
     """
     duplicates = dedupe_acked(app.consumer, key[0], key[1])
     added = ack_offsets(app.consumer, key[0], key[1], behind.position, behind.target)
@@ -485,16 +552,19 @@ def _redelivered(metrics: PipelineMetrics, order: PartitionOrder) -> None:
     order.redelivered.clear()
 
 
-async def _fill_gaps(plan: Plan[Any], gaps: GapFiller, metrics: PipelineMetrics) -> list[Any]:
-    """``plan``'s items with each :class:`Gap` replaced by its records, read from Kafka."""
+async def _fill_gaps(
+    plan: Plan[Any], gaps: GapFiller, metrics: PipelineMetrics
+) -> list[Sequence[Any]]:
+    """``plan``'s runs with each :class:`Gap` replaced by its records (a run), read from
+    Kafka."""
     filled: dict[Gap, FilledGap] = {f.gap: f for f in await gaps.fill(plan.gaps)}
-    out: list[Any] = []
+    out: list[Sequence[Any]] = []
     for item in plan.items:
         if type(item) is not Gap:
-            out.append(item)
+            out.append(item)  # type: ignore[arg-type]
             continue
         fill = filled[item]
-        out.extend(fill.records)
+        out.append(fill.records)
         metrics.offset_gaps.labels(item.topic).inc()
         log(
             logger,
@@ -563,6 +633,10 @@ def _register_lifecycle(
             # applied belongs to the old assignment: the new one reads it again.
             if runtime.fetched is not None:
                 runtime.fetched.clear()
+            # Deltas staged and not written, and their acks, belong to the old assignment too:
+            # unacked, their records are read again by the new owner, which recovers the
+            # snapshots written here (they hold those events and their offsets) and skips them.
+            store.drop_staged()
             store.write_snapshots()
             partitions = {tp.partition for tp in revoked if tp.topic in source_topics}
             gone = store.forget(partitions)

@@ -9,9 +9,11 @@ while ccpulse's own per-batch code ran at 87k (docs/performance.md).
 
 :func:`install_batch_fetch` replaces the drain loop of one app's consumer. Per fetch:
 
-* the records of the source topics go, as one list of aiokafka ``ConsumerRecord`` (no Faust
-  ``Message``, no event), to that app's :class:`FetchedBatches`, which the agent task takes
-  them from (streams/app.py);
+* the records of the source topics go, as aiokafka ``ConsumerRecord`` lists (no Faust
+  ``Message``, no event), one *run* per partition as the fetch holds them, to that app's
+  :class:`FetchedBatches`, which the agent task takes them from (streams/app.py); planning,
+  decoding and acking then work a run at a time (one partition's consecutive records), not
+  a record at a time;
 * every other topic (the table's changelog while it recovers, the alert topics) goes through
   Faust's own per-message path, unchanged.
 
@@ -35,11 +37,15 @@ from typing import Any
 
 from faust.transport import consumer as faust_consumer
 
-__all__ = ["FetchedBatches", "install_batch_fetch"]
+__all__ = ["FetchedBatches", "Run", "install_batch_fetch"]
+
+
+Run = list[Any]
+"""Records of one partition in offset order, as fetched (aiokafka ``ConsumerRecord``)."""
 
 
 class FetchedBatches:
-    """Source records fetched and not yet taken by the agent, oldest first.
+    """Source records fetched and not yet taken by the agent, oldest first, in runs.
 
     Filled by the drain loop, emptied by the batch task (:meth:`wait`, then :meth:`pop`
     under the agent's lock) and by the shutdown hook; :meth:`clear` on
@@ -52,7 +58,7 @@ class FetchedBatches:
         self.topics = frozenset(topics)
         self.max_buffered = max_buffered
         """Above this many records the drain loop waits for the agent (back-pressure)."""
-        self._fetches: deque[tuple[int | None, list[Any]]] = deque()
+        self._fetches: deque[tuple[int | None, list[Run]]] = deque()
         self._count = 0
         self._filled = asyncio.Event()
         self._drained = asyncio.Event()
@@ -61,9 +67,10 @@ class FetchedBatches:
     def __len__(self) -> int:
         return self._count
 
-    def put(self, records: list[Any], generation: int | None) -> None:
-        self._fetches.append((generation, records))
-        self._count += len(records)
+    def put(self, runs: list[Run], generation: int | None) -> None:
+        """Buffer one fetch: a run of records per partition."""
+        self._fetches.append((generation, runs))
+        self._count += sum(map(len, runs))
         self._filled.set()
         if self._count > self.max_buffered:
             self._drained.clear()
@@ -86,24 +93,35 @@ class FetchedBatches:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._filled.wait(), left)
 
-    def pop(self, max_records: int) -> tuple[int | None, list[Any]] | None:
-        """The oldest fetched records of one generation, at most ``max_records`` of them
-        (None: nothing is buffered). Not async: whoever holds the agent's lock pops and
-        applies in one go, so a revocation or shutdown never finds records popped but not
-        applied."""
+    def pop(self, max_records: int) -> tuple[int | None, list[Run]] | None:
+        """The oldest fetched runs of one generation, at most ``max_records`` records in all
+        (a run is split if need be; None: nothing is buffered). Not async: whoever holds the
+        agent's lock pops and applies in one go, so a revocation or shutdown never finds records
+        popped but not applied."""
         if not self._fetches:
             return None
-        generation, taken = self._fetches.popleft()
-        while self._fetches and len(taken) < max_records:
-            next_generation, records = self._fetches[0]
+        generation = self._fetches[0][0]
+        taken: list[Run] = []
+        count = 0
+        while self._fetches and count < max_records:
+            next_generation, runs = self._fetches[0]
             if next_generation != generation:
                 break
             self._fetches.popleft()
-            taken.extend(records)
-        if len(taken) > max_records:
-            self._fetches.appendleft((generation, taken[max_records:]))
-            taken = taken[:max_records]
-        self._taken(len(taken))
+            for index, run in enumerate(runs):
+                room = max_records - count
+                if len(run) > room:
+                    # The rest of the fetch goes back, to be taken first next time.
+                    rest = runs[index:]
+                    if room:
+                        taken.append(run[:room])
+                        count += room
+                        rest[0] = run[room:]
+                    self._fetches.appendleft((generation, rest))
+                    break
+                taken.append(run)
+                count += len(run)
+        self._taken(count)
         return generation, taken
 
     def clear(self) -> int:
@@ -173,7 +191,7 @@ async def _drain_in_batches(consumer: Any, fetcher: Any, batches: FetchedBatches
             # Faust's getmany yields nothing with flow stopped either: the records are fetched
             # again after the rebalance's seek (or read by streams/stalls.py).
             continue
-        fetched: list[Any] = []
+        fetched: list[Run] = []
         for tp, tp_records in records.items():
             if active is not None and tp not in active:
                 continue
@@ -185,7 +203,7 @@ async def _drain_in_batches(consumer: Any, fetcher: Any, batches: FetchedBatches
                 tp_records = [r for r in tp_records if r.offset >= last_read]
                 if not tp_records:
                     continue
-            fetched.extend(tp_records)
+            fetched.append(tp_records)
             read_offset[tp] = tp_records[-1].offset
         if fetched:
             batches.put(fetched, generation)

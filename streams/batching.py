@@ -5,19 +5,21 @@ The KPI agent (streams/app.py) hands every batch it takes from the stream to
 the same code. Per event this does only what cannot be done per batch: decode and validate the
 value (msgspec, one C call), check the key, and note the source position. Everything countable
 is tallied per batch (``counts``) so the caller touches each Prometheus child once per batch,
-not once per event.
+not once per event. Events come out grouped by queue, as the engine applies them.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from processors.engine import Position
+import msgspec
+
+from processors.engine import Item, source_key
 from processors.events import Event
-from streams.codec import DecodeFailure, decode_event
+from streams.codec import DecodeFailure, decode_event, event_decoder
 
 __all__ = ["DecodedBatch", "Delta", "SourceMessage", "decode_batch"]
 
@@ -38,8 +40,9 @@ class SourceMessage(Protocol):
 
 @dataclass(slots=True)
 class DecodedBatch:
-    events: list[tuple[Event, Position]] = field(default_factory=list)
-    """Good events in arrival order, with their source positions: the engine's input."""
+    by_queue: dict[str, list[Item]] = field(default_factory=dict)
+    """Per queue, its good events in arrival order with their source positions: the engine's
+    input (:meth:`processors.engine.KpiEngine.apply_grouped`)."""
     raw_by_queue: dict[str, Delta] = field(default_factory=dict)
     """Per queue, the raw values applied (the changelog delta of this batch)."""
     failures: list[tuple[Any, DecodeFailure]] = field(default_factory=list)
@@ -49,26 +52,50 @@ class DecodedBatch:
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)
     """Good events per (source topic, event type)."""
 
+    @property
+    def events(self) -> int:
+        """How many good events the batch holds."""
+        return sum(map(len, self.by_queue.values()))
 
-def decode_batch(messages: Iterable[SourceMessage]) -> DecodedBatch:
+
+def decode_batch(runs: Iterable[Sequence[SourceMessage]]) -> DecodedBatch:
+    """Decode a batch given as runs of one partition's messages (as fetched)."""
     out = DecodedBatch()
-    events_append = out.events.append
+    by_queue = out.by_queue
     raw_by_queue = out.raw_by_queue
-    counts = out.counts
-    for message in messages:
-        decoded = decode_event(message.value)
-        if isinstance(decoded, DecodeFailure):
-            out.failures.append((message, decoded))
+    decode = event_decoder.decode
+    kinds_by_topic: dict[str, list[type]] = {}
+    for run in runs:
+        if not run:
             continue
-        queue = decoded.queue
-        if message.key != queue.encode():
-            out.misrouted.append((message, decoded))
-            continue
-        topic, partition, offset = message.topic, message.partition, message.offset
-        events_append((decoded, Position(topic, partition, offset)))
-        delta = raw_by_queue.get(queue)
-        if delta is None:
-            delta = raw_by_queue[queue] = []
-        delta.append((topic, partition, offset, message.value))
-        counts[topic, decoded.__struct_config__.tag] += 1
+        # A run is one partition's: its names are looked up once.
+        topic, partition = run[0].topic, run[0].partition
+        key = source_key(topic, partition)
+        kinds = kinds_by_topic.setdefault(topic, [])
+        for message in run:
+            value = message.value
+            try:
+                event = decode(value)
+            except (msgspec.DecodeError, TypeError):
+                failure = decode_event(value)
+                assert isinstance(failure, DecodeFailure)
+                out.failures.append((message, failure))
+                continue
+            queue = event.queue
+            if message.key != queue.encode():
+                out.misrouted.append((message, event))
+                continue
+            offset = message.offset
+            events = by_queue.get(queue)
+            if events is None:
+                events = by_queue[queue] = []
+                raw = raw_by_queue[queue] = []
+            else:
+                raw = raw_by_queue[queue]
+            events.append((event, key, offset))
+            raw.append((topic, partition, offset, value))
+            kinds.append(type(event))
+    for name, kinds in kinds_by_topic.items():
+        for kind, count in Counter(kinds).items():
+            out.counts[name, kind.__struct_config__.tag] = count
     return out

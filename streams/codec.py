@@ -13,9 +13,10 @@ import msgspec
 from processors.events import Event
 from streams.deadletter import classify_decode_error
 
-__all__ = ["DecodeFailure", "decode_event", "encode_event"]
+__all__ = ["DecodeFailure", "decode_event", "encode_event", "event_decoder"]
 
-_decoder = msgspec.json.Decoder(Event)
+event_decoder = msgspec.json.Decoder(Event)
+"""Raises on anything that is not a valid event; :func:`decode_event` says why."""
 _encoder = msgspec.json.Encoder()
 
 
@@ -30,7 +31,7 @@ def decode_event(raw: bytes | None) -> Event | DecodeFailure:
     if raw is None:
         return DecodeFailure("empty message (no value)", "not_json")
     try:
-        return _decoder.decode(raw)
+        return event_decoder.decode(raw)
     except msgspec.DecodeError as exc:
         return DecodeFailure(str(exc), classify_decode_error(exc))
 

@@ -28,11 +28,12 @@ buffered: the batch waits only for that one fetch.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from operator import attrgetter
+from typing import Any, Generic, Protocol, TypeVar
 
-__all__ = ["Gap", "PartitionOrder", "Plan"]
+__all__ = ["Gap", "PartitionOrder", "Plan", "consecutive"]
 
 
 class _Record(Protocol):
@@ -45,6 +46,15 @@ class _Record(Protocol):
 
 
 R = TypeVar("R", bound=_Record)
+_offset_of = attrgetter("offset")
+
+
+def consecutive(records: Sequence[Any], first: int) -> bool:
+    """Whether ``records`` hold exactly the offsets ``first``, ``first + 1``... in that order
+    (compared in C: this runs for every record the worker applies)."""
+    return list(map(_offset_of, records)) == list(range(first, first + len(records)))
+
+
 Committed = Callable[[tuple[str, int]], "int | None"]
 
 
@@ -63,8 +73,9 @@ class Gap:
 class Plan(Generic[R]):
     """A batch as the engine must see it."""
 
-    items: list[R | Gap]
-    """The records in their order, each gap before the record that follows it."""
+    items: list[Sequence[R] | Gap]
+    """Runs of records (one partition's, in offset order) in their order, each gap before the
+    run that follows it."""
     gaps: list[Gap]
     """The gaps among ``items``, in the same order."""
 
@@ -113,24 +124,47 @@ class PartitionOrder:
         self._next[key] = end
         return Gap(key[0], key[1], start, end)
 
-    def unplanned(self, records: Iterable[_Record]) -> bool:
-        """Whether a record of ``records`` is the first of its partition since the assignment
-        (its start is then looked up when it is planned)."""
+    def unplanned(self, runs: Iterable[Sequence[_Record]]) -> bool:
+        """Whether a run of ``runs`` is the first of its partition since the assignment (its
+        start is then looked up when it is planned)."""
         expected_of = self._next
-        return any((r.topic, r.partition) not in expected_of for r in records)
+        return any((run[0].topic, run[0].partition) not in expected_of for run in runs if run)
 
-    def plan(self, records: Iterable[R]) -> Plan[R]:
-        """``records`` in their order, without re-deliveries, each record that jumped ahead of
-        its partition's next expected offset preceded by the :class:`Gap` before it.
+    def plan(self, runs: Iterable[Sequence[R]]) -> Plan[R]:
+        """``runs`` (each one partition's records, in offset order) in their order, without
+        re-deliveries, each record that jumped ahead of its partition's next expected offset
+        preceded by the :class:`Gap` before it.
 
         The expected offset moves past every record planned (the gap's records are read before
         the batch is applied, so they count as delivered).
         """
-        planned: list[R | Gap] = []
+        planned: list[Sequence[R] | Gap] = []
         gaps: list[Gap] = []
         expected_of = self._next
-        for record in records:
-            key = (record.topic, record.partition)
+        for run in runs:
+            if not run:
+                continue
+            key = (run[0].topic, run[0].partition)
+            first = run[0].offset
+            # A run of consecutive offsets from the expected one is planned whole: the usual
+            # case, checked in C.
+            if expected_of.get(key) == first and consecutive(run, first):
+                planned.append(run)
+                expected_of[key] = first + len(run)
+            else:
+                self._plan_one_by_one(key, run, planned, gaps)
+        return Plan(planned, gaps)
+
+    def _plan_one_by_one(
+        self,
+        key: tuple[str, int],
+        run: Sequence[R],
+        planned: list[Sequence[R] | Gap],
+        gaps: list[Gap],
+    ) -> None:
+        expected_of = self._next
+        current: list[R] = []
+        for record in run:
             offset = record.offset
             expected = expected_of.get(key)
             if expected is None:
@@ -140,8 +174,12 @@ class PartitionOrder:
                 continue
             if offset > expected:
                 gap = Gap(record.topic, record.partition, expected, offset)
+                if current:
+                    planned.append(current)
+                    current = []
                 planned.append(gap)
                 gaps.append(gap)
             expected_of[key] = offset + 1
-            planned.append(record)
-        return Plan(planned, gaps)
+            current.append(record)
+        if current:
+            planned.append(current)

@@ -2,12 +2,13 @@
 
 Writing a queue's whole state after every batch would cost as much as the state (an hour of
 per-second panes for a busy queue is ~100 kB); writing per event is what makes naive Faust agents
-slow. Instead, per batch and source partition, we write one *delta* record holding, per queue,
-the raw events applied to it with their source positions, and every ``snapshot_interval`` one
-*snapshot* per changed queue, after which a delta whose queues all have a newer snapshot is
-deleted (tombstoned). One record per partition, not per queue: a batch touches most queues of a
-busy centre, and each record is a producer send (on the embedded broker, a request of its own),
-so per-queue deltas made the producer the worker's bottleneck (``make bench``, issue 7).
+slow. Instead, each applied batch is *staged* (:meth:`QueueStateStore.stage`), and a flush
+writes, per source partition, *delta* records holding, per queue, the raw events applied to it
+since the last flush with their source positions; every ``snapshot_interval`` one *snapshot* per
+changed queue follows, after which a delta whose queues all have a newer snapshot is deleted
+(tombstoned). Records per partition, not per queue or per batch: a batch touches most queues of
+a busy centre, and each record is a producer send (on the embedded broker, a request of its
+own), so per-queue deltas made the producer the worker's bottleneck (``make bench``, issue 7).
 
 Recovery = decode each queue's snapshot, then re-apply the deltas in order. Re-applying is safe
 because the engine skips any position it has already applied (the snapshot carries the last
@@ -27,7 +28,8 @@ from __future__ import annotations
 import asyncio
 import math
 import zlib
-from collections.abc import Iterable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
+from operator import itemgetter
 from typing import Any, Protocol
 
 import msgspec
@@ -41,6 +43,12 @@ from streams.codec import DecodeFailure, decode_event
 __all__ = ["QueueStateStore", "delta_key", "snapshot_key"]
 
 _delta_encoder = msgspec.msgpack.Encoder()
+_raw_of = itemgetter(3)
+RECORD_MAX_BYTES = 512 * 1024
+"""Raw event bytes per delta record at most (records are split beyond: :func:`_records_of`)."""
+RECORD_EVENT_OVERHEAD = 64
+"""Bytes a delta record spends per event beside its raw value (topic, partition, offset)."""
+
 _delta_decoder = msgspec.msgpack.Decoder(dict[str, Delta])
 _queue_delta_decoder = msgspec.msgpack.Decoder(Delta)
 
@@ -92,8 +100,14 @@ class QueueStateStore:
         """Per live delta key: its partition and the queues it holds that have no newer
         snapshot yet (it is deleted once that set is empty)."""
         self.dirty: set[str] = set()
-        self._in_flight: list[Any] = []
-        """What sending the last batch's delta records returned (see :meth:`delivered`)."""
+        self._sending: list[tuple[asyncio.Future[Any], int]] = []
+        """Delta records written and maybe not in Kafka yet: what their send returned (Faust:
+        a future done once the broker has the record), and their raw event bytes."""
+        self._staged: dict[int, dict[str, Delta]] = {}
+        """Per source partition and queue, the events applied and not yet written."""
+        self._staged_acks: list[Callable[[], object]] = []
+        """What acks the offsets of the staged batches (run at the flush that writes them)."""
+        self._staged_bytes = 0
         self._slot: dict[str, int] = {}
         """Per queue, the interval slot of its last periodic snapshot (write_due_snapshots)."""
         self.last_rebuild: tuple[int, int] = (0, 0)
@@ -109,33 +123,95 @@ class QueueStateStore:
         return self.table.send_changelog(partition, key, value)
 
     async def delivered(self, timeout: float) -> None:
-        """Wait (at most ``timeout``) until the last batch's delta records are in Kafka.
+        """Wait (at most ``timeout``) until every delta record written so far is in Kafka.
 
-        The batch task waits here before it applies a batch that is not full: while a batch's
-        changelog records are on their way, the next events gather into one larger batch
-        instead of many small ones (group commit). A fast broker costs no wait; a slow one
-        (the embedded broker sends one record per request) gets fewer, larger records instead
-        of a growing backlog: applying every fetch at once put seconds of changelog lag behind
-        the freshness benchmark's markers (``make bench``)."""
-        pending = [f for f in self._in_flight if isinstance(f, asyncio.Future) and not f.done()]
+        The flush task waits here before it writes what was staged since: while a flush's
+        changelog records are on their way, the next batches' deltas gather into one record
+        per partition instead of one per batch (group commit). A fast broker costs no wait; a
+        slow one (the embedded broker sends one record per request) gets fewer, larger records
+        instead of a growing backlog. Batches are applied meanwhile: the wait delays their
+        changelog records and the commit of their offsets, not their KPIs (applying only after
+        the wait put up to a second of it into the freshness benchmark's latency), until the
+        backlog passes a bound (:meth:`backlog_bytes`)."""
+        pending = [future for future, _ in self._sending if not future.done()]
         if pending:
             await asyncio.wait(pending, timeout=timeout)
+        else:
+            await asyncio.sleep(0)  # a caller waiting in a loop must let the others run
+
+    async def make_room(self, limit: int, timeout: float) -> None:
+        """Until at most ``limit`` bytes are applied and not in Kafka: write what is staged and
+        wait (``timeout`` at a time) for what is on its way."""
+        while self.backlog_bytes() > limit:
+            if self.staged:
+                self.flush()
+            await self.delivered(timeout)
+
+    def backlog_bytes(self) -> int:
+        """Raw event bytes applied and not yet in Kafka: staged, or written and on their way.
+        The batch task stops applying while this is above its bound: a worker draining a
+        backlog faster than the broker takes its changelog would otherwise hold it all."""
+        self._sending = [(future, size) for future, size in self._sending if not future.done()]
+        return self._staged_bytes + sum(size for _, size in self._sending)
 
     def write_deltas(self, applied: dict[str, Delta]) -> None:
         """One record per source partition: per touched queue, the raw events of this batch
-        with their positions."""
-        by_partition: dict[int, dict[str, Delta]] = {}
+        with their positions (:meth:`stage` then :meth:`flush`)."""
+        self.stage(applied)
+        self.flush()
+
+    def stage(self, applied: dict[str, Delta], acks: Callable[[], object] | None = None) -> None:
+        """Hold a batch's deltas (per touched queue, the raw events applied with their
+        positions) and what acks its source offsets, until the next :meth:`flush`.
+
+        The batch is applied and its KPIs are visible at once; writing its changelog record
+        can wait for the records of the last flush to be in Kafka (a group commit, see
+        :meth:`delivered`). Its offsets are acked only when its deltas are sent, in the same
+        call: Faust commits only acked offsets, so an offset is never committed before its
+        delta is on its way."""
+        staged = self._staged
         for queue, events in applied.items():
             partition = events[0][1]
             self.partition_of[queue] = partition
-            by_partition.setdefault(partition, {})[queue] = events
-        self.dirty.update(applied)
-        self._in_flight = []
-        for partition, queues in by_partition.items():
-            seq = self._seq[partition] = self._seq.get(partition, 0) + 1
-            key = delta_key(partition, seq)
-            self._in_flight.append(self.put(partition, key, _delta_encoder.encode(queues)))
-            self._unsnapshotted[key] = (partition, set(queues))
+            queues = staged.setdefault(partition, {})
+            held = queues.get(queue)
+            if held is None:
+                queues[queue] = list(events)
+            else:
+                held.extend(events)
+            self._staged_bytes += _raw_bytes(events)
+        if acks is not None:
+            self._staged_acks.append(acks)
+
+    @property
+    def staged(self) -> bool:
+        """Whether deltas or acks are held for the next :meth:`flush`."""
+        return bool(self._staged or self._staged_acks)
+
+    def flush(self) -> int:
+        """Send the held deltas, one record per source partition, then ack their offsets (in
+        one stretch of code: nothing runs in between); how many records were sent."""
+        staged, acks = self._staged, self._staged_acks
+        self._staged, self._staged_acks, self._staged_bytes = {}, [], 0
+        sent = 0
+        for partition, queues in staged.items():
+            for part, size in _records_of(queues):
+                seq = self._seq[partition] = self._seq.get(partition, 0) + 1
+                key = delta_key(partition, seq)
+                future = self.put(partition, key, _delta_encoder.encode(part))
+                if isinstance(future, asyncio.Future):
+                    self._sending.append((future, size))
+                self._unsnapshotted[key] = (partition, set(part))
+                sent += 1
+            self.dirty.update(queues)
+        for ack in acks:
+            ack()
+        return sent
+
+    def drop_staged(self) -> None:
+        """Forget what is held, unsent and unacked (partitions revoked: their new owner reads
+        those records again, and skips what the snapshots written at revocation hold)."""
+        self._staged, self._staged_acks, self._staged_bytes = {}, [], 0
 
     def write_snapshots(self, queues: Iterable[str] | None = None) -> int:
         """Snapshot each dirty queue, then delete the deltas the snapshots now contain."""
@@ -228,6 +304,48 @@ class QueueStateStore:
         for partition in partitions:
             self._seq.pop(partition, None)
         return gone
+
+
+def _raw_bytes(events: Delta) -> int:
+    """The raw event bytes of a delta (summed in C: this runs for every event applied)."""
+    return sum(map(len, map(_raw_of, events)))
+
+
+def _records_of(queues: dict[str, Delta]) -> Iterator[tuple[dict[str, Delta], int]]:
+    """One partition's staged deltas as records of at most ``RECORD_MAX_BYTES`` (raw events and
+    their positions), each with its raw event bytes: a record must stay under Kafka's default
+    maximum message size (1 MB), and a worker draining a backlog stages more than that between
+    deliveries. Queues are packed whole; one that does not fit in a record of its own is split
+    across consecutive records, in order."""
+    part: dict[str, Delta] = {}
+    size = raw = 0
+    for queue, events in queues.items():
+        events_raw = _raw_bytes(events)
+        events_size = events_raw + RECORD_EVENT_OVERHEAD * len(events)
+        if size + events_size <= RECORD_MAX_BYTES:
+            part[queue] = events
+            size += events_size
+            raw += events_raw
+            continue
+        if part:
+            yield part, raw
+            part, size, raw = {}, 0, 0
+        if events_size <= RECORD_MAX_BYTES:
+            part[queue] = events
+            size, raw = events_size, events_raw
+            continue
+        held: Delta = []
+        for event in events:  # a queue larger than a record: split, event by event
+            length = len(event[3])
+            if size + length + RECORD_EVENT_OVERHEAD > RECORD_MAX_BYTES and held:
+                yield {queue: held}, raw
+                held, size, raw = [], 0, 0
+            held.append(event)
+            size += length + RECORD_EVENT_OVERHEAD
+            raw += length
+        part = {queue: held}
+    if part:
+        yield part, raw
 
 
 def _replay_events(deltas: list[Replay]) -> Iterator[tuple[Event, Position]]:

@@ -20,9 +20,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 __all__ = ["kpis_document", "register_views"]
 
 
-def kpis_document(runtime: Any) -> dict[str, Any]:
-    """The /api/kpis body: ``{"at": ..., "at_iso": ..., "queues": {queue: snapshot}}``."""
-    snapshots = runtime.snapshots()
+def kpis_document(runtime: Any, snapshots: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The /api/kpis body: ``{"at": ..., "at_iso": ..., "queues": {queue: snapshot}}``, of
+    ``snapshots`` (default: the runtime's current ones)."""
+    if snapshots is None:
+        snapshots = runtime.snapshots()
     at = max((s.at for s in snapshots.values()), default=float(int(runtime.clock())))
     return {
         "at": at,
@@ -44,13 +46,21 @@ def register_views(app: faust.App, runtime: Any) -> None:
         # handlers do: a probe or a federation of a few series skips rendering the rest.
         names = request.query.getall("name[]", [])
         registry = runtime.registry.restricted_registry(names) if names else runtime.registry
-        body = generate_latest(registry)
+        if names and runtime.kpi_metric_names.isdisjoint(names):
+            body = generate_latest(registry)  # pipeline metrics only: no snapshot needed
+        else:
+            # Computed with the event loop given back now and then (streams/app.py), then read
+            # by the collectors, in the same second, while the page is written.
+            snapshots = await runtime.fresh_snapshots()
+            with runtime.pinned(snapshots):
+                body = generate_latest(registry)
         return self.bytes(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     @app.page("/api/kpis")
     async def kpis(self: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        snapshots = await runtime.fresh_snapshots()
         return self.bytes(
-            msgspec.json.encode(kpis_document(runtime)), content_type="application/json"
+            msgspec.json.encode(kpis_document(runtime, snapshots)), content_type="application/json"
         )
 
     @app.page("/health")

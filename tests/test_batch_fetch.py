@@ -14,31 +14,34 @@ from streams.batch_fetch import FetchedBatches
 def test_fetches_of_one_generation_are_popped_together_in_order_up_to_the_limit() -> None:
     batches = FetchedBatches(["t"], max_buffered=100)
     assert batches.pop(10) is None
-    batches.put([1, 2, 3], generation=5)
-    batches.put([4, 5], generation=5)
-    batches.put([6, 7, 8, 9], generation=5)
-    assert batches.pop(4) == (5, [1, 2, 3, 4])
-    assert batches.pop(10) == (5, [5, 6, 7, 8, 9])
+    batches.put([[1, 2, 3]], generation=5)
+    batches.put([[4, 5]], generation=5)
+    batches.put([[6, 7], [8, 9]], generation=5)  # two partitions' runs in one fetch
+    assert batches.pop(4) == (5, [[1, 2, 3], [4]])
+    assert len(batches) == 5
+    assert batches.pop(10) == (5, [[5], [6, 7], [8, 9]])
     assert len(batches) == 0 and batches.pop(10) is None
 
 
 def test_a_new_generation_starts_a_new_batch() -> None:
     batches = FetchedBatches(["t"], max_buffered=100)
-    batches.put([1, 2], generation=5)
-    batches.put([1, 2, 3], generation=6)
-    assert batches.pop(10) == (5, [1, 2])
-    assert batches.pop(10) == (6, [1, 2, 3])
+    batches.put([[1, 2]], generation=5)
+    batches.put([[1, 2, 3]], generation=6)
+    assert batches.pop(10) == (5, [[1, 2]])
+    assert batches.pop(10) == (6, [[1, 2, 3]])
 
 
-@pytest.mark.parametrize("limit", [1, 2])
+@pytest.mark.parametrize("limit", [1, 2, 3])
 def test_a_fetch_larger_than_the_limit_is_split(limit: int) -> None:
     batches = FetchedBatches(["t"], max_buffered=100)
-    batches.put([1, 2, 3], generation=1)
-    out: list[int] = []
+    batches.put([[1, 2, 3], [4], [5, 6]], generation=1)
+    out: list[list[int]] = []
     while (popped := batches.pop(limit)) is not None:
-        assert len(popped[1]) <= limit
+        assert sum(map(len, popped[1])) <= limit and all(popped[1])
         out += popped[1]
-    assert out == [1, 2, 3]
+    assert [record for run in out for record in run] == [1, 2, 3, 4, 5, 6]
+    # Split runs stay runs of the partition they came from.
+    assert all(set(run) <= {1, 2, 3} or set(run) <= {4} or set(run) <= {5, 6} for run in out)
 
 
 def test_wait_returns_at_the_first_fetch_when_there_is_no_hold() -> None:
@@ -47,7 +50,7 @@ def test_wait_returns_at_the_first_fetch_when_there_is_no_hold() -> None:
         waiter = asyncio.create_task(batches.wait(10, within_seconds=0.0))
         await asyncio.sleep(0.01)
         assert not waiter.done()  # nothing fetched yet
-        batches.put([7], generation=1)
+        batches.put([[7]], generation=1)
         await asyncio.wait_for(waiter, 1.0)
 
     asyncio.run(scenario())
@@ -56,11 +59,11 @@ def test_wait_returns_at_the_first_fetch_when_there_is_no_hold() -> None:
 def test_wait_holds_a_small_batch_for_more_but_not_a_full_one() -> None:
     async def scenario() -> tuple[float, float]:
         batches = FetchedBatches(["t"], max_buffered=100)
-        batches.put([1], generation=1)
+        batches.put([[1]], generation=1)
         started = time.monotonic()
         await batches.wait(3, within_seconds=0.2)
         held = time.monotonic() - started
-        batches.put([2, 3], generation=1)
+        batches.put([[2, 3]], generation=1)
         started = time.monotonic()
         await batches.wait(3, within_seconds=5.0)  # full: no hold
         return held, time.monotonic() - started
@@ -73,15 +76,15 @@ def test_wait_holds_a_small_batch_for_more_but_not_a_full_one() -> None:
 def test_the_drain_loop_waits_while_too_much_is_buffered_and_clear_drops_it_all() -> None:
     async def scenario() -> None:
         batches = FetchedBatches(["t"], max_buffered=3)
-        batches.put([1, 2], generation=1)
+        batches.put([[1, 2]], generation=1)
         await asyncio.wait_for(batches.wait_for_room(), 1.0)  # 2 <= 3: room
-        batches.put([3, 4], generation=1)
+        batches.put([[3, 4]], generation=1)
         waiter = asyncio.create_task(batches.wait_for_room())
         await asyncio.sleep(0.01)
         assert not waiter.done()
-        assert batches.pop(1) == (1, [1])  # 3 left: room again
+        assert batches.pop(1) == (1, [[1]])  # 3 left: room again
         await asyncio.wait_for(waiter, 1.0)
-        batches.put([5, 6], generation=1)
+        batches.put([[5, 6]], generation=1)
         assert batches.clear() == 5 and len(batches) == 0
         await asyncio.wait_for(batches.wait_for_room(), 1.0)
 
@@ -194,9 +197,9 @@ def test_the_drain_loop_batches_source_records_and_delivers_the_rest_one_by_one(
     asyncio.run(_drain_in_batches(consumer, consumer.fetcher, batches))
     first, second = batches.pop(100), batches.pop(100)
     assert first is not None and second is None  # one generation: taken as one batch
-    generation, records = first
+    generation, runs = first
     assert generation == 2
-    assert [r.offset for r in records] == [0, 1, 2, 2, 3]
+    assert [[r.offset for r in run] for run in runs] == [[0, 1, 2], [2, 3]]
     assert [m.offset for m in consumer.delivered] == [0, 1, 2, 3, 4]  # the changelog's
     assert consumer._read_offset[telephony] == 3
     assert consumer._read_offset[changelog] == 4

@@ -165,9 +165,12 @@ def test_decode_batch_splits_good_bad_and_misrouted_and_tallies_per_type() -> No
         b'{"id":"e2","type":"call.blocked","time":"2026-01-01T00:00:01Z","queue":"r","call_id":"d"}'
     )
     batch = decode_batch(
-        [_Message(1, b"q", good), _Message(2, b"q", b"not json"), _Message(3, b"q", other)]
+        [[_Message(1, b"q", good), _Message(2, b"q", b"not json"), _Message(3, b"q", other)]]
     )
-    assert [(e.id, p.offset) for e, p in batch.events] == [("e1", 1)]
+    assert {q: [(e.id, key, o) for e, key, o in items] for q, items in batch.by_queue.items()} == {
+        "q": [("e1", "t:0", 1)]
+    }
+    assert batch.events == 1
     assert batch.raw_by_queue == {"q": [("t", 0, 1, good)]}
     assert [m.offset for m, _ in batch.failures] == [2]
     assert [(m.offset, e.queue) for m, e in batch.misrouted] == [(3, "r")]

@@ -16,9 +16,13 @@ class Record(NamedTuple):
 def plan_offsets(order: PartitionOrder, offsets: list[int], partition: int = 0) -> list[object]:
     """The plan for records of ("tel", partition) at ``offsets``: offsets, Gap markers as
     (start, end) tuples."""
-    plan = order.plan([Record("tel", partition, o) for o in offsets])
+    plan = order.plan([[Record("tel", partition, o) for o in offsets]])
     assert plan.gaps == [item for item in plan.items if isinstance(item, Gap)]
-    return [(i.start, i.end) if isinstance(i, Gap) else i.offset for i in plan.items]
+    return [
+        out
+        for item in plan.items
+        for out in ([(item.start, item.end)] if isinstance(item, Gap) else [r.offset for r in item])
+    ]
 
 
 def test_contiguous_records_from_the_committed_offset_pass_unchanged() -> None:
@@ -72,8 +76,8 @@ def test_partitions_are_independent_and_forget_starts_a_partition_afresh() -> No
     committed = {("tel", 0): 5, ("tel", 1): 7}
     order = PartitionOrder(committed.get)
     records = [Record("tel", 0, 5), Record("tel", 1, 8), Record("tel", 0, 6)]
-    plan = order.plan(records)
-    assert plan.items == [records[0], Gap("tel", 1, 7, 8), records[1], records[2]]
+    plan = order.plan([[record] for record in records])
+    assert plan.items == [[records[0]], Gap("tel", 1, 7, 8), [records[1]], [records[2]]]
     assert plan.gaps == [Gap("tel", 1, 7, 8)]
     order.forget([("tel", 0)])
     committed[("tel", 0)] = 3
@@ -85,11 +89,11 @@ def test_partitions_are_independent_and_forget_starts_a_partition_afresh() -> No
 
 def test_unplanned_says_whether_a_partition_starts_in_the_batch() -> None:
     order = PartitionOrder(lambda key: 0)
-    first = [Record("tel", 0, 0)]
+    first = [[Record("tel", 0, 0)]]
     assert order.unplanned(first)
     order.plan(first)
-    assert not order.unplanned([Record("tel", 0, 1)])
-    assert order.unplanned([Record("tel", 0, 1), Record("tik", 0, 0)])
+    assert not order.unplanned([[Record("tel", 0, 1)]])
+    assert order.unplanned([[Record("tel", 0, 1)], [Record("tik", 0, 0)]])
 
 
 def test_expected_is_the_resume_offset_until_a_record_is_planned() -> None:
@@ -107,8 +111,8 @@ def test_tail_names_the_offsets_a_stalled_partition_never_delivered() -> None:
     assert order.expected(("tick", 0)) == 114
     assert order.tail(("tick", 0), 114) is None
     # Faust delivering them after all: re-deliveries, dropped; what follows passes.
-    plan = order.plan([Record("tick", 0, o) for o in (112, 113, 114)])
-    assert [r.offset for r in plan.items] == [114]
+    plan = order.plan([[Record("tick", 0, o) for o in (112, 113, 114)]])
+    assert [[r.offset for r in run] for run in plan.items] == [[114]]  # type: ignore[union-attr]
     assert order.redelivered == {"tick": 2}
 
 
@@ -117,3 +121,14 @@ def test_tail_after_planned_records_starts_at_the_next_expected_offset() -> None
     plan_offsets(order, [10, 11])
     assert order.tail(("tel", 0), 11) is None
     assert order.tail(("tel", 0), 20) == Gap("tel", 0, 12, 20)
+
+
+def test_a_run_with_a_hole_or_a_repeat_is_planned_record_by_record() -> None:
+    # Same first offset, same length and same last offset as a run with no hole: only the
+    # offsets themselves tell (5, 6, 7 redelivered where 8, 9 are missing).
+    order = PartitionOrder(lambda key: 5)
+    assert plan_offsets(order, [5, 6, 7, 5, 6, 7, 10]) == [5, 6, 7, (8, 10), 10]
+    assert order.redelivered == {"tel": 3}
+    # A whole run from the expected offset is planned as it came, as one run.
+    plan = order.plan([[Record("tel", 0, o) for o in (11, 12, 13)]])
+    assert [[r.offset for r in run] for run in plan.items] == [[11, 12, 13]]  # type: ignore[union-attr]

@@ -93,9 +93,7 @@ def test_a_quiet_queue_has_no_staffing_figures_and_no_series() -> None:
     live = engine.snapshot(BASE + 30)["q"].live
     assert all(getattr(live, name) is None for name in STAFFING_FIELDS)
     registry = CollectorRegistry()
-    registry.register(
-        KpiCollector(lambda: engine.snapshot(BASE + 30), lambda: engine.queues)  # type: ignore[arg-type]
-    )
+    KpiCollector(lambda: engine.snapshot(BASE + 30), lambda: engine.queues).register(registry)  # type: ignore[arg-type]
     text = generate_latest(registry).decode()
     assert 'ccpulse_queue_calls_waiting{queue="q"} 1.0' in text
     for spec in STAFFING_METRICS:
@@ -107,7 +105,7 @@ def test_staffing_series_are_exported_when_known() -> None:
     engine.apply_all(sorted(busy_queue(14, with_abandons=False), key=lambda e: e.time))
     snaps = engine.snapshot(BASE + 1100)
     registry = CollectorRegistry()
-    registry.register(KpiCollector(lambda: snaps, lambda: engine.queues))  # type: ignore[arg-type]
+    KpiCollector(lambda: snaps, lambda: engine.queues).register(registry)  # type: ignore[arg-type]
     text = generate_latest(registry).decode()
     live = snaps["q"].live
     assert live.predicted_abandon_rate is None  # nobody abandoned: no patience, Erlang C

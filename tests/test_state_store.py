@@ -265,3 +265,125 @@ def test_the_group_commit_waits_for_the_last_batchs_delta_records_and_no_longer(
     assert 0.2 <= bounded < 1.0
     assert 0.05 <= early < 1.0
     assert none < 0.05
+
+
+def stage_batch(
+    store: QueueStateStore, rows: list[tuple[str, int, int, bytes]], ack: Any = None
+) -> None:
+    """apply_batch, with the deltas staged (as the worker's batch task does) instead of
+    written."""
+    batch = [(DECODER.decode(raw), Position(t, p, o)) for t, p, o, raw in rows]
+    result = store.engine.apply(batch)
+    per_queue: dict[str, list[tuple[str, int, int, bytes]]] = {}
+    for (event, _), row in zip(batch, rows, strict=True):
+        if event.queue in result.touched:
+            per_queue.setdefault(event.queue, []).append(row)
+    store.stage(per_queue, ack)
+
+
+def test_staged_batches_are_written_together_and_acked_only_once_written() -> None:
+    table = FakeTable()
+    store = QueueStateStore(table, KpiEngine())
+    acked: list[tuple[str, int]] = []  # (batch, changelog records written when acked)
+    stage_batch(
+        store,
+        rows(0, 3, "billing") + rows(100, 102, "sales", partition=5),
+        lambda: acked.append(("first", len(table.changelog))),
+    )
+    stage_batch(
+        store, rows(3, 5, "billing"), lambda: acked.append(("second", len(table.changelog)))
+    )
+    # Applied at once (the KPIs count them), written and acked at the flush only.
+    assert entered(store.engine, "billing") == 5
+    assert table.changelog == [] and acked == [] and store.staged
+    assert store.flush() == 2  # both batches: one record per partition
+    assert [(p, k) for p, k, _ in table.changelog] == [(2, delta_key(2, 1)), (5, delta_key(5, 1))]
+    assert acked == [("first", 2), ("second", 2)]  # after the records were sent
+    assert not store.staged and store.flush() == 0
+    fresh = QueueStateStore(table.recovered(), KpiEngine())
+    assert fresh.rebuild({2, 5}) == ["billing", "sales"]
+    assert (entered(fresh.engine, "billing"), entered(fresh.engine, "sales")) == (5, 2)
+    # Revoked before the flush: nothing of it is written or acked.
+    stage_batch(store, rows(5, 6, "billing"), lambda: acked.append(("dropped", 0)))
+    store.drop_staged()
+    assert store.flush() == 0 and len(table.changelog) == 2 and len(acked) == 2
+
+
+def test_a_large_backlog_is_written_in_records_under_the_size_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import streams.state_store as state_store
+
+    monkeypatch.setattr(state_store, "RECORD_MAX_BYTES", 4096)
+    table = FakeTable()
+    store = QueueStateStore(table, KpiEngine())
+    stage_batch(store, rows(0, 60, "billing") + rows(100, 110, "sales"))
+    stage_batch(store, rows(60, 120, "billing"))
+    staged = store.backlog_bytes()
+    assert staged == sum(len(raw) for *_, raw in rows(0, 120) + rows(100, 110, "sales"))
+    assert store.flush() > 2
+    sizes = [
+        sum(
+            len(e[3]) + state_store.RECORD_EVENT_OVERHEAD
+            for events in decoded.values()
+            for e in events
+        )
+        for decoded in (msgspec.msgpack.decode(v) for _, _, v in table.changelog if v is not None)
+    ]
+    assert max(sizes) <= 4096
+    assert store.backlog_bytes() == 0  # sent (this table's sends return nothing to wait on)
+    fresh = QueueStateStore(table.recovered(), KpiEngine())
+    assert fresh.rebuild({2}) == ["billing", "sales"]
+    assert (entered(fresh.engine, "billing"), entered(fresh.engine, "sales")) == (120, 10)
+
+
+def test_the_backlog_counts_what_is_staged_or_on_its_way_until_it_is_delivered() -> None:
+    class FutureTable(FakeTable):
+        def send_changelog(  # type: ignore[override]
+            self, partition: int | None, key: Any, value: Any, *a: Any, **k: Any
+        ) -> asyncio.Future[None]:
+            super().send_changelog(partition, key, value)
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self.sends = [*getattr(self, "sends", []), future]
+            return future
+
+    async def scenario() -> None:
+        table = FutureTable()
+        store = QueueStateStore(table, KpiEngine())
+        stage_batch(store, rows(0, 10, "billing"))
+        size = sum(len(raw) for *_, raw in rows(0, 10))
+        assert store.backlog_bytes() == size  # staged
+        store.flush()
+        assert store.backlog_bytes() == size  # on its way
+        for future in table.sends:
+            future.set_result(None)
+        assert store.backlog_bytes() == 0  # in Kafka
+
+    asyncio.run(scenario())
+
+
+def test_making_room_writes_what_is_staged_and_waits_until_it_is_delivered() -> None:
+    class FutureTable(FakeTable):
+        def send_changelog(  # type: ignore[override]
+            self, partition: int | None, key: Any, value: Any, *a: Any, **k: Any
+        ) -> asyncio.Future[None]:
+            super().send_changelog(partition, key, value)
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            asyncio.get_running_loop().call_later(0.05, future.set_result, None)
+            return future
+
+    async def scenario() -> float:
+        store = QueueStateStore(FutureTable(), KpiEngine())
+        stage_batch(store, rows(0, 10, "billing"))
+        started = time.monotonic()
+        # Nothing on its way yet: it must write, not wait for nothing (nor spin).
+        await asyncio.wait_for(store.make_room(0, 5.0), 2.0)
+        assert store.backlog_bytes() == 0 and not store.staged
+        return time.monotonic() - started
+
+    assert 0.05 <= asyncio.run(scenario()) < 1.0
+    # Under the limit already: returns at once, nothing written.
+    plain = QueueStateStore(FakeTable(), KpiEngine())
+    stage_batch(plain, rows(0, 10, "billing"))
+    asyncio.run(plain.make_room(10**9, 5.0))
+    assert plain.staged and plain.table.changelog == []  # type: ignore[attr-defined]

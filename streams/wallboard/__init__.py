@@ -68,9 +68,13 @@ def firing_alerts(runtime: Any) -> list[dict[str, Any]]:
         return []
 
 
-def wallboard_document(runtime: Any, rules: list[AlertRule] | None = None) -> dict[str, Any]:
-    """``{"at", "at_iso", "worker", "ready", "queues": [{"queue", "tiles"}], "alerts"}``."""
-    snapshots = runtime.snapshots()
+def wallboard_document(
+    runtime: Any, rules: list[AlertRule] | None = None, snapshots: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """``{"at", "at_iso", "worker", "ready", "queues": [{"queue", "tiles"}], "alerts"}``, of
+    ``snapshots`` (default: the runtime's current ones)."""
+    if snapshots is None:
+        snapshots = runtime.snapshots()
     rules = _rules(runtime) if rules is None else rules
     windows = list(runtime.config.engine.windows)
     alerts = firing_alerts(runtime)
@@ -140,8 +144,9 @@ def register_wallboard(app: faust.App, runtime: Any) -> None:
     async def wallboard_json(
         self: faust.web.View, request: faust.web.Request
     ) -> faust.web.Response:
+        snapshots = await runtime.fresh_snapshots()
         return self.bytes(
-            _encode(wallboard_document(runtime, rules)), content_type="application/json"
+            _encode(wallboard_document(runtime, rules, snapshots)), content_type="application/json"
         )
 
     @app.page("/api/kpis/stream")
@@ -169,7 +174,8 @@ async def _stream(
     try:
         await response.write(b"retry: 2000\n\n")
         while not app.should_stop and time.monotonic() - started < STREAM_SECONDS:
-            body = _encode(wallboard_document(runtime, rules))
+            snapshots = await runtime.fresh_snapshots()
+            body = _encode(wallboard_document(runtime, rules, snapshots))
             now = time.monotonic()
             if body != last:
                 await response.write(b"data: " + body + b"\n\n")

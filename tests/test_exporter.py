@@ -1,0 +1,58 @@
+"""streams/exporter.py: KPI families read at scrape time, each built only when asked for."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+from processors.engine import KpiEngine
+from processors.events import CallBlocked
+from streams.exporter import KpiCollector
+from streams.metrics_catalog import LIVE_METRICS, WINDOW_METRICS
+
+AT = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+def _engine() -> KpiEngine:
+    engine = KpiEngine()
+    engine.apply_all([CallBlocked(id="b1", time=AT, queue="q", call_id="c1")])
+    return engine
+
+
+def test_a_restricted_scrape_builds_only_the_families_it_names() -> None:
+    engine = _engine()
+    reads = {"snapshots": 0, "states": 0}
+
+    def snapshots() -> object:
+        reads["snapshots"] += 1
+        return engine.snapshot(AT.timestamp())
+
+    def states() -> object:
+        reads["states"] += 1
+        return engine.queues
+
+    registry = CollectorRegistry(auto_describe=True)
+    KpiCollector(snapshots, states).register(registry)  # type: ignore[arg-type]
+    text = generate_latest(registry.restricted_registry(["ccpulse_window_blocked"])).decode()
+    assert 'ccpulse_window_blocked{queue="q",window="1h"} 1.0' in text
+    assert "ccpulse_queue_calls_waiting" not in text and "ccpulse_events_late" not in text
+    # One family built: the snapshots read once, the states (counters only) never.
+    assert reads == {"snapshots": 1, "states": 0}
+
+    text = generate_latest(registry).decode()
+    for spec in (*LIVE_METRICS[:3], *WINDOW_METRICS[:3]):
+        assert f"# HELP {spec.name} " in text
+    assert 'ccpulse_events_late_total{queue="q"} 0.0' in text
+    assert reads["states"] == 5  # one read per engine counter family
+
+
+def test_register_names_the_families_read_from_snapshots_and_nothing_else() -> None:
+    engine = _engine()
+    registry = CollectorRegistry(auto_describe=True)
+    names = KpiCollector(lambda: engine.snapshot(AT.timestamp()), lambda: engine.queues).register(
+        registry  # type: ignore[arg-type]
+    )
+    assert {"ccpulse_window_blocked", "ccpulse_queue_calls_waiting"} <= names
+    assert "ccpulse_events_late_total" in names  # a counter, by its sample name too
+    assert "ccpulse_events_total" not in names and "ccpulse_consumer_lag" not in names
