@@ -100,6 +100,50 @@ def _busy_available(state: QueueState, start: float, end: float) -> tuple[float,
     return busy, available
 
 
+def _busy_available_cells(state: QueueState, bounds: Sequence[float]) -> list[tuple[float, float]]:
+    """:func:`_busy_available` for each of the consecutive spans ``[bounds[i], bounds[i + 1])``,
+    in one walk of each timeline instead of one per span. Each span gets the same additions in
+    the same order as its own walk would give it (agent by agent, change by change), so the
+    same floats."""
+    spans = len(bounds) - 1
+    busy = [0.0] * spans
+    available = [0.0] * spans
+    if spans <= 0:
+        return []
+    first, last = bounds[0], bounds[-1]
+    bisect_left = bisect.bisect_left
+    for timeline in state.agents.values():
+        times, states = timeline.times, timeline.states
+        count = len(states)
+        begin = bisect_left(times, first) - 1
+        if begin < 0:
+            begin = 0
+        stop = bisect_left(times, last, begin)
+        for index in range(begin, stop):
+            current = states[index]
+            if current == "available":
+                totals = available
+            elif current in BUSY:
+                totals = busy
+            else:
+                continue
+            t = times[index]
+            # For the last change, each span's own walk ends it at the span's end.
+            until = times[index + 1] if index + 1 < count else last
+            span = bisect.bisect_right(bounds, t) - 1
+            if span < 0:
+                span = 0
+            while span < spans:
+                start, end = bounds[span], bounds[span + 1]
+                if start >= until:
+                    break
+                overlap = (until if until < end else end) - (t if t > start else start)
+                if overlap > 0:
+                    totals[span] += overlap
+                span += 1
+    return list(zip(busy, available, strict=True))
+
+
 def _ratio(busy: float, available: float) -> float | None:
     total = busy + available
     return busy / total if total > 0 else None
@@ -169,17 +213,26 @@ class WindowOccupancy:
         minute boundaries), coarse-first: a whole quarter where one fits, else a minute."""
         run = self._runs.get((start, stop))
         if run is None:
-            busy = available = 0.0
+            cells: list[tuple[int, int]] = []
             begin = start
             while begin < stop:
                 size = 900 if begin % 900 == 0 and begin + 900 <= stop else 60
-                cell = self._cells.get((begin, size))
-                if cell is None:
-                    cell = _busy_available(self.state, float(begin), float(begin + size))
-                    self._cells[begin, size] = cell
-                busy += cell[0]
-                available += cell[1]
+                cells.append((begin, size))
                 begin += size
+            missing = [index for index, cell in enumerate(cells) if cell not in self._cells]
+            if missing:
+                # In one walk of the timelines (after a late change, or when a worker catching
+                # up moves every agent's state, that is most of a day's quarters).
+                span = cells[missing[0] : missing[-1] + 1]
+                bounds = [float(b) for b, _ in span] + [float(span[-1][0] + span[-1][1])]
+                walked = _busy_available_cells(self.state, bounds)
+                for cell, seconds in zip(span, walked, strict=True):
+                    self._cells[cell] = seconds
+            busy = available = 0.0
+            for cell in cells:
+                seconds = self._cells[cell]
+                busy += seconds[0]
+                available += seconds[1]
             run = self._runs[start, stop] = (busy, available)
         return run
 

@@ -266,6 +266,94 @@ def erlang_a(
     threshold_seconds: float,
 ) -> ErlangA:
     """Erlang A figures; ``arrival_rate`` in calls per second. See docs/staffing.md."""
+    _check_erlang_a(agents, arrival_rate, aht_seconds, patience_seconds, threshold_seconds)
+    load = arrival_rate * aht_seconds
+    if arrival_rate == 0:
+        return ErlangA(agents, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0)
+    if agents == 0:
+        # Nobody answers: every caller waits until their patience runs out.
+        return ErlangA(0, load, 1.0, 0.0, 1.0, None, patience_seconds, 1.0)
+    parts = _erlang_a_parts(agents, load, arrival_rate, aht_seconds, patience_seconds)
+    served_after_wait, served_within = parts.served(threshold_seconds)
+    wait_probability = math.exp(parts.log_waiting - parts.log_z)
+    abandon = min(1.0, max(0.0, wait_probability - served_after_wait))
+    answered = 1.0 - abandon
+    wait_answered = _answered_wait_total(parts.x, parts.y, parts.theta, parts.log_z)
+    return ErlangA(
+        agents=agents,
+        load=load,
+        wait_probability=wait_probability,
+        service_level=parts.service_level(served_within),
+        abandon_rate=abandon,
+        asa_seconds=wait_answered / answered if answered > 0 else None,
+        mean_wait_seconds=abandon * patience_seconds,
+        occupancy=min(1.0, load * answered / agents),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _ErlangAParts:
+    """What every Erlang A figure of N agents starts from: masses relative to pi_N (the
+    probability of exactly N calls in the system), in logs."""
+
+    x: float
+    """N mu / theta."""
+    y: float
+    """lambda / theta."""
+    theta: float
+    log_y: float
+    log_gamma_x: float
+    log_below: float
+    """Below N: 1/B - 1 (B = Erlang B with N agents)."""
+    log_waiting: float
+    """Waiting: sum_k prod_{j<=k} y/(x+j) = x e^y y^-x gamma(x, y)."""
+    log_z: float
+
+    def served(self, threshold_seconds: float) -> tuple[float, float]:
+        """(P(answered after waiting), P(answered after waiting at most t)): x e^y y^-(x+1)
+        Gamma(x+1) P(x+1, y), and the same times [P(x+1, y) - P(x+1, y e^-theta t)] / P(x+1,
+        y)."""
+        x, y, log_y = self.x, self.y, self.log_y
+        log_served = math.log(x) + y - (x + 1.0) * log_y + self.log_gamma_x - self.log_z
+        log_p_y, log_q_y = _log_gamma_pq(x + 1.0, y)
+        log_p_t, log_q_t = _log_gamma_pq(x + 1.0, y * math.exp(-self.theta * threshold_seconds))
+        # P(a, y) - P(a, z) = Q(a, z) - Q(a, y): take the difference of whichever pair is small
+        # (not of two numbers near 1), as first * (1 - second / first), in logs: the prefactor
+        # alone can be far beyond the largest double when the probability it multiplies is tiny.
+        if log_q_y < math.log(0.5):
+            log_within = log_q_t + _log1mexp(log_q_y - log_q_t)
+        else:
+            log_within = log_p_y + _log1mexp(log_p_t - log_p_y)
+        return math.exp(log_served + log_p_y), math.exp(log_served + log_within)
+
+    def service_level(self, served_within: float) -> float:
+        no_wait = math.exp(self.log_below - self.log_z)
+        return min(1.0, max(0.0, no_wait + served_within))
+
+
+def _erlang_a_parts(
+    agents: int, load: float, arrival_rate: float, aht_seconds: float, patience_seconds: float
+) -> _ErlangAParts:
+    theta = 1.0 / patience_seconds
+    x = agents * patience_seconds / aht_seconds
+    y = arrival_rate * patience_seconds
+    log_y = math.log(y)
+    log_b = _log_erlang_b(agents, load)
+    log_below = math.log1p(-math.exp(log_b)) - log_b
+    log_gamma_x = math.lgamma(x + 1.0)
+    log_p_xy, _ = _log_gamma_pq(x, y)
+    log_waiting = y - x * log_y + log_gamma_x + log_p_xy
+    log_z = _logaddexp(log_below, log_waiting)
+    return _ErlangAParts(x, y, theta, log_y, log_gamma_x, log_below, log_waiting, log_z)
+
+
+def _check_erlang_a(
+    agents: int,
+    arrival_rate: float,
+    aht_seconds: float,
+    patience_seconds: float,
+    threshold_seconds: float,
+) -> None:
     if (
         agents < 0
         or arrival_rate < 0
@@ -274,53 +362,26 @@ def erlang_a(
         or threshold_seconds < 0
     ):
         raise ValueError("need agents >= 0, arrival rate >= 0, aht, patience > 0, threshold >= 0")
-    load = arrival_rate * aht_seconds
+
+
+def _erlang_a_service_level(
+    agents: int,
+    arrival_rate: float,
+    aht_seconds: float,
+    patience_seconds: float,
+    threshold_seconds: float,
+) -> float:
+    """:func:`erlang_a`'s ``service_level`` alone (the same floats), without the mean wait of
+    answered calls: the agents-required search asks only this, a dozen times per queue and
+    snapshot."""
+    _check_erlang_a(agents, arrival_rate, aht_seconds, patience_seconds, threshold_seconds)
     if arrival_rate == 0:
-        return ErlangA(agents, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0)
+        return 1.0
     if agents == 0:
-        # Nobody answers: every caller waits until their patience runs out.
-        return ErlangA(0, load, 1.0, 0.0, 1.0, None, patience_seconds, 1.0)
-    theta = 1.0 / patience_seconds
-    x = agents * patience_seconds / aht_seconds  # N mu / theta
-    y = arrival_rate * patience_seconds  # lambda / theta
-    log_y = math.log(y)
-    # Masses relative to pi_N (the probability of exactly N calls in the system):
-    #   below N:  1/B - 1                      (B = Erlang B with N agents)
-    #   waiting:  sum_k prod_{j<=k} y/(x+j) = x e^y y^-x gamma(x, y)
-    log_b = _log_erlang_b(agents, load)
-    log_below = math.log1p(-math.exp(log_b)) - log_b
-    log_gamma_x = math.lgamma(x + 1.0)
-    log_p_xy, _ = _log_gamma_pq(x, y)
-    log_waiting = y - x * log_y + log_gamma_x + log_p_xy
-    log_z = _logaddexp(log_below, log_waiting)
-    # Answered after waiting, within t: x e^y y^-(x+1) Gamma(x+1) [P(x+1, y) - P(x+1, y e^-theta t)]
-    log_served = math.log(x) + y - (x + 1.0) * log_y + log_gamma_x - log_z
-    log_p_y, log_q_y = _log_gamma_pq(x + 1.0, y)
-    log_p_t, log_q_t = _log_gamma_pq(x + 1.0, y * math.exp(-theta * threshold_seconds))
-    # P(a, y) - P(a, z) = Q(a, z) - Q(a, y): take the difference of whichever pair is small (not
-    # of two numbers near 1), as first * (1 - second / first), in logs: the prefactor alone can
-    # be far beyond the largest double when the probability it multiplies is tiny.
-    if log_q_y < math.log(0.5):
-        log_within = log_q_t + _log1mexp(log_q_y - log_q_t)
-    else:
-        log_within = log_p_y + _log1mexp(log_p_t - log_p_y)
-    served_after_wait = math.exp(log_served + log_p_y)
-    wait_probability = math.exp(log_waiting - log_z)
-    no_wait = math.exp(log_below - log_z)
-    abandon = min(1.0, max(0.0, wait_probability - served_after_wait))
-    service_level = min(1.0, max(0.0, no_wait + math.exp(log_served + log_within)))
-    answered = 1.0 - abandon
-    wait_answered = _answered_wait_total(x, y, theta, log_z)
-    return ErlangA(
-        agents=agents,
-        load=load,
-        wait_probability=wait_probability,
-        service_level=service_level,
-        abandon_rate=abandon,
-        asa_seconds=wait_answered / answered if answered > 0 else None,
-        mean_wait_seconds=abandon * patience_seconds,
-        occupancy=min(1.0, load * answered / agents),
-    )
+        return 0.0
+    load = arrival_rate * aht_seconds
+    parts = _erlang_a_parts(agents, load, arrival_rate, aht_seconds, patience_seconds)
+    return parts.service_level(parts.served(threshold_seconds)[1])
 
 
 def _answered_wait_total(x: float, y: float, theta: float, log_z: float) -> float:
@@ -365,8 +426,10 @@ def erlang_a_agents_required(
         return 0
 
     def enough(agents: int) -> bool:
-        sl = erlang_a(agents, arrival_rate, aht_seconds, patience_seconds, threshold_seconds)
-        return sl.service_level >= target
+        level = _erlang_a_service_level(
+            agents, arrival_rate, aht_seconds, patience_seconds, threshold_seconds
+        )
+        return level >= target
 
     low, high = 0, max(1, math.ceil(arrival_rate * aht_seconds))
     while not enough(high):

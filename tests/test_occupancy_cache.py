@@ -4,6 +4,7 @@ windows and the quarter boundaries fall; and the engine never serves it for a re
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from datetime import UTC, datetime
@@ -59,3 +60,23 @@ def test_the_engine_makes_a_new_cache_for_a_replaced_state() -> None:
     del engine.queues["q"]
     assert engine.snapshot(second) == {}
     assert "q" not in engine._runtime  # a dropped queue's state is not kept alive
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_cells_in_one_walk_are_the_same_floats_as_each_cell_alone(seed: int) -> None:
+    from processors.agents import _busy_available, _busy_available_cells
+
+    rng = random.Random(seed)
+    state = new_queue_state("q")
+    now = 1_790_000_000
+    for _ in range(300):
+        now += rng.randrange(0, 90)
+        t = now - (rng.uniform(0, 120) if rng.random() < 0.2 else 0.0) + rng.random()
+        apply_agent_state(state, f"a{rng.randrange(6)}", t, rng.choice(STATES))
+    start = 1_790_000_000 - 1_790_000_000 % 60 + 60 * rng.randrange(-5, 30)
+    bounds = [float(start)]
+    while bounds[-1] < now + 600:
+        bounds.append(bounds[-1] + rng.choice((60.0, 900.0)))
+    walked = _busy_available_cells(state, bounds)
+    alone = [_busy_available(state, a, b) for a, b in itertools.pairwise(bounds)]
+    assert walked == alone

@@ -294,3 +294,20 @@ def test_unknown_staffing_gives_requirements_but_no_shortfall() -> None:
     figures = staffing_figures(staffing_inputs(kpis, 900, QueueSettings(), None))
     assert figures.agents_required_erlang_c == 14.0
     assert figures.agents_short is None and figures.predicted_service_level is None
+
+
+def test_the_agents_required_search_reads_the_same_service_level_as_erlang_a() -> None:
+    from processors.staffing import _erlang_a_service_level
+
+    rng = random.Random(4)
+    for _ in range(300):
+        args = (
+            rng.randrange(0, 80),
+            rng.choice((0.0, rng.uniform(0.001, 2.0))),
+            rng.uniform(30, 600),
+            rng.uniform(5, 900),
+            rng.choice((0.0, 20.0, rng.uniform(1, 120))),
+        )
+        assert _erlang_a_service_level(*args) == erlang_a(*args).service_level
+    with pytest.raises(ValueError):
+        _erlang_a_service_level(3, 0.1, 180.0, 0.0, 20.0)
