@@ -59,10 +59,10 @@ STALL_CHECK_SECONDS = 1.0
 SNAPSHOT_TICK_SECONDS = 1.0
 SNAPSHOT_SLICE_SECONDS = 0.005
 """Longest stretch of KPI snapshot computing before the event loop is given back."""
-CHANGELOG_BACKLOG_BYTES = 8 * 1024 * 1024
-"""Raw event bytes applied and not yet in Kafka (staged or on their way) above which the batch
-task waits for the changelog before it applies more: several seconds of a busy centre's
-events, a fraction of a second of a worker draining a backlog (streams/state_store.py)."""
+CHANGELOG_BACKLOG_EVENTS = 40_000
+"""Events applied and not yet in Kafka (staged or on their way) above which the batch task
+waits for the changelog before it applies more: many seconds of a busy centre's events, a
+fraction of a second of a worker draining a backlog (streams/state_store.py)."""
 DELIVERY_WAIT_SECONDS = 1.0
 """Longest wait for the last flush's changelog records before the deltas staged since are
 written anyway (a broker that does not answer must not hold them, and the commit of their
@@ -284,11 +284,11 @@ def _register_agent(
     # time.
     applying = runtime.applying
 
-    def apply(planned: list[Sequence[Any]], filled: list[Gap], runs: list[Run]) -> None:
+    def apply(planned: list[Sequence[Any]], filled: list[Gap], runs: list[Sequence[Any]]) -> None:
         """Decode and apply one planned batch (runs of one partition's records) whose gaps
         (``filled``) were read, and stage its changelog deltas together with the acks of its
-        gaps' offsets and of every fetched record (``runs``), for the flush task to write and
-        ack in one go (streams/state_store.py). Never awaits."""
+        gaps' offsets and of its planned records (``runs``, each of consecutive offsets), for the
+        flush task to write and ack in one go (streams/state_store.py). Never awaits."""
         # Decoding, key checks and tallies in one pass (streams/batching.py); metrics are
         # touched once per batch and (topic, type), not once per event.
         decoded = decode_batch(planned)
@@ -305,11 +305,12 @@ def _register_agent(
         raw_by_queue = decoded.raw_by_queue
 
         def ack() -> None:
-            # Every record fetched, applied or dropped (re-delivered, dead-lettered, re-keyed),
-            # and every offset of a gap read, is done with once its delta is sent.
+            # Every record planned, applied or dropped (dead-lettered, re-keyed), and every
+            # offset of a gap read, is done with once its delta is sent. (A re-delivered record
+            # was acked with the batch that applied it, or is below the committed offset.)
             for gap in filled:
                 ack_offsets(app.consumer, gap.topic, gap.partition, gap.start, gap.end)
-            ack_records(app.consumer, runs)
+            ack_records(app.consumer, runs, consecutive=True)
 
         if not decoded.by_queue:
             store.stage({}, ack)
@@ -351,7 +352,7 @@ def _register_agent(
                 return
         else:
             planned = plan.items
-        apply(planned, plan.gaps, runs)
+        apply(planned, plan.gaps, [item for item in plan.items if type(item) is not Gap])
 
     @app.task
     async def apply_batches() -> None:
@@ -360,7 +361,7 @@ def _register_agent(
             await fetched.wait(worker.batch_max_events, worker.batch_within_seconds)
             # Applied faster than the changelog is written (a backlog being drained): wait for
             # it rather than hold an ever larger part of it in memory.
-            await store.make_room(CHANGELOG_BACKLOG_BYTES, DELIVERY_WAIT_SECONDS)
+            await store.make_room(CHANGELOG_BACKLOG_EVENTS, DELIVERY_WAIT_SECONDS)
             async with applying:
                 batch = fetched.pop(worker.batch_max_events)
                 if batch is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, Protocol
 
 import msgspec
@@ -59,43 +60,46 @@ class DecodedBatch:
 
 
 def decode_batch(runs: Iterable[Sequence[SourceMessage]]) -> DecodedBatch:
-    """Decode a batch given as runs of one partition's messages (as fetched)."""
+    """Decode a batch given as runs of one partition's messages (as fetched).
+
+    Each run's values are decoded in one C-level pass (``map``); a run holding a bad value is
+    decoded again one value at a time, to name what is wrong with each (the rare case)."""
     out = DecodedBatch()
-    by_queue = out.by_queue
-    raw_by_queue = out.raw_by_queue
-    decode = event_decoder.decode
-    kinds_by_topic: dict[str, list[type]] = {}
+    lists: dict[str, tuple[list[Item], Delta]] = {}
     for run in runs:
         if not run:
             continue
         # A run is one partition's: its names are looked up once.
         topic, partition = run[0].topic, run[0].partition
         key = source_key(topic, partition)
-        kinds = kinds_by_topic.setdefault(topic, [])
-        for message in run:
-            value = message.value
-            try:
-                event = decode(value)
-            except (msgspec.DecodeError, TypeError):
-                failure = decode_event(value)
-                assert isinstance(failure, DecodeFailure)
-                out.failures.append((message, failure))
+        values = list(map(_value_of, run))
+        try:
+            events: list[Any] = list(map(event_decoder.decode, values))
+        except (msgspec.DecodeError, TypeError):
+            events = list(map(decode_event, values))
+        kinds = Counter(map(type, events))
+        for message, event, value in zip(run, events, values, strict=True):
+            if type(event) is DecodeFailure:
+                out.failures.append((message, event))
                 continue
             queue = event.queue
             if message.key != queue.encode():
                 out.misrouted.append((message, event))
+                kinds[type(event)] -= 1
                 continue
             offset = message.offset
-            events = by_queue.get(queue)
-            if events is None:
-                events = by_queue[queue] = []
-                raw = raw_by_queue[queue] = []
-            else:
-                raw = raw_by_queue[queue]
-            events.append((event, key, offset))
-            raw.append((topic, partition, offset, value))
-            kinds.append(type(event))
-    for name, kinds in kinds_by_topic.items():
-        for kind, count in Counter(kinds).items():
-            out.counts[name, kind.__struct_config__.tag] = count
+            pair = lists.get(queue)
+            if pair is None:
+                pair = lists[queue] = ([], [])
+            pair[0].append((event, key, offset))
+            pair[1].append((topic, partition, offset, value))
+        kinds.pop(DecodeFailure, None)
+        for kind, count in kinds.items():
+            if count:
+                out.counts[topic, kind.__struct_config__.tag] += count
+    out.by_queue = {queue: pair[0] for queue, pair in lists.items()}
+    out.raw_by_queue = {queue: pair[1] for queue, pair in lists.items()}
     return out
+
+
+_value_of = attrgetter("value")

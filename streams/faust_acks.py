@@ -37,12 +37,12 @@ def _ack(consumer: Any, tp: TP, offsets: Iterable[int]) -> int:
     return added
 
 
-def _ack_run(consumer: Any, tp: TP, run: Sequence[Any]) -> int | None:
+def _ack_run(consumer: Any, tp: TP, run: Sequence[Any], known: bool) -> int | None:
     """Ack a run of records of ``tp``: the same as :func:`_ack` over their offsets, in C, when
-    they are consecutive, at or above the committed offset and acked for the first time (the
-    usual case); None otherwise (ack them one by one)."""
+    they are consecutive (``known``: the caller says so), at or above the committed offset and
+    acked for the first time (the usual case); None otherwise (ack them one by one)."""
     first = run[0].offset
-    if not consecutive(run, first):
+    if not (known or consecutive(run, first)):
         return None
     committed = consumer._committed_offset[tp]
     if committed is not None and first < committed:
@@ -57,16 +57,18 @@ def _ack_run(consumer: Any, tp: TP, run: Sequence[Any]) -> int | None:
     return len(run)
 
 
-def ack_records(consumer: Any, runs: Iterable[Sequence[Any]]) -> int:
-    """Ack every record of a batch the agent applied (or dropped as re-delivered, dead-lettered
-    or re-keyed), given as runs of one partition's records; how many offsets were new."""
+def ack_records(consumer: Any, runs: Iterable[Sequence[Any]], consecutive: bool = False) -> int:
+    """Ack every record of a batch the agent applied (or dropped as dead-lettered or
+    re-keyed), given as runs of one partition's records; how many offsets were new.
+    ``consecutive``: each run is known to hold consecutive offsets (planned runs,
+    streams/ordering.py), so that is not checked again."""
     added = 0
     with ack_lock:
         for run in runs:
             if not run:
                 continue
             tp = TP(run[0].topic, run[0].partition)
-            fast = _ack_run(consumer, tp, run)
+            fast = _ack_run(consumer, tp, run, consecutive)
             added += _ack(consumer, tp, [r.offset for r in run]) if fast is None else fast
     return added
 

@@ -74,8 +74,8 @@ class Plan(Generic[R]):
     """A batch as the engine must see it."""
 
     items: list[Sequence[R] | Gap]
-    """Runs of records (one partition's, in offset order) in their order, each gap before the
-    run that follows it."""
+    """Runs of records (one partition's, consecutive offsets) in their order, each gap before
+    the run that follows it."""
     gaps: list[Gap]
     """The gaps among ``items``, in the same order."""
 

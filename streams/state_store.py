@@ -29,7 +29,6 @@ import asyncio
 import math
 import zlib
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
-from operator import itemgetter
 from typing import Any, Protocol
 
 import msgspec
@@ -43,11 +42,8 @@ from streams.codec import DecodeFailure, decode_event
 __all__ = ["QueueStateStore", "delta_key", "snapshot_key"]
 
 _delta_encoder = msgspec.msgpack.Encoder()
-_raw_of = itemgetter(3)
 RECORD_MAX_BYTES = 512 * 1024
-"""Raw event bytes per delta record at most (records are split beyond: :func:`_records_of`)."""
-RECORD_EVENT_OVERHEAD = 64
-"""Bytes a delta record spends per event beside its raw value (topic, partition, offset)."""
+"""Encoded bytes per delta record at most (records are split beyond: :func:`_records_of`)."""
 
 _delta_decoder = msgspec.msgpack.Decoder(dict[str, Delta])
 _queue_delta_decoder = msgspec.msgpack.Decoder(Delta)
@@ -102,12 +98,12 @@ class QueueStateStore:
         self.dirty: set[str] = set()
         self._sending: list[tuple[asyncio.Future[Any], int]] = []
         """Delta records written and maybe not in Kafka yet: what their send returned (Faust:
-        a future done once the broker has the record), and their raw event bytes."""
+        a future done once the broker has the record), and how many events they hold."""
         self._staged: dict[int, dict[str, Delta]] = {}
         """Per source partition and queue, the events applied and not yet written."""
         self._staged_acks: list[Callable[[], object]] = []
         """What acks the offsets of the staged batches (run at the flush that writes them)."""
-        self._staged_bytes = 0
+        self._staged_events = 0
         self._slot: dict[str, int] = {}
         """Per queue, the interval slot of its last periodic snapshot (write_due_snapshots)."""
         self.last_rebuild: tuple[int, int] = (0, 0)
@@ -132,7 +128,7 @@ class QueueStateStore:
         instead of a growing backlog. Batches are applied meanwhile: the wait delays their
         changelog records and the commit of their offsets, not their KPIs (applying only after
         the wait put up to a second of it into the freshness benchmark's latency), until the
-        backlog passes a bound (:meth:`backlog_bytes`)."""
+        backlog passes a bound (:meth:`backlog`)."""
         pending = [future for future, _ in self._sending if not future.done()]
         if pending:
             await asyncio.wait(pending, timeout=timeout)
@@ -140,19 +136,19 @@ class QueueStateStore:
             await asyncio.sleep(0)  # a caller waiting in a loop must let the others run
 
     async def make_room(self, limit: int, timeout: float) -> None:
-        """Until at most ``limit`` bytes are applied and not in Kafka: write what is staged and
+        """Until at most ``limit`` events are applied and not in Kafka: write what is staged and
         wait (``timeout`` at a time) for what is on its way."""
-        while self.backlog_bytes() > limit:
+        while self.backlog() > limit:
             if self.staged:
                 self.flush()
             await self.delivered(timeout)
 
-    def backlog_bytes(self) -> int:
-        """Raw event bytes applied and not yet in Kafka: staged, or written and on their way.
-        The batch task stops applying while this is above its bound: a worker draining a
-        backlog faster than the broker takes its changelog would otherwise hold it all."""
-        self._sending = [(future, size) for future, size in self._sending if not future.done()]
-        return self._staged_bytes + sum(size for _, size in self._sending)
+    def backlog(self) -> int:
+        """Events applied and not yet in Kafka: staged, or written and on their way. The batch
+        task stops applying while this is above its bound: a worker draining a backlog faster
+        than the broker takes its changelog would otherwise hold it all."""
+        self._sending = [(future, count) for future, count in self._sending if not future.done()]
+        return self._staged_events + sum(count for _, count in self._sending)
 
     def write_deltas(self, applied: dict[str, Delta]) -> None:
         """One record per source partition: per touched queue, the raw events of this batch
@@ -179,7 +175,7 @@ class QueueStateStore:
                 queues[queue] = list(events)
             else:
                 held.extend(events)
-            self._staged_bytes += _raw_bytes(events)
+            self._staged_events += len(events)
         if acks is not None:
             self._staged_acks.append(acks)
 
@@ -192,15 +188,15 @@ class QueueStateStore:
         """Send the held deltas, one record per source partition, then ack their offsets (in
         one stretch of code: nothing runs in between); how many records were sent."""
         staged, acks = self._staged, self._staged_acks
-        self._staged, self._staged_acks, self._staged_bytes = {}, [], 0
+        self._staged, self._staged_acks, self._staged_events = {}, [], 0
         sent = 0
         for partition, queues in staged.items():
-            for part, size in _records_of(queues):
+            for part, value, count in _records_of(queues):
                 seq = self._seq[partition] = self._seq.get(partition, 0) + 1
                 key = delta_key(partition, seq)
-                future = self.put(partition, key, _delta_encoder.encode(part))
+                future = self.put(partition, key, value)
                 if isinstance(future, asyncio.Future):
-                    self._sending.append((future, size))
+                    self._sending.append((future, count))
                 self._unsnapshotted[key] = (partition, set(part))
                 sent += 1
             self.dirty.update(queues)
@@ -211,7 +207,7 @@ class QueueStateStore:
     def drop_staged(self) -> None:
         """Forget what is held, unsent and unacked (partitions revoked: their new owner reads
         those records again, and skips what the snapshots written at revocation hold)."""
-        self._staged, self._staged_acks, self._staged_bytes = {}, [], 0
+        self._staged, self._staged_acks, self._staged_events = {}, [], 0
 
     def write_snapshots(self, queues: Iterable[str] | None = None) -> int:
         """Snapshot each dirty queue, then delete the deltas the snapshots now contain."""
@@ -306,46 +302,36 @@ class QueueStateStore:
         return gone
 
 
-def _raw_bytes(events: Delta) -> int:
-    """The raw event bytes of a delta (summed in C: this runs for every event applied)."""
-    return sum(map(len, map(_raw_of, events)))
-
-
-def _records_of(queues: dict[str, Delta]) -> Iterator[tuple[dict[str, Delta], int]]:
-    """One partition's staged deltas as records of at most ``RECORD_MAX_BYTES`` (raw events and
-    their positions), each with its raw event bytes: a record must stay under Kafka's default
+def _records_of(queues: dict[str, Delta]) -> Iterator[tuple[dict[str, Delta], bytes, int]]:
+    """One partition's staged deltas as encoded records of at most ``RECORD_MAX_BYTES`` (with
+    the queues each holds and its number of events): a record must stay under Kafka's default
     maximum message size (1 MB), and a worker draining a backlog stages more than that between
-    deliveries. Queues are packed whole; one that does not fit in a record of its own is split
-    across consecutive records, in order."""
+    deliveries. Each queue's events are encoded once and records assembled from them
+    (``msgspec.Raw``); a queue too large for a record of its own is split into consecutive
+    records, in order."""
     part: dict[str, Delta] = {}
-    size = raw = 0
+    blobs: dict[str, msgspec.Raw] = {}
+    size = count = 0
     for queue, events in queues.items():
-        events_raw = _raw_bytes(events)
-        events_size = events_raw + RECORD_EVENT_OVERHEAD * len(events)
-        if size + events_size <= RECORD_MAX_BYTES:
-            part[queue] = events
-            size += events_size
-            raw += events_raw
+        blob = _delta_encoder.encode(events)
+        length = len(blob) + len(queue) + _PER_QUEUE
+        if size + length > RECORD_MAX_BYTES and part:
+            yield part, _delta_encoder.encode(blobs), count
+            part, blobs, size, count = {}, {}, 0, 0
+        if length > RECORD_MAX_BYTES and len(events) > 1:
+            half = len(events) // 2
+            yield from _records_of({queue: events[:half]})
+            yield from _records_of({queue: events[half:]})
             continue
-        if part:
-            yield part, raw
-            part, size, raw = {}, 0, 0
-        if events_size <= RECORD_MAX_BYTES:
-            part[queue] = events
-            size, raw = events_size, events_raw
-            continue
-        held: Delta = []
-        for event in events:  # a queue larger than a record: split, event by event
-            length = len(event[3])
-            if size + length + RECORD_EVENT_OVERHEAD > RECORD_MAX_BYTES and held:
-                yield {queue: held}, raw
-                held, size, raw = [], 0, 0
-            held.append(event)
-            size += length + RECORD_EVENT_OVERHEAD
-            raw += length
-        part = {queue: held}
+        part[queue], blobs[queue] = events, msgspec.Raw(blob)
+        size += length
+        count += len(events)
     if part:
-        yield part, raw
+        yield part, _delta_encoder.encode(blobs), count
+
+
+_PER_QUEUE = 16
+"""Bytes a delta record spends per queue beside its events and name (map framing)."""
 
 
 def _replay_events(deltas: list[Replay]) -> Iterator[tuple[Event, Position]]:
