@@ -70,6 +70,7 @@ def register_alert_views(app: faust.App, runtime: Any) -> None:
             "worker": runtime.config.worker.app_id,
             "ready": bool(runtime.ready and alerts.ready),
             "last_evaluation": alerts.last_evaluation,
+            "held_behind_events": alerts.held_behind,
             "alerts": alerts.active(),
             "silences": msgspec.to_builtins(alerts.silences()),
         }

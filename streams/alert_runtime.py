@@ -25,11 +25,11 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
 import msgspec
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -44,6 +44,7 @@ from processors.alerts import (
 )
 from streams.alerting.dispatch import Dispatcher
 from streams.alerting.notification import Notification
+from streams.lag import partition_highwaters
 from streams.logs import log
 
 __all__ = ["AlertRuntime", "alert_key", "install_alerts"]
@@ -112,6 +113,15 @@ class AlertRuntime:
         registry.register(AlertCollector(self.evaluator))
         self.last_evaluation: float | None = None
         """Engine time of the last evaluation (shown by GET /api/alerts)."""
+        self.hold_while_behind = config.alerts.hold_while_behind_events
+        self.held_behind: int | None = None
+        """Events the worker was behind when evaluation was last held; None: not held."""
+        self.held = Gauge(
+            "ccpulse_alerts_held",
+            "1 while no alert rule is evaluated because the worker is replaying a backlog "
+            "(alerts.hold_while_behind_events).",
+            registry=registry,
+        )
         self.errors = Counter(
             "ccpulse_alert_evaluation_errors",
             "Alert evaluations that failed with an error (see the worker log).",
@@ -163,6 +173,25 @@ class AlertRuntime:
         }
 
     # -- evaluation -------------------------------------------------------------------------
+
+    def hold(self, behind: int) -> bool:
+        """Whether to skip this evaluation: the worker is ``behind`` events (not yet applied)
+        and that is more than ``alerts.hold_while_behind_events``. Logs when holding starts
+        and ends."""
+        held = 0 < self.hold_while_behind < behind
+        if held and self.held_behind is None:
+            log(
+                logger,
+                "alert evaluation held while the worker replays a backlog",
+                logging.WARNING,
+                events_behind=behind,
+                hold_while_behind_events=self.hold_while_behind,
+            )
+        elif not held and self.held_behind is not None:
+            log(logger, "alert evaluation resumed", events_behind=behind)
+        self.held_behind = behind if held else None
+        self.held.set(1 if held else 0)
+        return held
 
     def tick(self, snapshots: dict[str, Any] | None = None) -> int:
         """Evaluate once on ``snapshots`` (default: the runtime's current ones); returns the
@@ -387,6 +416,16 @@ def notification(
     )
 
 
+def events_behind(app: Any, runtime: Any, source_topics: Collection[str]) -> int:
+    """Events in the worker's source partitions it has not applied yet: per partition, its
+    highwater (as of the last fetch) minus the next offset to apply."""
+    order = runtime.order
+    if order is None:
+        return 0
+    highwaters = partition_highwaters(app.consumer, source_topics)
+    return sum(max(0, highwater - order.expected(key)) for key, highwater in highwaters.items())
+
+
 def install_alerts(app: Any, runtime: Any, table: Any, source_topics: Iterable[str]) -> None:
     """Register the alert timer, recovery/revoke hooks, dispatcher lifecycle and HTTP views."""
     config = runtime.config
@@ -398,6 +437,8 @@ def install_alerts(app: Any, runtime: Any, table: Any, source_topics: Iterable[s
     @app.timer(interval=config.alerts.evaluate_interval_seconds)
     async def evaluate_alerts() -> None:
         try:
+            if alerts.hold(events_behind(app, runtime, sources)):
+                return
             # Snapshots computed with the event loop given back now and then (streams/app.py).
             alerts.tick(await runtime.fresh_snapshots())
         except Exception:

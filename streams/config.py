@@ -127,6 +127,11 @@ class AlertsConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     """Names of default rules to drop."""
     rules: list[AlertRule] = field(default_factory=list)
     evaluate_interval_seconds: Annotated[float, Meta(gt=0)] = 1.0
+    hold_while_behind_events: Annotated[int, Meta(ge=0)] = 20_000
+    """No rule is evaluated while the worker's partitions hold more than this many events it
+    has not applied yet (a backlog replayed after a restart or an outage: its "now" is the wall
+    clock over a half-replayed state, with calls still waiting whose answers are not replayed
+    yet). 0: always evaluate."""
 
     def effective_rules(self) -> list[AlertRule]:
         """The rules the worker evaluates: defaults (minus ``disable``) merged with ``rules``."""

@@ -293,6 +293,13 @@ ALERT_METRICS: tuple[MetricSpec, ...] = (
         "Alert evaluations that failed with an error (see the worker log).",
         (),
     ),
+    MetricSpec(
+        "ccpulse_alerts_held",
+        "gauge",
+        "1 while no alert rule is evaluated because the worker is replaying a backlog "
+        "(alerts.hold_while_behind_events).",
+        (),
+    ),
 )
 """The alert evaluator's metrics (streams/alert_runtime.py)."""
 

@@ -233,3 +233,50 @@ def test_cli_durations_and_option_placement() -> None:
     assert (before.url, before.token) == (after.url, after.token) == (["http://a"], "t")
     ack = parser.parse_args(["alerts", "ack", "--rule", "r", "--queue", "q", "--by", "ana"])
     assert (ack.fingerprint, ack.rule, ack.queue, ack.by, ack.url) == (None, "r", "q", "ana", None)
+
+
+def test_no_evaluation_while_the_worker_replays_a_backlog() -> None:
+    alerts, runtime, _, topic, dispatcher = make()
+    limit = runtime.config.alerts.hold_while_behind_events
+
+    def held_gauge() -> float:
+        return float(alerts.held.collect()[0].samples[0].value)
+
+    runtime.rate = 0.2  # above fire: would go pending at once, and fire 5 s later
+    for _ in range(10):
+        if not alerts.hold(limit + 1):  # a backlog: held, nothing evaluated
+            alerts.tick()
+        runtime.now += 1
+    assert topic.records == [] and dispatcher.submitted == []
+    assert alerts.held_behind == limit + 1 and held_gauge() == 1.0
+    for _ in range(10):
+        if not alerts.hold(limit):  # caught up (at the limit): evaluated again
+            alerts.tick()
+        runtime.now += 1
+    assert [r["state"] for _, r in topic.records] == ["pending", "firing"]
+    assert alerts.held_behind is None and held_gauge() == 0.0
+
+
+def test_holding_can_be_turned_off() -> None:
+    alerts, _, _, _, _ = make()
+    alerts.hold_while_behind = 0
+    assert not alerts.hold(10**9)
+
+
+def test_events_behind_is_each_partitions_highwater_minus_its_next_offset_to_apply() -> None:
+    from types import SimpleNamespace
+
+    from faust.types.tuples import TP
+
+    from streams.alert_runtime import events_behind
+    from streams.ordering import PartitionOrder
+
+    highwaters = {TP("t.telephony", 0): 120, TP("t.telephony", 1): 40, TP("t.alerts", 0): 999}
+    consumer = SimpleNamespace(assignment=lambda: set(highwaters), highwater=highwaters.get)
+    order = PartitionOrder(lambda key: {("t.telephony", 0): 100}.get(key))
+    runtime = SimpleNamespace(order=order)
+    app = SimpleNamespace(consumer=consumer)
+    # Partition 0 resumes at 100 (20 behind), partition 1 from its start (40); alerts not counted.
+    assert events_behind(app, runtime, {"t.telephony"}) == 60
+    order.tail(("t.telephony", 1), 40)  # read up to its highwater
+    assert events_behind(app, runtime, {"t.telephony"}) == 20
