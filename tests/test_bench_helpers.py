@@ -138,10 +138,13 @@ def test_report_writer_puts_figures_machine_and_targets_in_both_files(tmp_path: 
         markdown
     )
     assert "**not met**" in markdown
-    assert "## Reading the figures" in markdown  # targets missed: the analysis is included
+    assert "## Reading the figures" in markdown
+    assert "**Throughput** (does not meet the target)" in markdown
+    assert "**Memory** (does not meet the target)" in markdown
     assert markdown.rstrip().endswith("How it was measured.")
     met = render_markdown(_results(30_000.0, 0.5, 10 * 1024 * 1024), "")
-    assert "## Reading the figures" not in met
+    assert "**Throughput** (meets the target). The worker reaches 30.0% of the ceiling" in met
+    assert "**Memory**" not in met  # met, and nothing to say beyond the table
     path = tmp_path / "performance.json"
     write_json(path, results)
     document = json.loads(path.read_text())
