@@ -68,43 +68,18 @@ def agents_by_state(state: QueueState, at: int) -> tuple[dict[str, int], int]:
 
 def _busy_available(state: QueueState, start: float, end: float) -> tuple[float, float]:
     """Seconds on calls or in wrap-up, and seconds available, within ``[start, end)``."""
-    busy = available = 0.0
-    bisect_left = bisect.bisect_left
-    for timeline in state.agents.values():
-        # Only the last change before the span and the changes inside it can overlap it: walk
-        # just those instead of the whole day's timeline (min/max spelled as comparisons: this
-        # runs for every change of every agent at every snapshot).
-        times, states = timeline.times, timeline.states
-        count = len(states)
-        begin = bisect_left(times, start) - 1
-        if begin < 0:
-            begin = 0
-        stop = bisect_left(times, end, begin)
-        for index in range(begin, stop):
-            current = states[index]
-            if current == "available":
-                is_busy = False
-            elif current in BUSY:
-                is_busy = True
-            else:
-                continue
-            t = times[index]
-            until = times[index + 1] if index + 1 < count else end
-            overlap = (until if until < end else end) - (t if t > start else start)
-            if overlap <= 0:
-                continue
-            if is_busy:
-                busy += overlap
-            else:
-                available += overlap
-    return busy, available
+    return _busy_available_cells(state, (start, end))[0]
 
 
 def _busy_available_cells(state: QueueState, bounds: Sequence[float]) -> list[tuple[float, float]]:
     """:func:`_busy_available` for each of the consecutive spans ``[bounds[i], bounds[i + 1])``,
     in one walk of each timeline instead of one per span. Each span gets the same additions in
     the same order as its own walk would give it (agent by agent, change by change), so the
-    same floats."""
+    same floats.
+
+    Only the last change before the first span and the changes inside the spans can overlap
+    them: just those are walked, not the whole day's timeline (min/max spelled as comparisons:
+    this runs for every change of every agent at every snapshot)."""
     spans = len(bounds) - 1
     busy = [0.0] * spans
     available = [0.0] * spans

@@ -351,7 +351,9 @@ class KpiEngine:
             return
         horizons = {family: mark - self._lateness for family, mark in state.watermarks.items()}
         oldest = min(state.watermarks.values())
-        self._queue(state.queue).panes.evict(
+        runtime = self._runtime.get(state.queue)
+        panes = runtime.panes if runtime is not None and runtime.state is state else None
+        (panes or PaneStore(state.panes)).evict(
             (
                 math.floor(oldest - self._retention[0]),
                 math.floor(oldest - self._retention[1]),

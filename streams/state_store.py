@@ -150,12 +150,6 @@ class QueueStateStore:
         self._sending = [(future, count) for future, count in self._sending if not future.done()]
         return self._staged_events + sum(count for _, count in self._sending)
 
-    def write_deltas(self, applied: dict[str, Delta]) -> None:
-        """One record per source partition: per touched queue, the raw events of this batch
-        with their positions (:meth:`stage` then :meth:`flush`)."""
-        self.stage(applied)
-        self.flush()
-
     def stage(self, applied: dict[str, Delta], acks: Callable[[], object] | None = None) -> None:
         """Hold a batch's deltas (per touched queue, the raw events applied with their
         positions) and what acks its source offsets, until the next :meth:`flush`.

@@ -41,6 +41,27 @@ class FakeTable:
         return table
 
 
+class FutureTable(FakeTable):
+    """A changelog whose sends return a future, done when the test says so (or, with
+    ``delivered_after``, that many seconds later)."""
+
+    def __init__(self, delivered_after: float | None = None) -> None:
+        super().__init__()
+        self.sends: list[asyncio.Future[None]] = []
+        self.delivered_after = delivered_after
+
+    def send_changelog(  # type: ignore[override]
+        self, partition: int | None, key: Any, value: Any, *a: Any, **k: Any
+    ) -> asyncio.Future[None]:
+        super().send_changelog(partition, key, value)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        if self.delivered_after is not None:
+            loop.call_later(self.delivered_after, future.set_result, None)
+        self.sends.append(future)
+        return future
+
+
 DECODER = msgspec.json.Decoder(Event)
 
 
@@ -57,13 +78,22 @@ def raw_call(i: int, queue: str, kind: str = "call.entered") -> bytes:
 
 
 def apply_batch(store: QueueStateStore, rows: list[tuple[str, int, int, bytes]]) -> None:
+    """Apply ``rows`` and write their deltas at once."""
+    stage_batch(store, rows)
+    store.flush()
+
+
+def stage_batch(
+    store: QueueStateStore, rows: list[tuple[str, int, int, bytes]], ack: Any = None
+) -> None:
+    """Apply ``rows`` and stage their deltas (as the worker's batch task does)."""
     batch = [(DECODER.decode(raw), Position(t, p, o)) for t, p, o, raw in rows]
     result = store.engine.apply(batch)
     per_queue: dict[str, list[tuple[str, int, int, bytes]]] = {}
     for (event, _), row in zip(batch, rows, strict=True):
         if event.queue in result.touched:
             per_queue.setdefault(event.queue, []).append(row)
-    store.write_deltas(per_queue)
+    store.stage(per_queue, ack)
 
 
 def entered(engine: KpiEngine, queue: str) -> int:
@@ -228,21 +258,6 @@ def test_periodic_snapshots_come_once_per_interval_each_queue_at_its_own_turn() 
 
 
 def test_the_group_commit_waits_for_the_last_batchs_delta_records_and_no_longer() -> None:
-    class FutureTable(FakeTable):
-        """A changelog whose sends complete only when the test says so."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.sends: list[asyncio.Future[None]] = []
-
-        def send_changelog(  # type: ignore[override]
-            self, partition: int | None, key: Any, value: Any, *a: Any, **k: Any
-        ) -> asyncio.Future[None]:
-            super().send_changelog(partition, key, value)
-            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self.sends.append(future)
-            return future
-
     async def scenario() -> tuple[float, float, float]:
         table = FutureTable()
         store = QueueStateStore(table, KpiEngine())
@@ -265,20 +280,6 @@ def test_the_group_commit_waits_for_the_last_batchs_delta_records_and_no_longer(
     assert 0.2 <= bounded < 1.0
     assert 0.05 <= early < 1.0
     assert none < 0.05
-
-
-def stage_batch(
-    store: QueueStateStore, rows: list[tuple[str, int, int, bytes]], ack: Any = None
-) -> None:
-    """apply_batch, with the deltas staged (as the worker's batch task does) instead of
-    written."""
-    batch = [(DECODER.decode(raw), Position(t, p, o)) for t, p, o, raw in rows]
-    result = store.engine.apply(batch)
-    per_queue: dict[str, list[tuple[str, int, int, bytes]]] = {}
-    for (event, _), row in zip(batch, rows, strict=True):
-        if event.queue in result.touched:
-            per_queue.setdefault(event.queue, []).append(row)
-    store.stage(per_queue, ack)
 
 
 def test_staged_batches_are_written_together_and_acked_only_once_written() -> None:
@@ -336,15 +337,6 @@ def test_a_large_backlog_is_written_in_records_under_the_size_limit(
 
 
 def test_the_backlog_counts_what_is_staged_or_on_its_way_until_it_is_delivered() -> None:
-    class FutureTable(FakeTable):
-        def send_changelog(  # type: ignore[override]
-            self, partition: int | None, key: Any, value: Any, *a: Any, **k: Any
-        ) -> asyncio.Future[None]:
-            super().send_changelog(partition, key, value)
-            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self.sends = [*getattr(self, "sends", []), future]
-            return future
-
     async def scenario() -> None:
         table = FutureTable()
         store = QueueStateStore(table, KpiEngine())
@@ -360,17 +352,8 @@ def test_the_backlog_counts_what_is_staged_or_on_its_way_until_it_is_delivered()
 
 
 def test_making_room_writes_what_is_staged_and_waits_until_it_is_delivered() -> None:
-    class FutureTable(FakeTable):
-        def send_changelog(  # type: ignore[override]
-            self, partition: int | None, key: Any, value: Any, *a: Any, **k: Any
-        ) -> asyncio.Future[None]:
-            super().send_changelog(partition, key, value)
-            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            asyncio.get_running_loop().call_later(0.05, future.set_result, None)
-            return future
-
     async def scenario() -> float:
-        store = QueueStateStore(FutureTable(), KpiEngine())
+        store = QueueStateStore(FutureTable(delivered_after=0.05), KpiEngine())
         stage_batch(store, rows(0, 10, "billing"))
         started = time.monotonic()
         # Nothing on its way yet: it must write, not wait for nothing (nor spin).
