@@ -88,11 +88,11 @@ def _breakdown(states: list[Any]) -> dict[str, int]:
     size = sys.getsizeof
     float_size = size(1.5)
     parts = dict.fromkeys(
-        ("second_panes", "minute_panes", "quarter_panes", "calls", "tickets", "contacts"), 0
+        ("second_chunks", "minute_panes", "quarter_panes", "calls", "tickets", "contacts"), 0
     )
     parts.update(agents=0, seen_ids=0)
     for state in states:
-        levels = ("second_panes", "minute_panes", "quarter_panes")
+        levels = ("second_chunks", "minute_panes", "quarter_panes")
         for name, level in zip(levels, state.panes, strict=True):
             # A packed pane (array) holds its floats; a list would hold a float object each.
             parts[name] += size(level) + sum(

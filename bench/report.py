@@ -224,7 +224,7 @@ def render_markdown(results: dict[str, Any], notes: str) -> str:
     for label, figure in (
         ("ccpulse worker (Faust), full KPI set", worker.get("rate")),
         ("ccpulse per-batch code on a plain consumer, no Faust (see below)", direct.get("rate")),
-        ("KPI engine alone, in process (`KpiEngine.apply`)", direct.get("engine_rate")),
+        ("KPI engine alone, in process (`KpiEngine.apply_grouped`)", direct.get("engine_rate")),
     ):
         share = "-"
         if figure and ceiling.get("rate"):

@@ -64,11 +64,14 @@ NOTES = """
 - **Worker throughput.** A real `ccpulse worker` process (default settings: whole fetches,
   batches of up to 5,000 events, no wait, the full KPI set, changelog deltas and snapshots,
   /metrics) started after the topics were filled. Progress is read every 0.25 s: events applied
-  from `/metrics?name[]=ccpulse_events` (a family that needs no KPI snapshot, so the scrape costs
-  the worker next to nothing), and the consumer group's committed offsets (Faust commits every
-  second, once the changelog records are written; commits come in bursts). The rate is the
-  applied one, taken between 10 % and 90 % of the events, so start-up and the end are left
-  out; the committed rate over the same span is shown beside it.
+  from `/metrics?name[]=ccpulse_events_total` (a family that needs no KPI snapshot, so the
+  scrape costs the worker next to nothing), and the consumer group's committed offsets (Faust
+  commits every second, once the changelog records are written; commits come in bursts). The
+  rate is the applied one, taken between 10 % and 90 % of the events, so start-up and the end
+  are left out; the committed rate over the same span is shown beside it. While it drains this
+  backlog the worker evaluates no alert rule (`alerts.hold_while_behind_events`, docs/alerts.md),
+  as it would replaying one after an outage; in the freshness run it evaluates them every
+  second.
 - **Direct path.** bench/direct.py runs the worker's per-batch code (`decode_batch`, the engine's
   batch apply, the changelog delta encoding) on batches from a plain aiokafka consumer: the same
   work as the worker minus Faust, the changelog send, the timers and the web server.

@@ -113,7 +113,7 @@ def _results(worker_rate: float, p99: float, engine_bytes: int) -> dict[str, Any
                     "state_bytes": engine_bytes,
                     "encoded_state_bytes": 0,
                     "panes": 3,
-                    "breakdown_bytes": {"second_panes": engine_bytes // 2, "tickets": 1},
+                    "breakdown_bytes": {"second_chunks": engine_bytes // 2, "tickets": 1},
                 }
             ],
         },
