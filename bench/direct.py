@@ -60,10 +60,8 @@ async def _run(bootstrap: str, topic_names: list[str], expected: int) -> dict[st
             if first is None:
                 first, first_batch = time.perf_counter(), records
             decoded = decode_batch(runs)
-            result = engine.apply_grouped(decoded.by_queue)
-            store.stage(
-                {q: decoded.raw_by_queue[q] for q in result.touched if q in decoded.raw_by_queue}
-            )
+            engine.apply_grouped(decoded.by_queue)
+            store.stage(decoded.applied)
             store.flush()  # encoded as the worker's flush does, each batch (nothing is sent)
             count += records
         end = time.perf_counter()

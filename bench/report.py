@@ -230,7 +230,14 @@ def render_markdown(results: dict[str, Any], notes: str) -> str:
         if figure and ceiling.get("rate"):
             share = f"{figure / ceiling['rate']:.1%}"
         out.append(f"| {label} | {_rate(figure)} | {share} |")
+    runs = " and ".join(
+        f"{_rate(c)} / {_rate(w)}"
+        for c, w in zip(ceiling.get("runs", []), worker.get("runs", []), strict=False)
+    )
     out += [
+        "",
+        "The ceiling and the worker are each the better of two runs "
+        f"(ceiling / worker, in run order: {runs or '-'}).",
         "",
         f"The worker drained {worker.get('events', 0):,} events in "
         f"{worker.get('first_commit_to_drained_seconds', 0):.1f} s; the sustained rate is taken "

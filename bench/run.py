@@ -7,8 +7,9 @@ Phases (each prints progress lines; the summary table comes at the end):
 3. The worker's own per-batch code on a plain consumer, without Faust (bench/direct.py), and
    the KPI engine alone, in process.
 4. A real ``ccpulse worker`` of its own consumer group drains the same topics while py-spy
-   samples it (the profile in docs/performance.md) and is stopped; then another, unobserved,
-   drains them all (the sustained rate, from committed offsets).
+   samples it (the profile in docs/performance.md) and is stopped; then two more, unobserved,
+   one after the other, each of its own group, drain them all (the sustained rate: the better
+   of the two, as the ceiling's).
 5. Freshness under a steady 2,000 events/s, with markers read back from /metrics.
 6. Memory: the worker's peak RSS, and the engine's state for 10, 100 and 1,000 queues, and for
    1,000 queues with 10,000 open calls and 100,000 open tickets (bench/memory_probe.py).
@@ -61,7 +62,8 @@ NOTES = """
   ceiling, the direct path and the worker.
 - **Ceiling.** A plain `AIOKafkaConsumer` assigned every partition, `getmany` in a loop, no
   decoding: events / time from the first fetched batch to the last event. Best of two runs.
-- **Worker throughput.** A real `ccpulse worker` process (default settings: whole fetches,
+- **Worker throughput.** Best of two runs, as the ceiling: each a real `ccpulse worker`
+  process of its own consumer group (default settings: whole fetches,
   batches of up to 5,000 events, no wait, the full KPI set, changelog deltas and snapshots,
   /metrics) started after the topics were filled. Progress is read every 0.25 s: events applied
   from `/metrics?name[]=ccpulse_events_total` (a family that needs no KPI snapshot, so the
@@ -254,20 +256,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             finally:
                 profiled.stop()
 
-        worker = start_worker(
-            broker.bootstrap,
-            _free_port(),
-            workdir,
-            config,
-            APP_ID,
-            embedded=not args.producer_batching,
-        )
-        ready_rss = rss_bytes(worker.process.pid)[0]
-        progress(f"worker ready (pid {worker.process.pid}, RSS {ready_rss / 2**20:.0f} MiB)")
-        results["worker"] = throughput(
-            worker, broker.bootstrap, APP_ID, len(main_records), progress
-        )
-        progress(f"worker sustained: {results['worker'].get('rate') or 0:,.0f} events/s")
+        # Best of two drains, as the ceiling: each by a worker of its own group from the start
+        # of the topics; the second stays up for the freshness run.
+        drains = []
+        for app_id in (APP_ID + "-first", APP_ID):
+            worker = start_worker(
+                broker.bootstrap,
+                _free_port(),
+                workdir,
+                config,
+                app_id,
+                embedded=not args.producer_batching,
+            )
+            ready_rss = rss_bytes(worker.process.pid)[0]
+            progress(f"worker ready (pid {worker.process.pid}, RSS {ready_rss / 2**20:.0f} MiB)")
+            drains.append(throughput(worker, broker.bootstrap, app_id, len(main_records), progress))
+            progress(f"worker sustained: {drains[-1].get('rate') or 0:,.0f} events/s")
+            if app_id != APP_ID:
+                worker.stop()
+        best = max(drains, key=lambda r: r.get("rate") or 0.0)
+        results["worker"] = {**best, "runs": [r.get("rate") for r in drains]}
 
         progress(f"freshness at {args.rate:,.0f} events/s for {args.freshness_seconds:.0f} s")
         results["freshness"] = freshness(

@@ -302,7 +302,6 @@ def _register_agent(
             metrics.rekeyed.labels(message.topic).inc()
         for (topic, kind), count in decoded.counts.items():
             metrics.events.labels(topic, kind).inc(count)
-        raw_by_queue = decoded.raw_by_queue
 
         def ack() -> None:
             # Every record planned, applied or dropped (dead-lettered, re-keyed), and every
@@ -313,12 +312,12 @@ def _register_agent(
             ack_records(app.consumer, runs, consecutive=True)
 
         if not decoded.by_queue:
-            store.stage({}, ack)
+            store.stage((), ack)
             return
         result = runtime.engine.apply_grouped(decoded.by_queue)
         for forward in result.forwarded:
             ticketing.send_soon(key=forward.queue.encode(), value=encode_event(forward))
-        store.stage({q: raw_by_queue[q] for q in result.touched if q in raw_by_queue}, ack)
+        store.stage(decoded.applied, ack)
         runtime.invalidate(result.touched)
         metrics.batches.inc()
         metrics.batch_events.observe(sum(map(len, planned)))

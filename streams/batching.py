@@ -1,11 +1,14 @@
 """One batch of Kafka messages -> events ready for the engine, in one pass, cheaply.
 
 The KPI agent (streams/app.py) hands every batch it takes from the stream to
-:func:`decode_batch`, and so does the benchmark's direct path (bench/run.py), so both measure
-the same code. Per event this does only what cannot be done per batch: decode and validate the
-value (msgspec, one C call), check the key, and note the source position. Everything countable
-is tallied per batch (``counts``) so the caller touches each Prometheus child once per batch,
-not once per event. Events come out grouped by queue, as the engine applies them.
+:func:`decode_batch`, and so does the benchmark's direct path (bench/direct.py), so both measure
+the same code. A batch comes as runs of one partition's messages; each run is handled with
+C-level passes over the whole run (``map`` over the messages for their values and offsets,
+msgspec for the events, a list comparison for the keys), and only the grouping by queue is a
+Python loop per event. A run holding a message that is not a valid event, or whose key is not
+its queue, takes a slower path that sorts them out one by one (the rare case). Everything
+countable is tallied per batch (``counts``) so the caller touches each Prometheus child once
+per batch, not once per event.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from operator import attrgetter
 from typing import Any, Protocol
 
@@ -22,10 +26,7 @@ from processors.engine import Item, source_key
 from processors.events import Event
 from streams.codec import DecodeFailure, decode_event, event_decoder
 
-__all__ = ["DecodedBatch", "Delta", "SourceMessage", "decode_batch"]
-
-Delta = list[tuple[str, int, int, bytes]]
-"""What the state store writes per touched queue: (topic, partition, offset, raw value)."""
+__all__ = ["AppliedRun", "DecodedBatch", "SourceMessage", "decode_batch"]
 
 
 class SourceMessage(Protocol):
@@ -40,12 +41,25 @@ class SourceMessage(Protocol):
 
 
 @dataclass(slots=True)
+class AppliedRun:
+    """A run's events handed to the engine, as the changelog delta keeps them: the raw values
+    with their offsets (column by column: no object per event), and the queues they belong to.
+    """
+
+    topic: str
+    partition: int
+    offsets: list[int]
+    values: list[bytes]
+    queues: set[str]
+
+
+@dataclass(slots=True)
 class DecodedBatch:
     by_queue: dict[str, list[Item]] = field(default_factory=dict)
     """Per queue, its good events in arrival order with their source positions: the engine's
     input (:meth:`processors.engine.KpiEngine.apply_grouped`)."""
-    raw_by_queue: dict[str, Delta] = field(default_factory=dict)
-    """Per queue, the raw values applied (the changelog delta of this batch)."""
+    applied: list[AppliedRun] = field(default_factory=list)
+    """Per run, the raw values of its good events (the changelog delta of this batch)."""
     failures: list[tuple[Any, DecodeFailure]] = field(default_factory=list)
     """Messages that are not valid events (to the dead-letter topic)."""
     misrouted: list[tuple[Any, Event]] = field(default_factory=list)
@@ -60,46 +74,67 @@ class DecodedBatch:
 
 
 def decode_batch(runs: Iterable[Sequence[SourceMessage]]) -> DecodedBatch:
-    """Decode a batch given as runs of one partition's messages (as fetched).
-
-    Each run's values are decoded in one C-level pass (``map``); a run holding a bad value is
-    decoded again one value at a time, to name what is wrong with each (the rare case)."""
+    """Decode a batch given as runs of one partition's messages (as fetched)."""
     out = DecodedBatch()
-    lists: dict[str, tuple[list[Item], Delta]] = {}
+    groups: dict[str, list[Item]] = {}
     for run in runs:
         if not run:
             continue
         # A run is one partition's: its names are looked up once.
         topic, partition = run[0].topic, run[0].partition
-        key = source_key(topic, partition)
-        values = list(map(_value_of, run))
+        values: list[Any] = list(map(_value_of, run))
         try:
             events: list[Any] = list(map(event_decoder.decode, values))
+            queues = list(map(_queue_of, events))
+            clean = list(map(_key_of, run)) == list(map(str.encode, queues))
         except (msgspec.DecodeError, TypeError):
-            events = list(map(decode_event, values))
-        kinds = Counter(map(type, events))
-        for message, event, value in zip(run, events, values, strict=True):
-            if type(event) is DecodeFailure:
-                out.failures.append((message, event))
-                continue
-            queue = event.queue
-            if message.key != queue.encode():
-                out.misrouted.append((message, event))
-                kinds[type(event)] -= 1
-                continue
-            offset = message.offset
-            pair = lists.get(queue)
-            if pair is None:
-                pair = lists[queue] = ([], [])
-            pair[0].append((event, key, offset))
-            pair[1].append((topic, partition, offset, value))
-        kinds.pop(DecodeFailure, None)
-        for kind, count in kinds.items():
-            if count:
-                out.counts[topic, kind.__struct_config__.tag] += count
-    out.by_queue = {queue: pair[0] for queue, pair in lists.items()}
-    out.raw_by_queue = {queue: pair[1] for queue, pair in lists.items()}
+            clean = False
+        if clean:
+            offsets = list(map(_offset_of, run))
+        else:
+            events, queues, offsets, values = _sort_out(run, values, out)
+        if not events:
+            continue
+        key = source_key(topic, partition)
+        for queue, item in zip(queues, zip(events, repeat(key), offsets), strict=True):
+            group = groups.get(queue)
+            if group is None:
+                group = groups[queue] = []
+            group.append(item)
+        out.applied.append(AppliedRun(topic, partition, offsets, values, set(queues)))
+        for kind, count in Counter(map(type, events)).items():
+            out.counts[topic, kind.__struct_config__.tag] += count
+    out.by_queue = groups
     return out
 
 
+def _sort_out(
+    run: Sequence[SourceMessage], values: list[Any], out: DecodedBatch
+) -> tuple[list[Event], list[str], list[int], list[bytes]]:
+    """A run holding bad or misrouted messages, one message at a time: the failures and the
+    misrouted go to ``out``; the good events are returned with their queues, offsets and values.
+    """
+    events: list[Event] = []
+    queues: list[str] = []
+    offsets: list[int] = []
+    kept: list[bytes] = []
+    for message, value in zip(run, values, strict=True):
+        event = decode_event(value)
+        if type(event) is DecodeFailure:
+            out.failures.append((message, event))
+            continue
+        queue = event.queue
+        if message.key != queue.encode():
+            out.misrouted.append((message, event))
+            continue
+        events.append(event)
+        queues.append(queue)
+        offsets.append(message.offset)
+        kept.append(value)
+    return events, queues, offsets, kept
+
+
 _value_of = attrgetter("value")
+_key_of = attrgetter("key")
+_offset_of = attrgetter("offset")
+_queue_of = attrgetter("queue")

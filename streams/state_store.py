@@ -3,8 +3,9 @@
 Writing a queue's whole state after every batch would cost as much as the state (an hour of
 per-second panes for a busy queue is ~100 kB); writing per event is what makes naive Faust agents
 slow. Instead, each applied batch is *staged* (:meth:`QueueStateStore.stage`), and a flush
-writes, per source partition, *delta* records holding, per queue, the raw events applied to it
-since the last flush with their source positions; every ``snapshot_interval`` one *snapshot* per
+writes, per source partition, *delta* records holding the raw events applied since the last
+flush with their source positions (column by column, per run of one source partition: its
+offsets, its values and the queues they belong to); every ``snapshot_interval`` one *snapshot* per
 changed queue follows, after which a delta whose queues all have a newer snapshot is deleted
 (tombstoned). Records per partition, not per queue or per batch: a batch touches most queues of
 a busy centre, and each record is a producer send (on the embedded broker, a request of its
@@ -19,8 +20,9 @@ Keys carry their partition (``"{partition}/{queue}/s"`` for a snapshot, ``"{part
 for a delta: no queue name is empty) and every record is sent to the changelog partition of the
 events it came from: a batch mixes partitions, so Faust's "partition of the current event" would
 be wrong. The table is therefore written through :meth:`QueueStateStore.put` and never with
-``table[key] = value``. Per-queue deltas (``"{partition}/{queue}/d/{seq}"``), written by earlier
-versions, are still replayed and deleted at the queue's next snapshot.
+``table[key] = value``. Deltas written by earlier versions are still replayed: per-queue ones
+(``"{partition}/{queue}/d/{seq}"``, deleted at the queue's next snapshot) and partition deltas
+holding a map of queue -> events.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import msgspec
 from processors.engine import KpiEngine, Position
 from processors.events import Event
 from processors.state import decode_state, encode_state
-from streams.batching import Delta
+from streams.batching import AppliedRun
 from streams.codec import DecodeFailure, decode_event
 
 __all__ = ["QueueStateStore", "delta_key", "snapshot_key"]
@@ -45,12 +47,17 @@ _delta_encoder = msgspec.msgpack.Encoder()
 RECORD_MAX_BYTES = 512 * 1024
 """Encoded bytes per delta record at most (records are split beyond: :func:`_records_of`)."""
 
-_delta_decoder = msgspec.msgpack.Decoder(dict[str, Delta])
-_queue_delta_decoder = msgspec.msgpack.Decoder(Delta)
+DeltaRun = tuple[str, int, list[int], list[bytes], list[str]]
+"""A delta record holds a list of these: (topic, partition, offsets, raw values, queues), one per
+run of a source partition's events applied (streams/batching.py, :class:`AppliedRun`)."""
+_OldDelta = list[tuple[str, int, int, bytes]]
+"""Per queue, (topic, partition, offset, raw value) per event: the deltas of earlier versions."""
+_delta_decoder = msgspec.msgpack.Decoder(list[DeltaRun] | dict[str, _OldDelta])
+_queue_delta_decoder = msgspec.msgpack.Decoder(_OldDelta)
 
-Replay = tuple[tuple[int, int], bytes, int, dict[str, Delta]]
-"""A delta read back by :meth:`QueueStateStore.rebuild`: (sort key, table key, partition, events
-per queue); the sort key puts an earlier version's per-queue deltas first."""
+Replay = tuple[tuple[int, int], bytes, int, list[DeltaRun]]
+"""A delta read back by :meth:`QueueStateStore.rebuild`: (sort key, table key, partition, its
+runs); the sort key puts an earlier version's per-queue deltas first."""
 
 
 class ChangelogTable(Protocol):
@@ -99,8 +106,8 @@ class QueueStateStore:
         self._sending: list[tuple[asyncio.Future[Any], int]] = []
         """Delta records written and maybe not in Kafka yet: what their send returned (Faust:
         a future done once the broker has the record), and how many events they hold."""
-        self._staged: dict[int, dict[str, Delta]] = {}
-        """Per source partition and queue, the events applied and not yet written."""
+        self._staged: dict[int, list[AppliedRun]] = {}
+        """Per source partition, the runs of events applied and not yet written."""
         self._staged_acks: list[Callable[[], object]] = []
         """What acks the offsets of the staged batches (run at the flush that writes them)."""
         self._staged_events = 0
@@ -150,9 +157,11 @@ class QueueStateStore:
         self._sending = [(future, count) for future, count in self._sending if not future.done()]
         return self._staged_events + sum(count for _, count in self._sending)
 
-    def stage(self, applied: dict[str, Delta], acks: Callable[[], object] | None = None) -> None:
-        """Hold a batch's deltas (per touched queue, the raw events applied with their
-        positions) and what acks its source offsets, until the next :meth:`flush`.
+    def stage(
+        self, applied: Iterable[AppliedRun], acks: Callable[[], object] | None = None
+    ) -> None:
+        """Hold a batch's deltas (its runs of events handed to the engine, with their positions)
+        and what acks its source offsets, until the next :meth:`flush`.
 
         The batch is applied and its KPIs are visible at once; writing its changelog record
         can wait for the records of the last flush to be in Kafka (a group commit, see
@@ -160,16 +169,13 @@ class QueueStateStore:
         call: Faust commits only acked offsets, so an offset is never committed before its
         delta is on its way."""
         staged = self._staged
-        for queue, events in applied.items():
-            partition = events[0][1]
-            self.partition_of[queue] = partition
-            queues = staged.setdefault(partition, {})
-            held = queues.get(queue)
+        for run in applied:
+            held = staged.get(run.partition)
             if held is None:
-                queues[queue] = list(events)
+                staged[run.partition] = [run]
             else:
-                held.extend(events)
-            self._staged_events += len(events)
+                held.append(run)
+            self._staged_events += len(run.offsets)
         if acks is not None:
             self._staged_acks.append(acks)
 
@@ -184,16 +190,17 @@ class QueueStateStore:
         staged, acks = self._staged, self._staged_acks
         self._staged, self._staged_acks, self._staged_events = {}, [], 0
         sent = 0
-        for partition, queues in staged.items():
-            for part, value, count in _records_of(queues):
+        for partition, runs in staged.items():
+            for value, queues, count in _records_of(runs):
                 seq = self._seq[partition] = self._seq.get(partition, 0) + 1
                 key = delta_key(partition, seq)
                 future = self.put(partition, key, value)
                 if isinstance(future, asyncio.Future):
                     self._sending.append((future, count))
-                self._unsnapshotted[key] = (partition, set(part))
+                self._unsnapshotted[key] = (partition, queues)
+                self.dirty.update(queues)
+                self.partition_of.update(dict.fromkeys(queues, partition))
                 sent += 1
-            self.dirty.update(queues)
         for ack in acks:
             ack()
         return sent
@@ -253,21 +260,24 @@ class QueueStateStore:
                 snapshots[queue] = value
                 self.partition_of[queue] = partition
             elif queue:  # an earlier version's per-queue delta: before every partition delta
-                deltas.append(
-                    ((0, seq), key, partition, {queue: _queue_delta_decoder.decode(value)})
-                )
+                old = {queue: _queue_delta_decoder.decode(value)}
+                deltas.append(((0, seq), key, partition, _runs_of_old(old)))
             else:
-                deltas.append(((1, seq), key, partition, _delta_decoder.decode(value)))
+                runs = _delta_decoder.decode(value)
+                if isinstance(runs, dict):
+                    runs = _runs_of_old(runs)
+                deltas.append(((1, seq), key, partition, runs))
                 self._seq[partition] = max(self._seq.get(partition, 0), seq)
         deltas.sort(key=lambda delta: delta[0])
-        owners = set(snapshots).union(*(queues for *_, queues in deltas))
+        queues_of = [{q for *_, queues in runs for q in queues} for *_, runs in deltas]
+        owners = set(snapshots).union(*queues_of)
         for queue in owners:
             if queue in snapshots:
                 self.engine.queues[queue] = decode_state(snapshots[queue])
             else:
                 self.engine.queues.pop(queue, None)
         self.engine.apply(_replay_events(deltas))
-        for _, key, partition, queues in deltas:
+        for (_, key, partition, _), queues in zip(deltas, queues_of, strict=True):
             for queue in queues:
                 self.partition_of[queue] = partition
             self._unsnapshotted[key] = (partition, set(queues))
@@ -296,42 +306,66 @@ class QueueStateStore:
         return gone
 
 
-def _records_of(queues: dict[str, Delta]) -> Iterator[tuple[dict[str, Delta], bytes, int]]:
-    """One partition's staged deltas as encoded records of at most ``RECORD_MAX_BYTES`` (with
+def _records_of(runs: list[AppliedRun]) -> Iterator[tuple[bytes, set[str], int]]:
+    """One partition's staged runs as encoded records of at most about ``RECORD_MAX_BYTES`` (with
     the queues each holds and its number of events): a record must stay under Kafka's default
     maximum message size (1 MB), and a worker draining a backlog stages more than that between
-    deliveries. Each queue's events are encoded once and records assembled from them
-    (``msgspec.Raw``); a queue too large for a record of its own is split into consecutive
-    records, in order."""
-    part: dict[str, Delta] = {}
-    blobs: dict[str, msgspec.Raw] = {}
-    size = count = 0
-    for queue, events in queues.items():
-        blob = _delta_encoder.encode(events)
-        length = len(blob) + len(queue) + _PER_QUEUE
+    deliveries. A run too large for a record of its own is split into consecutive records, in
+    order (each half named with the whole run's queues: a delta is deleted once all of them
+    have a newer snapshot, so naming one too many only keeps it a little longer)."""
+    part: list[AppliedRun] = []
+    size = 0
+    for run in runs:
+        events = len(run.values)
+        length = sum(map(len, run.values)) + _PER_EVENT * events + _PER_RUN * len(run.queues)
         if size + length > RECORD_MAX_BYTES and part:
-            yield part, _delta_encoder.encode(blobs), count
-            part, blobs, size, count = {}, {}, 0, 0
-        if length > RECORD_MAX_BYTES and len(events) > 1:
-            half = len(events) // 2
-            yield from _records_of({queue: events[:half]})
-            yield from _records_of({queue: events[half:]})
+            yield _record(part)
+            part, size = [], 0
+        if length > RECORD_MAX_BYTES and events > 1:
+            half = events // 2
+            yield from _records_of(
+                [
+                    AppliedRun(
+                        run.topic, run.partition, run.offsets[:half], run.values[:half], run.queues
+                    ),
+                    AppliedRun(
+                        run.topic, run.partition, run.offsets[half:], run.values[half:], run.queues
+                    ),
+                ]
+            )
             continue
-        part[queue], blobs[queue] = events, msgspec.Raw(blob)
+        part.append(run)
         size += length
-        count += len(events)
     if part:
-        yield part, _delta_encoder.encode(blobs), count
+        yield _record(part)
 
 
-_PER_QUEUE = 16
-"""Bytes a delta record spends per queue beside its events and name (map framing)."""
+def _record(part: list[AppliedRun]) -> tuple[bytes, set[str], int]:
+    value = _delta_encoder.encode(
+        [(run.topic, run.partition, run.offsets, run.values, list(run.queues)) for run in part]
+    )
+    return value, set().union(*(run.queues for run in part)), sum(len(run.values) for run in part)
+
+
+_PER_EVENT = 12
+"""Bytes a delta record spends per event beside its value (its offset, the value's framing)."""
+_PER_RUN = 32
+"""Bytes a delta record spends per run and queue (the topic, the queue names, framing)."""
+
+
+def _runs_of_old(queues: dict[str, _OldDelta]) -> list[DeltaRun]:
+    """An earlier version's delta (per queue, its events with their positions) as runs."""
+    return [
+        (topic, partition, [offset], [raw], [queue])
+        for queue, events in queues.items()
+        for topic, partition, offset, raw in events
+    ]
 
 
 def _replay_events(deltas: list[Replay]) -> Iterator[tuple[Event, Position]]:
-    for *_, queues in deltas:
-        for events in queues.values():
-            for topic, partition, offset, raw in events:
+    for *_, runs in deltas:
+        for topic, partition, offsets, values, _ in runs:
+            for offset, raw in zip(offsets, values, strict=True):
                 event = decode_event(raw)
                 if not isinstance(event, DecodeFailure):  # deltas only hold decoded events
                     yield event, Position(topic, partition, offset)

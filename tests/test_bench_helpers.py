@@ -89,9 +89,9 @@ def _results(worker_rate: float, p99: float, engine_bytes: int) -> dict[str, Any
     return {
         "machine": {"cpu_model": "Test CPU", "cores": 2, "memory_bytes": 2**34, "python": "3.11"},
         "setup": {"queues": 100, "partitions": 8, "events": 1000, "mean_value_bytes": 170.0},
-        "ceiling": {"rate": 100_000.0},
+        "ceiling": {"rate": 100_000.0, "runs": [100_000.0, 90_000.0]},
         "direct": {"rate": 40_000.0, "engine_rate": 60_000.0},
-        "worker": {"rate": worker_rate, "events": 1000, "seconds": 1.0},
+        "worker": {"rate": worker_rate, "events": 1000, "seconds": 1.0, "runs": [1.0, worker_rate]},
         "freshness": {
             "background_rate": 2000.0,
             "markers": 10,
@@ -138,6 +138,10 @@ def test_report_writer_puts_figures_machine_and_targets_in_both_files(tmp_path: 
         markdown
     )
     assert "**not met**" in markdown
+    assert (
+        "(ceiling / worker, in run order: 100,000 ev/s / 1 ev/s and 90,000 ev/s / 20,000 ev/s)"
+        in (markdown)
+    )
     assert "## Reading the figures" in markdown
     assert "**Throughput** (does not meet the target)" in markdown
     assert "**Memory** (does not meet the target)" in markdown
@@ -174,7 +178,41 @@ def test_decode_batch_splits_good_bad_and_misrouted_and_tallies_per_type() -> No
         "q": [("e1", "t:0", 1)]
     }
     assert batch.events == 1
-    assert batch.raw_by_queue == {"q": [("t", 0, 1, good)]}
+    assert [(r.topic, r.partition, r.offsets, r.values, r.queues) for r in batch.applied] == [
+        ("t", 0, [1], [good], {"q"})
+    ]
     assert [m.offset for m, _ in batch.failures] == [2]
     assert [(m.offset, e.queue) for m, e in batch.misrouted] == [(3, "r")]
     assert batch.counts == {("t", "call.blocked"): 1}
+
+
+def _blocked(i: int, queue: str, kind: str = "call.blocked") -> bytes:
+    return (
+        f'{{"id":"e{i}","type":"{kind}","time":"2026-01-01T00:00:{i:02d}Z",'
+        f'"queue":"{queue}","call_id":"c{i}"}}'
+    ).encode()
+
+
+def test_decode_batch_groups_clean_runs_by_queue_in_order_and_keeps_each_runs_columns() -> None:
+    first = [_Message(i, q.encode(), _blocked(i, q)) for i, q in enumerate("qrqqr")]
+    second = [_Message(i, b"q", _blocked(i, "q", "call.entered")) for i in (7, 9)]
+    for message in second:
+        message.topic, message.partition = "u", 3
+    batch = decode_batch([first, [], second])
+    assert {q: [(e.id, key, o) for e, key, o in items] for q, items in batch.by_queue.items()} == {
+        "q": [
+            ("e0", "t:0", 0),
+            ("e2", "t:0", 2),
+            ("e3", "t:0", 3),
+            ("e7", "u:3", 7),
+            ("e9", "u:3", 9),
+        ],
+        "r": [("e1", "t:0", 1), ("e4", "t:0", 4)],
+    }
+    assert [(r.topic, r.partition, r.offsets, r.queues) for r in batch.applied] == [
+        ("t", 0, [0, 1, 2, 3, 4], {"q", "r"}),
+        ("u", 3, [7, 9], {"q"}),
+    ]
+    assert batch.applied[1].values == [m.value for m in second]
+    assert batch.counts == {("t", "call.blocked"): 5, ("u", "call.entered"): 2}
+    assert not batch.failures and not batch.misrouted

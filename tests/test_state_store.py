@@ -10,13 +10,15 @@ import asyncio
 import itertools
 import json
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import msgspec
 import pytest
 
-from processors.engine import KpiEngine, Position
+from processors.engine import KpiEngine
 from processors.events import Event
+from streams.batching import decode_batch
 from streams.state_store import QueueStateStore, delta_key, snapshot_key
 
 
@@ -86,14 +88,18 @@ def apply_batch(store: QueueStateStore, rows: list[tuple[str, int, int, bytes]])
 def stage_batch(
     store: QueueStateStore, rows: list[tuple[str, int, int, bytes]], ack: Any = None
 ) -> None:
-    """Apply ``rows`` and stage their deltas (as the worker's batch task does)."""
-    batch = [(DECODER.decode(raw), Position(t, p, o)) for t, p, o, raw in rows]
-    result = store.engine.apply(batch)
-    per_queue: dict[str, list[tuple[str, int, int, bytes]]] = {}
-    for (event, _), row in zip(batch, rows, strict=True):
-        if event.queue in result.touched:
-            per_queue.setdefault(event.queue, []).append(row)
-    store.stage(per_queue, ack)
+    """Apply ``rows`` and stage their deltas, as the worker's batch task does: decoded in runs of
+    one partition's records (keyed by queue), applied, staged."""
+    runs: dict[tuple[str, int], list[SimpleNamespace]] = {}
+    for topic, partition, offset, raw in rows:
+        key = DECODER.decode(raw).queue.encode()
+        record = SimpleNamespace(
+            topic=topic, partition=partition, offset=offset, key=key, value=raw
+        )
+        runs.setdefault((topic, partition), []).append(record)
+    decoded = decode_batch(list(runs.values()))
+    store.engine.apply_grouped(decoded.by_queue)
+    store.stage(decoded.applied, ack)
 
 
 def entered(engine: KpiEngine, queue: str) -> int:
@@ -234,6 +240,27 @@ def test_a_per_queue_delta_of_an_earlier_version_is_replayed_then_deleted() -> N
     assert entered(again.engine, "billing") == 9
 
 
+def test_a_partition_delta_of_an_earlier_version_is_replayed_then_deleted() -> None:
+    table = FakeTable()
+    store = QueueStateStore(table, KpiEngine())
+    apply_batch(store, rows(0, 5) + rows(100, 102, "sales"))
+    store.write_snapshots()
+    # What an earlier version wrote after those snapshots: per queue, its events' positions.
+    old_value = msgspec.msgpack.encode({"billing": rows(5, 8), "sales": rows(102, 103, "sales")})
+    table.changelog.append((2, delta_key(2, 7), old_value))
+    fresh = QueueStateStore(table.recovered(), KpiEngine())
+    assert fresh.rebuild({2}) == ["billing", "sales"]
+    assert (entered(fresh.engine, "billing"), entered(fresh.engine, "sales")) == (8, 3)
+    apply_batch(fresh, rows(8, 9))
+    # The sequence continues after the old delta's, which goes once both queues are snapshotted.
+    assert fresh.table.changelog[-1][1] == delta_key(2, 8)
+    assert fresh.write_snapshots(["billing"]) == 1 and delta_key(2, 7) in fresh.table.data
+    assert fresh.write_snapshots() == 1 and delta_key(2, 7) not in fresh.table.data
+    again = QueueStateStore(fresh.table.recovered(), KpiEngine())
+    again.rebuild({2})
+    assert (entered(again.engine, "billing"), entered(again.engine, "sales")) == (9, 3)
+
+
 def test_periodic_snapshots_come_once_per_interval_each_queue_at_its_own_turn() -> None:
     table = FakeTable()
     store = QueueStateStore(table, KpiEngine())
@@ -327,8 +354,9 @@ def test_a_large_backlog_is_written_in_records_under_the_size_limit(
     # Every event once, each queue's in order, across the records.
     written: dict[str, list[int]] = {}
     for value in values:
-        for queue, events in msgspec.msgpack.decode(value).items():
-            written.setdefault(queue, []).extend(offset for _, _, offset, _ in events)
+        for _, _, offsets, raws, _ in msgspec.msgpack.decode(value):
+            for offset, raw in zip(offsets, raws, strict=True):
+                written.setdefault(json.loads(raw)["queue"], []).append(offset)
     assert written == {"billing": list(range(120)), "sales": list(range(100, 110))}
     assert store.backlog() == 0  # sent (this table's sends return nothing to wait on)
     fresh = QueueStateStore(table.recovered(), KpiEngine())
