@@ -350,6 +350,19 @@ def render_markdown(results: dict[str, Any], notes: str) -> str:
     return "\n".join(out)
 
 
+def _worst_pairing(results: dict[str, Any]) -> str:
+    """The ratio at its least favourable within the run: the slower worker run against the
+    faster ceiling run (a sentence; empty without both runs' figures)."""
+    ceilings = [r for r in results.get("ceiling", {}).get("runs", []) if r]
+    workers = [r for r in results.get("worker", {}).get("runs", []) if r]
+    if not ceilings or not workers:
+        return ""
+    return (
+        f" The slower worker run against the faster ceiling run gives "
+        f"{min(workers) / max(ceilings):.1%}."
+    )
+
+
 def analysis(results: dict[str, Any]) -> list[str]:
     """What the figures of this run say about each target: the parts of the throughput and of
     the freshness, and, for a target not met, where the time goes. Built from the run's own
@@ -379,7 +392,8 @@ def analysis(results: dict[str, Any]) -> list[str]:
             )
             + " The ceiling is that consumer alone on an otherwise idle broker; the worker also "
             "writes its changelog, which the same broker takes on the same two cores. Both vary "
-            "from run to run on this machine (see Noise); the ratio is taken within one run.",
+            "from run to run on this machine (see Noise); the ratio is taken within one run."
+            + _worst_pairing(results),
             "",
         ]
     fresh = results.get("freshness", {})

@@ -91,7 +91,12 @@ def _results(worker_rate: float, p99: float, engine_bytes: int) -> dict[str, Any
         "setup": {"queues": 100, "partitions": 8, "events": 1000, "mean_value_bytes": 170.0},
         "ceiling": {"rate": 100_000.0, "runs": [100_000.0, 90_000.0]},
         "direct": {"rate": 40_000.0, "engine_rate": 60_000.0},
-        "worker": {"rate": worker_rate, "events": 1000, "seconds": 1.0, "runs": [1.0, worker_rate]},
+        "worker": {
+            "rate": worker_rate,
+            "events": 1000,
+            "seconds": 1.0,
+            "runs": [worker_rate * 0.75, worker_rate],
+        },
         "freshness": {
             "background_rate": 2000.0,
             "markers": 10,
@@ -139,11 +144,12 @@ def test_report_writer_puts_figures_machine_and_targets_in_both_files(tmp_path: 
     )
     assert "**not met**" in markdown
     assert (
-        "(ceiling / worker, in run order: 100,000 ev/s / 1 ev/s and 90,000 ev/s / 20,000 ev/s)"
+        "(ceiling / worker, in run order: 100,000 ev/s / 15,000 ev/s and 90,000 ev/s / 20,000 ev/s)"
         in (markdown)
     )
     assert "## Reading the figures" in markdown
     assert "**Throughput** (does not meet the target)" in markdown
+    assert "The slower worker run against the faster ceiling run gives 15.0%." in markdown
     assert "**Memory** (does not meet the target)" in markdown
     assert markdown.rstrip().endswith("How it was measured.")
     met = render_markdown(_results(30_000.0, 0.5, 10 * 1024 * 1024), "")
