@@ -35,7 +35,7 @@ from streams.codec import DecodeFailure, encode_event
 from streams.config import Config
 from streams.deadletter import deadletter_record
 from streams.exporter import KpiCollector, PipelineMetrics
-from streams.faust_acks import ack_offsets, ack_records, dedupe_acked
+from streams.faust_acks import ack_offsets, ack_records, dedupe_acked, install_commit_offsets
 from streams.gap_fill import FilledGap, GapFiller
 from streams.lag import (
     committed_offset,
@@ -226,6 +226,7 @@ def build_app(config: Config) -> tuple[faust.App, WorkerRuntime]:
         (topics.telephony, topics.ticketing), max_buffered=4 * config.worker.batch_max_events
     )
     install_batch_fetch(app, runtime.fetched)
+    install_commit_offsets()
     _register_agent(app, runtime, source, ticketing, deadletter, store)
     _register_lifecycle(app, runtime, table, store)
     from streams.alert_runtime import install_alerts

@@ -10,14 +10,16 @@ producer first, can then never cover an offset before its state is on its way.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from faust.transport.consumer import Consumer as FaustConsumer
 from faust.types.tuples import TP, ack_lock
 
 from streams.ordering import consecutive
 
-__all__ = ["ack_offsets", "ack_records", "dedupe_acked"]
+__all__ = ["ack_offsets", "ack_records", "dedupe_acked", "install_commit_offsets", "new_offset"]
 
 
 def _ack(consumer: Any, tp: TP, offsets: Iterable[int]) -> int:
@@ -113,3 +115,39 @@ def dedupe_acked(consumer: Any, topic: str, partition: int) -> int:
         dropped = len(acked) - len(unique)
         acked[:] = unique
     return dropped
+
+
+_faust_new_offset = FaustConsumer._new_offset
+
+
+def new_offset(consumer: Any, tp: TP) -> int | None:
+    """What Faust's ``Consumer._new_offset`` returns (the offset its commit moves ``tp`` to:
+    one past the first run of consecutive acked offsets), with the same changes to the acked
+    list and index, found in C.
+
+    Faust walks the acked offsets one at a time in Python at every commit (``groupby`` over
+    ``enumerate``): with a whole fetch acked per batch, 2 to 4 % of the worker's samples in
+    ``make bench``. Sorted and without duplicates (what :func:`_ack` keeps), offsets minus
+    their index never decrease, so the end of the first run is found by bisection. With a gap
+    interval of Faust's own or an offset acked twice, Faust's code runs instead."""
+    acked: list[int] = consumer._acked[tp]
+    if not acked or consumer._gap[tp]:
+        return _faust_new_offset(consumer, tp)
+    acked.sort()
+    if len(set(acked)) != len(acked):
+        return _faust_new_offset(consumer, tp)
+    committed = consumer._committed_offset[tp]
+    if committed and acked[0] - committed > 1:
+        return None
+    first = acked[0]
+    end = bisect.bisect_right(range(len(acked)), first, key=lambda index: acked[index] - index)
+    batch = acked[:end]
+    del acked[:end]
+    consumer._acked_index[tp].difference_update(batch)
+    return batch[-1] + 1
+
+
+def install_commit_offsets() -> None:
+    """Make every Faust consumer of this process find its commit offsets with :func:`new_offset`
+    (call before the app starts; the results are Faust's own)."""
+    FaustConsumer._new_offset = new_offset

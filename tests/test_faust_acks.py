@@ -4,11 +4,12 @@ commit (``Consumer._new_offset``, called here) commits exactly what was applied.
 from __future__ import annotations
 
 from aiokafka.structs import ConsumerRecord
-from faust.transport.consumer import Consumer as FaustConsumer
 from faust.types.tuples import TP
+from hypothesis import given
+from hypothesis import strategies as st
 from intervaltree import IntervalTree
 
-from streams.faust_acks import ack_offsets, ack_records, dedupe_acked
+from streams.faust_acks import _faust_new_offset, ack_offsets, ack_records, dedupe_acked, new_offset
 
 
 class FaustAckBook:
@@ -26,7 +27,7 @@ class FaustAckBook:
 
     def new_offset(self, tp: TP) -> int | None:
         """What Faust's own commit would commit next (its ``Consumer._new_offset``)."""
-        return FaustConsumer._new_offset(self, tp)  # type: ignore[arg-type]
+        return _faust_new_offset(self, tp)  # type: ignore[arg-type]
 
 
 def test_a_gaps_offsets_are_acked_once_and_never_below_the_committed_offset() -> None:
@@ -85,3 +86,35 @@ def test_a_batchs_records_are_acked_per_partition_and_committed_through_its_last
     assert ack_records(book, [odd]) == 3
     assert book._acked[TP("t.telephony", 1)] == [0, 1, 2, 3, 6]
     assert book.new_offset(TP("t.telephony", 1)) == 4
+
+
+@given(
+    acked=st.lists(st.integers(0, 60), max_size=40),
+    committed=st.none() | st.integers(0, 30),
+    gaps=st.lists(st.tuples(st.integers(0, 60), st.integers(1, 5)), max_size=2),
+    commits=st.integers(1, 3),
+)
+def test_the_commit_offset_found_in_c_is_fausts_own(
+    acked: list[int], committed: int | None, gaps: list[tuple[int, int]], commits: int
+) -> None:
+    """Whatever the acked offsets (unsorted, repeated), the committed offset and Faust's own gap
+    intervals: new_offset returns what Faust's _new_offset returns, commit after commit, and
+    leaves the same acked list, index and gaps."""
+    tp = TP("t.telephony", 0)
+    books = []
+    for _ in range(2):
+        book = FaustAckBook(committed)
+        book._acked[tp] = list(acked)
+        book._acked_index[tp] = set(acked)
+        for start, length in gaps:
+            book._gap[tp].addi(start, start + length)
+        books.append(book)
+    ours, faust = books
+    for _ in range(commits):
+        expected = faust.new_offset(tp)
+        assert new_offset(ours, tp) == expected
+        assert ours._acked[tp] == faust._acked[tp]
+        assert ours._acked_index[tp] == faust._acked_index[tp]
+        assert sorted(ours._gap[tp]) == sorted(faust._gap[tp])
+        if expected is not None:
+            ours._committed_offset[tp] = faust._committed_offset[tp] = expected
