@@ -169,13 +169,19 @@ class QueueStateStore:
         call: Faust commits only acked offsets, so an offset is never committed before its
         delta is on its way."""
         staged = self._staged
+        partition_of = self.partition_of
         for run in applied:
-            held = staged.get(run.partition)
+            partition = run.partition
+            held = staged.get(partition)
             if held is None:
-                staged[run.partition] = [run]
+                staged[partition] = [run]
             else:
                 held.append(run)
             self._staged_events += len(run.offsets)
+            # Known at once, not at the flush: a revocation before it must still find the
+            # queue's state to forget, and the alerts the partition to persist to.
+            for queue in run.queues:
+                partition_of[queue] = partition
         if acks is not None:
             self._staged_acks.append(acks)
 
@@ -199,7 +205,6 @@ class QueueStateStore:
                     self._sending.append((future, count))
                 self._unsnapshotted[key] = (partition, queues)
                 self.dirty.update(queues)
-                self.partition_of.update(dict.fromkeys(queues, partition))
                 sent += 1
         for ack in acks:
             ack()

@@ -191,6 +191,19 @@ def test_forget_drops_only_the_revoked_partitions() -> None:
     assert entered(store.engine, "sales") == 3
 
 
+def test_a_queue_applied_and_only_staged_is_forgotten_when_its_partition_is_revoked() -> None:
+    """Between a batch and the flush that writes its delta (up to a second of group commit), a
+    revocation drops what is staged: the queue's applied state must go with it (its records
+    are read again by the new owner), so its partition is known from the moment it is staged."""
+    table = FakeTable()
+    store = QueueStateStore(table, KpiEngine())
+    stage_batch(store, rows(0, 5, "billing", partition=2) + rows(100, 103, "sales", partition=5))
+    assert store.partition_of == {"billing": 2, "sales": 5}
+    store.drop_staged()
+    assert store.forget({5}) == ["sales"]
+    assert set(store.engine.queues) == {"billing"} and table.changelog == []
+
+
 @pytest.mark.parametrize("queue", ["a/b", "d/x", "team/s"])
 def test_queue_names_with_slashes_round_trip(queue: str) -> None:
     table = FakeTable()
