@@ -267,7 +267,7 @@ def render_markdown(results: dict[str, Any], notes: str) -> str:
         f"{_ms(fresh.get('broker_roundtrip_seconds', {}).get('p99'))}. The worker's own "
         "`ccpulse_consumer_lag` (summed over partitions) when each marker showed: median "
         f"{fresh.get('consumer_lag', {}).get('p50', 0):,.0f}, max "
-        f"{fresh.get('consumer_lag', {}).get('max', 0):,.0f} events.",
+        f"{fresh.get('consumer_lag', {}).get('max', 0):,.0f} events." + _cores(fresh),
         "",
         "## Memory",
         "",
@@ -348,6 +348,25 @@ def render_markdown(results: dict[str, Any], notes: str) -> str:
     out += analysis(results)
     out += ["", notes.strip(), ""]
     return "\n".join(out)
+
+
+def _cores(fresh: dict[str, Any]) -> str:
+    """CPU used by the worker and the embedded broker during the freshness run (a sentence)."""
+    cores = fresh.get("cores_used") or {}
+    if "worker" not in cores or "broker" not in cores:
+        return ""
+    text = (
+        f" Over the markers' span the worker used {cores['worker']:.2f} of a core and the "
+        f"embedded broker {cores['broker']:.2f} (its cost grows with what its topics hold: see "
+        "Noise)."
+    )
+    halves = fresh.get("halves_p50_seconds") or []
+    if len(halves) == 2 and None not in halves:
+        text += (
+            f" Median latency of the first half of the markers: {_ms(halves[0])}; of the "
+            f"second half: {_ms(halves[1])}."
+        )
+    return text
 
 
 def _worst_pairing(results: dict[str, Any]) -> str:

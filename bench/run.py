@@ -287,6 +287,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             progress,
             workdir / "freshness-profile.txt",
             fetch_wait_ms,
+            broker.pid,
         )
         latency = results["freshness"]["latency_seconds"]
         progress(

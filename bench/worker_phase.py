@@ -28,7 +28,7 @@ import msgspec
 import yaml
 
 from bench.kafka_phase import broker_roundtrip, committed_total
-from bench.machine import rss_bytes
+from bench.machine import cpu_seconds, rss_bytes
 from bench.profile import MAIN_THREAD, ProfileRecorder
 from bench.stats import rate_between, summary
 from processors.events import TICKETING_TYPES, CallBlocked
@@ -323,6 +323,7 @@ def freshness(
     progress: Progress,
     profile_path: Path,
     fetch_wait_ms: int = 1500,
+    broker_pid: int | None = None,
 ) -> dict[str, Any]:
     """Event produced -> visible on /metrics, under a steady background of ``rate`` events/s.
 
@@ -372,6 +373,7 @@ def freshness(
         progress(f"broker round trip under load: p50 {summary(roundtrip).get('p50', 0):.3f} s")
         base = _marker_value(_scrape(probe_url, probes)) or 0.0
         profiled = recorder.start()
+        cpu_start = _cpu_of(worker.process.pid, broker_pid)
         end = time.perf_counter() + seconds
         index = 0
         last_report = time.perf_counter()
@@ -417,6 +419,12 @@ def freshness(
                 )
                 last_report = time.perf_counter()
             time.sleep(rng.uniform(1.0, 2.0))
+        cpu_used = [
+            (b - a) / (now_b - now_a)
+            for (a, now_a), (b, now_b) in zip(
+                cpu_start, _cpu_of(worker.process.pid, broker_pid), strict=True
+            )
+        ]
     finally:
         producer.close()
         loader.join(timeout=seconds + 60.0)
@@ -435,7 +443,17 @@ def freshness(
         "consumer_lag": summary(lags),
         "scrapes_without_marker_series": absent,
         "rss_during_bytes": peak_rss,
+        "cores_used": dict(zip(("worker", "broker"), cpu_used, strict=False)),
+        "halves_p50_seconds": [
+            summary(half).get("p50")
+            for half in (latencies[: len(latencies) // 2], latencies[len(latencies) // 2 :])
+        ],
     }
+
+
+def _cpu_of(*pids: int | None) -> list[tuple[float, float]]:
+    """(CPU seconds used so far, when) of each process in ``pids`` that is given."""
+    return [(cpu_seconds(pid), time.perf_counter()) for pid in pids if pid is not None]
 
 
 def _lag(body: bytes) -> float:

@@ -103,6 +103,8 @@ def _results(worker_rate: float, p99: float, engine_bytes: int) -> dict[str, Any
             "missed": 0,
             "latency_seconds": summary([p99 / 2, p99]),
             "scrape_seconds": summary([0.1]),
+            "cores_used": {"worker": 0.4, "broker": 0.95},
+            "halves_p50_seconds": [0.15, 0.25],
         },
         "memory": {
             "worker_peak_rss_bytes": 200 * mb,
@@ -150,6 +152,8 @@ def test_report_writer_puts_figures_machine_and_targets_in_both_files(tmp_path: 
     assert "## Reading the figures" in markdown
     assert "**Throughput** (does not meet the target)" in markdown
     assert "The slower worker run against the faster ceiling run gives 15.0%." in markdown
+    assert "the worker used 0.40 of a core and the embedded broker 0.95" in markdown
+    assert "first half of the markers: 150 ms; of the second half: 250 ms." in markdown
     assert "**Memory** (does not meet the target)" in markdown
     assert markdown.rstrip().endswith("How it was measured.")
     met = render_markdown(_results(30_000.0, 0.5, 10 * 1024 * 1024), "")
