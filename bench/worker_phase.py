@@ -358,6 +358,9 @@ def freshness(
     recorder = ProfileRecorder(worker.process.pid, 15.0, profile_path, idle=True)
     rng = random.Random(3)
     latencies: list[float] = []
+    # (seconds since the first marker when sent, latency) per marker seen: when the slow ones
+    # came, for whoever reads performance.json.
+    timeline: list[tuple[float, float]] = []
     lags: list[float] = []
     absent = 0
     roundtrip: list[float] = []
@@ -374,6 +377,7 @@ def freshness(
         base = _marker_value(_scrape(probe_url, probes)) or 0.0
         profiled = recorder.start()
         cpu_start = _cpu_of(worker.process.pid, broker_pid)
+        started = time.perf_counter()
         end = time.perf_counter() + seconds
         index = 0
         last_report = time.perf_counter()
@@ -410,6 +414,7 @@ def freshness(
                 progress(f"marker {index} not seen within 10 s (count {value}, base {base:g})")
             else:
                 latencies.append(seen - sent)
+                timeline.append((round(sent - started, 3), round(seen - sent, 4)))
             peak_rss = max(peak_rss, rss_bytes(worker.process.pid)[0])
             if time.perf_counter() - last_report >= 10.0:
                 recent = summary(latencies[-20:]) if latencies else {}
@@ -444,6 +449,7 @@ def freshness(
         "scrapes_without_marker_series": absent,
         "rss_during_bytes": peak_rss,
         "cores_used": dict(zip(("worker", "broker"), cpu_used, strict=False)),
+        "markers_sent_at_and_latency_seconds": timeline,
         "halves_p50_seconds": [
             summary(half).get("p50")
             for half in (latencies[: len(latencies) // 2], latencies[len(latencies) // 2 :])
