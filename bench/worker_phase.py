@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -231,24 +232,37 @@ _PLACEHOLDER = b'"time":"2000-01-01T00:00:00Z"'
 
 
 def _background_load(
-    bootstrap: str, topics: dict[str, str], rate: float, seconds: float, ready: Any = None
+    bootstrap: str,
+    topics: dict[str, str],
+    rate: float,
+    seconds: float,
+    tick: float,
+    ready: Any = None,
+    batches: Any = None,
 ) -> None:
     """Child process: simulated events at a steady ``rate``, each stamped with its send time.
 
     The simulator's events keep their order and mix; their times are replaced by the wall clock
     so the worker's clock (the later of wall time and event time) stays on the wall clock. The
     load generator is not what is measured, so it is made cheap: events are simulated and
-    encoded ahead (with a placeholder time patched in when sent) and sent as one record batch
-    per partition and tick with aiokafka, partitioned by key as Kafka's default partitioner
-    does. Sent one by one with kafka-python it took half a core of this 2-core machine, away
-    from the worker and the broker. ``ready`` (a multiprocessing event) is set once the events
-    are encoded and sending starts.
+    encoded ahead (with a placeholder time patched in when sent) and sent with aiokafka as one
+    record batch per partition every ``tick`` seconds (as a producer lingering that long
+    batches them), partitioned by key as Kafka's default partitioner does. Sent one by one with
+    kafka-python it took half a core of this 2-core machine, away from the worker and the
+    broker. ``ready`` (a multiprocessing event) is set once the events are encoded and sending
+    starts; ``batches`` (a multiprocessing value) counts the record batches sent.
     """
-    asyncio.run(_load(bootstrap, topics, rate, seconds, ready))
+    asyncio.run(_load(bootstrap, topics, rate, seconds, tick, ready, batches))
 
 
 async def _load(
-    bootstrap: str, topics: dict[str, str], rate: float, seconds: float, ready: Any
+    bootstrap: str,
+    topics: dict[str, str],
+    rate: float,
+    seconds: float,
+    tick: float,
+    ready: Any,
+    batches_sent: Any,
 ) -> None:
     from aiokafka import AIOKafkaProducer
     from aiokafka.partitioner import murmur2
@@ -270,7 +284,6 @@ async def _load(
             pending.append((topic, partition, key, value))
         if ready is not None:
             ready.set()
-        tick = 0.01
         per_tick = rate * tick
         owed = 0.0
         sent = 0
@@ -290,12 +303,14 @@ async def _load(
                     is None
                 ):
                     await producer.send_batch(batch, topic, partition=partition)
+                    _count(batches_sent)
                     batch = batches[topic, partition] = producer.create_batch()
                     batch.append(key=key, value=value.replace(_PLACEHOLDER, stamp), timestamp=None)
                 sent += 1
                 owed -= 1.0
             for (topic, partition), batch in batches.items():
                 await producer.send_batch(batch, topic, partition=partition)
+                _count(batches_sent)
             next_tick += tick
             pause = next_tick - time.perf_counter()
             if pause > 0:
@@ -303,6 +318,12 @@ async def _load(
         await producer.flush()
     finally:
         await producer.stop()
+
+
+def _count(counter: Any) -> None:
+    if counter is not None:
+        with counter.get_lock():
+            counter.value += 1
 
 
 def _marker_value(body: bytes) -> float | None:
@@ -324,6 +345,7 @@ def freshness(
     profile_path: Path,
     fetch_wait_ms: int = 1500,
     broker_pid: int | None = None,
+    load_batch_seconds: float = 0.1,
 ) -> dict[str, Any]:
     """Event produced -> visible on /metrics, under a steady background of ``rate`` events/s.
 
@@ -335,16 +357,19 @@ def freshness(
     the worker's event loop (~0.3 s), too much to poll: it is scraped once per marker, after
     the marker showed, for its duration. The next marker follows after a random 1-2 s. Nothing
     else reads from the broker meanwhile: on the embedded broker every fetch costs CPU in
-    proportion to what the topic holds, taken from the worker being measured (a watcher of the
-    changelog, polled every 20 ms, did that in earlier versions of this benchmark).
+    proportion to the record batches the partition holds, taken from the worker being measured
+    (a watcher of the changelog, polled every 20 ms, did that in earlier versions of this
+    benchmark). For the same reason the background load's batching (``load_batch_seconds``:
+    one record batch per partition that often) sets how fast the broker's cost grows.
     """
     from kafka import KafkaProducer
 
     context = multiprocessing.get_context("fork")
     loading = context.Event()
+    batches_sent = context.Value("q", 0)
     loader = context.Process(
         target=_background_load,
-        args=(bootstrap, topics, rate, seconds + 20.0, loading),
+        args=(bootstrap, topics, rate, seconds + 20.0, load_batch_seconds, loading, batches_sent),
         daemon=True,
     )
     loader.start()
@@ -357,6 +382,9 @@ def freshness(
     probe_url = url + "?name[]=ccpulse_window_blocked&name[]=ccpulse_consumer_lag"
     recorder = ProfileRecorder(worker.process.pid, 15.0, profile_path, idle=True)
     rng = random.Random(3)
+    # Marker ids unique to this call: a second run on the same worker must not repeat the
+    # first one's ids, which the worker rightly drops as duplicates.
+    run = uuid.uuid4().hex[:8]
     latencies: list[float] = []
     # (seconds since the first marker when sent, latency) per marker seen: when the slow ones
     # came, for whoever reads performance.json.
@@ -377,6 +405,7 @@ def freshness(
         base = _marker_value(_scrape(probe_url, probes)) or 0.0
         profiled = recorder.start()
         cpu_start = _cpu_of(worker.process.pid, broker_pid)
+        batches_at_start = batches_sent.value
         started = time.perf_counter()
         end = time.perf_counter() + seconds
         index = 0
@@ -384,10 +413,10 @@ def freshness(
         while time.perf_counter() < end:
             index += 1
             marker = CallBlocked(
-                id=f"bench-marker-{index}",
+                id=f"bench-marker-{run}-{index}",
                 time=datetime.now(UTC),
                 queue=MARKER_QUEUE,
-                call_id=f"bench-marker-call-{index}",
+                call_id=f"bench-marker-call-{run}-{index}",
                 reason="other",
             )
             sent = time.perf_counter()
@@ -430,6 +459,7 @@ def freshness(
                 cpu_start, _cpu_of(worker.process.pid, broker_pid), strict=True
             )
         ]
+        batch_rate = (batches_sent.value - batches_at_start) / (time.perf_counter() - started)
     finally:
         producer.close()
         loader.join(timeout=seconds + 60.0)
@@ -440,6 +470,8 @@ def freshness(
         "broker_roundtrip_fetch_wait_ms": fetch_wait_ms,
         "profile": recorder.result(limit=25, only=MAIN_THREAD) if profiled else None,
         "background_rate": rate,
+        "load_batch_ms": round(load_batch_seconds * 1000),
+        "load_batches_per_second": batch_rate,
         "markers": len(latencies),
         "missed": missed,
         "latency_seconds": summary(latencies),
