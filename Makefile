@@ -1,6 +1,7 @@
 # ccpulse: every target creates and uses the project virtualenv (.venv) by itself.
 #   make demo   - embedded broker + worker + simulator, live KPIs on http://127.0.0.1:6066
-#   make test   - install everything needed (Python and Debian packages) and run the tests
+#   make test   - install everything needed (Python and Debian packages, Apache Kafka from
+#                 Maven Central) and run the tests
 #   make bench  - benchmarks; writes docs/performance.md and docs/performance.json
 #   make lint   - ruff (lint + format check) and mypy --strict on processors/
 
@@ -23,17 +24,18 @@ $(STAMP): pyproject.toml | $(PY)
 install: $(STAMP)
 
 include mk/system.mk
+include mk/kafka.mk
 
 demo: install
 	$(VENV)/bin/ccpulse demo
 
-test: install system-deps
+test: install system-deps kafka
 	$(PY) -m pytest -q -p no:cacheprovider --timeout=600
 
 test-unit: install
 	$(PY) -m pytest -q -m "not integration"
 
-bench: install
+bench: install kafka
 	$(PY) -m bench.run
 
 lint: install

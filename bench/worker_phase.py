@@ -12,11 +12,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import multiprocessing
-import os
 import random
 import re
-import subprocess
-import sys
 import time
 import urllib.request
 import uuid
@@ -33,7 +30,7 @@ from bench.machine import cpu_seconds, rss_bytes
 from bench.profile import MAIN_THREAD, ProfileRecorder
 from bench.stats import rate_between, summary
 from processors.events import TICKETING_TYPES, CallBlocked
-from tests.worker_proc import ROOT, WorkerProcess
+from tests.worker_proc import WorkerProcess
 
 __all__ = [
     "MARKER_QUEUE",
@@ -70,25 +67,6 @@ def write_worker_config(
     return path
 
 
-class _BatchingWorker(WorkerProcess):
-    """A worker started without ``--embedded-broker``: its producer batches changelog records
-    as it would on Apache Kafka. On Tansu that is only safe while nothing recovers a table
-    from the changelog (a benchmark worker that never restarts): see streams/broker.py."""
-
-    def start(self, wait_ready: float = 90.0) -> WorkerProcess:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "streams.cli", "--config", str(self.config), "worker"]
-        command += ["--bootstrap", self.bootstrap, "--web-port", str(self.port)]
-        command += ["--data-dir", str(self.data_dir / f"faust-{self.port}")]
-        command += ["--app-id", self.app_id]
-        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log, env=env)
-        if wait_ready:
-            self.wait_ready(wait_ready)
-        return self
-
-
 def start_worker(
     bootstrap: str,
     port: int,
@@ -97,10 +75,14 @@ def start_worker(
     app_id: str,
     embedded: bool = True,
 ) -> Any:
-    """A real worker process; ``embedded=False`` lets its producer batch (see above). Its
-    consumer fetch wait is ``worker.fetch_max_wait_ms`` of ``config``."""
-    kind = WorkerProcess if embedded else _BatchingWorker
-    worker = kind(bootstrap, port, workdir, app_id=app_id, config=config)
+    """A real worker process; ``embedded=False`` starts it without ``--embedded-broker``, so its
+    producer batches changelog records as it would on Apache Kafka. On Tansu that is only safe
+    while nothing recovers a table from the changelog (a benchmark worker that never restarts):
+    see streams/broker.py. Its consumer fetch wait is ``worker.fetch_max_wait_ms`` of
+    ``config``."""
+    worker = WorkerProcess(
+        bootstrap, port, workdir, app_id=app_id, config=config, embedded_broker=embedded
+    )
     return worker.start(wait_ready=120.0)
 
 

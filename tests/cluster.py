@@ -18,10 +18,9 @@ from kafka import KafkaProducer
 
 from processors.events import TICKETING_TYPES, Event
 from processors.settings import EngineSettings
-from streams.broker import EmbeddedBroker
 from tests.kpi_compare import differences, replay_document
 from tests.servers import free_port
-from tests.worker_proc import WorkerProcess
+from tests.worker_proc import Broker, WorkerProcess
 
 WINDOWS = ["5m", "15m", "1h", "today"]
 _DECODER = msgspec.json.Decoder(Event)
@@ -30,7 +29,7 @@ _DECODER = msgspec.json.Decoder(Event)
 class Cluster:
     """Workers sharing one app id (= consumer group) and one configuration file."""
 
-    def __init__(self, broker: EmbeddedBroker, workdir: Path, app_id: str, config: Path) -> None:
+    def __init__(self, broker: Broker, workdir: Path, app_id: str, config: Path) -> None:
         self.broker, self.workdir, self.app_id, self.config = broker, workdir, app_id, config
         self.workers: list[WorkerProcess] = []
 
@@ -38,7 +37,7 @@ class Cluster:
         """Start ``count`` workers at once and wait until every one is ready."""
         new = [
             WorkerProcess(
-                self.broker.bootstrap,
+                self.broker,
                 free_port(),
                 self.workdir,
                 app_id=self.app_id,

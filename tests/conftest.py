@@ -1,29 +1,55 @@
-"""Shared fixtures: the real embedded broker (one per test session) and worker processes."""
+"""Shared fixtures: the session's brokers (Apache Kafka, and the embedded one for a smoke subset)
+and worker processes; the summary says how many tests ran on each broker."""
 
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from streams.broker import EmbeddedBroker
+from tests.kafka_broker import KafkaBroker, kafka_version
 from tests.servers import free_port
 
 _ids = itertools.count(1)
 
+# Which broker each test runs on, from the fixture it asks for: ``broker`` is Apache Kafka,
+# ``embedded_broker`` (or the marker, for a test that starts one itself) the embedded Tansu.
+_BROKER_OF: dict[str, str] = {}
+_RAN_ON: Counter[str] = Counter()
+
 
 @pytest.fixture(scope="session")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
-    """A real Kafka-protocol broker on a free port of 127.0.0.1 (never 9092: a demo may run)."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("broker") / "broker.log"
-    embedded = EmbeddedBroker("127.0.0.1", port, log_path=log).start()
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    """Apache Kafka (deploy/kafka/pom.xml), one KRaft node on free ports of 127.0.0.1."""
+    workdir = tmp_path_factory.mktemp("kafka")
+    kafka = KafkaBroker(log_path=_broker_log("kafka.log"), workdir=workdir).start()
+    try:
+        yield kafka
+    finally:
+        kafka.stop()
+
+
+@pytest.fixture(scope="session")
+def embedded_broker() -> Iterator[EmbeddedBroker]:
+    """The embedded Tansu broker of ``make demo``, for the smoke subset that keeps it working
+    (never on 9092: a demo may run)."""
+    embedded = EmbeddedBroker("127.0.0.1", free_port(), log_path=_broker_log("embedded.log"))
+    embedded.start()
     try:
         yield embedded
     finally:
         embedded.stop()
+
+
+def _broker_log(name: str) -> Path:
+    """test-output/brokers/<name>: kept after the run, like the workers' logs."""
+    path = Path(__file__).resolve().parents[1] / "test-output" / "brokers"
+    path.mkdir(parents=True, exist_ok=True)
+    return path / name
 
 
 @pytest.fixture
@@ -38,3 +64,24 @@ def output_dir(request: pytest.FixtureRequest) -> Path:
     path = Path(__file__).resolve().parents[1] / "test-output" / request.node.name
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        if "embedded_broker" in names or item.get_closest_marker("embedded_broker"):
+            _BROKER_OF[item.nodeid] = "embedded"
+        elif "broker" in names:
+            _BROKER_OF[item.nodeid] = "kafka"
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" and report.nodeid in _BROKER_OF:
+        _RAN_ON[_BROKER_OF[report.nodeid]] += 1
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    terminalreporter.write_line(
+        f"brokers: {_RAN_ON['kafka']} tests ran on Apache Kafka {kafka_version()}, "
+        f"{_RAN_ON['embedded']} on the embedded broker (Tansu)"
+    )

@@ -16,9 +16,8 @@ from typing import Any
 import yaml
 from kafka import KafkaConsumer
 
-from streams.broker import EmbeddedBroker
 from streams.topics import ensure_topics, topic_specs
-from tests.worker_proc import ROOT
+from tests.worker_proc import ROOT, Broker
 
 
 def write_config(path: Path, prefix: str, sources: dict[str, Any]) -> dict[str, str]:
@@ -32,7 +31,7 @@ def write_config(path: Path, prefix: str, sources: dict[str, Any]) -> dict[str, 
     return topics
 
 
-def create_topics(broker: EmbeddedBroker, config_path: Path) -> None:
+def create_topics(broker: Broker, config_path: Path) -> None:
     from streams.config import load_config
 
     ensure_topics(broker.bootstrap, topic_specs(load_config(config_path).topics))

@@ -28,7 +28,6 @@ from kafka import KafkaConsumer
 
 from processors.engine import KpiEngine
 from processors.events import Event
-from streams.broker import EmbeddedBroker
 from streams.config import TopicsConfig, load_config
 from streams.topics import ensure_topics, topic_specs
 from tests.servers import (
@@ -38,7 +37,7 @@ from tests.servers import (
     free_port,
     stop_pid,
 )
-from tests.worker_proc import ROOT, WorkerProcess
+from tests.worker_proc import ROOT, Broker, WorkerProcess
 
 pytestmark = pytest.mark.integration
 
@@ -126,7 +125,7 @@ def deliveries(sink: WebhookSink, status: str) -> list[dict[str, Any]]:
     return out
 
 
-def replayed_billing(broker: EmbeddedBroker, topics: TopicsConfig, at: float) -> Any:
+def replayed_billing(broker: Broker, topics: TopicsConfig, at: float) -> Any:
     """billing's live gauges at ``at`` recomputed from every event on the topics: tells a
     wrong KPI state in the worker (the pipeline) from a wrong alert decision."""
     consumer = KafkaConsumer(
@@ -147,7 +146,7 @@ def replayed_billing(broker: EmbeddedBroker, topics: TopicsConfig, at: float) ->
 def diagnose(
     worker: WorkerProcess,
     sink: WebhookSink,
-    broker: EmbeddedBroker | None = None,
+    broker: Broker | None = None,
     topics: TopicsConfig | None = None,
 ) -> str:
     """What a failed wait should show: the worker's alerts and billing gauges (and the same
@@ -178,9 +177,7 @@ def diagnose(
     )
 
 
-def start_surge(
-    broker: EmbeddedBroker, config_path: Path, workdir: Path
-) -> subprocess.Popen[bytes]:
+def start_surge(broker: Broker, config_path: Path, workdir: Path) -> subprocess.Popen[bytes]:
     """The simulator's surge on billing: from 60 s to 960 s of simulated time, at SPEED x."""
     log = open(workdir / "simulate.log", "wb")  # noqa: SIM115 - closed with the process
     command = [
@@ -223,7 +220,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_surge_fires_once_through_alertmanager_survives_a_restart_and_resolves(
-    broker: EmbeddedBroker, tmp_path: Path, topic_prefix: str
+    broker: Broker, tmp_path: Path, topic_prefix: str
 ) -> None:
     sink = WebhookSink(tmp_path / "sink").start()
     alertmanager = AlertmanagerServer(tmp_path / "am", sink.url).start()
@@ -236,7 +233,7 @@ def test_surge_fires_once_through_alertmanager_survives_a_restart_and_resolves(
     ensure_topics(broker.bootstrap, topic_specs(config.topics))
     port = free_port()
     app_id = f"{topic_prefix}-app"
-    worker = WorkerProcess(broker.bootstrap, port, tmp_path, app_id=app_id, config=config_path)
+    worker = WorkerProcess(broker, port, tmp_path, app_id=app_id, config=config_path)
     prometheus = PrometheusServer(tmp_path / "prom", [f"127.0.0.1:{port}"])
     simulator: subprocess.Popen[bytes] | None = None
     restarted: WorkerProcess | None = None
@@ -305,9 +302,7 @@ def test_surge_fires_once_through_alertmanager_survives_a_restart_and_resolves(
         since = firing[0]["since"]
         time.sleep(1.0)  # let the changelog writes of the ack leave the producer
         worker.stop()
-        restarted = WorkerProcess(
-            broker.bootstrap, port, tmp_path, app_id=app_id, config=config_path
-        ).start()
+        restarted = WorkerProcess(broker, port, tmp_path, app_id=app_id, config=config_path).start()
         again = wait_for(lambda: firing_alerts(restarted), 60, "the restored alert")
         assert again[0]["fingerprint"] == fingerprint and again[0]["since"] == since
         assert again[0]["acknowledged_by"] == "ana"
@@ -366,7 +361,7 @@ def webhook_notifications(sink: WebhookSink, kind: str) -> list[dict[str, Any]]:
 
 
 def test_a_firing_alert_moves_with_its_queue_in_a_rebalance_without_re_paging(
-    broker: EmbeddedBroker, tmp_path: Path, topic_prefix: str
+    broker: Broker, tmp_path: Path, topic_prefix: str
 ) -> None:
     """Worker A fires and pages (generic webhook); worker B joins the group, then A is killed
     (SIGKILL): B owns billing, carries the same alert on, pages nobody again, and sends the
@@ -380,12 +375,8 @@ def test_a_firing_alert_moves_with_its_queue_in_a_rebalance_without_re_paging(
     config = load_config(config_path)
     ensure_topics(broker.bootstrap, topic_specs(config.topics))
     app_id = f"{topic_prefix}-app"
-    first = WorkerProcess(
-        broker.bootstrap, free_port(), tmp_path, app_id=app_id, config=config_path
-    )
-    second = WorkerProcess(
-        broker.bootstrap, free_port(), tmp_path, app_id=app_id, config=config_path
-    )
+    first = WorkerProcess(broker, free_port(), tmp_path, app_id=app_id, config=config_path)
+    second = WorkerProcess(broker, free_port(), tmp_path, app_id=app_id, config=config_path)
     simulator: subprocess.Popen[bytes] | None = None
     try:
         first.start()

@@ -19,7 +19,7 @@ import pytest
 
 from tests.servers import free_port
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.embedded_broker]
 
 _EVENTS = re.compile(r"^ccpulse_events_total\{[^}]*\} ([0-9.e+]+)$", re.M)
 _QUEUE = re.compile(r'^ccpulse_queue_calls_waiting\{queue="([^"]+)"\}', re.M)

@@ -22,7 +22,6 @@ import pytest
 import yaml
 from kafka import KafkaConsumer
 
-from streams.broker import EmbeddedBroker
 from tests.cluster import Background, Cluster, OwnershipWatch, produce_paced
 from tests.test_health import log_fields
 from tests.test_worker_integration import (
@@ -32,7 +31,7 @@ from tests.test_worker_integration import (
     simulate_jsonl,
     wait_for,
 )
-from tests.worker_proc import WorkerProcess
+from tests.worker_proc import Broker, WorkerProcess
 
 pytestmark = pytest.mark.integration
 
@@ -108,7 +107,7 @@ def busiest(cluster: Cluster, exclude: set[int]) -> WorkerProcess:
 
 @pytest.mark.parametrize("kill_at", [0.2, 0.5, 0.8], ids=["kill-early", "kill-mid", "kill-late"])
 def test_sigkill_and_sigterm_mid_stream_give_the_replay_kpis(
-    broker: EmbeddedBroker, tmp_path: Path, topic_prefix: str, kill_at: float
+    broker: Broker, tmp_path: Path, topic_prefix: str, kill_at: float
 ) -> None:
     config = cluster_config(tmp_path / "ccpulse.yaml", topic_prefix, snapshot_interval=3.0)
     topics = setup_topics(broker, config)
@@ -164,7 +163,7 @@ def test_sigkill_and_sigterm_mid_stream_give_the_replay_kpis(
 
 
 def test_full_restart_recovers_the_same_kpis_from_the_changelog(
-    broker: EmbeddedBroker, tmp_path: Path, topic_prefix: str
+    broker: Broker, tmp_path: Path, topic_prefix: str
 ) -> None:
     # Periodic snapshots an hour apart: what the restarted workers read back is whatever the
     # rebalances and the graceful shutdowns wrote (snapshots) plus the per-batch deltas.
@@ -220,7 +219,7 @@ def test_full_restart_recovers_the_same_kpis_from_the_changelog(
 
 
 def test_a_backlog_left_while_every_worker_was_down_is_all_applied(
-    broker: EmbeddedBroker, tmp_path: Path, topic_prefix: str
+    broker: Broker, tmp_path: Path, topic_prefix: str
 ) -> None:
     # Maintenance: every worker stops, events keep coming, one worker starts again and finds
     # a backlog on every partition and nothing after it. Faust clears its stream queues when

@@ -7,17 +7,17 @@ import asyncio
 import pytest
 from kafka import KafkaProducer
 
-from streams.broker import EmbeddedBroker
 from streams.config import KafkaConfig
 from streams.gap_fill import GapFiller
 from streams.ordering import Gap
 from streams.topics import TopicSpec, ensure_topics
+from tests.worker_proc import Broker
 
 pytestmark = pytest.mark.integration
 
 
 def test_gaps_are_read_in_offset_order_up_to_the_delivered_record(
-    broker: EmbeddedBroker, topic_prefix: str
+    broker: Broker, topic_prefix: str
 ) -> None:
     topic = f"{topic_prefix}.gaps"
     ensure_topics(broker.bootstrap, [TopicSpec(topic, 2, 1)])

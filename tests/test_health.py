@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 import yaml
 
-from streams.broker import EmbeddedBroker
 from tests.cluster import WINDOWS, Cluster
 from tests.kpi_compare import differences, replay_document
 from tests.test_worker_integration import (
@@ -26,6 +25,7 @@ from tests.test_worker_integration import (
     simulate_jsonl,
     wait_for,
 )
+from tests.worker_proc import Broker
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +61,7 @@ def log_fields(text: str, msg: str) -> list[dict[str, str]]:
 
 
 def test_lag_counts_fetched_but_unprocessed_events_and_sigterm_finishes_the_batch(
-    broker: EmbeddedBroker, tmp_path: Path, topic_prefix: str
+    broker: Broker, tmp_path: Path, topic_prefix: str
 ) -> None:
     config = slow_batch_config(tmp_path / "ccpulse.yaml", topic_prefix)
     topics = setup_topics(broker, config)

@@ -21,7 +21,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from processors.events import Event
 from processors.settings import EngineSettings
-from streams.broker import EmbeddedBroker
 from streams.cli import main
 from streams.ingest.position import load_position
 from streams.replay import replay_events, replay_settings
@@ -29,6 +28,7 @@ from streams.sources.asterisk import read_queue_log
 from streams.sources.problems import ParseProblem
 from tests.ingest_helpers import IngestProcess, create_topics, read_topics, write_config
 from tests.servers import free_port
+from tests.worker_proc import Broker
 
 pytestmark = pytest.mark.integration
 
@@ -87,7 +87,7 @@ def expected_ids(lines: list[str], scratch: Path) -> set[str]:
 
 
 def test_follower_loses_nothing_across_rotation_truncation_and_a_crash(
-    tmp_path: Path, topic_prefix: str, broker: EmbeddedBroker, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, topic_prefix: str, broker: Broker, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = tmp_path / "ccpulse.yaml"
     topics = write_config(

@@ -18,10 +18,10 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.broker import EmbeddedBroker
 from tests import webhook_payloads as wp
 from tests.ingest_helpers import IngestProcess, create_topics, read_topics, write_config
 from tests.servers import free_port
+from tests.worker_proc import Broker
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +61,7 @@ class Service:
 
 
 def start_service(
-    tmp_path: Path, prefix: str, bootstrap: str, broker: EmbeddedBroker | None, **hooks: Any
+    tmp_path: Path, prefix: str, bootstrap: str, broker: Broker | None, **hooks: Any
 ) -> Service:
     port = free_port()
     config = tmp_path / "ccpulse.yaml"
@@ -75,7 +75,7 @@ def start_service(
 
 
 @pytest.fixture
-def service(tmp_path: Path, topic_prefix: str, broker: EmbeddedBroker) -> Iterator[Service]:
+def service(tmp_path: Path, topic_prefix: str, broker: Broker) -> Iterator[Service]:
     running = start_service(tmp_path, topic_prefix, broker.bootstrap, broker)
     try:
         yield running
@@ -181,7 +181,7 @@ async def load(url: str, count: int, concurrency: int) -> dict[str, int]:
 
 
 def test_under_load_every_request_answered_2xx_is_on_the_topic(
-    tmp_path: Path, topic_prefix: str, broker: EmbeddedBroker
+    tmp_path: Path, topic_prefix: str, broker: Broker
 ) -> None:
     svc = start_service(tmp_path, topic_prefix, broker.bootstrap, broker, buffer_capacity=1000)
     try:

@@ -11,11 +11,10 @@ from typing import Any
 import pytest
 
 from processors.settings import EngineSettings
-from streams.broker import EmbeddedBroker
 from tests.kpi_compare import differences, replay_document
 from tests.servers import free_port
 from tests.test_worker_integration import produce, setup_topics, simulate_jsonl, write_config
-from tests.worker_proc import WorkerProcess
+from tests.worker_proc import Broker, WorkerProcess
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +24,7 @@ def owned(worker: WorkerProcess) -> set[str]:
 
 
 def test_queues_move_between_workers_without_loss_or_double_export(
-    broker: EmbeddedBroker, tmp_path: Path, topic_prefix: str
+    broker: Broker, tmp_path: Path, topic_prefix: str
 ) -> None:
     config = write_config(tmp_path / "ccpulse.yaml", topic_prefix)
     topics = setup_topics(broker, config)
@@ -35,13 +34,11 @@ def test_queues_move_between_workers_without_loss_or_double_export(
     lines = events_file.read_bytes().splitlines()
     third = len(lines) // 3
     app = f"{topic_prefix}-app"
-    first = WorkerProcess(
-        broker.bootstrap, free_port(), tmp_path, app_id=app, config=config
-    ).start()
+    first = WorkerProcess(broker, free_port(), tmp_path, app_id=app, config=config).start()
     second: WorkerProcess | None = None
     try:
         produce(broker, topics, lines[:third])
-        second = WorkerProcess(broker.bootstrap, free_port(), tmp_path, app_id=app, config=config)
+        second = WorkerProcess(broker, free_port(), tmp_path, app_id=app, config=config)
         second.start()
         produce(broker, topics, lines[third : 2 * third])
 

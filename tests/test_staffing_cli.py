@@ -14,11 +14,10 @@ import pytest
 
 from processors.engine import KpiEngine
 from processors.staffing import erlang_a, erlang_c
-from streams.broker import EmbeddedBroker
 from streams.cli import main
 from streams.config import ConfigError, load_config
 from tests.servers import free_port
-from tests.worker_proc import ROOT, WorkerProcess
+from tests.worker_proc import ROOT, Broker, WorkerProcess
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -108,7 +107,7 @@ def test_staffing_window_config_is_validated(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_live_what_if_from_a_running_worker(
-    broker: EmbeddedBroker, tmp_path: Path, topic_prefix: str
+    broker: Broker, tmp_path: Path, topic_prefix: str
 ) -> None:
     from tests.test_worker_integration import (
         DECODER,
@@ -129,7 +128,7 @@ def test_live_what_if_from_a_running_worker(
     lines = events_file.read_bytes().splitlines()
     produce(broker, topics, lines)
     worker = WorkerProcess(
-        broker.bootstrap, free_port(), tmp_path, app_id=f"{topic_prefix}-app", config=config
+        broker, free_port(), tmp_path, app_id=f"{topic_prefix}-app", config=config
     ).start()
     try:
         wait_for(

@@ -20,9 +20,9 @@ import pytest
 
 from dashboards.build import BOARDS, GENERATED_DIR, dashboard_queries
 from processors.wallboard import TILES
-from streams.broker import EmbeddedBroker
 from tests.servers import require_binary
 from tests.wallboard_stack import FIRING_QUEUE_RULE, Stack, simulator_queues
+from tests.worker_proc import Broker
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +41,7 @@ RATE_INTERVAL = "1m"
 
 
 @pytest.fixture(scope="module")
-def stack(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     require_binary("prometheus", "prometheus")
     running = Stack(tmp_path_factory.mktemp("wallboard"), broker, "wallboard", simulator_queues())
     try:

@@ -25,9 +25,10 @@ from processors.events import TICKETING_TYPES, Event, TicketMoved
 from processors.settings import EngineSettings
 from streams.broker import EmbeddedBroker
 from streams.topics import ensure_topics, topic_specs
+from tests.kafka_broker import KafkaBroker
 from tests.kpi_compare import differences, replay_document
 from tests.servers import free_port, require_binary
-from tests.worker_proc import ROOT, WorkerProcess
+from tests.worker_proc import ROOT, Broker, WorkerProcess
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +50,7 @@ def write_config(path: Path, prefix: str) -> Path:
     return path
 
 
-def setup_topics(broker: EmbeddedBroker, config_path: Path) -> dict[str, str]:
+def setup_topics(broker: Broker, config_path: Path) -> dict[str, str]:
     from streams.config import load_config
 
     topics = load_config(config_path).topics
@@ -88,7 +89,7 @@ def simulate_jsonl(path: Path, start: datetime, seconds: int, seed: int) -> list
     return [DECODER.decode(line) for line in path.read_bytes().splitlines()]
 
 
-def produce(broker: EmbeddedBroker, topics: dict[str, str], lines: list[bytes]) -> None:
+def produce(broker: Broker, topics: dict[str, str], lines: list[bytes]) -> None:
     producer = KafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=5)
     for line in lines:
         event = DECODER.decode(line)
@@ -146,15 +147,32 @@ def matches_replay(worker: WorkerProcess, events_file: Path, settings: EngineSet
     return differences(document["queues"], replayed)
 
 
-@pytest.fixture
-def pipeline(broker: EmbeddedBroker, tmp_path: Path, topic_prefix: str) -> dict[str, Any]:
+def make_pipeline(broker: Broker, tmp_path: Path, topic_prefix: str) -> dict[str, Any]:
     config = write_config(tmp_path / "ccpulse.yaml", topic_prefix)
     return {"config": config, "topics": setup_topics(broker, config), "dir": tmp_path}
 
 
+@pytest.fixture
+def pipeline(broker: KafkaBroker, tmp_path: Path, topic_prefix: str) -> dict[str, Any]:
+    return make_pipeline(broker, tmp_path, topic_prefix)
+
+
 def test_simulated_events_give_the_replay_kpis_and_survive_a_kill(
-    broker: EmbeddedBroker, pipeline: dict[str, Any], topic_prefix: str
+    broker: KafkaBroker, pipeline: dict[str, Any], topic_prefix: str
 ) -> None:
+    replay_kpis_across_a_kill(broker, pipeline, topic_prefix)
+
+
+def test_simulated_events_give_the_replay_kpis_and_survive_a_kill_on_the_embedded_broker(
+    embedded_broker: EmbeddedBroker, tmp_path: Path, topic_prefix: str
+) -> None:
+    """The smoke test of the embedded broker (with `make demo`'s test): the worker started with
+    ``--embedded-broker`` recovers its table after a SIGKILL there too."""
+    pipeline = make_pipeline(embedded_broker, tmp_path, topic_prefix)
+    replay_kpis_across_a_kill(embedded_broker, pipeline, topic_prefix)
+
+
+def replay_kpis_across_a_kill(broker: Broker, pipeline: dict[str, Any], topic_prefix: str) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     start = datetime.fromtimestamp(now.timestamp() - 40 * 60, UTC)
     events_file = pipeline["dir"] / "events.jsonl"
@@ -165,7 +183,7 @@ def test_simulated_events_give_the_replay_kpis_and_survive_a_kill(
     produce(broker, pipeline["topics"], lines[:half])
 
     worker = WorkerProcess(
-        broker.bootstrap,
+        broker,
         free_port(),
         pipeline["dir"],
         app_id=f"{topic_prefix}-app",
@@ -195,7 +213,7 @@ def test_simulated_events_give_the_replay_kpis_and_survive_a_kill(
 
     produce(broker, pipeline["topics"], lines[half:])
     restarted = WorkerProcess(
-        broker.bootstrap,
+        broker,
         free_port(),
         pipeline["dir"],
         app_id=f"{topic_prefix}-app",
@@ -222,10 +240,10 @@ def test_simulated_events_give_the_replay_kpis_and_survive_a_kill(
 
 
 def test_garbage_goes_to_the_dead_letter_topic_and_the_worker_keeps_serving(
-    broker: EmbeddedBroker, pipeline: dict[str, Any], topic_prefix: str
+    broker: KafkaBroker, pipeline: dict[str, Any], topic_prefix: str
 ) -> None:
     worker = WorkerProcess(
-        broker.bootstrap,
+        broker,
         free_port(),
         pipeline["dir"],
         app_id=f"{topic_prefix}-app",
@@ -290,7 +308,7 @@ def test_garbage_goes_to_the_dead_letter_topic_and_the_worker_keeps_serving(
 
 
 def test_metrics_pass_promtool_check(
-    broker: EmbeddedBroker, pipeline: dict[str, Any], topic_prefix: str
+    broker: KafkaBroker, pipeline: dict[str, Any], topic_prefix: str
 ) -> None:
     promtool = require_binary("promtool", "prometheus")
     now = datetime.now(UTC).replace(microsecond=0)
@@ -298,7 +316,7 @@ def test_metrics_pass_promtool_check(
     simulate_jsonl(events_file, datetime.fromtimestamp(now.timestamp() - 600, UTC), 600, seed=3)
     produce(broker, pipeline["topics"], events_file.read_bytes().splitlines())
     worker = WorkerProcess(
-        broker.bootstrap,
+        broker,
         free_port(),
         pipeline["dir"],
         app_id=f"{topic_prefix}-app",

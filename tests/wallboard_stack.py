@@ -25,9 +25,8 @@ from typing import Any
 import yaml
 from kafka import KafkaProducer
 
-from streams.broker import EmbeddedBroker
 from tests.servers import PrometheusServer, WebhookSink, free_port, stop_pid
-from tests.worker_proc import ROOT, WorkerProcess
+from tests.worker_proc import ROOT, Broker, WorkerProcess
 
 FIRING_QUEUE_RULE = "wallboard_test_backlog"
 SIM_SPEED = 5.0
@@ -87,7 +86,7 @@ def simulator_queues() -> list[str]:
 @dataclass
 class Stack:
     workdir: Path
-    broker: EmbeddedBroker
+    broker: Broker
     prefix: str
     queues: list[str]
     worker: WorkerProcess | None = None
@@ -111,7 +110,7 @@ class Stack:
             "ticketing": config.topics.ticketing,
         }
         self.worker = WorkerProcess(
-            self.broker.bootstrap,
+            self.broker,
             free_port(),
             self.workdir,
             app_id=f"{self.prefix}-app",

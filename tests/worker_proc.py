@@ -11,21 +11,36 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+class Broker(Protocol):
+    @property
+    def bootstrap(self) -> str: ...
+
+
 class WorkerProcess:
+    """``broker``: the session's broker (Apache Kafka, or the embedded one, whose worker gets
+    ``--embedded-broker``), or a bootstrap string with ``embedded_broker`` said explicitly."""
+
     def __init__(
         self,
-        bootstrap: str,
+        broker: Broker | str,
         port: int,
         data_dir: Path,
         app_id: str = "ccpulse-test",
         config: Path | None = None,
         log_path: Path | None = None,
+        embedded_broker: bool | None = None,
     ) -> None:
+        from streams.broker import EmbeddedBroker
+
+        bootstrap = broker if isinstance(broker, str) else broker.bootstrap
+        if embedded_broker is None:
+            embedded_broker = isinstance(broker, EmbeddedBroker)
+        self.embedded_broker = embedded_broker
         self.bootstrap, self.port, self.data_dir, self.app_id = bootstrap, port, data_dir, app_id
         self.config = config
         self.log_path = log_path or data_dir / f"worker-{port}.log"
@@ -40,9 +55,8 @@ class WorkerProcess:
         command = [sys.executable, "-m", "streams.cli"]
         if self.config is not None:
             command += ["--config", str(self.config)]
+        command += ["worker", *(["--embedded-broker"] if self.embedded_broker else [])]
         command += [
-            "worker",
-            "--embedded-broker",
             "--bootstrap",
             self.bootstrap,
             "--web-port",
