@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from streams.config import load_config
+from tests.kafka_broker import KafkaNode, deployed_settings, kafka_version, replication_settings
 from tests.servers import require_binary
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -168,6 +169,74 @@ def test_compose_runs_kafka_in_kraft_mode_with_the_official_image() -> None:
     assert not any(key.startswith("KAFKA_ZOOKEEPER") for key in env)
     bootstrap = load_config(DEPLOY / "ccpulse.yaml").kafka.bootstrap
     assert f"PLAINTEXT://{bootstrap}" in env["KAFKA_ADVERTISED_LISTENERS"].split(",")
+
+
+def kafka_env_settings(env: dict[str, Any]) -> dict[str, str]:
+    """The apache/kafka image's KAFKA_X_Y variables as the broker settings x.y they become."""
+    return {
+        key[len("KAFKA_") :].lower().replace("_", "."): str(value)
+        for key, value in env.items()
+        if key.startswith("KAFKA_")
+    }
+
+
+def k8s_kafka() -> dict[str, dict[str, Any]]:
+    """{kind/name: resource} of deploy/k8s/kafka/."""
+    found = {}
+    for name in load_yaml(K8S / "kafka" / "kustomization.yaml")["resources"]:
+        for doc in yaml.safe_load_all((K8S / "kafka" / name).read_text()):
+            found[f"{doc['kind']}/{doc['metadata']['name']}"] = doc
+    return found
+
+
+def test_compose_and_k8s_run_the_kafka_version_the_tests_run() -> None:
+    image = f"apache/kafka:{kafka_version()}"
+    assert load_yaml(DEPLOY / "docker-compose.yml")["services"]["kafka"]["image"] == image
+    (container,) = k8s_kafka()["StatefulSet/kafka"]["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == image
+
+
+def test_compose_kafka_has_the_tested_broker_settings_for_one_broker() -> None:
+    env = load_yaml(DEPLOY / "docker-compose.yml")["services"]["kafka"]["environment"]
+    settings = kafka_env_settings(env)
+    expected = {**deployed_settings(), **replication_settings(1)}
+    assert {key: settings.get(key) for key in expected} == expected
+    # The tests' node has the same two listeners, with the same security protocols.
+    node = KafkaNode(Path("unused"), listeners={"PLAINTEXT": 1, "CONTROLLER": 2}).properties()
+    for key in ("listener.security.protocol.map", "controller.listener.names"):
+        assert set(settings[key].split(",")) == set(node[key].split(",")), key
+    assert load_config(DEPLOY / "ccpulse.yaml").topics.replication_factor == 1
+
+
+def test_k8s_kafka_has_the_tested_broker_settings_for_three_brokers() -> None:
+    found = k8s_kafka()
+    statefulset = found["StatefulSet/kafka"]
+    (container,) = statefulset["spec"]["template"]["spec"]["containers"]
+    env = {item["name"]: item["value"] for item in container["env"] if "value" in item}
+    settings = kafka_env_settings(env)
+    brokers = statefulset["spec"]["replicas"]
+    assert brokers == 3
+    expected = {**deployed_settings(), **replication_settings(brokers)}
+    assert {key: settings.get(key) for key in expected} == expected
+    voters = settings["controller.quorum.voters"].split(",")
+    assert voters == [f"{i}@kafka-{i}.kafka-headless:9093" for i in range(brokers)]
+    assert found["Service/kafka-headless"]["spec"]["publishNotReadyAddresses"] is True
+    assert found["PodDisruptionBudget/kafka"]["spec"]["maxUnavailable"] == 1
+    # The workers' ConfigMap points at this Kafka and replicates its topics as the brokers do.
+    worker_config = yaml.safe_load(manifests()["ConfigMap"]["data"]["ccpulse.yaml"])
+    assert worker_config["kafka"]["bootstrap"] == "kafka-bootstrap:9092"
+    assert "Service/kafka-bootstrap" in found
+    assert worker_config["topics"]["replication_factor"] == brokers
+
+
+def test_k8s_kafka_manifests_pass_the_api_schemas() -> None:
+    pytest.importorskip("kubernetes_validate", reason="dev dependency kubernetes-validate")
+    files = [
+        str(K8S / "kafka" / n) for n in load_yaml(K8S / "kafka" / "kustomization.yaml")["resources"]
+    ]
+    result = run(sys.executable, "-m", "kubernetes_validate", "--strict", *files)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("passed for resource") == len(k8s_kafka()), result.stdout
 
 
 def test_compose_has_three_ready_checked_workers_from_the_dockerfile() -> None:
