@@ -540,16 +540,30 @@ async def _wait_for_seek(app: faust.App, generation: int | None) -> None:
     sometimes far ahead of the committed offset, or one past it. Bounded, and over as soon as
     another rebalance begins (a new generation): its revocation waits for this batch.
     """
-    deadline = time.monotonic() + SEEK_WAIT_SECONDS
+    started = time.monotonic()
+    deadline = started + SEEK_WAIT_SECONDS
     while (
         app.rebalancing and app.consumer_generation_id == generation and time.monotonic() < deadline
     ):
         await asyncio.sleep(0.01)
+    # Both outcomes logged, so a fault run can tell how often a broker needed the wait and
+    # how often it ran out (docs/deploy.md, "Which compensations Apache Kafka needs").
+    ran_out = app.rebalancing and app.consumer_generation_id == generation
+    log(
+        logger,
+        "seek wait ran out: planning from the recovered offsets"
+        if ran_out
+        else "records of a new assignment before Faust's seek: waited for it",
+        logging.WARNING if ran_out else logging.INFO,
+        seconds=round(time.monotonic() - started, 3),
+    )
 
 
 def _redelivered(metrics: PipelineMetrics, order: PartitionOrder) -> None:
     for topic, count in order.redelivered.items():
         metrics.redelivered.labels(topic).inc(count)
+        # Logged too: a worker killed by SIGKILL takes its counters with it.
+        log(logger, "re-delivered records dropped", topic=topic, records=count)
     order.redelivered.clear()
 
 

@@ -4,6 +4,7 @@ and worker processes; the summary says how many tests ran on each broker."""
 from __future__ import annotations
 
 import itertools
+import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,9 +23,17 @@ _BROKER_OF: dict[str, str] = {}
 _RAN_ON: Counter[str] = Counter()
 
 
+# CCPULSE_TEST_BROKER=embedded runs the suites of the ``broker`` fixture on the embedded broker
+# instead (to compare the two: docs/deploy.md, "Which compensations Apache Kafka needs").
+ON_EMBEDDED = os.environ.get("CCPULSE_TEST_BROKER") == "embedded"
+
+
 @pytest.fixture(scope="session")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker | EmbeddedBroker]:
     """Apache Kafka (deploy/kafka/pom.xml), one KRaft node on free ports of 127.0.0.1."""
+    if ON_EMBEDDED:
+        yield from _embedded("embedded-as-broker.log")
+        return
     workdir = tmp_path_factory.mktemp("kafka")
     kafka = KafkaBroker(log_path=_broker_log("kafka.log"), workdir=workdir).start()
     try:
@@ -35,9 +44,13 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
 
 @pytest.fixture(scope="session")
 def embedded_broker() -> Iterator[EmbeddedBroker]:
-    """The embedded Tansu broker of ``make demo``, for the smoke subset that keeps it working
-    (never on 9092: a demo may run)."""
-    embedded = EmbeddedBroker("127.0.0.1", free_port(), log_path=_broker_log("embedded.log"))
+    """The embedded Tansu broker of ``make demo``, for the smoke subset that keeps it working."""
+    yield from _embedded("embedded.log")
+
+
+def _embedded(log_name: str) -> Iterator[EmbeddedBroker]:
+    """An embedded broker on a free port (never 9092: a demo may run), stopped by PID."""
+    embedded = EmbeddedBroker("127.0.0.1", free_port(), log_path=_broker_log(log_name))
     embedded.start()
     try:
         yield embedded
@@ -72,7 +85,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if "embedded_broker" in names or item.get_closest_marker("embedded_broker"):
             _BROKER_OF[item.nodeid] = "embedded"
         elif "broker" in names:
-            _BROKER_OF[item.nodeid] = "kafka"
+            _BROKER_OF[item.nodeid] = "embedded" if ON_EMBEDDED else "kafka"
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

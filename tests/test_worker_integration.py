@@ -18,11 +18,12 @@ from typing import Any
 import msgspec
 import pytest
 import yaml
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
 from processors.events import TICKETING_TYPES, Event, TicketMoved
 from processors.settings import EngineSettings
+from streams.app import TABLE_NAME
 from streams.broker import EmbeddedBroker
 from streams.topics import ensure_topics, topic_specs
 from tests.kafka_broker import KafkaBroker
@@ -161,6 +162,21 @@ def test_simulated_events_give_the_replay_kpis_and_survive_a_kill(
     broker: KafkaBroker, pipeline: dict[str, Any], topic_prefix: str
 ) -> None:
     replay_kpis_across_a_kill(broker, pipeline, topic_prefix)
+    # The state changelog, created by Faust, is compacted (what deployments rely on).
+    changelog = f"{topic_prefix}-app-{TABLE_NAME}-changelog"
+    assert topic_config(broker, changelog).get("cleanup.policy") == "compact"
+
+
+def topic_config(broker: Broker, topic: str) -> dict[str, str]:
+    """The topic's settings that differ from the broker's defaults, as the broker reports them."""
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    try:
+        found = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+    finally:
+        admin.close()
+    return {key: entry["value"] for key, entry in found["topic"][topic].items()}
 
 
 def test_simulated_events_give_the_replay_kpis_and_survive_a_kill_on_the_embedded_broker(

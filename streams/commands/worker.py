@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument(
         "--embedded-broker",
         action="store_true",
-        help="the broker is the embedded Tansu (one record per producer batch)",
+        help="the broker is the embedded Tansu (one record per producer batch, 6 s sessions)",
     )
     parser.add_argument("--loglevel", default="info")
     parser.set_defaults(func=run)
