@@ -51,7 +51,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    result = args.func(args)
+    from streams.kafka_access import KafkaAccessError
+
+    try:
+        result = args.func(args)
+    except KafkaAccessError as error:
+        # Kafka refused the credentials or the certificate: retrying cannot help.
+        print(f"ccpulse {args.command}: {error}", file=sys.stderr)
+        return 2
     return int(result or 0)
 
 

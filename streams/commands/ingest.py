@@ -43,11 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _client(config: Any, bootstrap: str | None) -> tuple[str, dict[str, Any]]:
-    from streams.kafka_settings import kafka_python_kwargs
+    from streams.kafka_access import checked_kafka_python_client
 
-    client = kafka_python_kwargs(config.kafka)
-    servers = client.pop("bootstrap_servers")
-    return bootstrap or ",".join(servers), client
+    return checked_kafka_python_client(config.kafka, bootstrap)
 
 
 def run_asterisk(args: argparse.Namespace) -> int:

@@ -76,11 +76,9 @@ def run(args: argparse.Namespace) -> int:
     if args.output == "jsonl":
         sink = JsonlSink(args.file)
     else:
-        from streams.kafka_settings import kafka_python_kwargs
+        from streams.kafka_access import checked_kafka_python_client
 
-        client = kafka_python_kwargs(config.kafka)
-        bootstrap = args.bootstrap or ",".join(client["bootstrap_servers"])
-        client.pop("bootstrap_servers")
+        bootstrap, client = checked_kafka_python_client(config.kafka, args.bootstrap)
         sink = KafkaSink(
             bootstrap,
             args.telephony_topic or config.topics.telephony,

@@ -15,13 +15,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def run(args: argparse.Namespace) -> int:
     from streams.config import config_from_env
-    from streams.kafka_settings import kafka_python_kwargs
+    from streams.kafka_access import checked_kafka_python_client
     from streams.topics import ensure_topics, list_topics, topic_specs
 
     config = config_from_env(args.config)
-    client = kafka_python_kwargs(config.kafka)
-    bootstrap = args.bootstrap or ",".join(client.pop("bootstrap_servers"))
-    client.pop("bootstrap_servers", None)
+    bootstrap, client = checked_kafka_python_client(config.kafka, args.bootstrap)
     if args.action == "create":
         created = ensure_topics(bootstrap, topic_specs(config.topics, args.partitions), **client)
         print("created: " + (", ".join(created) if created else "nothing (all exist)"))

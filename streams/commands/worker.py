@@ -53,10 +53,14 @@ def run(args: argparse.Namespace) -> int:
     from faust.worker import Worker
 
     from streams.app import build_app
+    from streams.kafka_access import check_access
     from streams.logs import configure_logging
 
     config = apply_overrides(config_from_env(args.config), args)
     configure_logging(args.loglevel)
+    # Before Faust starts: aiokafka would log the broker's refusal and fail with a bare
+    # "Unable to bootstrap" (streams/kafka_access.py); this names the cause and exits 2.
+    check_access(config.kafka)  # type: ignore[attr-defined]
     # The KPI state is hundreds of thousands of small containers (pane vectors, timelines) and
     # every batch allocates many short-lived objects: with the default threshold (700) the
     # cyclic collector runs every few events and keeps re-walking that state. Measured with
