@@ -48,12 +48,12 @@ from streams.logs import log
 from streams.ordering import Gap, PartitionOrder, Plan
 from streams.stalls import Behind, StallWatch
 from streams.state_store import QueueStateStore
+from streams.topics import TABLE_NAME
 
 __all__ = ["WorkerRuntime", "build_app"]
 
 logger = logging.getLogger("ccpulse.worker")
 
-TABLE_NAME = "queue-state"
 LAG_INTERVAL_SECONDS = 2.0
 STALL_CHECK_SECONDS = 1.0
 SNAPSHOT_TICK_SECONDS = 1.0

@@ -200,6 +200,7 @@ def produce_paced(
     lines: list[bytes],
     seconds: float,
     actions: dict[int, Callable[[], None]] | None = None,
+    acks: int | str = 1,
 ) -> None:
     """Produce ``lines`` evenly over ``seconds``; run ``actions[i]`` once ``i`` lines are sent.
 
@@ -207,7 +208,7 @@ def produce_paced(
     "kill after 40 %" means after 40 % of the stream is really there to be processed.
     """
     actions = dict(actions or {})
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=acks)
     pause = seconds / max(len(lines), 1)
     started = time.monotonic()
     try:
@@ -215,11 +216,8 @@ def produce_paced(
             if i in actions:
                 producer.flush()
                 actions.pop(i)()
-            event = _DECODER.decode(line)
-            topic = (
-                topics["ticketing"] if isinstance(event, TICKETING_TYPES) else topics["telephony"]
-            )
-            producer.send(topic, key=event.queue.encode(), value=line)
+            topic, key = topic_of(topics, line)
+            producer.send(topic, key=key, value=line)
             delay = started + (i + 1) * pause - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
@@ -228,6 +226,13 @@ def produce_paced(
             action()
     finally:
         producer.close()
+
+
+def topic_of(topics: dict[str, str], line: bytes) -> tuple[str, bytes]:
+    """The source topic and key (the queue) an event's JSON line is produced with."""
+    event = _DECODER.decode(line)
+    topic = topics["ticketing"] if isinstance(event, TICKETING_TYPES) else topics["telephony"]
+    return topic, event.queue.encode()
 
 
 class Background:
