@@ -2,6 +2,7 @@
 #   make demo   - embedded broker + worker + simulator, live KPIs on http://127.0.0.1:6066
 #   make test   - install everything needed (Python and Debian packages) and run the tests
 #   make bench  - benchmarks; writes docs/performance.md and docs/performance.json
+#   make soak   - crash soak: workers SIGKILLed at random while traffic flows, 20 runs (tests/soak.py)
 #   make lint   - ruff (lint + format check) and mypy --strict on processors/
 
 PYTHON ?= python3
@@ -9,7 +10,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: install demo test test-unit test-integration bench lint format dashboards clean
+.PHONY: install demo test test-unit test-integration bench soak lint format dashboards clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +36,10 @@ test-unit: install
 
 bench: install
 	$(PY) -m bench.run
+
+SOAK_ARGS ?= --runs 20
+soak: install
+	$(PY) -m tests.soak $(SOAK_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
