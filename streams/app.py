@@ -718,6 +718,8 @@ def _register_lifecycle(
         # records fetched and not applied yet are applied and committed here first.
         finished = await runtime.apply_remaining() if runtime.apply_remaining else 0
         written = store.write_snapshots()
+        # In Kafka before Faust's last flush, so that the deltas they cover are deleted too.
+        await store.all_delivered(SHUTDOWN_DELIVERY_SECONDS)
         runtime.ready = False
         runtime.metrics.ready.set(0)
         if runtime.gaps is not None:
