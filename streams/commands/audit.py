@@ -130,7 +130,7 @@ def _cell(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:.6g}"
+        return f"{value:.10g}"
     if isinstance(value, dict):
         return "{...}"
     return str(value)
@@ -140,7 +140,7 @@ def _delta(value: float | None) -> str:
     """The signed difference (worker - replay), or ``≠`` when it is not a number."""
     if value is None:
         return "≠"
-    return f"{value:+.6g}"
+    return f"{value:+.10g}"
 
 
 def _render(result: Any, reports: list[Any], retained: Any, every: bool) -> str:
