@@ -77,6 +77,7 @@ def test_audit_passes_on_the_worker_s_own_topics_and_names_a_difference(
     worker = WorkerProcess(
         broker.bootstrap, free_port(), tmp_path, app_id=f"{topic_prefix}-app", config=config
     ).start()
+    workers = [worker]
     try:
         last: dict[str, Any] = {}
 
@@ -120,8 +121,28 @@ def test_audit_passes_on_the_worker_s_own_topics_and_names_a_difference(
             line.split()[:2] == ["billing", "windows.1h.entered"] and line.split()[-1] == "-2"
             for line in text.stdout.splitlines()
         ), text.stdout
+
+        # A worker of another app id on the same topics: right on its own, but every queue is
+        # then exported twice.
+        second = WorkerProcess(
+            broker.bootstrap, free_port(), tmp_path, app_id=f"{topic_prefix}-two", config=config
+        ).start()
+        workers.append(second)
+        wait_for(
+            lambda: run_audit(config, broker.bootstrap, second.url).returncode == 0,
+            120,
+            "the second worker to pass the audit on its own",
+        )
+        both = run_audit(config, broker.bootstrap, worker.url, second.url)
+        assert both.returncode == 1, both.stderr
+        doubled = json.loads(both.stdout)["differences"]
+        assert {(d["queue"], d["status"]) for d in doubled} == {
+            (queue, "exported by two workers") for queue in report["workers"][0]["queues"]
+        }
+        assert {d["worker"] for d in doubled} == {f"{worker.url}, {second.url}"}
     finally:
-        worker.stop()
+        for each in workers:
+            each.stop()
 
 
 def test_audit_exits_2_when_a_worker_or_a_topic_is_missing(
