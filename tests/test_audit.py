@@ -173,3 +173,18 @@ def test_interleaving_never_reorders_a_partition() -> None:
     ]
     other = [_ticket("ticket.created", "billing", "t8", 2)]
     assert interleave([late, other]) == [other[0], *late]
+
+
+def test_the_table_names_queue_kpi_values_difference_and_worker() -> None:
+    from streams.commands.audit import _render
+
+    first, second = _worker("http://a:6066", ["billing"]), _worker("http://b:6066", ["billing"])
+    second.queues["billing"]["windows"]["1h"]["entered"] = 7
+    result = audit([first, second], EVENTS, SETTINGS)
+    lines = _render(result, [first, second], RetainedEvents(events=EVENTS), False).splitlines()
+    assert ["billing", "windows.1h.entered", "7", "4", "+3", "http://b:6066"] in [
+        line.split() for line in lines
+    ]
+    assert "queue billing: exported by two workers (http://a:6066, http://b:6066)" in lines
+    assert "queue sales: only in replay" in lines
+    assert lines[-1].startswith("3 differences: 2 queues, ")

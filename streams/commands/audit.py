@@ -151,21 +151,30 @@ def _render(result: Any, reports: list[Any], retained: Any, every: bool) -> str:
         app = f" (app {r.app_id})" if r.app_id else ""
         lines.append(f"worker {r.url}{app} at {iso(r.at)}: {len(r.queues)} queues")
     shown = result.fields if every else result.differences
-    if shown:
-        header = ("queue", "KPI", "worker", "replay", "difference")
-        rows = []
-        for f in shown:
-            if f.kpi:
-                delta = "" if f.status == EQUAL else _delta(f.difference)
-                rows.append((f.queue, f.kpi, _cell(f.live), _cell(f.replayed), delta))
-            else:
-                where = f" ({f.worker})" if f.worker else ""
-                rows.append((f.queue, "(queue)", f.status + where, "", ""))
-        widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
+    several = len(reports) > 1
+    rows = [
+        (
+            f.queue,
+            f.kpi,
+            _cell(f.live),
+            _cell(f.replayed),
+            "" if f.status == EQUAL else _delta(f.difference),
+            f.worker if several else "",
+        )
+        for f in shown
+        if f.kpi
+    ]
+    if rows:
+        header = ("queue", "KPI", "worker", "replay", "difference", "from" if several else "")
+        widths = [max(len(row[i]) for row in [header, *rows]) for i in range(5)]
         for row in [header, *rows]:
             cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1])]
-            cells += [row[2].rjust(widths[2]), row[3].rjust(widths[3]), row[4]]
+            cells += [row[2].rjust(widths[2]), row[3].rjust(widths[3])]
+            cells += [row[4].ljust(widths[4]), row[5]]
             lines.append("  ".join(cells).rstrip())
+    for f in shown:
+        if not f.kpi:
+            lines.append(f"queue {f.queue}: {f.status}" + (f" ({f.worker})" if f.worker else ""))
     count = len(result.differences)
     verdict = f"{count} difference{'s' if count != 1 else ''}" if count else "no difference"
     lines.append(f"{verdict}: {len(result.queues)} queues, {result.compared:,} fields compared")
