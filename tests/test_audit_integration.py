@@ -154,6 +154,6 @@ def test_audit_exits_2_when_a_worker_or_a_topic_is_missing(
     assert f"topic {topic_prefix}.telephony does not exist" in missing.stderr
     setup_topics(broker, config)
     port = free_port()
-    silent = run_audit(config, broker.bootstrap, f"http://127.0.0.1:{port}")
+    silent = run_audit(config, broker.bootstrap, f"127.0.0.1:{port}")  # http:// implied
     assert silent.returncode == 2
     assert f"cannot read http://127.0.0.1:{port}/api/kpis" in silent.stderr

@@ -21,7 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--worker",
         action="append",
         metavar="URL",
-        help="a worker's web address, e.g. http://127.0.0.1:6066; once per worker "
+        help="a worker's web address, e.g. http://127.0.0.1:6066 (or 127.0.0.1:6066); once per "
+        "worker "
         "(default: worker.web_host:web_port from the config)",
     )
     parser.add_argument("--bootstrap", help="override kafka.bootstrap from the config")
@@ -56,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
         config = config_from_env(args.config)
     except ConfigError as exc:
         return _error(str(exc))
-    urls = args.worker or [f"http://{config.worker.web_host}:{config.worker.web_port}"]
+    urls = args.worker or [f"{config.worker.web_host}:{config.worker.web_port}"]
+    urls = [url if "://" in url else f"http://{url}" for url in urls]
     client = kafka_python_kwargs(config.kafka)
     if args.bootstrap:
         client["bootstrap_servers"] = args.bootstrap.split(",")
