@@ -18,8 +18,8 @@ from kafka import KafkaProducer
 
 from processors.events import TICKETING_TYPES, Event
 from processors.settings import EngineSettings
+from streams.audit import differences, file_events, merge_owned, replay_document, same_second
 from streams.broker import EmbeddedBroker
-from tests.kpi_compare import differences, replay_document
 from tests.servers import free_port
 from tests.worker_proc import WorkerProcess
 
@@ -77,18 +77,15 @@ class Cluster:
         Each worker answers at its own clock second; a round whose answers straddle a second
         boundary is read again. A queue exported by two workers is a failure, not a merge.
         """
-        for _ in range(attempts):
-            documents = [(w.port, w.kpis()) for w in self.alive()]
-            stamps = {int(doc["at"]) for _, doc in documents}
-            if len(stamps) != 1:
-                continue
-            merged: dict[str, Any] = {}
-            for port, doc in documents:
-                for queue, kpis in doc["queues"].items():
-                    assert queue not in merged, f"{queue} exported by two workers (one is {port})"
-                    merged[queue] = kpis
-            return stamps.pop(), merged
-        raise AssertionError("the workers never answered within the same second")
+        documents, one_second = same_second(
+            lambda: [(w.port, w.kpis()) for w in self.alive()], attempts
+        )
+        if not one_second:
+            raise AssertionError("the workers never answered within the same second")
+        merged, owners = merge_owned(documents)
+        for queue, ports in owners.items():
+            assert len(ports) == 1, f"{queue} exported by two workers (one is {ports[-1]})"
+        return int(documents[0][1]["at"]), merged
 
     def lag(self) -> dict[tuple[str, str], list[float]]:
         """{(topic, partition): [lag as exported by each live worker that exports it]}."""
@@ -127,7 +124,7 @@ class Cluster:
 
     def replay_differences(self, events_file: Path) -> list[str]:
         at, merged = self.merged_kpis()
-        replayed = replay_document(events_file, at, WINDOWS, EngineSettings())
+        replayed = replay_document(file_events(events_file), at, WINDOWS, EngineSettings())
         return differences(merged, replayed)
 
     def wait_equal_to_replay(self, events_file: Path, timeout: float) -> list[str]:

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from processors.settings import EngineSettings
+from streams.audit import differences, file_events, replay_document
 from streams.broker import EmbeddedBroker
-from tests.kpi_compare import differences, replay_document
 from tests.servers import free_port
 from tests.test_worker_integration import produce, setup_topics, simulate_jsonl, write_config
 from tests.worker_proc import WorkerProcess
@@ -66,7 +66,10 @@ def test_queues_move_between_workers_without_loss_or_double_export(
             document = second.kpis()
             if len(document["queues"]) == 4:
                 replayed = replay_document(
-                    events_file, int(document["at"]), ["5m", "15m", "1h", "today"], EngineSettings()
+                    file_events(events_file),
+                    int(document["at"]),
+                    ["5m", "15m", "1h", "today"],
+                    EngineSettings(),
                 )
                 last = differences(document["queues"], replayed)
                 if not last:
