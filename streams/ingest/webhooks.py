@@ -239,7 +239,9 @@ class Receivers:
         url = self.sources.twilio.public_url or str(request.url)
         if not verify_twilio(token, url, params, request.headers.get("X-Twilio-Signature")):
             return self._reject("twilio", "bad_signature")
-        result = map_taskrouter(dict(params), self.sources.twilio, self.twilio_queues)
+        result = _mapped(
+            lambda: map_taskrouter(dict(params), self.sources.twilio, self.twilio_queues)
+        )
         return await self._accept("twilio", body, result, {"source": "twilio"}, ok_status=204)
 
     async def zendesk(self, request: web.Request) -> web.Response:
@@ -288,24 +290,35 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
+def _mapped(mapping: Callable[[], Any]) -> Any:
+    """The mapping's result; a payload it cannot handle (a value out of any range, a type no
+    vendor sends) is Unmappable with the error as reason: dead-lettered, never a 500."""
+    try:
+        return mapping()
+    except Exception as exc:  # the payload is the sender's: whatever it holds, keep it
+        return Unmappable(f"cannot map: {type(exc).__name__}: {exc}"[:500])
+
+
 def _json_then(body: bytes, mapping: Callable[[Any], Any]) -> Any:
     try:
         payload = json.loads(body)
     except ValueError as exc:
         return Unmappable(f"not JSON: {exc}")
+    except RecursionError:
+        return Unmappable("not JSON ccpulse reads: nested too deeply")
     if not isinstance(payload, dict):
         return Unmappable("the payload is not a JSON object")
-    return mapping(payload)
+    return _mapped(lambda: mapping(payload))
 
 
 def _fresh(stamp: str | None, skew: float) -> bool:
     try:
         when = datetime.fromisoformat((stamp or "").replace("Z", "+00:00"))
-    except ValueError:
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return abs(time.time() - when.timestamp()) <= skew
+    except (ValueError, OverflowError):
         return False
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return abs(time.time() - when.timestamp()) <= skew
 
 
 def build_app(config: Config, buffer: IngestBuffer, metrics: IngestMetrics) -> web.Application:

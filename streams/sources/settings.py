@@ -79,8 +79,9 @@ class ZendeskSourceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_on
 
     signing_secret: str | None = None
     """The webhook's signing secret (X-Zendesk-Webhook-Signature, HMAC-SHA256)."""
-    max_skew_seconds: Annotated[float, Meta(ge=0)] = 0.0
-    """Refuse a signature timestamp further than this from the clock (0 = do not check)."""
+    max_skew_seconds: Annotated[float, Meta(ge=0)] = 300.0
+    """Refuse a signature timestamp further than this from the clock (0 = do not check): a
+    captured request replayed later is refused (401 ``stale_timestamp``)."""
     group_queues: dict[str, str] = field(default_factory=dict)
     """Zendesk group id or name -> ccpulse queue."""
     default_queue: str | None = None
