@@ -84,6 +84,10 @@ class WorkerConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     data_dir: str = "var/worker"
     api_token: str | None = None
     """Bearer token required by state-changing HTTP calls (ack, silence)."""
+    max_body_bytes: Annotated[int, Meta(ge=1024, le=64 * 1024 * 1024)] = 64 * 1024
+    """Largest request body a POST view reads; beyond it the answer is 413."""
+    wallboard_max_streams: Annotated[int, Meta(ge=1)] = 50
+    """Concurrent ``/api/kpis/stream`` connections served; one more gets 503 + Retry-After."""
     embedded_broker: bool = False
     """Set by ``ccpulse demo``: the broker is the embedded Tansu (see streams/broker.py)."""
     fetch_max_wait_ms: Annotated[int, Meta(ge=0, le=60_000)] | None = None
