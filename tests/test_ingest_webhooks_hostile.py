@@ -6,6 +6,7 @@ is refused by the default 300 s window, and a body over ``max_body_bytes`` gets 
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Iterator
@@ -140,3 +141,56 @@ def test_a_body_over_the_limit_gets_413(service: Service) -> None:
         wp.zendesk_event("ticket.created", "zd-s", "2026-11-22T10:00:00Z", "4", "360001", {})
     )
     assert service.post("/zendesk", small, wp.zendesk_headers(small))[0] == 200
+
+
+def test_an_event_kafka_refuses_is_dead_lettered_and_the_next_ones_flow(
+    tmp_path: Path, topic_prefix: str, broker: EmbeddedBroker
+) -> None:
+    svc = start_service(
+        tmp_path, topic_prefix, broker.bootstrap, broker, max_body_bytes=4 * 1024 * 1024
+    )
+    try:
+        huge = wp.zendesk_event(
+            "ticket.created", "zd-huge", "2026-11-22T10:00:00Z", "7", "360001", {}
+        )
+        huge["detail"]["requester_id"] = "r" * 1_200_000  # the event is over the producer limit
+        body = wp.dumps(huge)
+        assert svc.post("/zendesk", body, wp.zendesk_headers(body))[0] == 200
+        after = wp.dumps(
+            wp.zendesk_event(
+                "ticket.created", "zd-after", "2026-11-22T10:00:00Z", "8", "360001", {}
+            )
+        )
+        assert svc.post("/zendesk", after, wp.zendesk_headers(after))[0] == 200
+
+        def complete(records: list[Any]) -> bool:
+            ids = {r.get("id") for r in records}
+            return "zd-zd-after" in ids and any("reason_code" in r for r in records)
+
+        topics = [svc.topics["ticketing"], svc.topics["deadletter"]]
+        records = read_topics(svc.bootstrap, topics, complete)
+        assert "zd-zd-after" in {r.get("id") for r in records}
+        (dead,) = [r for r in records if "reason_code" in r]
+        assert dead["reason_code"] == "too_large"
+        assert dead["source"] == {
+            "source": "zendesk",
+            "id": "zd-zd-huge",
+            "refused": True,
+            "topic": svc.topics["ticketing"],
+        }
+        assert dead["original_size"] > 1_200_000 and dead["original_truncated"] is True
+        assert kept_text(dead).startswith('{"type":"ticket.created","ticket_id":"7"')
+        metrics = svc.metrics()
+        key = (
+            "ccpulse_ingest_deadlettered_total",
+            (("reason", "too_large"), ("source", "zendesk")),
+        )
+        assert metrics[key] == 1.0
+    finally:
+        assert svc.proc.stop() == 0, svc.proc.log()
+
+
+def kept_text(record: dict[str, Any]) -> str:
+    if "original_text" in record:
+        return str(record["original_text"])
+    return base64.b64decode(record["original_base64"]).decode("utf-8", "replace")

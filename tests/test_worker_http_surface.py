@@ -17,6 +17,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from streams.broker import EmbeddedBroker
+from tests.ingest_helpers import write_config
 from tests.servers import free_port
 from tests.test_worker_integration import setup_topics
 from tests.worker_proc import WorkerProcess
@@ -35,24 +36,9 @@ def worker(
     tmp = tmp_path_factory.mktemp("surface")
     prefix = "surface"
     config = tmp / "ccpulse.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "topics": {
-                    "telephony": f"{prefix}.telephony",
-                    "ticketing": f"{prefix}.ticketing",
-                    "alerts": f"{prefix}.alerts",
-                    "deadletter": f"{prefix}.deadletter",
-                    "partitions": 2,
-                },
-                "worker": {
-                    "api_token": TOKEN,
-                    "wallboard_max_streams": MAX_STREAMS,
-                    "max_body_bytes": MAX_BODY,
-                },
-            }
-        )
-    )
+    write_config(config, prefix, {})
+    worker = {"api_token": TOKEN, "wallboard_max_streams": MAX_STREAMS, "max_body_bytes": MAX_BODY}
+    config.write_text(yaml.safe_dump({**yaml.safe_load(config.read_text()), "worker": worker}))
     setup_topics(broker, config)
     process = WorkerProcess(broker.bootstrap, free_port(), tmp, config=config).start()
     try:

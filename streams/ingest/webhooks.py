@@ -42,7 +42,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams.config import Config
-from streams.ingest.metrics import IngestMetrics
+from streams.ingest.metrics import IngestMetrics, report_refused
 from streams.ingest.producer import AckedProducer, Record, deadletter, event_record
 from streams.ingest.signatures import verify_jira, verify_twilio, verify_zendesk
 from streams.logs import log
@@ -129,11 +129,15 @@ class ProducerThread(threading.Thread):
         while self.producer is None and not self.stopping.is_set():
             try:
                 self.producer = self.connect()
+                self.producer.on_refused = self._refused
             except Exception as exc:  # broker down at start: keep buffering, keep trying
                 self._error(exc)
                 self.stopping.wait(delay)
                 delay = min(delay * 2, 10.0)
         return self.producer
+
+    def _refused(self, record: Record, error: Exception, replacement: Record | None) -> None:
+        report_refused(self.metrics, logger, record, error, replacement)
 
     def _error(self, exc: Exception) -> None:
         self.metrics.produce_errors.inc()
@@ -197,14 +201,17 @@ class Receivers:
             return self._answer(source, 503, {"error": "shutting down"})
         answer: dict[str, Any]
         if isinstance(result, Unmappable):
-            record = deadletter(self.config, body, result.reason, "unmappable", where)
+            record = deadletter(
+                self.config.topics.deadletter, body, result.reason, "unmappable", where
+            )
             unit = Unit(source, [record], 0, deadlettered="unmappable")
             status, answer = 202, {"deadlettered": result.reason}
             log(logger, "unmappable payload dead-lettered", source=source, reason=result.reason)
         elif not result:
             return self._answer(source, ok_status, {"events": 0})
         else:
-            records = [event_record(event, self.config) for event in result]
+            origin = {"source": source}
+            records = [event_record(event, self.config, origin) for event in result]
             unit = Unit(source, records, len(records))
             status, answer = ok_status, {"events": len(records)}
         acked: asyncio.Future[None] | None = None
@@ -340,7 +347,8 @@ def serve(config: Config, bootstrap: str, client: dict[str, Any], host: str, por
     buffer = IngestBuffer(hooks.buffer_capacity)
     metrics.buffer_capacity.set(hooks.buffer_capacity)
     metrics.buffer_depth.set_function(lambda: buffer.pending)
-    thread = ProducerThread(buffer, metrics, lambda: AckedProducer(bootstrap, **client))
+    topic = config.topics.deadletter
+    thread = ProducerThread(buffer, metrics, lambda: AckedProducer(bootstrap, topic, **client))
     thread.start()
     for name, settings_secret in (
         ("twilio", config.sources.twilio.auth_token),

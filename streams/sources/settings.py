@@ -36,6 +36,9 @@ class AsteriskSourceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_o
     after each batch Kafka acknowledged."""
     poll_interval_seconds: Positive = 0.25
     batch_max_lines: Annotated[int, Meta(ge=1)] = 2000
+    max_line_bytes: Annotated[int, Meta(ge=256, le=64 * 1024 * 1024)] = 65_536
+    """A longer line is dead-lettered (``line_too_long``: its first 64 kB, size, SHA-256) and
+    reading goes on; real queue_log lines are a few hundred bytes."""
     queue_map: dict[str, str] = field(default_factory=dict)
     """Asterisk queue name -> ccpulse queue (unlisted names are used as they are)."""
 
