@@ -229,8 +229,6 @@ class FileFollower:
             batch = self._split(data, max_lines, final=True)
             if batch is not None:
                 return batch
-            if self._long is not None:
-                continue
             self._switch_to_new_file()
             if self._handle is None:
                 return None
