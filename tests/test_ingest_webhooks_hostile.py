@@ -186,6 +186,8 @@ def test_an_event_kafka_refuses_is_dead_lettered_and_the_next_ones_flow(
             (("reason", "too_large"), ("source", "zendesk")),
         )
         assert metrics[key] == 1.0
+        events = ("ccpulse_ingest_events_total", (("source", "zendesk"),))
+        assert metrics[events] == 1.0  # zd-after only
     finally:
         assert svc.proc.stop() == 0, svc.proc.log()
 

@@ -123,6 +123,7 @@ class ProducerThread(threading.Thread):
         self.buffer, self.metrics, self.connect = buffer, metrics, connect
         self.stopping = threading.Event()
         self.producer: AckedProducer | None = None
+        self._owners: dict[int, Unit] = {}  # record -> its unit, while a round is being sent
 
     def _ensure_producer(self) -> AckedProducer | None:
         delay = 0.5
@@ -137,6 +138,9 @@ class ProducerThread(threading.Thread):
         return self.producer
 
     def _refused(self, record: Record, error: Exception, replacement: Record | None) -> None:
+        unit = self._owners.get(id(record))
+        if unit is not None and unit.events:  # a unit holds events, or one dead letter
+            unit.events -= 1  # dead-lettered instead of produced
         report_refused(self.metrics, logger, record, error, replacement)
 
     def _error(self, exc: Exception) -> None:
@@ -152,6 +156,7 @@ class ProducerThread(threading.Thread):
             if producer is None:
                 return
             records = [record for unit in units for record in unit.records]
+            self._owners = {id(record): unit for unit in units for record in unit.records}
             if not producer.send_until_acked(records, self.stopping.is_set, self._error):
                 return  # stopping before the broker took them: reported by the drain
             for unit in units:
