@@ -186,7 +186,8 @@ def _faust_settings(config: Config) -> dict[str, Any]:
         # Faust's own views show internals (table contents, partition assignment, sensors,
         # the service graph) to anybody who can reach the port: all off.
         **{f"web_{name}_enabled": False for name in _FAUST_VIEWS},
-        # aiohttp's own body limit; the views read their bodies with worker.max_body_bytes.
+        # aiohttp's limit for request.read()/post(); ccpulse's POST views read their bodies
+        # through streams/request_body.py with the same limit (Faust's reader has none).
         "web_application_options": {"client_max_size": worker.max_body_bytes},
         "datadir": worker.data_dir,
         "consumer_auto_offset_reset": "earliest",
