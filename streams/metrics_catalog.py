@@ -192,7 +192,8 @@ INGEST_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec(
         "ccpulse_ingest_deadlettered",
         "counter",
-        "Ingest input sent to the dead-letter topic (malformed line, unmappable payload).",
+        "Ingest input sent to the dead-letter topic (malformed or over-long line, unmappable "
+        "payload, a record Kafka refused).",
         ("source", "reason"),
     ),
     MetricSpec(

@@ -28,7 +28,8 @@ class IngestMetrics:
         )
         self.deadlettered = Counter(
             "ccpulse_ingest_deadlettered",
-            "Input sent to the dead-letter topic (malformed line, unmappable payload).",
+            "Input sent to the dead-letter topic (malformed or over-long line, unmappable "
+            "payload, a record Kafka refused).",
             ["source", "reason"],
             registry=r,
         )
