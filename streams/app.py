@@ -162,6 +162,11 @@ class WorkerRuntime:
             self.snapshot_cache.touch(queues)
 
 
+_FAUST_VIEWS = ("router", "tables", "graph", "stats", "metrics")
+"""Faust's built-in web views (``/router``, ``/table``, ``/graph``, its statistics at ``/``,
+``/performance``), each switched by a ``web_<name>_enabled`` setting."""
+
+
 def _faust_settings(config: Config) -> dict[str, Any]:
     from streams.kafka_settings import faust_broker_settings
 
@@ -179,6 +184,12 @@ def _faust_settings(config: Config) -> dict[str, Any]:
         "web_bind": worker.web_host,
         "web_host": worker.web_host,
         "web_port": worker.web_port,
+        # Faust's own views show internals (table contents, partition assignment, sensors,
+        # the service graph) to anybody who can reach the port: all off.
+        **{f"web_{name}_enabled": False for name in _FAUST_VIEWS},
+        # aiohttp's limit for request.read()/post(); ccpulse's POST views read their bodies
+        # through streams/request_body.py with the same limit (Faust's reader has none).
+        "web_application_options": {"client_max_size": worker.max_body_bytes},
         "datadir": worker.data_dir,
         "consumer_auto_offset_reset": "earliest",
         "broker_session_timeout": 6.0 if worker.embedded_broker else 30.0,
