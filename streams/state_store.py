@@ -40,6 +40,7 @@ from processors.events import Event
 from processors.state import decode_state, encode_state
 from streams.batching import AppliedRun
 from streams.codec import DecodeFailure, decode_event
+from streams.delivery import Deliveries
 
 __all__ = ["QueueStateStore", "delta_key", "snapshot_key"]
 
@@ -93,37 +94,49 @@ def _parse_key(key: bytes) -> tuple[int, str, int | None]:
 class QueueStateStore:
     """Owns the mapping between the engine's in-memory state and the changelog table."""
 
-    def __init__(self, table: ChangelogTable, engine: KpiEngine) -> None:
+    def __init__(
+        self,
+        table: ChangelogTable,
+        engine: KpiEngine,
+        on_failure: Callable[[BaseException], object] | None = None,
+    ) -> None:
         self.table = table
         self.engine = engine
+        self.deliveries = Deliveries(on_failure or (lambda error: None))
+        """Records written and not yet in Kafka; a failed one calls ``on_failure`` (the worker
+        stops: nothing that depends on it is acked or deleted, streams/delivery.py)."""
         self.partition_of: dict[str, int] = {}
         self._seq: dict[int, int] = {}
         """Per partition, the last delta sequence number written or recovered."""
         self._unsnapshotted: dict[bytes, tuple[int, set[str]]] = {}
         """Per live delta key: its partition and the queues it holds that have no newer
-        snapshot yet (it is deleted once that set is empty)."""
+        snapshot in Kafka yet (it is deleted once that set is empty)."""
         self.dirty: set[str] = set()
-        self._sending: list[tuple[asyncio.Future[Any], int]] = []
-        """Delta records written and maybe not in Kafka yet: what their send returned (Faust:
-        a future done once the broker has the record), and how many events they hold."""
         self._staged: dict[int, list[AppliedRun]] = {}
         """Per source partition, the runs of events applied and not yet written."""
         self._staged_acks: list[Callable[[], object]] = []
-        """What acks the offsets of the staged batches (run at the flush that writes them)."""
+        """What acks the offsets of the staged batches (run once the flush that writes them is
+        in Kafka)."""
+        self._staged_sent: list[asyncio.Future[Any] | None] = []
+        """Other records the staged batches sent (dead letters, re-keyed and forwarded events):
+        their offsets are acked only once these are in Kafka too."""
         self._staged_events = 0
         self._slot: dict[str, int] = {}
         """Per queue, the interval slot of its last periodic snapshot (write_due_snapshots)."""
         self.last_rebuild: tuple[int, int] = (0, 0)
         """(snapshots, delta records) read by the last :meth:`rebuild`, for its log line."""
 
-    def put(self, partition: int, key: bytes, value: bytes | None) -> Any:
-        """Write ``key`` to the table and its changelog; what the send returned (Faust: a
-        future that is done once the broker has the record)."""
+    def put(
+        self, partition: int, key: bytes, value: bytes | None, events: int = 0
+    ) -> asyncio.Future[Any] | None:
+        """Write ``key`` to the table and its changelog; the future that is done once the broker
+        has the record (None: the table's send returns none, the record is taken as in Kafka).
+        ``events``: how many applied events the record holds (:meth:`backlog`)."""
         if value is None:
             self.table.data.pop(key, None)
         else:
             self.table.data[key] = value
-        return self.table.send_changelog(partition, key, value)
+        return self.deliveries.track(self.table.send_changelog(partition, key, value), events)
 
     async def delivered(self, timeout: float) -> None:
         """Wait (at most ``timeout``) until every delta record written so far is in Kafka.
@@ -136,11 +149,7 @@ class QueueStateStore:
         changelog records and the commit of their offsets, not their KPIs (applying only after
         the wait put up to a second of it into the freshness benchmark's latency), until the
         backlog passes a bound (:meth:`backlog`)."""
-        pending = [future for future, _ in self._sending if not future.done()]
-        if pending:
-            await asyncio.wait(pending, timeout=timeout)
-        else:
-            await asyncio.sleep(0)  # a caller waiting in a loop must let the others run
+        await self.deliveries.wait(timeout)
 
     async def make_room(self, limit: int, timeout: float) -> None:
         """Until at most ``limit`` events are applied and not in Kafka: write what is staged and
@@ -154,20 +163,23 @@ class QueueStateStore:
         """Events applied and not yet in Kafka: staged, or written and on their way. The batch
         task stops applying while this is above its bound: a worker draining a backlog faster
         than the broker takes its changelog would otherwise hold it all."""
-        self._sending = [(future, count) for future, count in self._sending if not future.done()]
-        return self._staged_events + sum(count for _, count in self._sending)
+        return self._staged_events + self.deliveries.in_flight()
 
     def stage(
-        self, applied: Iterable[AppliedRun], acks: Callable[[], object] | None = None
+        self,
+        applied: Iterable[AppliedRun],
+        acks: Callable[[], object] | None = None,
+        sent: Iterable[asyncio.Future[Any] | None] = (),
     ) -> None:
-        """Hold a batch's deltas (its runs of events handed to the engine, with their positions)
-        and what acks its source offsets, until the next :meth:`flush`.
+        """Hold a batch's deltas (its runs of events handed to the engine, with their positions),
+        what acks its source offsets and the other records it sent (``sent``), until the next
+        :meth:`flush`.
 
         The batch is applied and its KPIs are visible at once; writing its changelog record
         can wait for the records of the last flush to be in Kafka (a group commit, see
-        :meth:`delivered`). Its offsets are acked only when its deltas are sent, in the same
-        call: Faust commits only acked offsets, so an offset is never committed before its
-        delta is on its way."""
+        :meth:`delivered`). Its offsets are acked only once its deltas and ``sent`` are in
+        Kafka: Faust commits only acked offsets, so an offset is never committed before what
+        it produced is in Kafka."""
         staged = self._staged
         partition_of = self.partition_of
         for run in applied:
@@ -184,6 +196,7 @@ class QueueStateStore:
                 partition_of[queue] = partition
         if acks is not None:
             self._staged_acks.append(acks)
+        self._staged_sent.extend(sent)
 
     @property
     def staged(self) -> bool:
@@ -191,48 +204,65 @@ class QueueStateStore:
         return bool(self._staged or self._staged_acks)
 
     def flush(self) -> int:
-        """Send the held deltas, one record per source partition, then ack their offsets (in
-        one stretch of code: nothing runs in between); how many records were sent."""
-        staged, acks = self._staged, self._staged_acks
-        self._staged, self._staged_acks, self._staged_events = {}, [], 0
+        """Send the held deltas, one record per source partition, and ack their offsets once
+        those records (and the others the batches sent) are in Kafka; how many records were
+        sent."""
+        staged, acks, futures = self._staged, self._staged_acks, self._staged_sent
+        self._staged, self._staged_acks, self._staged_sent, self._staged_events = {}, [], [], 0
         sent = 0
         for partition, runs in staged.items():
             for value, queues, count in _records_of(runs):
                 seq = self._seq[partition] = self._seq.get(partition, 0) + 1
                 key = delta_key(partition, seq)
-                future = self.put(partition, key, value)
-                if isinstance(future, asyncio.Future):
-                    self._sending.append((future, count))
+                futures.append(self.put(partition, key, value, count))
                 self._unsnapshotted[key] = (partition, queues)
                 self.dirty.update(queues)
                 sent += 1
-        for ack in acks:
-            ack()
+        if acks:
+            self.deliveries.then(futures, lambda: _run_all(acks))
         return sent
 
     def drop_staged(self) -> None:
         """Forget what is held, unsent and unacked (partitions revoked: their new owner reads
         those records again, and skips what the snapshots written at revocation hold)."""
-        self._staged, self._staged_acks, self._staged_events = {}, [], 0
+        self._staged, self._staged_acks, self._staged_sent, self._staged_events = {}, [], [], 0
+
+    async def all_delivered(self, timeout: float | None) -> bool:
+        """Wait (at most ``timeout``) until every record written so far is in Kafka; whether
+        all are."""
+        return await self.deliveries.wait(timeout)
 
     def write_snapshots(self, queues: Iterable[str] | None = None) -> int:
-        """Snapshot each dirty queue, then delete the deltas the snapshots now contain."""
+        """Snapshot each dirty queue; once the snapshots are in Kafka, delete the deltas they
+        contain (deleted before, a delta whose snapshot then failed would be lost)."""
         written: set[str] = set()
+        futures = []
         for queue in list(self.dirty if queues is None else queues):
             state = self.engine.queues.get(queue)
             partition = self.partition_of.get(queue)
             if state is None or partition is None:
                 continue
-            self.put(partition, snapshot_key(partition, queue), encode_state(state))
+            futures.append(self.put(partition, snapshot_key(partition, queue), encode_state(state)))
             self.dirty.discard(queue)
             written.add(queue)
         if written:
-            for key, (partition, waiting) in list(self._unsnapshotted.items()):
-                waiting -= written
-                if not waiting:
-                    self.put(partition, key, None)
-                    del self._unsnapshotted[key]
+            # The deltas written so far, as they are now: one written after this snapshot,
+            # or rebuilt after a revocation, is not covered by it.
+            covered = dict(self._unsnapshotted)
+            self.deliveries.then(futures, lambda: self._delete_covered(covered, written))
         return len(written)
+
+    def _delete_covered(
+        self, covered: dict[bytes, tuple[int, set[str]]], written: set[str]
+    ) -> None:
+        for key, entry in covered.items():
+            if self._unsnapshotted.get(key) is not entry:
+                continue  # deleted already, or forgotten with its partition
+            partition, waiting = entry
+            waiting -= written
+            if not waiting:
+                self.put(partition, key, None)
+                del self._unsnapshotted[key]
 
     def write_due_snapshots(self, now: float, interval: float) -> int:
         """Snapshot each dirty queue whose turn has come: once per ``interval`` at most, each
@@ -309,6 +339,11 @@ class QueueStateStore:
         for partition in partitions:
             self._seq.pop(partition, None)
         return gone
+
+
+def _run_all(actions: list[Callable[[], object]]) -> None:
+    for action in actions:
+        action()
 
 
 def _records_of(runs: list[AppliedRun]) -> Iterator[tuple[bytes, set[str], int]]:

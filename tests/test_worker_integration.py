@@ -24,10 +24,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from processors.events import TICKETING_TYPES, Event, TicketMoved
 from processors.settings import EngineSettings
 from streams.app import TABLE_NAME
+from streams.audit import differences, file_events, replay_document
 from streams.broker import EmbeddedBroker
 from streams.topics import ensure_topics, topic_specs
 from tests.kafka_broker import KafkaBroker
-from tests.kpi_compare import differences, replay_document
 from tests.servers import free_port, require_binary
 from tests.worker_proc import ROOT, Broker, WorkerProcess
 
@@ -143,7 +143,7 @@ def pipeline_counters(worker: WorkerProcess) -> str:
 def matches_replay(worker: WorkerProcess, events_file: Path, settings: EngineSettings) -> list[str]:
     document = worker.kpis()
     replayed = replay_document(
-        events_file, int(document["at"]), ["5m", "15m", "1h", "today"], settings
+        file_events(events_file), int(document["at"]), ["5m", "15m", "1h", "today"], settings
     )
     return differences(document["queues"], replayed)
 

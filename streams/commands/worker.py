@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import argparse
 import gc
+import logging
+import sys
+import time
 
 import msgspec
 
-from streams.config import config_from_env
+from streams.config import Config, config_from_env
+from streams.logs import log
+
+logger = logging.getLogger("ccpulse.worker")
+
+LAYOUT_WAIT_SECONDS = 60.0
+"""How long the worker waits for the broker to answer its first metadata request at start."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -51,12 +60,19 @@ def apply_overrides(config: msgspec.Struct, args: argparse.Namespace) -> msgspec
 
 def run(args: argparse.Namespace) -> int:
     from faust.worker import Worker
+    from kafka.errors import KafkaError
 
     from streams.app import build_app
     from streams.logs import configure_logging
+    from streams.topics import TopicLayoutError
 
     config = apply_overrides(config_from_env(args.config), args)
     configure_logging(args.loglevel)
+    try:
+        config = with_state_partitions(config)  # type: ignore[arg-type]
+    except (TopicLayoutError, KafkaError) as error:
+        print(f"ccpulse worker: {error}", file=sys.stderr)
+        return 2
     # The KPI state is hundreds of thousands of small containers (pane vectors, timelines) and
     # every batch allocates many short-lived objects: with the default threshold (700) the
     # cyclic collector runs every few events and keeps re-walking that state. Measured with
@@ -66,3 +82,38 @@ def run(args: argparse.Namespace) -> int:
     worker = Worker(app, loglevel=args.loglevel, quiet=True, override_logging=False)
     worker.execute_from_commandline()
     return 0
+
+
+def with_state_partitions(config: Config) -> Config:
+    """``config`` with ``topics.partitions`` set to what the topics in Kafka have (see
+    :func:`streams.topics.state_partitions`: the state table must be co-partitioned with the
+    source topics); waits up to ``LAYOUT_WAIT_SECONDS`` for a broker that is still starting."""
+    from kafka.errors import KafkaError
+
+    from streams.kafka_settings import kafka_python_kwargs
+    from streams.topics import list_topics, state_partitions
+
+    client = kafka_python_kwargs(config.kafka)
+    bootstrap = ",".join(client.pop("bootstrap_servers"))
+    deadline = time.monotonic() + LAYOUT_WAIT_SECONDS
+    while True:
+        try:
+            existing = list_topics(bootstrap, **client)
+            break
+        except KafkaError as error:
+            if time.monotonic() >= deadline:
+                raise
+            log(logger, "broker not answering yet", logging.WARNING, error=str(error)[:200])
+            time.sleep(2.0)
+    partitions = state_partitions(config.topics, config.worker.app_id, existing)
+    if partitions == config.topics.partitions:
+        return config
+    log(
+        logger,
+        "topics.partitions differs from the source topics: using theirs",
+        logging.WARNING,
+        configured=config.topics.partitions,
+        source_topics=partitions,
+    )
+    topics = msgspec.structs.replace(config.topics, partitions=partitions)
+    return msgspec.structs.replace(config, topics=topics)
