@@ -338,9 +338,9 @@ def _broker(kind: str, workdir: Path) -> Iterator[Any]:
 
         broker: Any = EmbeddedBroker("127.0.0.1", free_port(), log_path=workdir / "broker.log")
     else:
-        from tests.kafka_broker import ApacheKafka  # type: ignore[import-not-found]
+        from tests.kafka_broker import KafkaBroker
 
-        broker = ApacheKafka(workdir / "kafka")
+        broker = KafkaBroker(workdir=workdir / "kafka", log_path=workdir / "broker.log")
     broker.start()
     try:
         yield broker
