@@ -26,6 +26,7 @@ from typing import Any
 import faust
 from prometheus_client import CollectorRegistry
 
+from processors.admission import Admission
 from processors.engine import KpiEngine, Position
 from processors.snapshot import QueueSnapshot
 from processors.snapshot_cache import SnapshotCache
@@ -46,6 +47,7 @@ from streams.lag import (
 )
 from streams.logs import log
 from streams.ordering import Gap, PartitionOrder, Plan
+from streams.screening import engine_refusals, screen_batch
 from streams.stalls import Behind, StallWatch
 from streams.state_store import QueueStateStore
 
@@ -105,22 +107,23 @@ class WorkerRuntime:
         if self.snapshot_cache is None:
             self.snapshot_cache = SnapshotCache(self.engine)
 
-    def clock(self) -> float:
-        """The engine's "now": the wall clock, or the newest event time if that is later.
-
-        Live sources keep the two together; a simulator running faster than real time, or a
-        replayed history, moves event time ahead, and the live gauges follow event time.
-        """
-        newest = max(
-            (s.watermark for s in self.engine.queues.values() if s.watermark is not None),
-            default=0.0,
-        )
-        return max(time.time(), newest)
+    def clock(self, queue: str | None = None) -> float:
+        """The engine's "now": the wall clock, or for an owned ``queue`` the later of it and
+        the queue's newest event time, at most ``engine.max_future_seconds`` ahead (the second
+        its snapshot is taken at: processors/snapshot_cache.py). Live sources keep the two
+        together; a simulator running faster than real time moves its queues' event time
+        ahead, and their live gauges follow it. One queue never moves another's "now"."""
+        now = time.time()
+        state = self.engine.queues.get(queue) if queue is not None else None
+        if state is None:
+            return now
+        assert self.snapshot_cache is not None
+        return max(now, float(self.snapshot_cache.second_of(state, now)))
 
     def snapshots(self) -> dict[str, QueueSnapshot]:
-        """Snapshots of the owned queues at the engine's current second (or the second pinned
-        by :meth:`fresh_snapshots` for the scrape in progress). Each queue's is computed once
-        per second, and again only after a batch touched it."""
+        """Snapshots of the owned queues, each at its own second for the current wall-clock
+        second (or the one pinned by :meth:`pinned` for the scrape in progress). Each queue's is
+        computed once per second, and again only after a batch touched it."""
         assert self.snapshot_cache is not None
         second = self._pinned if self._pinned is not None else math.floor(self.clock())
         return self.snapshot_cache.snapshots(second)
@@ -146,7 +149,8 @@ class WorkerRuntime:
     def pinned(self, snapshots: dict[str, QueueSnapshot]) -> Iterator[None]:
         """While a scrape reads ``snapshots`` (from :meth:`fresh_snapshots`), have
         :meth:`snapshots` serve their second, even if the clock has moved on since."""
-        self._pinned = int(max((s.at for s in snapshots.values()), default=self.clock()))
+        # The wall-clock second they were taken for: no queue is taken before it.
+        self._pinned = int(min((s.at for s in snapshots.values()), default=self.clock()))
         try:
             yield
         finally:
@@ -284,6 +288,7 @@ def _register_agent(
     # The batch task and the stalled-partition reader both plan and apply records; one at a
     # time.
     applying = runtime.applying
+    admission = Admission(runtime.config.engine)
 
     def apply(planned: list[Sequence[Any]], filled: list[Gap], runs: list[Sequence[Any]]) -> None:
         """Decode and apply one planned batch (runs of one partition's records) whose gaps
@@ -292,9 +297,10 @@ def _register_agent(
         flush task to write and ack in one go (streams/state_store.py). Never awaits."""
         # Decoding, key checks and tallies in one pass (streams/batching.py); metrics are
         # touched once per batch and (topic, type), not once per event.
-        decoded = decode_batch(planned)
-        for message, failure in decoded.failures:
-            _dead_letter(deadletter, message, failure)
+        decoded = decode_batch(planned, worker.max_event_bytes)
+        refused = screen_batch(decoded, admission, runtime.engine, time.time())
+        for message, failure in (*decoded.failures, *refused):
+            _dead_letter(deadletter, message, failure, worker.deadletter_original_bytes)
             metrics.deadlettered.labels(message.topic, failure.reason_code).inc()
         for message, event in decoded.misrouted:
             # A producer that did not key by queue: re-key so the queue's state stays
@@ -316,6 +322,9 @@ def _register_agent(
             store.stage((), ack)
             return
         result = runtime.engine.apply_grouped(decoded.by_queue)
+        for message, failure in engine_refusals(decoded, result.refused):
+            _dead_letter(deadletter, message, failure, worker.deadletter_original_bytes)
+            metrics.deadlettered.labels(message.topic, failure.reason_code).inc()
         for forward in result.forwarded:
             ticketing.send_soon(key=forward.queue.encode(), value=encode_event(forward))
         store.stage(decoded.applied, ack)
@@ -581,10 +590,16 @@ async def _fill_gaps(
     return out
 
 
-def _dead_letter(topic: Any, message: Any, failure: DecodeFailure) -> None:
+def _dead_letter(topic: Any, message: Any, failure: DecodeFailure, keep_bytes: int) -> None:
+    """Send ``message`` to the dead-letter topic: a record of bounded size, whatever the
+    original's (streams/deadletter.py); its key is the original's, cut to the same bound."""
     source = {"topic": message.topic, "partition": message.partition, "offset": message.offset}
-    record = deadletter_record(message.value or b"", failure.reason, failure.reason_code, source)
-    topic.send_soon(key=message.key, value=record)
+    value = message.value if isinstance(message.value, bytes) else b""
+    record = deadletter_record(
+        value, failure.reason, failure.reason_code, source, keep_bytes=keep_bytes
+    )
+    key = message.key[:1024] if isinstance(message.key, bytes) else None
+    topic.send_soon(key=key, value=record)
     log(
         logger,
         "event dead-lettered",
