@@ -34,7 +34,7 @@ from streams.batch_fetch import FetchedBatches, Run, install_batch_fetch
 from streams.batching import decode_batch
 from streams.codec import DecodeFailure, encode_event
 from streams.config import Config
-from streams.deadletter import deadletter_record
+from streams.deadletter import LogBudget, deadletter_record
 from streams.exporter import KpiCollector, PipelineMetrics
 from streams.faust_acks import ack_offsets, ack_records, dedupe_acked, install_commit_offsets
 from streams.gap_fill import FilledGap, GapFiller
@@ -600,14 +600,21 @@ def _dead_letter(topic: Any, message: Any, failure: DecodeFailure, keep_bytes: i
     )
     key = message.key[:1024] if isinstance(message.key, bytes) else None
     topic.send_soon(key=key, value=record)
-    log(
-        logger,
-        "event dead-lettered",
-        logging.WARNING,
-        reason_code=failure.reason_code,
-        reason=failure.reason[:200],
-        **source,
-    )
+    if _DEADLETTER_LOG.allow(time.monotonic()):
+        log(
+            logger,
+            "event dead-lettered",
+            logging.WARNING,
+            reason_code=failure.reason_code,
+            reason=failure.reason[:200],
+            not_logged_since_last=_DEADLETTER_LOG.take_suppressed(),
+            **source,
+        )
+
+
+_DEADLETTER_LOG = LogBudget(lines=20, seconds=10.0)
+"""A flood of bad records (20,000 made-up queues) must not become a flood of log lines: every
+one is on the dead-letter topic and counted; the log shows 20 per 10 s and how many it skipped."""
 
 
 def _register_lifecycle(

@@ -30,6 +30,7 @@ import msgspec
 
 __all__ = [
     "DEADLETTER_ORIGINAL_BYTES",
+    "LogBudget",
     "classify_decode_error",
     "deadletter_record",
 ]
@@ -90,3 +91,29 @@ def _plain_text(data: bytes) -> str | None:
         return None
     plain = text.replace("\t", "").replace("\n", "").replace("\r", "")
     return text if plain.isprintable() else None
+
+
+class LogBudget:
+    """At most ``lines`` log lines per ``seconds``; counts the ones skipped."""
+
+    __slots__ = ("_left", "_lines", "_seconds", "_started", "_suppressed")
+
+    def __init__(self, lines: int, seconds: float) -> None:
+        self._lines, self._seconds = lines, seconds
+        self._started = float("-inf")
+        self._left = 0
+        self._suppressed = 0
+
+    def allow(self, now: float) -> bool:
+        if now - self._started >= self._seconds:
+            self._started, self._left = now, self._lines
+        if self._left > 0:
+            self._left -= 1
+            return True
+        self._suppressed += 1
+        return False
+
+    def take_suppressed(self) -> int:
+        """How many were skipped since the last line logged (and reset)."""
+        count, self._suppressed = self._suppressed, 0
+        return count
