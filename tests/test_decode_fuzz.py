@@ -9,7 +9,6 @@ after it, which must come out applied whatever the middle record is.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +23,7 @@ from streams.batching import decode_batch
 from streams.codec import DecodeFailure, decode_event
 from streams.deadletter import deadletter_record
 from streams.screening import screen_batch
+from tests.test_hostile_input import Message
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC).timestamp()
 GOOD = json.dumps(
@@ -37,15 +37,6 @@ GOOD = json.dumps(
 ).encode()
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TYPES = [type_name(kind) for kind in (*TELEPHONY_TYPES, *TICKETING_TYPES)]
-
-
-@dataclass
-class Message:
-    topic: str
-    partition: int
-    offset: int
-    key: Any
-    value: Any
 
 
 def decode_around(value: Any) -> None:

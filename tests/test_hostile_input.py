@@ -244,3 +244,34 @@ def test_each_queue_reports_at_its_own_time_within_the_bound() -> None:
     assert snaps["billing"].at == NOW + 100
     assert snaps["sales"].at == NOW + 300  # bounded by max_future_seconds
     assert snaps["x"].at == NOW
+
+
+def test_dead_letter_log_lines_are_budgeted_and_the_skipped_ones_counted() -> None:
+    from streams.deadletter import LogBudget
+
+    budget = LogBudget(lines=2, seconds=10.0)
+    assert [budget.allow(t) for t in (0.0, 1.0, 2.0, 3.0)] == [True, True, False, False]
+    assert budget.allow(10.5) and budget.take_suppressed() == 2 and budget.take_suppressed() == 0
+
+
+def test_the_demo_worker_allows_its_simulator_to_run_ahead() -> None:
+    from streams.commands.demo import demo_future_seconds
+    from streams.commands.worker import apply_overrides
+    from streams.config import Config
+
+    args = type(
+        "Args",
+        (),
+        {
+            "max_future_seconds": demo_future_seconds(5.0),
+            "bootstrap": None,
+            "web_port": None,
+            "web_host": None,
+            "data_dir": None,
+            "app_id": None,
+            "embedded_broker": False,
+        },
+    )()
+    config = apply_overrides(Config(), args)
+    assert config.engine.max_future_seconds == 30 * 86_400  # type: ignore[attr-defined]
+    assert demo_future_seconds(1.0) == 300.0

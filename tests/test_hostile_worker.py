@@ -18,14 +18,13 @@ import yaml
 from kafka import KafkaConsumer, KafkaProducer
 
 from processors.events import TICKETING_TYPES, CallEntered, TicketMoved
-from processors.settings import EngineSettings
 from streams.broker import EmbeddedBroker
 from tests.servers import free_port
 from tests.test_worker_integration import (
     DECODER,
-    matches_replay,
     metric_values,
     pipeline_counters,
+    settle_to_replay,
     setup_topics,
     simulate_jsonl,
     wait_for,
@@ -204,17 +203,8 @@ def test_hostile_input_is_dead_lettered_and_the_good_events_counted_exactly(
         )
         counted = metric_values(worker, "ccpulse_events_deadlettered_total")
         assert sum(counted.values()) == len(bad)
-        last_problems: list[str] = []
-
-        def settled() -> bool:
-            nonlocal last_problems
-            last_problems = matches_replay(worker, good_file, EngineSettings())
-            return last_problems == []
-
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not settled():
-            time.sleep(1)
-        assert last_problems == [], "\n".join(last_problems[:30]) + pipeline_counters(worker)
+        problems = settle_to_replay(worker, good_file, 30)
+        assert problems == [], "\n".join(problems[:30]) + pipeline_counters(worker)
         at = worker.kpis()["at"]
         assert abs(at - time.time()) < 10
         assert worker.process is not None and worker.process.poll() is None
