@@ -233,6 +233,9 @@ class TicketMoved(_Base, frozen=True, tag="ticket.moved"):
 class TicketMovedIn(_Base, frozen=True, tag="ticket.moved_in"):
     """Derived: a ticket arrived in ``queue`` from ``from_queue``, with what is known of it."""
 
+    id: Annotated[str, Meta(min_length=1, max_length=MAX_TEXT + 3)]
+    """The move's id plus ``:in`` (processors/tickets.py): a move with an id of the longest
+    length still forwards."""
     ticket_id: NonEmpty
     from_queue: NonEmpty
     created_at: AwareTime | None = None

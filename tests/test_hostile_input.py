@@ -275,3 +275,15 @@ def test_the_demo_worker_allows_its_simulator_to_run_ahead() -> None:
     config = apply_overrides(Config(), args)
     assert config.engine.max_future_seconds == 30 * 86_400  # type: ignore[attr-defined]
     assert demo_future_seconds(1.0) == 300.0
+
+
+def test_a_move_with_the_longest_id_still_forwards_a_decodable_moved_in() -> None:
+    from processors.events import TicketCreated, TicketMoved, TicketMovedIn
+    from streams.codec import encode_event
+
+    engine = KpiEngine()
+    t = datetime.fromtimestamp(NOW, UTC)
+    engine.apply_all([TicketCreated(id="a", time=t, queue="q", ticket_id="t1")])
+    move = TicketMoved(id="m" * 256, time=t, queue="q", ticket_id="t1", to_queue="r")
+    forwarded = engine.apply_grouped({"q": [(move, None, -1)]}).forwarded
+    assert isinstance(decode_event(encode_event(forwarded[0]), 65_536), TicketMovedIn)
