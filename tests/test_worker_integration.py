@@ -146,6 +146,17 @@ def matches_replay(worker: WorkerProcess, events_file: Path, settings: EngineSet
     return differences(document["queues"], replayed)
 
 
+def settle_to_replay(worker: WorkerProcess, events_file: Path, timeout: float) -> list[str]:
+    """Compare the worker with replay of ``events_file`` until they match or ``timeout`` is
+    over; the last differences ([] once they match)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        last = matches_replay(worker, events_file, EngineSettings())
+        if last == [] or time.monotonic() >= deadline:
+            return last
+        time.sleep(1)
+
+
 @pytest.fixture
 def pipeline(broker: EmbeddedBroker, tmp_path: Path, topic_prefix: str) -> dict[str, Any]:
     config = write_config(tmp_path / "ccpulse.yaml", topic_prefix)
@@ -202,16 +213,7 @@ def test_simulated_events_give_the_replay_kpis_and_survive_a_kill(
         config=pipeline["config"],
     ).start()
     try:
-        last: list[str] = []
-
-        def settled() -> bool:
-            nonlocal last
-            last = matches_replay(restarted, events_file, EngineSettings())
-            return last == []
-
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and not settled():
-            time.sleep(1)
+        last = settle_to_replay(restarted, events_file, 90)
         assert last == [], (
             "\n".join(last[:30]) + "\n" + pipeline_counters(restarted) + restarted.log_tail()
         )
