@@ -27,6 +27,7 @@ from typing import Any
 import faust
 from prometheus_client import CollectorRegistry
 
+from processors.admission import Admission
 from processors.engine import KpiEngine
 from processors.snapshot import QueueSnapshot
 from processors.snapshot_cache import SnapshotCache
@@ -34,7 +35,7 @@ from streams.batch_fetch import FetchedBatches, Run, install_batch_fetch
 from streams.batching import decode_batch
 from streams.codec import DecodeFailure, encode_event
 from streams.config import Config
-from streams.deadletter import deadletter_record
+from streams.deadletter import LogBudget, deadletter_record
 from streams.exporter import KpiCollector, PipelineMetrics
 from streams.faust_acks import ack_offsets, ack_records, dedupe_acked, install_commit_offsets
 from streams.gap_fill import FilledGap, GapFiller
@@ -47,6 +48,7 @@ from streams.lag import (
 )
 from streams.logs import log
 from streams.ordering import Gap, PartitionOrder, Plan
+from streams.screening import engine_refusals, screen_batch
 from streams.stalls import Behind, StallWatch
 from streams.state_store import QueueStateStore
 from streams.topics import TABLE_NAME
@@ -106,22 +108,23 @@ class WorkerRuntime:
         if self.snapshot_cache is None:
             self.snapshot_cache = SnapshotCache(self.engine)
 
-    def clock(self) -> float:
-        """The engine's "now": the wall clock, or the newest event time if that is later.
-
-        Live sources keep the two together; a simulator running faster than real time, or a
-        replayed history, moves event time ahead, and the live gauges follow event time.
-        """
-        newest = max(
-            (s.watermark for s in self.engine.queues.values() if s.watermark is not None),
-            default=0.0,
-        )
-        return max(time.time(), newest)
+    def clock(self, queue: str | None = None) -> float:
+        """The engine's "now": the wall clock, or for an owned ``queue`` the later of it and
+        the queue's newest event time, at most ``engine.max_future_seconds`` ahead (the second
+        its snapshot is taken at: processors/snapshot_cache.py). Live sources keep the two
+        together; a simulator running faster than real time moves its queues' event time
+        ahead, and their live gauges follow it. One queue never moves another's "now"."""
+        now = time.time()
+        state = self.engine.queues.get(queue) if queue is not None else None
+        if state is None:
+            return now
+        assert self.snapshot_cache is not None
+        return max(now, float(self.snapshot_cache.second_of(state, now)))
 
     def snapshots(self) -> dict[str, QueueSnapshot]:
-        """Snapshots of the owned queues at the engine's current second (or the second pinned
-        by :meth:`fresh_snapshots` for the scrape in progress). Each queue's is computed once
-        per second, and again only after a batch touched it."""
+        """Snapshots of the owned queues, each at its own second for the current wall-clock
+        second (or the one pinned by :meth:`pinned` for the scrape in progress). Each queue's is
+        computed once per second, and again only after a batch touched it."""
         assert self.snapshot_cache is not None
         second = self._pinned if self._pinned is not None else math.floor(self.clock())
         return self.snapshot_cache.snapshots(second)
@@ -147,7 +150,8 @@ class WorkerRuntime:
     def pinned(self, snapshots: dict[str, QueueSnapshot]) -> Iterator[None]:
         """While a scrape reads ``snapshots`` (from :meth:`fresh_snapshots`), have
         :meth:`snapshots` serve their second, even if the clock has moved on since."""
-        self._pinned = int(max((s.at for s in snapshots.values()), default=self.clock()))
+        # The wall-clock second they were taken for: no queue is taken before it.
+        self._pinned = int(min((s.at for s in snapshots.values()), default=self.clock()))
         try:
             yield
         finally:
@@ -284,6 +288,7 @@ def _register_agent(
     # The batch task and the stalled-partition reader both plan and apply records; one at a
     # time.
     applying = runtime.applying
+    admission = Admission(runtime.config.engine)
 
     def apply(planned: list[Sequence[Any]], filled: list[Gap], runs: list[Sequence[Any]]) -> None:
         """Decode and apply one planned batch (runs of one partition's records) whose gaps
@@ -292,12 +297,15 @@ def _register_agent(
         flush task to write and ack in one go (streams/state_store.py). Never awaits."""
         # Decoding, key checks and tallies in one pass (streams/batching.py); metrics are
         # touched once per batch and (topic, type), not once per event.
-        decoded = decode_batch(planned)
+        decoded = decode_batch(planned, worker.max_event_bytes)
+        refused = screen_batch(decoded, admission, runtime.engine, time.time())
         # Records this batch produces besides its deltas: its offsets are acked only once
         # they are in Kafka too (streams/delivery.py).
         sent: list[Any] = []
-        for message, failure in decoded.failures:
-            sent.append(_dead_letter(deadletter, message, failure))
+        for message, failure in (*decoded.failures, *refused):
+            sent.append(
+                _dead_letter(deadletter, message, failure, worker.deadletter_original_bytes)
+            )
             metrics.deadlettered.labels(message.topic, failure.reason_code).inc()
         for message, event in decoded.misrouted:
             # A producer that did not key by queue: re-key so the queue's state stays
@@ -321,6 +329,11 @@ def _register_agent(
             store.stage((), ack, sent)
             return
         result = runtime.engine.apply_grouped(decoded.by_queue)
+        for message, failure in engine_refusals(decoded, result.refused):
+            sent.append(
+                _dead_letter(deadletter, message, failure, worker.deadletter_original_bytes)
+            )
+            metrics.deadlettered.labels(message.topic, failure.reason_code).inc()
         for forward in result.forwarded:
             sent.append(
                 ticketing.send_soon(key=forward.queue.encode(), value=encode_event(forward))
@@ -604,20 +617,33 @@ async def _fill_gaps(
     return out
 
 
-def _dead_letter(topic: Any, message: Any, failure: DecodeFailure) -> Any:
-    """Send ``message`` to the dead-letter topic; what the send returned."""
+def _dead_letter(topic: Any, message: Any, failure: DecodeFailure, keep_bytes: int) -> Any:
+    """Send ``message`` to the dead-letter topic: a record of bounded size, whatever the
+    original's (streams/deadletter.py); its key is the original's, cut to the same bound.
+    What the send returned."""
     source = {"topic": message.topic, "partition": message.partition, "offset": message.offset}
-    record = deadletter_record(message.value or b"", failure.reason, failure.reason_code, source)
-    sent = topic.send_soon(key=message.key, value=record)
-    log(
-        logger,
-        "event dead-lettered",
-        logging.WARNING,
-        reason_code=failure.reason_code,
-        reason=failure.reason[:200],
-        **source,
+    value = message.value if isinstance(message.value, bytes) else b""
+    record = deadletter_record(
+        value, failure.reason, failure.reason_code, source, keep_bytes=keep_bytes
     )
+    key = message.key[:1024] if isinstance(message.key, bytes) else None
+    sent = topic.send_soon(key=key, value=record)
+    if _DEADLETTER_LOG.allow(time.monotonic()):
+        log(
+            logger,
+            "event dead-lettered",
+            logging.WARNING,
+            reason_code=failure.reason_code,
+            reason=failure.reason[:200],
+            not_logged_since_last=_DEADLETTER_LOG.take_suppressed(),
+            **source,
+        )
     return sent
+
+
+_DEADLETTER_LOG = LogBudget(lines=20, seconds=10.0)
+"""A flood of bad records (20,000 made-up queues) must not become a flood of log lines: every
+one is on the dead-letter topic and counted; the log shows 20 per 10 s and how many it skipped."""
 
 
 def _changelog_failed(app: faust.App, error: BaseException) -> None:

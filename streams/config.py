@@ -24,6 +24,8 @@ from msgspec import Meta, Struct, field
 from processors.alert_rules import AlertRule, RuleError, default_rules, merge_rules, validate_rules
 from processors.settings import EngineSettings, QueueSettings, parse_window
 from streams.alerting.config import NotifyConfig, Receiver
+from streams.codec import MAX_EVENT_BYTES
+from streams.deadletter import DEADLETTER_ORIGINAL_BYTES
 from streams.sources.settings import SourcesConfig
 
 __all__ = [
@@ -107,6 +109,11 @@ class WorkerConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     consumer handed over, with nothing applied, before the worker reads those records straight
     from Kafka; and how long Faust's committed offset may stay below what the agent applied
     before the worker acks the offsets in between (streams/stalls.py)."""
+    max_event_bytes: Annotated[int, Meta(ge=1024, le=16 * 1024 * 1024)] = MAX_EVENT_BYTES
+    """A source record longer than this is refused unread (dead letter, ``too_large``)."""
+    deadletter_original_bytes: Annotated[int, Meta(ge=0, le=512 * 1024)] = DEADLETTER_ORIGINAL_BYTES
+    """How much of a refused record its dead-letter record keeps (with its size and SHA-256).
+    At most 512 kB: kept as base64 that is 683 kB, under Kafka's default 1 MB record limit."""
     stopped_partition_seconds: Annotated[float, Meta(gt=0, le=3600)] = 30.0
     """How long Faust may hand over none of a partition's records, with the partition behind
     its highwater, before the worker reads them straight from Kafka itself. Longer than

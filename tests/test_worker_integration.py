@@ -148,6 +148,17 @@ def matches_replay(worker: WorkerProcess, events_file: Path, settings: EngineSet
     return differences(document["queues"], replayed)
 
 
+def settle_to_replay(worker: WorkerProcess, events_file: Path, timeout: float) -> list[str]:
+    """Compare the worker with replay of ``events_file`` until they match or ``timeout`` is
+    over; the last differences ([] once they match)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        last = matches_replay(worker, events_file, EngineSettings())
+        if last == [] or time.monotonic() >= deadline:
+            return last
+        time.sleep(1)
+
+
 def make_pipeline(broker: Broker, tmp_path: Path, topic_prefix: str) -> dict[str, Any]:
     config = write_config(tmp_path / "ccpulse.yaml", topic_prefix)
     return {"config": config, "topics": setup_topics(broker, config), "dir": tmp_path}
@@ -236,16 +247,7 @@ def replay_kpis_across_a_kill(broker: Broker, pipeline: dict[str, Any], topic_pr
         config=pipeline["config"],
     ).start()
     try:
-        last: list[str] = []
-
-        def settled() -> bool:
-            nonlocal last
-            last = matches_replay(restarted, events_file, EngineSettings())
-            return last == []
-
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and not settled():
-            time.sleep(1)
+        last = settle_to_replay(restarted, events_file, 90)
         assert last == [], (
             "\n".join(last[:30]) + "\n" + pipeline_counters(restarted) + restarted.log_tail()
         )

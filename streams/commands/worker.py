@@ -33,6 +33,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         action="store_true",
         help="the broker is the embedded Tansu (one record per producer batch, 6 s sessions)",
     )
+    parser.add_argument(
+        "--max-future-seconds",
+        type=float,
+        help="engine.max_future_seconds (ccpulse demo: its simulator runs ahead of the clock)",
+    )
     parser.add_argument("--loglevel", default="info")
     parser.set_defaults(func=run)
 
@@ -53,6 +58,10 @@ def apply_overrides(config: msgspec.Struct, args: argparse.Namespace) -> msgspec
     changes: dict[str, object] = {}
     if worker_changes:
         changes["worker"] = msgspec.structs.replace(config.worker, **worker_changes)  # type: ignore[attr-defined]
+    if getattr(args, "max_future_seconds", None) is not None:
+        changes["engine"] = msgspec.structs.replace(  # type: ignore[attr-defined]
+            config.engine, max_future_seconds=max(0.0, args.max_future_seconds)
+        )
     if args.bootstrap:
         changes["kafka"] = msgspec.structs.replace(config.kafka, bootstrap=args.bootstrap)  # type: ignore[attr-defined]
     return msgspec.structs.replace(config, **changes) if changes else config
