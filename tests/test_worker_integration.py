@@ -63,7 +63,12 @@ def setup_topics(broker: Broker, config_path: Path) -> dict[str, str]:
     }
 
 
-def simulate_jsonl(path: Path, start: datetime, seconds: int, seed: int) -> list[Event]:
+def simulate_jsonl(
+    path: Path, start: datetime, seconds: int, seed: int, flat_day: bool = False
+) -> list[Event]:
+    """The simulator's events from ``start`` on, as a JSON-lines file; ``flat_day``: every hour
+    at the daily peak (a test that needs some kind of event must not depend on the hour it
+    runs at)."""
     subprocess.run(
         [
             sys.executable,
@@ -82,6 +87,7 @@ def simulate_jsonl(path: Path, start: datetime, seconds: int, seed: int) -> list
             "0",
             "--seed",
             str(seed),
+            *(["--flat-day"] if flat_day else []),
         ],
         cwd=ROOT,
         check=True,
