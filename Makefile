@@ -3,6 +3,7 @@
 #   make test   - install everything needed (Python and Debian packages, Apache Kafka from
 #                 Maven Central) and run the tests
 #   make bench  - benchmarks; writes docs/performance.md and docs/performance.json
+#   make soak   - crash soak: workers SIGKILLed at random while traffic flows, 20 runs (tests/soak.py)
 #   make lint   - ruff (lint + format check) and mypy --strict on processors/
 
 PYTHON ?= python3
@@ -10,7 +11,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: install demo test test-unit test-integration bench lint format dashboards clean
+.PHONY: install demo test test-unit test-integration bench soak lint format dashboards clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +38,10 @@ test-unit: install
 
 bench: install kafka
 	$(PY) -m bench.run
+
+SOAK_ARGS ?= --runs 20
+soak: install
+	$(PY) -m tests.soak $(SOAK_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

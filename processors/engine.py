@@ -17,10 +17,11 @@ benchmarks; nothing here knows about Kafka. What it guarantees, per queue:
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -106,6 +107,11 @@ class BatchResult:
     """Queues whose state changed (persist these once)."""
     forwarded: list[TicketMovedIn] = field(default_factory=list)
     """Events for other queues (a ticket moved away): produce them keyed by their queue."""
+    refused: list[tuple[Item, str, str]] = field(default_factory=list)
+    """Events the engine would not count, with a reason code and a sentence: an id already
+    applied with another event time (``id_conflict``), or an event its handler raised on
+    (``apply_error``). The worker sends them to the dead-letter topic; the queue's other events
+    are applied."""
     applied: int = 0
     late: int = 0
     duplicates: int = 0
@@ -178,6 +184,7 @@ class KpiEngine:
             longest + self._lateness + 900,
         )
         self._history = longest + self._lateness
+        self._max_ids = self.settings.max_remembered_ids
 
     # -- applying -----------------------------------------------------------------------------
 
@@ -275,7 +282,8 @@ class KpiEngine:
         family = ""
         watermark: float | None = None
         seen: dict[str, float] = {}
-        for event, key, offset in items:
+        for item in items:
+            event, key, offset = item
             if key is not None:
                 if key is not source:
                     if source is not None:
@@ -302,14 +310,29 @@ class KpiEngine:
                 touched = True
                 continue
             event_id = event.id
-            if event_id in seen:
-                duplicates += 1
+            first_time = seen.get(event_id)
+            if first_time is not None:
+                if first_time != t:
+                    result.refused.append((item, "id_conflict", _conflict(event_id, first_time)))
+                else:
+                    duplicates += 1
                 continue
             seen[event_id] = t
+            touched = True
+            try:
+                counted = handlers[kind](runtime, event, t, result)
+            except Exception as error:
+                # The last line of defence: the contract (processors/events.py) and the
+                # admission checks (processors/admission.py) are there so that no content can
+                # make a handler raise. If one still does, that event is refused and its id
+                # forgotten, and the rest of the batch is applied: the same at a changelog
+                # replay, which applies the same events to the same state.
+                del seen[event_id]
+                result.refused.append((item, "apply_error", f"{type(error).__name__}: {error}"))
+                continue
             if watermark is None or t > watermark:
                 watermark = t
-            touched = True
-            if handlers[kind](runtime, event, t, result):
+            if counted:
                 applied += 1
             else:
                 ignored += 1
@@ -317,6 +340,10 @@ class KpiEngine:
             offsets[source] = last_offset
         if watermark is not None:
             watermarks[family] = watermark
+        cap = self._max_ids
+        for family_seen in seen_ids.values():
+            if len(family_seen) > cap:
+                _forget_oldest(family_seen, len(family_seen) - cap)
         state.late += late
         state.duplicates += duplicates
         state.ignored += ignored
@@ -490,6 +517,17 @@ def _on_ticket(runtime: _Queue, event: TicketEvent, t: float, result: BatchResul
         else:
             open_tickets.discard(event.ticket_id)
     return applied
+
+
+def _conflict(event_id: str, first_time: float) -> str:
+    first = datetime.fromtimestamp(first_time, UTC).isoformat()
+    return f"id {event_id[:64]!r} was already applied with another event time ({first})"
+
+
+def _forget_oldest(seen: dict[str, float], count: int) -> None:
+    """Forget the ``count`` ids remembered first (engine.max_remembered_ids)."""
+    for event_id in list(itertools.islice(seen, count)):
+        del seen[event_id]
 
 
 def _evict_seen(seen: dict[str, float], horizon: float) -> None:

@@ -45,13 +45,21 @@ __all__ = [
     "TicketSolved",
     "TicketStatusChanged",
     "event_seconds",
+    "name_problem",
     "type_name",
 ]
 
 SCHEMA_VERSION = 1
 
-NonEmpty = Annotated[str, Meta(min_length=1, max_length=256)]
-Seconds = Annotated[float, Meta(ge=0)]
+MAX_TEXT = 256
+"""Longest identifier or free-text field, in characters (a longer one is refused: ``invalid``)."""
+MAX_SECONDS = 10_000_000.0
+"""Longest duration a source may report (about 115 days): anything above it, or not finite, is
+refused (``invalid``), so that no sum or average of durations can become infinite or NaN."""
+
+NonEmpty = Annotated[str, Meta(min_length=1, max_length=MAX_TEXT)]
+Text = Annotated[str, Meta(max_length=MAX_TEXT)]
+Seconds = Annotated[float, Meta(ge=0, le=MAX_SECONDS)]
 AwareTime = Annotated[datetime, Meta(tz=True)]
 
 AgentState = Literal["logged_out", "available", "on_call", "wrap_up", "not_ready"]
@@ -102,6 +110,10 @@ class CallAnswered(_Base, frozen=True, tag="call.answered"):
     agent: NonEmpty | None = None
     wait_seconds: Seconds | None = None
 
+    def __post_init__(self) -> None:
+        if self.agent is not None:
+            _check_name("agent", self.agent)
+
 
 class CallAbandoned(_Base, frozen=True, tag="call.abandoned"):
     """The caller hung up while queued."""
@@ -134,13 +146,22 @@ class CallEnded(_Base, frozen=True, tag="call.ended"):
     hold_seconds: Seconds = 0.0
     wrapup_seconds: Seconds = 0.0
 
+    def __post_init__(self) -> None:
+        if self.agent is not None:
+            _check_name("agent", self.agent)
+
 
 class AgentStateChanged(_Base, frozen=True, tag="agent.state"):
     """An agent serving ``queue`` entered ``state`` at ``time``."""
 
     agent: NonEmpty
     state: AgentState
-    reason: str | None = None
+    reason: Text | None = None
+
+    def __post_init__(self) -> None:
+        _check_name("agent", self.agent)
+        if self.reason is not None:
+            _check_name("reason", self.reason)
 
 
 # --- ticketing -------------------------------------------------------------------------------
@@ -153,12 +174,15 @@ class TicketCreated(_Base, frozen=True, tag="ticket.created"):
     priority: Priority = "normal"
     due_at: AwareTime | None = None
     customer: NonEmpty | None = None
-    channel: str | None = None
+    channel: Text | None = None
 
 
 class TicketAssigned(_Base, frozen=True, tag="ticket.assigned"):
     ticket_id: NonEmpty
     agent: NonEmpty
+
+    def __post_init__(self) -> None:
+        _check_name("agent", self.agent)
 
 
 class TicketReplied(_Base, frozen=True, tag="ticket.replied"):
@@ -200,10 +224,18 @@ class TicketMoved(_Base, frozen=True, tag="ticket.moved"):
     ticket_id: NonEmpty
     to_queue: NonEmpty
 
+    def __post_init__(self) -> None:
+        _check_name("to_queue", self.to_queue)
+        if self.to_queue == self.queue:
+            raise ValueError("a ticket cannot move to the queue it is in (to_queue == queue)")
+
 
 class TicketMovedIn(_Base, frozen=True, tag="ticket.moved_in"):
     """Derived: a ticket arrived in ``queue`` from ``from_queue``, with what is known of it."""
 
+    id: Annotated[str, Meta(min_length=1, max_length=MAX_TEXT + 3)]
+    """The move's id plus ``:in`` (processors/tickets.py): a move with an id of the longest
+    length still forwards."""
     ticket_id: NonEmpty
     from_queue: NonEmpty
     created_at: AwareTime | None = None
@@ -217,8 +249,8 @@ class TicketMovedIn(_Base, frozen=True, tag="ticket.moved_in"):
 class SurveyResponse(_Base, frozen=True, tag="survey.response"):
     """A customer survey answer about a call or ticket; any of the three scores may be absent."""
 
-    ticket_id: str | None = None
-    call_id: str | None = None
+    ticket_id: Text | None = None
+    call_id: Text | None = None
     csat: Annotated[int, Meta(ge=1, le=5)] | None = None
     nps: Annotated[int, Meta(ge=0, le=10)] | None = None
     ces: Annotated[int, Meta(ge=1, le=7)] | None = None
@@ -267,6 +299,31 @@ TICKETING_TYPES: tuple[type[_Base], ...] = (
     TicketMovedIn,
     SurveyResponse,
 )
+
+
+NAME_REFUSED = "control or bidi characters"
+"""Part of the reason of every name refused by :func:`name_problem` (streams/deadletter.py
+classifies on it)."""
+
+
+def name_problem(field: str, value: str) -> str | None:
+    """Why ``value`` cannot be a queue name, an agent id or a reason (None: it can).
+
+    Names are shown on wallboards and in alerts and used as Prometheus labels: a control
+    character or a bidirectional override (which can make a name display as another one) is
+    refused, and so is any character Python does not deem printable (format characters such as
+    U+200B, separators other than the space). ``str.isprintable`` is one C pass over the string.
+    """
+    if value.isprintable():
+        return None
+    return f"{field} contains {NAME_REFUSED} (not printable): {value[:64]!r}"
+
+
+def _check_name(field: str, value: str) -> None:
+    """Raise ValueError (msgspec turns it into a ValidationError) if ``value`` is no name."""
+    problem = name_problem(field, value)
+    if problem is not None:
+        raise ValueError(problem)
 
 
 def event_seconds(event: Event) -> float:

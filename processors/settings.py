@@ -73,6 +73,20 @@ class EngineSettings(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     defaults: QueueSettings = field(default_factory=QueueSettings)
     queues: dict[str, QueueSettings] = field(default_factory=dict)
     """Per-queue overrides; keys may be shell-style patterns (``sales-*``)."""
+    max_future_seconds: NonNegativeSeconds = 300.0
+    """A worker refuses (dead letter, ``future_time``) an event dated more than this ahead of
+    its wall clock, and no queue reports further ahead: one wrong source clock cannot move any
+    queue's "now" (docs/kpis.md#time). ``ccpulse replay`` does not apply it."""
+    max_queues: Annotated[int, Meta(ge=1)] = 2000
+    """Most queues one worker (or replay) keeps state for; events of a further queue are refused
+    (dead letter, ``unknown_queue``), so a flood of made-up queue names cannot exhaust memory,
+    Prometheus series or the per-second alert pass."""
+    queues_allowed: list[str] | None = None
+    """Shell-style patterns (``sales-*``) of the queue names accepted; None: any name. Events of
+    another queue are refused (``unknown_queue``)."""
+    max_remembered_ids: Annotated[int, Meta(ge=1)] = 100_000
+    """Most event ids one queue remembers per family for de-duplication, besides the lateness
+    horizon; past it the oldest are forgotten first (docs/kpis.md, Duplicates)."""
 
     def for_queue(self, queue: str) -> QueueSettings:
         """The settings of ``queue``: its exact key, else the first matching pattern, else the

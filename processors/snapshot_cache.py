@@ -13,6 +13,11 @@ taken at, so this cache keeps one per queue and recomputes it only when
   either is noticed too, by identity.
 
 The snapshots returned are exactly :meth:`KpiEngine.snapshot`'s; only the work is shared.
+
+Each queue is taken at its own second (:meth:`SnapshotCache.second_of`): the later of the
+wall-clock second asked for and the queue's own newest event time, never more than ``ahead``
+seconds past the wall clock. A queue fed by a simulation faster than real time reports at its
+event time; one queue's events never move another queue's "now" (docs/kpis.md#time).
 """
 
 from __future__ import annotations
@@ -30,10 +35,11 @@ __all__ = ["SnapshotCache"]
 class SnapshotCache:
     """Per-queue snapshots of one engine, reused within an engine second until touched."""
 
-    __slots__ = ("_engine", "_entries", "_touched")
+    __slots__ = ("_ahead", "_engine", "_entries", "_touched")
 
-    def __init__(self, engine: KpiEngine) -> None:
+    def __init__(self, engine: KpiEngine, ahead: float | None = None) -> None:
         self._engine = engine
+        self._ahead = math.floor(engine.settings.max_future_seconds if ahead is None else ahead)
         self._entries: dict[str, tuple[int, QueueState, QueueSnapshot]] = {}
         """queue -> (second, the state it was computed from, snapshot)."""
         self._touched: set[str] = set()
@@ -47,32 +53,46 @@ class SnapshotCache:
         self._entries.clear()
         self._touched.clear()
 
+    def second_of(self, state: QueueState, at: float) -> int:
+        """The second a queue is taken at when the wall clock is ``at`` (module docstring)."""
+        second = math.floor(at)
+        mark = state.watermark
+        if mark is None or mark < second + 1:
+            return second
+        return min(math.floor(mark), second + self._ahead)
+
     def stale(self, at: float) -> list[str]:
-        """The queues whose snapshot at ``at`` (truncated to the second) must be computed."""
+        """The queues whose snapshot at ``at`` (the wall clock) must be computed."""
         second = math.floor(at)
         entries = self._entries
         touched = self._touched
+        second_of = self.second_of
         return [
             name
             for name, state in self._engine.queues.items()
             if name in touched
             or (entry := entries.get(name)) is None
-            or entry[0] != second
             or entry[1] is not state
+            or entry[0] != second_of(state, second)
         ]
 
     def refresh(self, at: float, names: Iterable[str]) -> None:
         """Compute the snapshots of ``names`` at ``at`` (a part of :meth:`stale`, so that a
         caller can spread the work: the worker yields to its event loop between parts)."""
-        second = math.floor(at)
         states = self._engine.queues
-        fresh = self._engine.snapshot(second, names)
-        for name, snap in fresh.items():
-            self._entries[name] = (second, states[name], snap)
-            self._touched.discard(name)
+        by_second: dict[int, list[str]] = {}
+        for name in names:
+            state = states.get(name)
+            if state is not None:
+                by_second.setdefault(self.second_of(state, at), []).append(name)
+        for second, group in by_second.items():
+            for name, snap in self._engine.snapshot(second, group).items():
+                self._entries[name] = (second, states[name], snap)
+                self._touched.discard(name)
 
     def snapshots(self, at: float) -> dict[str, QueueSnapshot]:
-        """Snapshots of all the engine's queues at ``at`` (truncated to the second), by name."""
+        """Snapshots of all the engine's queues, each at its own second for the wall clock
+        ``at`` (:meth:`second_of`), by name."""
         second = math.floor(at)
         stale = self.stale(second)
         if stale:

@@ -17,6 +17,8 @@ import faust
 import msgspec
 from msgspec import Meta, Struct
 
+from streams.request_body import read_body, too_large
+
 __all__ = ["AckRequest", "SilenceRequest", "authorized", "register_alert_views"]
 
 
@@ -49,6 +51,7 @@ def _bad_request(view: faust.web.View, exc: Exception) -> faust.web.Response:
 
 def register_alert_views(app: faust.App, runtime: Any) -> None:
     token = runtime.config.worker.api_token
+    limit = runtime.config.worker.max_body_bytes
 
     def refuse(view: faust.web.View, request: faust.web.Request) -> faust.web.Response | None:
         if authorized(request.headers.get("Authorization"), token):
@@ -82,10 +85,11 @@ def register_alert_views(app: faust.App, runtime: Any) -> None:
             refused = refuse(self, request)
             if refused is not None:
                 return refused
+            raw = await read_body(request, limit)
+            if raw is None:
+                return too_large(self, limit)
             try:
-                body = msgspec.json.decode(
-                    await self.read_request_content(request), type=AckRequest
-                )
+                body = msgspec.json.decode(raw, type=AckRequest)
             except msgspec.DecodeError as exc:
                 return _bad_request(self, exc)
             alert = runtime.alerts.acknowledge(body.fingerprint, body.by, body.comment)
@@ -105,10 +109,11 @@ def register_alert_views(app: faust.App, runtime: Any) -> None:
             refused = refuse(self, request)
             if refused is not None:
                 return refused
+            raw = await read_body(request, limit)
+            if raw is None:
+                return too_large(self, limit)
             try:
-                body = msgspec.json.decode(
-                    await self.read_request_content(request), type=SilenceRequest
-                )
+                body = msgspec.json.decode(raw, type=SilenceRequest)
             except msgspec.DecodeError as exc:
                 return _bad_request(self, exc)
             silence, covered = runtime.alerts.silence(

@@ -148,7 +148,7 @@ class AlertRuntime:
         return list(self.evaluator.silences)
 
     def _describe(self, rule: AlertRule, alert: AlertState) -> dict[str, Any]:
-        at = self.runtime.clock()
+        at = self.runtime.clock(alert.queue)
         silence = alert.silenced_by(at)
         return {
             "fingerprint": alert.fingerprint,
@@ -296,8 +296,8 @@ class AlertRuntime:
     def silence(
         self, rule: str, queue: str, duration: float, by: str, comment: str = ""
     ) -> tuple[Silence, list[dict[str, Any]]]:
-        """Silence matching alerts for ``duration`` seconds of engine time."""
-        at = self.runtime.clock()
+        """Silence matching alerts for ``duration`` seconds of engine time (the queue's)."""
+        at = self.runtime.clock(queue)
         silence = Silence(
             id=uuid.uuid4().hex[:16],
             rule=rule,

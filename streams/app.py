@@ -7,7 +7,8 @@ gaps read: :mod:`streams.ordering`) -> :mod:`streams.batching` decodes each valu
 ``ccpulse.deadletter``) -> :class:`processors.engine.KpiEngine` applies the batch, and its
 KPIs are visible -> :class:`streams.state_store.QueueStateStore` stages its deltas ->
 ``write_changelog`` writes what was staged, one record per source partition, once the last
-records are in Kafka, and acks the batches' offsets for Faust to commit -> /metrics and
+records are in Kafka, and acks the batches' offsets for Faust to commit once those records are
+in Kafka too (:mod:`streams.delivery`) -> /metrics and
 /api/kpis read snapshots from the engine (:mod:`streams.web`), computed a few queues at a time
 so that the event loop keeps running the batches and the producer.
 """
@@ -26,14 +27,15 @@ from typing import Any
 import faust
 from prometheus_client import CollectorRegistry
 
-from processors.engine import KpiEngine, Position
+from processors.admission import Admission
+from processors.engine import KpiEngine
 from processors.snapshot import QueueSnapshot
 from processors.snapshot_cache import SnapshotCache
 from streams.batch_fetch import FetchedBatches, Run, install_batch_fetch
 from streams.batching import decode_batch
 from streams.codec import DecodeFailure, encode_event
 from streams.config import Config
-from streams.deadletter import deadletter_record
+from streams.deadletter import LogBudget, deadletter_record
 from streams.exporter import KpiCollector, PipelineMetrics
 from streams.faust_acks import ack_offsets, ack_records, dedupe_acked, install_commit_offsets
 from streams.gap_fill import FilledGap, GapFiller
@@ -46,14 +48,15 @@ from streams.lag import (
 )
 from streams.logs import log
 from streams.ordering import Gap, PartitionOrder, Plan
+from streams.screening import engine_refusals, screen_batch
 from streams.stalls import Behind, StallWatch
 from streams.state_store import QueueStateStore
+from streams.topics import TABLE_NAME
 
 __all__ = ["WorkerRuntime", "build_app"]
 
 logger = logging.getLogger("ccpulse.worker")
 
-TABLE_NAME = "queue-state"
 LAG_INTERVAL_SECONDS = 2.0
 STALL_CHECK_SECONDS = 1.0
 SNAPSHOT_TICK_SECONDS = 1.0
@@ -105,22 +108,23 @@ class WorkerRuntime:
         if self.snapshot_cache is None:
             self.snapshot_cache = SnapshotCache(self.engine)
 
-    def clock(self) -> float:
-        """The engine's "now": the wall clock, or the newest event time if that is later.
-
-        Live sources keep the two together; a simulator running faster than real time, or a
-        replayed history, moves event time ahead, and the live gauges follow event time.
-        """
-        newest = max(
-            (s.watermark for s in self.engine.queues.values() if s.watermark is not None),
-            default=0.0,
-        )
-        return max(time.time(), newest)
+    def clock(self, queue: str | None = None) -> float:
+        """The engine's "now": the wall clock, or for an owned ``queue`` the later of it and
+        the queue's newest event time, at most ``engine.max_future_seconds`` ahead (the second
+        its snapshot is taken at: processors/snapshot_cache.py). Live sources keep the two
+        together; a simulator running faster than real time moves its queues' event time
+        ahead, and their live gauges follow it. One queue never moves another's "now"."""
+        now = time.time()
+        state = self.engine.queues.get(queue) if queue is not None else None
+        if state is None:
+            return now
+        assert self.snapshot_cache is not None
+        return max(now, float(self.snapshot_cache.second_of(state, now)))
 
     def snapshots(self) -> dict[str, QueueSnapshot]:
-        """Snapshots of the owned queues at the engine's current second (or the second pinned
-        by :meth:`fresh_snapshots` for the scrape in progress). Each queue's is computed once
-        per second, and again only after a batch touched it."""
+        """Snapshots of the owned queues, each at its own second for the current wall-clock
+        second (or the one pinned by :meth:`pinned` for the scrape in progress). Each queue's is
+        computed once per second, and again only after a batch touched it."""
         assert self.snapshot_cache is not None
         second = self._pinned if self._pinned is not None else math.floor(self.clock())
         return self.snapshot_cache.snapshots(second)
@@ -146,7 +150,8 @@ class WorkerRuntime:
     def pinned(self, snapshots: dict[str, QueueSnapshot]) -> Iterator[None]:
         """While a scrape reads ``snapshots`` (from :meth:`fresh_snapshots`), have
         :meth:`snapshots` serve their second, even if the clock has moved on since."""
-        self._pinned = int(max((s.at for s in snapshots.values()), default=self.clock()))
+        # The wall-clock second they were taken for: no queue is taken before it.
+        self._pinned = int(min((s.at for s in snapshots.values()), default=self.clock()))
         try:
             yield
         finally:
@@ -159,6 +164,11 @@ class WorkerRuntime:
             self.snapshot_cache.clear()
         else:
             self.snapshot_cache.touch(queues)
+
+
+_FAUST_VIEWS = ("router", "tables", "graph", "stats", "metrics")
+"""Faust's built-in web views (``/router``, ``/table``, ``/graph``, its statistics at ``/``,
+``/performance``), each switched by a ``web_<name>_enabled`` setting."""
 
 
 def _faust_settings(config: Config) -> dict[str, Any]:
@@ -178,6 +188,12 @@ def _faust_settings(config: Config) -> dict[str, Any]:
         "web_bind": worker.web_host,
         "web_host": worker.web_host,
         "web_port": worker.web_port,
+        # Faust's own views show internals (table contents, partition assignment, sensors,
+        # the service graph) to anybody who can reach the port: all off.
+        **{f"web_{name}_enabled": False for name in _FAUST_VIEWS},
+        # aiohttp's limit for request.read()/post(); ccpulse's POST views read their bodies
+        # through streams/request_body.py with the same limit (Faust's reader has none).
+        "web_application_options": {"client_max_size": worker.max_body_bytes},
         "datadir": worker.data_dir,
         "consumer_auto_offset_reset": "earliest",
         "broker_session_timeout": 6.0 if worker.embedded_broker else 30.0,
@@ -219,8 +235,10 @@ def build_app(config: Config) -> tuple[faust.App, WorkerRuntime]:
         key_type=bytes,
         value_type=bytes,
     )
-    store = runtime.store = QueueStateStore(table, runtime.engine)
-    runtime.order = PartitionOrder(lambda key: _resume_offset(app, runtime.engine, key))
+    store = runtime.store = QueueStateStore(
+        table, runtime.engine, on_failure=lambda error: _changelog_failed(app, error)
+    )
+    runtime.order = PartitionOrder(lambda key: _resume_offset(app, key))
     runtime.gaps = GapFiller(config.kafka, config.worker.gap_fill_warn_seconds)
     runtime.fetched = FetchedBatches(
         (topics.telephony, topics.ticketing), max_buffered=4 * config.worker.batch_max_events
@@ -238,29 +256,15 @@ def build_app(config: Config) -> tuple[faust.App, WorkerRuntime]:
     return app, runtime
 
 
-def _resume_offset(app: faust.App, engine: KpiEngine, key: tuple[str, int]) -> int | None:
-    """Where a newly assigned partition must resume: the group's committed offset (None: the
-    group has none, read it from its start).
+def _resume_offset(app: faust.App, key: tuple[str, int]) -> int | None:
+    """Where a newly assigned partition resumes: the group's committed offset (None: the group
+    never committed one, or committed 0: every record is read, and the engine skips per queue
+    what it already applied).
 
-    Faust seeds its committed offsets in ``perform_seek``, at the end of a rebalance, but
-    delivers records of the new assignment before that. The agent waits for the seek
-    (:func:`_wait_for_seek`), but not forever: if the rebalance is still going on, the
-    partition resumes one past the lowest of the offsets its recovered queues applied from it
-    (the table is recovered before any record is processed), else from its start. The lowest
-    queue's offset, not the highest: a crash can leave one queue's last delta in the changelog
-    and not another's, and records the engine has applied for some queues are skipped by it per
-    queue, while records planned as re-deliveries are dropped for all (streams/ordering.py).
-    Once the rebalance is over, no committed offset means the group never committed one (or
-    committed 0): every record is read, and the engine skips per queue what it already applied.
+    Only asked once the rebalance is over (:func:`_until_settled`): Faust learns the committed
+    offsets of a new assignment in ``perform_seek``, at its very end.
     """
-    committed = committed_offset(app.consumer, key)
-    if committed is not None:
-        return committed
-    if not app.rebalancing:
-        return None
-    position = Position(key[0], key[1], 0).key
-    applied = [s.offsets[position] for s in engine.queues.values() if position in s.offsets]
-    return min(applied) + 1 if applied else None
+    return committed_offset(app.consumer, key)
 
 
 def _register_agent(
@@ -284,6 +288,7 @@ def _register_agent(
     # The batch task and the stalled-partition reader both plan and apply records; one at a
     # time.
     applying = runtime.applying
+    admission = Admission(runtime.config.engine)
 
     def apply(planned: list[Sequence[Any]], filled: list[Gap], runs: list[Sequence[Any]]) -> None:
         """Decode and apply one planned batch (runs of one partition's records) whose gaps
@@ -292,33 +297,48 @@ def _register_agent(
         flush task to write and ack in one go (streams/state_store.py). Never awaits."""
         # Decoding, key checks and tallies in one pass (streams/batching.py); metrics are
         # touched once per batch and (topic, type), not once per event.
-        decoded = decode_batch(planned)
-        for message, failure in decoded.failures:
-            _dead_letter(deadletter, message, failure)
+        decoded = decode_batch(planned, worker.max_event_bytes)
+        refused = screen_batch(decoded, admission, runtime.engine, time.time())
+        # Records this batch produces besides its deltas: its offsets are acked only once
+        # they are in Kafka too (streams/delivery.py).
+        sent: list[Any] = []
+        for message, failure in (*decoded.failures, *refused):
+            sent.append(
+                _dead_letter(deadletter, message, failure, worker.deadletter_original_bytes)
+            )
             metrics.deadlettered.labels(message.topic, failure.reason_code).inc()
         for message, event in decoded.misrouted:
             # A producer that did not key by queue: re-key so the queue's state stays
             # on one partition. Counted, never dropped.
-            rekey[message.topic].send_soon(key=event.queue.encode(), value=message.value)
+            sent.append(
+                rekey[message.topic].send_soon(key=event.queue.encode(), value=message.value)
+            )
             metrics.rekeyed.labels(message.topic).inc()
         for (topic, kind), count in decoded.counts.items():
             metrics.events.labels(topic, kind).inc(count)
 
         def ack() -> None:
             # Every record planned, applied or dropped (dead-lettered, re-keyed), and every
-            # offset of a gap read, is done with once its delta is sent. (A re-delivered record
+            # offset of a gap read, is done with once its delta is in Kafka. (A re-delivered record
             # was acked with the batch that applied it, or is below the committed offset.)
             for gap in filled:
                 ack_offsets(app.consumer, gap.topic, gap.partition, gap.start, gap.end)
             ack_records(app.consumer, runs, consecutive=True)
 
         if not decoded.by_queue:
-            store.stage((), ack)
+            store.stage((), ack, sent)
             return
         result = runtime.engine.apply_grouped(decoded.by_queue)
+        for message, failure in engine_refusals(decoded, result.refused):
+            sent.append(
+                _dead_letter(deadletter, message, failure, worker.deadletter_original_bytes)
+            )
+            metrics.deadlettered.labels(message.topic, failure.reason_code).inc()
         for forward in result.forwarded:
-            ticketing.send_soon(key=forward.queue.encode(), value=encode_event(forward))
-        store.stage(decoded.applied, ack)
+            sent.append(
+                ticketing.send_soon(key=forward.queue.encode(), value=encode_event(forward))
+            )
+        store.stage(decoded.applied, ack, sent)
         runtime.invalidate(result.touched)
         metrics.batches.inc()
         metrics.batch_events.observe(sum(map(len, planned)))
@@ -336,12 +356,11 @@ def _register_agent(
     async def apply_fetched(generation: int | None, runs: list[Run]) -> None:
         """Plan, apply and ack one batch of fetched source records, in runs of one partition's
         records (hold ``applying``)."""
-        if generation != app.consumer_generation_id:
-            return  # fetched before a rebalance: the new assignment reads them again
-        if app.rebalancing and order.unplanned(runs):
-            await _wait_for_seek(app, generation)
-            if app.consumer_generation_id != generation:
-                return
+        if generation != app.consumer_generation_id or not _settled(app, runtime):
+            # Fetched before a rebalance, or one is under way: the assignment after it reads
+            # these records again (Faust seeks to the committed offsets, and a hole the seek
+            # leaves is read by the planner's gap reader).
+            return
         plan = order.plan(runs)
         if order.redelivered:
             _redelivered(metrics, order)
@@ -362,6 +381,7 @@ def _register_agent(
             # Applied faster than the changelog is written (a backlog being drained): wait for
             # it rather than hold an ever larger part of it in memory.
             await store.make_room(CHANGELOG_BACKLOG_EVENTS, DELIVERY_WAIT_SECONDS)
+            await _until_settled(app, runtime)
             async with applying:
                 batch = fetched.pop(worker.batch_max_events)
                 if batch is not None:
@@ -392,6 +412,8 @@ def _register_agent(
             staged = store.staged
             store.flush()
         if count or staged:
+            # The acks wait for the records to be in Kafka (streams/delivery.py).
+            await store.all_delivered(SHUTDOWN_DELIVERY_SECONDS)
             await app.consumer.commit()
         return count
 
@@ -408,7 +430,7 @@ def _register_agent(
     def still_owned(key: tuple[str, int]) -> bool:
         """No rebalance going on and ``key`` still assigned (checked again once the agent's
         lock is held: the batch that held it may have ended with a revocation)."""
-        return not app.rebalancing and key in partition_highwaters(app.consumer, source_topics)
+        return _settled(app, runtime) and key in partition_highwaters(app.consumer, source_topics)
 
     async def read_missing(key: tuple[str, int], end: int, why: str, **fields: Any) -> None:
         """Read and apply a partition's records from its expected offset up to ``end`` (at
@@ -461,8 +483,11 @@ def _register_agent(
                     return
                 now_behind = Behind(committed_offset(app.consumer, key) or 0, order.expected(key))
                 if now_behind.position < now_behind.target:
-                    store.flush()  # what is applied and staged: sent and acked first
-                    _catch_up_commit(app, key, now_behind)
+                    # Every applied record's delta (and what it produced) in Kafka first:
+                    # the acks below stand for all of them.
+                    store.flush()
+                    if await store.all_delivered(DELIVERY_WAIT_SECONDS) and still_owned(key):
+                        _catch_up_commit(app, key, now_behind)
         handed = {key: handed_over(app.consumer, key, hw) for key, hw in highwaters.items()}
         # Records Faust's consumer handed over that were never applied (cleared at a rebalance).
         for key in dropped.stalled({k: Behind(expected[k], handed[k]) for k in handed}, now):
@@ -508,9 +533,9 @@ def _register_agent(
 def _catch_up_commit(app: faust.App, key: tuple[str, int], behind: Behind) -> None:
     """Ack, in Faust's consumer, the offsets of a partition the agent has applied (every
     offset below its expected one) but Faust has not committed for a while, so Faust commits
-    them (streams/stalls.py). Call it holding the agent's lock, right after flushing what is
-    staged: then every planned record is applied and its changelog delta sent, and Faust
-    flushes the producer before it commits.
+    them (streams/stalls.py). Call it holding the agent's lock, once what was staged is
+    flushed and every record written is in Kafka: then every planned record is applied and
+    its changelog delta is in Kafka.
     """
     duplicates = dedupe_acked(app.consumer, key[0], key[1])
     added = ack_offsets(app.consumer, key[0], key[1], behind.position, behind.target)
@@ -527,36 +552,33 @@ def _catch_up_commit(app: faust.App, key: tuple[str, int], behind: Behind) -> No
     )
 
 
-SEEK_WAIT_SECONDS = 10.0
+REVOKE_DELIVERY_SECONDS = 20.0
+"""Longest wait at a revocation for the records written so far to be in Kafka."""
+SHUTDOWN_DELIVERY_SECONDS = 20.0
+"""Longest wait at a graceful shutdown for the last batches' records before the commit."""
 
 
-async def _wait_for_seek(app: faust.App, generation: int | None) -> None:
-    """Wait (bounded) until Faust has sought the new assignment to its committed offsets.
+def _settled(app: faust.App, runtime: WorkerRuntime) -> bool:
+    """No rebalance under way and the state table recovered for the current assignment.
 
-    Faust delivers records of a new assignment while it still recovers the tables, from
-    wherever the consumer stood; only at the end of the rebalance does it seek every partition
-    to its committed offset (and learn those offsets). Planning before then would have to guess
-    where each partition resumes: the first records seen after a rebalance in the tests were
-    sometimes far ahead of the committed offset, or one past it. Bounded, and over as soon as
-    another rebalance begins (a new generation): its revocation waits for this batch.
+    Nothing is planned or applied otherwise. During a rebalance Faust delivers records of the
+    new assignment from wherever the consumer stood, before its table recovery has finished
+    and before it has sought the partitions to their committed offsets (and learnt them).
+    Applied then, a batch was overwritten by the recovery of its queues, while its offsets were
+    acked and committed, and its delta (numbered from 1 again, before the recovered ones were
+    known) could replace a recovered delta in the changelog: events lost for good (issue 26).
+    An earlier version waited for the seek at most 10 s, then applied anyway.
     """
-    started = time.monotonic()
-    deadline = started + SEEK_WAIT_SECONDS
-    while (
-        app.rebalancing and app.consumer_generation_id == generation and time.monotonic() < deadline
-    ):
-        await asyncio.sleep(0.01)
-    # Both outcomes logged, so a fault run can tell how often a broker needed the wait and
-    # how often it ran out (docs/deploy.md, "Which compensations Apache Kafka needs").
-    ran_out = app.rebalancing and app.consumer_generation_id == generation
-    log(
-        logger,
-        "seek wait ran out: planning from the recovered offsets"
-        if ran_out
-        else "records of a new assignment before Faust's seek: waited for it",
-        logging.WARNING if ran_out else logging.INFO,
-        seconds=round(time.monotonic() - started, 3),
-    )
+    return runtime.ready and not app.rebalancing
+
+
+async def _until_settled(app: faust.App, runtime: WorkerRuntime) -> None:
+    """Wait until :func:`_settled` (polled: Faust has no event for "rebalance over")."""
+    while not _settled(app, runtime):
+        await asyncio.sleep(SETTLE_POLL_SECONDS)
+
+
+SETTLE_POLL_SECONDS = 0.01
 
 
 def _redelivered(metrics: PipelineMetrics, order: PartitionOrder) -> None:
@@ -595,18 +617,51 @@ async def _fill_gaps(
     return out
 
 
-def _dead_letter(topic: Any, message: Any, failure: DecodeFailure) -> None:
+def _dead_letter(topic: Any, message: Any, failure: DecodeFailure, keep_bytes: int) -> Any:
+    """Send ``message`` to the dead-letter topic: a record of bounded size, whatever the
+    original's (streams/deadletter.py); its key is the original's, cut to the same bound.
+    What the send returned."""
     source = {"topic": message.topic, "partition": message.partition, "offset": message.offset}
-    record = deadletter_record(message.value or b"", failure.reason, failure.reason_code, source)
-    topic.send_soon(key=message.key, value=record)
+    value = message.value if isinstance(message.value, bytes) else b""
+    record = deadletter_record(
+        value, failure.reason, failure.reason_code, source, keep_bytes=keep_bytes
+    )
+    key = message.key[:1024] if isinstance(message.key, bytes) else None
+    sent = topic.send_soon(key=key, value=record)
+    if _DEADLETTER_LOG.allow(time.monotonic()):
+        log(
+            logger,
+            "event dead-lettered",
+            logging.WARNING,
+            reason_code=failure.reason_code,
+            reason=failure.reason[:200],
+            not_logged_since_last=_DEADLETTER_LOG.take_suppressed(),
+            **source,
+        )
+    return sent
+
+
+_DEADLETTER_LOG = LogBudget(lines=20, seconds=10.0)
+"""A flood of bad records (20,000 made-up queues) must not become a flood of log lines: every
+one is on the dead-letter topic and counted; the log shows 20 per 10 s and how many it skipped."""
+
+
+def _changelog_failed(app: faust.App, error: BaseException) -> None:
+    """A record the worker wrote never reached Kafka (after the producer's own retries): stop
+    the worker. Nothing that depended on it was acked or deleted, so the next owner reads
+    those events again from the last committed offsets (streams/delivery.py)."""
     log(
         logger,
-        "event dead-lettered",
-        logging.WARNING,
-        reason_code=failure.reason_code,
-        reason=failure.reason[:200],
-        **source,
+        "a changelog, dead-letter or forwarded record could not be written to Kafka: stopping "
+        "the worker; offsets are committed only up to what is in Kafka",
+        logging.CRITICAL,
+        error=f"{type(error).__name__}: {error}"[:300],
     )
+    _stopping.add(asyncio.ensure_future(app.crash(error)))
+
+
+_stopping: set[asyncio.Future[Any]] = set()
+"""The task that stops the worker after a failed write (a reference, so it is not collected)."""
 
 
 def _register_lifecycle(
@@ -659,10 +714,19 @@ def _register_lifecycle(
                 runtime.order.forget((tp.topic, tp.partition) for tp in revoked)
         runtime.invalidate()
         runtime.metrics.owned_queues.set(len(runtime.engine.queues))
-        # Faust flushed the producer before this signal; flush the snapshots just written too,
-        # so they are in the changelog before this rebalance completes: a new owner's own
-        # later snapshot can then never be overwritten by this older one.
+        # The snapshots just written (and every record before them) in the changelog before
+        # this rebalance completes: a new owner's own later snapshot can then never be
+        # overwritten by this older one. Faust's producer flush is not enough: its buffer's
+        # flush gives up after 0.1 s without a send (streams/delivery.py).
         await app.producer.flush()
+        if not await store.all_delivered(REVOKE_DELIVERY_SECONDS):
+            log(
+                logger,
+                "changelog records not all in Kafka at revocation",
+                logging.ERROR,
+                waited_seconds=REVOKE_DELIVERY_SECONDS,
+                pending=len(store.deliveries.pending()),
+            )
         log(
             logger,
             "partitions revoked",
@@ -693,6 +757,8 @@ def _register_lifecycle(
         # records fetched and not applied yet are applied and committed here first.
         finished = await runtime.apply_remaining() if runtime.apply_remaining else 0
         written = store.write_snapshots()
+        # In Kafka before Faust's last flush, so that the deltas they cover are deleted too.
+        await store.all_delivered(SHUTDOWN_DELIVERY_SECONDS)
         runtime.ready = False
         runtime.metrics.ready.set(0)
         if runtime.gaps is not None:

@@ -20,13 +20,11 @@ from itertools import repeat
 from operator import attrgetter
 from typing import Any, Protocol
 
-import msgspec
-
 from processors.engine import Item, source_key
 from processors.events import Event
 from streams.codec import DecodeFailure, decode_event, event_decoder
 
-__all__ = ["AppliedRun", "DecodedBatch", "SourceMessage", "decode_batch"]
+__all__ = ["AppliedRun", "DecodedBatch", "RefusedMessage", "SourceMessage", "decode_batch"]
 
 
 class SourceMessage(Protocol):
@@ -72,9 +70,61 @@ class DecodedBatch:
         """How many good events the batch holds."""
         return sum(map(len, self.by_queue.values()))
 
+    def originals(self, events: dict[tuple[str, int], Event], remove: bool) -> list[RefusedMessage]:
+        """The messages of ``events`` ((:func:`source_key`, offset) -> event), in batch order;
+        ``remove``: also take them out of ``applied`` and ``counts`` (events refused before the
+        engine saw them, which the changelog must not hold; the caller has taken them out of
+        ``by_queue``)."""
+        found: list[RefusedMessage] = []
+        for run in self.applied:
+            key = source_key(run.topic, run.partition)
+            if not any((key, offset) in events for offset in run.offsets):
+                continue
+            offsets: list[int] = []
+            values: list[bytes] = []
+            for offset, value in zip(run.offsets, run.values, strict=True):
+                event = events.get((key, offset))
+                if event is None:
+                    offsets.append(offset)
+                    values.append(value)
+                    continue
+                message = RefusedMessage(
+                    run.topic, run.partition, offset, event.queue.encode(), value
+                )
+                found.append(message)
+                if remove:
+                    self._uncount(run.topic, type(event).__struct_config__.tag)
+                else:
+                    offsets.append(offset)
+                    values.append(value)
+            run.offsets, run.values = offsets, values
+            run.queues.intersection_update(self.by_queue)
+        self.applied = [run for run in self.applied if run.offsets]
+        return found
 
-def decode_batch(runs: Iterable[Sequence[SourceMessage]]) -> DecodedBatch:
-    """Decode a batch given as runs of one partition's messages (as fetched)."""
+    def _uncount(self, topic: str, tag: str) -> None:
+        self.counts[topic, tag] -= 1
+        if self.counts[topic, tag] <= 0:
+            del self.counts[topic, tag]
+
+
+@dataclass(frozen=True, slots=True)
+class RefusedMessage:
+    """A source message whose event was refused after decoding (a :class:`SourceMessage`)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes
+    value: bytes
+
+
+def decode_batch(
+    runs: Iterable[Sequence[SourceMessage]], max_bytes: int | None = None
+) -> DecodedBatch:
+    """Decode a batch given as runs of one partition's messages (as fetched). Never raises
+    because of what a message holds: a run the C passes cannot take whole (anything raised,
+    a value over ``max_bytes``) is sorted out one message at a time."""
     out = DecodedBatch()
     groups: dict[str, list[Item]] = {}
     for run in runs:
@@ -84,15 +134,17 @@ def decode_batch(runs: Iterable[Sequence[SourceMessage]]) -> DecodedBatch:
         topic, partition = run[0].topic, run[0].partition
         values: list[Any] = list(map(_value_of, run))
         try:
-            events: list[Any] = list(map(event_decoder.decode, values))
-            queues = list(map(_queue_of, events))
-            clean = list(map(_key_of, run)) == list(map(str.encode, queues))
-        except (msgspec.DecodeError, TypeError):
+            clean = max_bytes is None or max(map(len, values)) <= max_bytes
+            if clean:
+                events: list[Any] = list(map(event_decoder.decode, values))
+                queues = list(map(_queue_of, events))
+                clean = list(map(_key_of, run)) == list(map(str.encode, queues))
+        except Exception:  # any content: RecursionError, TypeError, DecodeError, ...
             clean = False
         if clean:
             offsets = list(map(_offset_of, run))
         else:
-            events, queues, offsets, values = _sort_out(run, values, out)
+            events, queues, offsets, values = _sort_out(run, values, out, max_bytes)
         if not events:
             continue
         key = source_key(topic, partition)
@@ -109,7 +161,7 @@ def decode_batch(runs: Iterable[Sequence[SourceMessage]]) -> DecodedBatch:
 
 
 def _sort_out(
-    run: Sequence[SourceMessage], values: list[Any], out: DecodedBatch
+    run: Sequence[SourceMessage], values: list[Any], out: DecodedBatch, max_bytes: int | None
 ) -> tuple[list[Event], list[str], list[int], list[bytes]]:
     """A run holding bad or misrouted messages, one message at a time: the failures and the
     misrouted go to ``out``; the good events are returned with their queues, offsets and values.
@@ -119,7 +171,7 @@ def _sort_out(
     offsets: list[int] = []
     kept: list[bytes] = []
     for message, value in zip(run, values, strict=True):
-        event = decode_event(value)
+        event = decode_event(value, max_bytes)
         if type(event) is DecodeFailure:
             out.failures.append((message, event))
             continue

@@ -24,6 +24,8 @@ from msgspec import Meta, Struct, field
 from processors.alert_rules import AlertRule, RuleError, default_rules, merge_rules, validate_rules
 from processors.settings import EngineSettings, QueueSettings, parse_window
 from streams.alerting.config import NotifyConfig, Receiver
+from streams.codec import MAX_EVENT_BYTES
+from streams.deadletter import DEADLETTER_ORIGINAL_BYTES
 from streams.sources.settings import SourcesConfig
 
 __all__ = [
@@ -84,6 +86,10 @@ class WorkerConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     data_dir: str = "var/worker"
     api_token: str | None = None
     """Bearer token required by state-changing HTTP calls (ack, silence)."""
+    max_body_bytes: Annotated[int, Meta(ge=1024, le=64 * 1024 * 1024)] = 64 * 1024
+    """Largest request body a POST view reads; beyond it the answer is 413."""
+    wallboard_max_streams: Annotated[int, Meta(ge=1)] = 50
+    """Concurrent ``/api/kpis/stream`` connections served; one more gets 503 + Retry-After."""
     embedded_broker: bool = False
     """Set by ``ccpulse demo``: the broker is the embedded Tansu (see streams/broker.py)."""
     fetch_max_wait_ms: Annotated[int, Meta(ge=0, le=60_000)] | None = None
@@ -103,6 +109,11 @@ class WorkerConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     consumer handed over, with nothing applied, before the worker reads those records straight
     from Kafka; and how long Faust's committed offset may stay below what the agent applied
     before the worker acks the offsets in between (streams/stalls.py)."""
+    max_event_bytes: Annotated[int, Meta(ge=1024, le=16 * 1024 * 1024)] = MAX_EVENT_BYTES
+    """A source record longer than this is refused unread (dead letter, ``too_large``)."""
+    deadletter_original_bytes: Annotated[int, Meta(ge=0, le=512 * 1024)] = DEADLETTER_ORIGINAL_BYTES
+    """How much of a refused record its dead-letter record keeps (with its size and SHA-256).
+    At most 512 kB: kept as base64 that is 683 kB, under Kafka's default 1 MB record limit."""
     stopped_partition_seconds: Annotated[float, Meta(gt=0, le=3600)] = 30.0
     """How long Faust may hand over none of a partition's records, with the partition behind
     its highwater, before the worker reads them straight from Kafka itself. Longer than
@@ -163,13 +174,24 @@ class ConfigError(ValueError):
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-def _expand_env(value: Any) -> Any:
+def _expand_env(value: Any, parts: list[str | int] | None = None) -> Any:
+    """``${NAME}`` replaced by the environment variable; an unset one is an error at its field
+    (an empty secret would silently disable a check or fail far from the cause)."""
+    parts = parts or []
     if isinstance(value, str):
-        return _ENV.sub(lambda m: os.environ.get(m.group(1), ""), value)
+
+        def variable(match: re.Match[str]) -> str:
+            found = os.environ.get(match.group(1))
+            if found is None:
+                reason = f"environment variable {match.group(1)} is not set"
+                raise _EntryError(parts, reason)
+            return found
+
+        return _ENV.sub(variable, value)
     if isinstance(value, dict):
-        return {k: _expand_env(v) for k, v in value.items()}
+        return {k: _expand_env(v, [*parts, str(k)]) for k, v in value.items()}
     if isinstance(value, list):
-        return [_expand_env(v) for v in value]
+        return [_expand_env(v, [*parts, i]) for i, v in enumerate(value)]
     return value
 
 
@@ -332,8 +354,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(source, 1, "", "the file must hold a mapping of sections")
-    data = _expand_env(data)
     try:
+        data = _expand_env(data)
         _check_mapping_entries(data)
         _check_rule_entries(data)
         config = msgspec.convert(data, Config)

@@ -3,9 +3,9 @@
 Source records never pass through Faust's streams (streams/batch_fetch.py), so nothing of
 Faust acks them: the agent does, per applied batch (:func:`ack_records`) and per gap it read
 itself (:func:`ack_offsets`), exactly as ``Consumer.ack`` would have, into the same acked lists
-``Consumer._new_offset`` commits from. Call them in the same stretch of code, with no await,
-that applies the batch and buffers its changelog records: Faust's commit, which flushes the
-producer first, can then never cover an offset before its state is on its way.
+``Consumer._new_offset`` commits from. They are called once the batch's changelog records (and
+whatever else it produced) are in Kafka (streams/delivery.py): Faust's commit can then never
+cover an offset before its state is in Kafka.
 """
 
 from __future__ import annotations
@@ -81,10 +81,8 @@ def ack_offsets(consumer: Any, topic: str, partition: int, start: int, end: int)
 
     For the records the agent read itself (a gap, streams/gap_fill.py): Faust commits a
     partition only up to the first offset not acked, so without this its commits stop at the
-    gap for good (the lag never drains). Call it in the same stretch of code, with no await,
-    that applies the batch holding the gap's records and buffers its changelog records:
-    Faust's commit, which flushes the producer first, can then never cover them before their
-    state is on its way.
+    gap for good (the lag never drains). Called, like :func:`ack_records`, once the changelog
+    records of the batch holding the gap's records are in Kafka.
     """
     tp = TP(topic, partition)
     with ack_lock:

@@ -25,6 +25,7 @@ __all__ = [
     "NOTIFY_METRICS",
     "OPERATIONAL_METRICS",
     "STAFFING_METRICS",
+    "WEB_METRICS",
     "WINDOW_METRICS",
     "MetricSpec",
     "metric_names",
@@ -191,7 +192,8 @@ INGEST_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec(
         "ccpulse_ingest_deadlettered",
         "counter",
-        "Ingest input sent to the dead-letter topic (malformed line, unmappable payload).",
+        "Ingest input sent to the dead-letter topic (malformed or over-long line, unmappable "
+        "payload, a record Kafka refused).",
         ("source", "reason"),
     ),
     MetricSpec(
@@ -303,11 +305,29 @@ ALERT_METRICS: tuple[MetricSpec, ...] = (
 )
 """The alert evaluator's metrics (streams/alert_runtime.py)."""
 
+WEB_METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec("ccpulse_wallboard_streams", "gauge", "Open wallboard event streams.", ()),
+    MetricSpec(
+        "ccpulse_wallboard_streams_refused",
+        "counter",
+        "Wallboard streams refused with 503 (worker.wallboard_max_streams open).",
+        (),
+    ),
+    MetricSpec(
+        "ccpulse_wallboard_encodes",
+        "counter",
+        "Wallboard documents computed for the open streams (at most one a second, shared).",
+        (),
+    ),
+)
+"""The worker's web views (streams/wallboard/feed.py)."""
+
 ALL_METRICS: tuple[MetricSpec, ...] = (
     (LIVE_METRICS + LIVE_DICT_METRICS + WINDOW_METRICS + STAFFING_METRICS + OPERATIONAL_METRICS)
     + INGEST_METRICS
     + NOTIFY_METRICS
     + ALERT_METRICS
+    + WEB_METRICS
 )
 
 

@@ -124,12 +124,6 @@ class PartitionOrder:
         self._next[key] = end
         return Gap(key[0], key[1], start, end)
 
-    def unplanned(self, runs: Iterable[Sequence[_Record]]) -> bool:
-        """Whether a run of ``runs`` is the first of its partition since the assignment (its
-        start is then looked up when it is planned)."""
-        expected_of = self._next
-        return any((run[0].topic, run[0].partition) not in expected_of for run in runs if run)
-
     def plan(self, runs: Iterable[Sequence[R]]) -> Plan[R]:
         """``runs`` (each one partition's records, in offset order) in their order, without
         re-deliveries, each record that jumped ahead of its partition's next expected offset

@@ -83,7 +83,7 @@ def live_staffing_document(runtime: Any, queue: str | None, agents: int | None) 
     engine = runtime.engine
     if queue not in engine.queues:
         raise StaffingRequestError(404, f"queue {queue!r} is not owned by this worker")
-    at = math.floor(runtime.clock())
+    at = math.floor(runtime.clock(queue))
     inputs = engine.staffing_inputs(queue, at)
     body = document(inputs, staffing_figures(inputs, agents))
     window = engine.settings.staffing_window

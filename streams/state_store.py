@@ -16,13 +16,13 @@ because the engine skips any position it has already applied (the snapshot carri
 offset per partition), so a crash between writing a snapshot and deleting deltas neither loses
 nor double-counts an event.
 
-Keys carry their partition (``"{partition}/{queue}/s"`` for a snapshot, ``"{partition}//d/{seq}"``
-for a delta: no queue name is empty) and every record is sent to the changelog partition of the
-events it came from: a batch mixes partitions, so Faust's "partition of the current event" would
-be wrong. The table is therefore written through :meth:`QueueStateStore.put` and never with
-``table[key] = value``. Deltas written by earlier versions are still replayed: per-queue ones
-(``"{partition}/{queue}/d/{seq}"``, deleted at the queue's next snapshot) and partition deltas
-holding a map of queue -> events.
+Keys carry their partition (streams/changelog_records.py) and every record is sent to the
+changelog partition of the events it came from: a batch mixes partitions, so Faust's "partition
+of the current event" would be wrong. The table is therefore written through
+:meth:`QueueStateStore.put` and never with ``table[key] = value``. A snapshot too large for one
+record is written in parts (streams/snapshot_parts.py). Nothing that depends on a record being
+in Kafka (acking offsets, deleting what a snapshot covers) is done before it is
+(streams/delivery.py).
 """
 
 from __future__ import annotations
@@ -30,34 +30,34 @@ from __future__ import annotations
 import asyncio
 import math
 import zlib
-from collections.abc import Callable, Iterable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any, Protocol
 
-import msgspec
-
-from processors.engine import KpiEngine, Position
-from processors.events import Event
+from processors.engine import KpiEngine
 from processors.state import decode_state, encode_state
 from streams.batching import AppliedRun
-from streams.codec import DecodeFailure, decode_event
+from streams.changelog_records import (
+    Replay,
+    delta_decoder,
+    delta_key,
+    parse_key,
+    queue_delta_decoder,
+    records_of,
+    replay_events,
+    runs_of_old,
+    snapshot_key,
+)
+from streams.delivery import Deliveries
+from streams.snapshot_parts import (
+    assemble,
+    new_generation,
+    parse_part_key,
+    part_key,
+    read_manifest,
+    snapshot_values,
+)
 
 __all__ = ["QueueStateStore", "delta_key", "snapshot_key"]
-
-_delta_encoder = msgspec.msgpack.Encoder()
-RECORD_MAX_BYTES = 512 * 1024
-"""Encoded bytes per delta record at most (records are split beyond: :func:`_records_of`)."""
-
-DeltaRun = tuple[str, int, list[int], list[bytes], list[str]]
-"""A delta record holds a list of these: (topic, partition, offsets, raw values, queues), one per
-run of a source partition's events applied (streams/batching.py, :class:`AppliedRun`)."""
-_OldDelta = list[tuple[str, int, int, bytes]]
-"""Per queue, (topic, partition, offset, raw value) per event: the deltas of earlier versions."""
-_delta_decoder = msgspec.msgpack.Decoder(list[DeltaRun] | dict[str, _OldDelta])
-_queue_delta_decoder = msgspec.msgpack.Decoder(_OldDelta)
-
-Replay = tuple[tuple[int, int], bytes, int, list[DeltaRun]]
-"""A delta read back by :meth:`QueueStateStore.rebuild`: (sort key, table key, partition, its
-runs); the sort key puts an earlier version's per-queue deltas first."""
 
 
 class ChangelogTable(Protocol):
@@ -70,60 +70,55 @@ class ChangelogTable(Protocol):
     ) -> Any: ...
 
 
-def snapshot_key(partition: int, queue: str) -> bytes:
-    return f"{partition}/{queue}/s".encode()
-
-
-def delta_key(partition: int, seq: int) -> bytes:
-    return f"{partition}//d/{seq:012d}".encode()
-
-
-def _parse_key(key: bytes) -> tuple[int, str, int | None]:
-    """(partition, queue, delta seq or None for a snapshot); queue "" for a partition delta."""
-    text = key.decode()
-    partition, rest = text.split("/", 1)
-    if rest.endswith("/s"):
-        return int(partition), rest[:-2], None
-    if rest.startswith("/d/") and rest[3:].isdigit():
-        return int(partition), "", int(rest[3:])
-    queue, _, seq = rest.rpartition("/d/")  # a per-queue delta of an earlier version
-    return int(partition), queue, int(seq)
-
-
 class QueueStateStore:
     """Owns the mapping between the engine's in-memory state and the changelog table."""
 
-    def __init__(self, table: ChangelogTable, engine: KpiEngine) -> None:
+    def __init__(
+        self,
+        table: ChangelogTable,
+        engine: KpiEngine,
+        on_failure: Callable[[BaseException], object] | None = None,
+    ) -> None:
         self.table = table
         self.engine = engine
+        self.deliveries = Deliveries(on_failure or (lambda error: None))
+        """Records written and not yet in Kafka; a failed one calls ``on_failure`` (the worker
+        stops: nothing that depends on it is acked or deleted, streams/delivery.py)."""
         self.partition_of: dict[str, int] = {}
         self._seq: dict[int, int] = {}
         """Per partition, the last delta sequence number written or recovered."""
         self._unsnapshotted: dict[bytes, tuple[int, set[str]]] = {}
         """Per live delta key: its partition and the queues it holds that have no newer
-        snapshot yet (it is deleted once that set is empty)."""
+        snapshot in Kafka yet (it is deleted once that set is empty)."""
         self.dirty: set[str] = set()
-        self._sending: list[tuple[asyncio.Future[Any], int]] = []
-        """Delta records written and maybe not in Kafka yet: what their send returned (Faust:
-        a future done once the broker has the record), and how many events they hold."""
         self._staged: dict[int, list[AppliedRun]] = {}
         """Per source partition, the runs of events applied and not yet written."""
         self._staged_acks: list[Callable[[], object]] = []
-        """What acks the offsets of the staged batches (run at the flush that writes them)."""
+        """What acks the offsets of the staged batches (run once the flush that writes them is
+        in Kafka)."""
+        self._staged_sent: list[asyncio.Future[Any] | None] = []
+        """Other records the staged batches sent (dead letters, re-keyed and forwarded events):
+        their offsets are acked only once these are in Kafka too."""
         self._staged_events = 0
         self._slot: dict[str, int] = {}
         """Per queue, the interval slot of its last periodic snapshot (write_due_snapshots)."""
+        self._parts: dict[str, tuple[int, str, int]] = {}
+        """Per queue whose snapshot is in parts: (partition, generation, parts) of the parts its
+        manifest names (streams/snapshot_parts.py); deleted once a newer snapshot is in Kafka."""
         self.last_rebuild: tuple[int, int] = (0, 0)
         """(snapshots, delta records) read by the last :meth:`rebuild`, for its log line."""
 
-    def put(self, partition: int, key: bytes, value: bytes | None) -> Any:
-        """Write ``key`` to the table and its changelog; what the send returned (Faust: a
-        future that is done once the broker has the record)."""
+    def put(
+        self, partition: int, key: bytes, value: bytes | None, events: int = 0
+    ) -> asyncio.Future[Any] | None:
+        """Write ``key`` to the table and its changelog; the future that is done once the broker
+        has the record (None: the table's send returns none, the record is taken as in Kafka).
+        ``events``: how many applied events the record holds (:meth:`backlog`)."""
         if value is None:
             self.table.data.pop(key, None)
         else:
             self.table.data[key] = value
-        return self.table.send_changelog(partition, key, value)
+        return self.deliveries.track(self.table.send_changelog(partition, key, value), events)
 
     async def delivered(self, timeout: float) -> None:
         """Wait (at most ``timeout``) until every delta record written so far is in Kafka.
@@ -136,11 +131,7 @@ class QueueStateStore:
         changelog records and the commit of their offsets, not their KPIs (applying only after
         the wait put up to a second of it into the freshness benchmark's latency), until the
         backlog passes a bound (:meth:`backlog`)."""
-        pending = [future for future, _ in self._sending if not future.done()]
-        if pending:
-            await asyncio.wait(pending, timeout=timeout)
-        else:
-            await asyncio.sleep(0)  # a caller waiting in a loop must let the others run
+        await self.deliveries.wait(timeout)
 
     async def make_room(self, limit: int, timeout: float) -> None:
         """Until at most ``limit`` events are applied and not in Kafka: write what is staged and
@@ -154,20 +145,23 @@ class QueueStateStore:
         """Events applied and not yet in Kafka: staged, or written and on their way. The batch
         task stops applying while this is above its bound: a worker draining a backlog faster
         than the broker takes its changelog would otherwise hold it all."""
-        self._sending = [(future, count) for future, count in self._sending if not future.done()]
-        return self._staged_events + sum(count for _, count in self._sending)
+        return self._staged_events + self.deliveries.in_flight()
 
     def stage(
-        self, applied: Iterable[AppliedRun], acks: Callable[[], object] | None = None
+        self,
+        applied: Iterable[AppliedRun],
+        acks: Callable[[], object] | None = None,
+        sent: Iterable[asyncio.Future[Any] | None] = (),
     ) -> None:
-        """Hold a batch's deltas (its runs of events handed to the engine, with their positions)
-        and what acks its source offsets, until the next :meth:`flush`.
+        """Hold a batch's deltas (its runs of events handed to the engine, with their positions),
+        what acks its source offsets and the other records it sent (``sent``), until the next
+        :meth:`flush`.
 
         The batch is applied and its KPIs are visible at once; writing its changelog record
         can wait for the records of the last flush to be in Kafka (a group commit, see
-        :meth:`delivered`). Its offsets are acked only when its deltas are sent, in the same
-        call: Faust commits only acked offsets, so an offset is never committed before its
-        delta is on its way."""
+        :meth:`delivered`). Its offsets are acked only once its deltas and ``sent`` are in
+        Kafka: Faust commits only acked offsets, so an offset is never committed before what
+        it produced is in Kafka."""
         staged = self._staged
         partition_of = self.partition_of
         for run in applied:
@@ -184,6 +178,7 @@ class QueueStateStore:
                 partition_of[queue] = partition
         if acks is not None:
             self._staged_acks.append(acks)
+        self._staged_sent.extend(sent)
 
     @property
     def staged(self) -> bool:
@@ -191,48 +186,89 @@ class QueueStateStore:
         return bool(self._staged or self._staged_acks)
 
     def flush(self) -> int:
-        """Send the held deltas, one record per source partition, then ack their offsets (in
-        one stretch of code: nothing runs in between); how many records were sent."""
-        staged, acks = self._staged, self._staged_acks
-        self._staged, self._staged_acks, self._staged_events = {}, [], 0
+        """Send the held deltas, one record per source partition, and ack their offsets once
+        those records (and the others the batches sent) are in Kafka; how many records were
+        sent."""
+        staged, acks, futures = self._staged, self._staged_acks, self._staged_sent
+        self._staged, self._staged_acks, self._staged_sent, self._staged_events = {}, [], [], 0
         sent = 0
         for partition, runs in staged.items():
-            for value, queues, count in _records_of(runs):
+            for value, queues, count in records_of(runs):
                 seq = self._seq[partition] = self._seq.get(partition, 0) + 1
                 key = delta_key(partition, seq)
-                future = self.put(partition, key, value)
-                if isinstance(future, asyncio.Future):
-                    self._sending.append((future, count))
+                futures.append(self.put(partition, key, value, count))
                 self._unsnapshotted[key] = (partition, queues)
                 self.dirty.update(queues)
                 sent += 1
-        for ack in acks:
-            ack()
+        if acks:
+            self.deliveries.then(futures, lambda: _run_all(acks))
         return sent
 
     def drop_staged(self) -> None:
         """Forget what is held, unsent and unacked (partitions revoked: their new owner reads
         those records again, and skips what the snapshots written at revocation hold)."""
-        self._staged, self._staged_acks, self._staged_events = {}, [], 0
+        self._staged, self._staged_acks, self._staged_sent, self._staged_events = {}, [], [], 0
+
+    async def all_delivered(self, timeout: float | None) -> bool:
+        """Wait (at most ``timeout``) until every record written so far is in Kafka; whether
+        all are."""
+        return await self.deliveries.wait(timeout)
 
     def write_snapshots(self, queues: Iterable[str] | None = None) -> int:
-        """Snapshot each dirty queue, then delete the deltas the snapshots now contain."""
+        """Snapshot each dirty queue; once the snapshots are in Kafka, delete the deltas they
+        contain (deleted before, a delta whose snapshot then failed would be lost)."""
         written: set[str] = set()
+        futures = []
         for queue in list(self.dirty if queues is None else queues):
             state = self.engine.queues.get(queue)
             partition = self.partition_of.get(queue)
             if state is None or partition is None:
                 continue
-            self.put(partition, snapshot_key(partition, queue), encode_state(state))
+            futures.extend(self._put_snapshot(partition, queue, encode_state(state)))
             self.dirty.discard(queue)
             written.add(queue)
         if written:
-            for key, (partition, waiting) in list(self._unsnapshotted.items()):
-                waiting -= written
-                if not waiting:
-                    self.put(partition, key, None)
-                    del self._unsnapshotted[key]
+            # The deltas written so far, as they are now: one written after this snapshot,
+            # or rebuilt after a revocation, is not covered by it.
+            covered = dict(self._unsnapshotted)
+            self.deliveries.then(futures, lambda: self._delete_covered(covered, written))
         return len(written)
+
+    def _put_snapshot(
+        self, partition: int, queue: str, encoded: bytes
+    ) -> list[asyncio.Future[Any] | None]:
+        """Write one queue's snapshot: one record, or parts then their manifest when it is too
+        large for one (streams/snapshot_parts.py); the parts of the snapshot it replaces are
+        deleted once it is in Kafka."""
+        generation = new_generation()
+        parts, head = snapshot_values(encoded, generation)
+        sent = [
+            self.put(partition, part_key(partition, queue, generation, index), part)
+            for index, part in enumerate(parts)
+        ]
+        sent.append(self.put(partition, snapshot_key(partition, queue), head))
+        replaced = self._parts.pop(queue, None)
+        if parts:
+            self._parts[queue] = (partition, generation, len(parts))
+        if replaced is not None:
+            self.deliveries.then(sent, lambda: self._delete_parts(queue, *replaced))
+        return sent
+
+    def _delete_parts(self, queue: str, partition: int, generation: str, count: int) -> None:
+        for index in range(count):
+            self.put(partition, part_key(partition, queue, generation, index), None)
+
+    def _delete_covered(
+        self, covered: dict[bytes, tuple[int, set[str]]], written: set[str]
+    ) -> None:
+        for key, entry in covered.items():
+            if self._unsnapshotted.get(key) is not entry:
+                continue  # deleted already, or forgotten with its partition
+            partition, waiting = entry
+            waiting -= written
+            if not waiting:
+                self.put(partition, key, None)
+                del self._unsnapshotted[key]
 
     def write_due_snapshots(self, now: float, interval: float) -> int:
         """Snapshot each dirty queue whose turn has come: once per ``interval`` at most, each
@@ -255,22 +291,28 @@ class QueueStateStore:
         """Rebuild the engine's state for ``partitions`` from the recovered table."""
         snapshots: dict[str, bytes] = {}
         deltas: list[Replay] = []
+        parts: dict[tuple[int, str, str], dict[int, bytes]] = {}
         for key, value in list(self.table.data.items()):
             if key.endswith(b"/a"):
                 continue  # a queue's alert state: restored by streams/alert_runtime.py
-            partition, queue, seq = _parse_key(key)
+            part = parse_part_key(key)
+            if part is not None:
+                if part[0] in partitions and value is not None:
+                    parts.setdefault(part[:3], {})[part[3]] = value
+                continue
+            partition, queue, seq = parse_key(key)
             if partition not in partitions or value is None:
                 continue
             if seq is None:
                 snapshots[queue] = value
                 self.partition_of[queue] = partition
             elif queue:  # an earlier version's per-queue delta: before every partition delta
-                old = {queue: _queue_delta_decoder.decode(value)}
-                deltas.append(((0, seq), key, partition, _runs_of_old(old)))
+                old = {queue: queue_delta_decoder.decode(value)}
+                deltas.append(((0, seq), key, partition, runs_of_old(old)))
             else:
-                runs = _delta_decoder.decode(value)
+                runs = delta_decoder.decode(value)
                 if isinstance(runs, dict):
-                    runs = _runs_of_old(runs)
+                    runs = runs_of_old(runs)
                 deltas.append(((1, seq), key, partition, runs))
                 self._seq[partition] = max(self._seq.get(partition, 0), seq)
         deltas.sort(key=lambda delta: delta[0])
@@ -278,10 +320,16 @@ class QueueStateStore:
         owners = set(snapshots).union(*queues_of)
         for queue in owners:
             if queue in snapshots:
-                self.engine.queues[queue] = decode_state(snapshots[queue])
+                encoded = self._whole_snapshot(queue, snapshots[queue], parts)
+                self.engine.queues[queue] = decode_state(encoded)
             else:
                 self.engine.queues.pop(queue, None)
-        self.engine.apply(_replay_events(deltas))
+        for (partition, queue, generation), stale in parts.items():
+            # A snapshot's parts with no manifest naming them (a crash before it was written):
+            # never read, so deleted.
+            for index in stale:
+                self.put(partition, part_key(partition, queue, generation, index), None)
+        self.engine.apply(replay_events(deltas))
         for (_, key, partition, _), queues in zip(deltas, queues_of, strict=True):
             for queue in queues:
                 self.partition_of[queue] = partition
@@ -290,6 +338,25 @@ class QueueStateStore:
             self.dirty.update(queues)
         self.last_rebuild = (len(snapshots), len(deltas))
         return sorted(owners)
+
+    def _whole_snapshot(
+        self, queue: str, value: bytes, parts: dict[tuple[int, str, str], dict[int, bytes]]
+    ) -> bytes:
+        """A recovered snapshot's encoded state: the value itself, or the parts its manifest
+        names (taken out of ``parts``)."""
+        manifest = read_manifest(value)
+        if manifest is None:
+            return value
+        partition = self.partition_of[queue]
+        encoded = assemble(manifest, parts.pop((partition, queue, manifest.generation), {}))
+        if encoded is None:
+            raise RuntimeError(
+                f"the changelog lacks parts of queue {queue!r}'s snapshot (generation "
+                f"{manifest.generation}, {manifest.parts} parts): was it deleted by retention? "
+                "The changelog topic must be compacted, never deleted by time"
+            )
+        self._parts[queue] = (partition, manifest.generation, manifest.parts)
+        return encoded
 
     def forget(self, partitions: set[int]) -> list[str]:
         """Drop the engine's state of ``partitions`` (no longer owned, or about to be rebuilt).
@@ -303,6 +370,7 @@ class QueueStateStore:
             self.partition_of.pop(queue, None)
             self.dirty.discard(queue)
             self._slot.pop(queue, None)
+            self._parts.pop(queue, None)
         for key, (partition, _) in list(self._unsnapshotted.items()):
             if partition in partitions:
                 del self._unsnapshotted[key]
@@ -311,66 +379,6 @@ class QueueStateStore:
         return gone
 
 
-def _records_of(runs: list[AppliedRun]) -> Iterator[tuple[bytes, set[str], int]]:
-    """One partition's staged runs as encoded records of at most about ``RECORD_MAX_BYTES`` (with
-    the queues each holds and its number of events): a record must stay under Kafka's default
-    maximum message size (1 MB), and a worker draining a backlog stages more than that between
-    deliveries. A run too large for a record of its own is split into consecutive records, in
-    order (each half named with the whole run's queues: a delta is deleted once all of them
-    have a newer snapshot, so naming one too many only keeps it a little longer)."""
-    part: list[AppliedRun] = []
-    size = 0
-    for run in runs:
-        events = len(run.values)
-        length = sum(map(len, run.values)) + _PER_EVENT * events + _PER_RUN * len(run.queues)
-        if size + length > RECORD_MAX_BYTES and part:
-            yield _record(part)
-            part, size = [], 0
-        if length > RECORD_MAX_BYTES and events > 1:
-            half = events // 2
-            yield from _records_of(
-                [
-                    AppliedRun(
-                        run.topic, run.partition, run.offsets[:half], run.values[:half], run.queues
-                    ),
-                    AppliedRun(
-                        run.topic, run.partition, run.offsets[half:], run.values[half:], run.queues
-                    ),
-                ]
-            )
-            continue
-        part.append(run)
-        size += length
-    if part:
-        yield _record(part)
-
-
-def _record(part: list[AppliedRun]) -> tuple[bytes, set[str], int]:
-    value = _delta_encoder.encode(
-        [(run.topic, run.partition, run.offsets, run.values, list(run.queues)) for run in part]
-    )
-    return value, set().union(*(run.queues for run in part)), sum(len(run.values) for run in part)
-
-
-_PER_EVENT = 12
-"""Bytes a delta record spends per event beside its value (its offset, the value's framing)."""
-_PER_RUN = 32
-"""Bytes a delta record spends per run and queue (the topic, the queue names, framing)."""
-
-
-def _runs_of_old(queues: dict[str, _OldDelta]) -> list[DeltaRun]:
-    """An earlier version's delta (per queue, its events with their positions) as runs."""
-    return [
-        (topic, partition, [offset], [raw], [queue])
-        for queue, events in queues.items()
-        for topic, partition, offset, raw in events
-    ]
-
-
-def _replay_events(deltas: list[Replay]) -> Iterator[tuple[Event, Position]]:
-    for *_, runs in deltas:
-        for topic, partition, offsets, values, _ in runs:
-            for offset, raw in zip(offsets, values, strict=True):
-                event = decode_event(raw)
-                if not isinstance(event, DecodeFailure):  # deltas only hold decoded events
-                    yield event, Position(topic, partition, offset)
+def _run_all(actions: list[Callable[[], object]]) -> None:
+    for action in actions:
+        action()

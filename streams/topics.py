@@ -8,7 +8,19 @@ from typing import Any
 
 from streams.config import TopicsConfig
 
-__all__ = ["TopicSpec", "ensure_topics", "list_topics", "topic_specs"]
+__all__ = [
+    "TABLE_NAME",
+    "TopicLayoutError",
+    "TopicSpec",
+    "changelog_topic",
+    "ensure_topics",
+    "list_topics",
+    "state_partitions",
+    "topic_specs",
+]
+
+TABLE_NAME = "queue-state"
+"""The worker's Faust table: each queue's KPI state, kept in its changelog topic."""
 
 
 @dataclass(frozen=True)
@@ -62,3 +74,46 @@ def list_topics(bootstrap: str, **client: Any) -> dict[str, int]:
         return {name: len(consumer.partitions_for_topic(name) or ()) for name in consumer.topics()}
     finally:
         consumer.close()
+
+
+class TopicLayoutError(RuntimeError):
+    """The topics in Kafka cannot hold exact per-queue state as they are laid out."""
+
+
+def changelog_topic(app_id: str) -> str:
+    """The state table's changelog topic, as Faust names it."""
+    return f"{app_id}-{TABLE_NAME}-changelog"
+
+
+def state_partitions(topics: TopicsConfig, app_id: str, existing: dict[str, int]) -> int:
+    """How many partitions the worker's state table must have, given the topics that exist
+    (``existing``, name -> partitions, from :func:`list_topics`).
+
+    Each queue's state is written to the changelog partition of the source partition its events
+    come from, and Faust assigns a source partition and the changelog partition of the same
+    number to one worker only when the topics have the same number of partitions. Otherwise a
+    worker writes a queue's state to a changelog partition that another worker recovers, and a
+    crash loses it (issue 26: source topics created with 6 partitions, workers left at the
+    default ``topics.partitions`` of 8). So the source topics' own count wins over
+    ``topics.partitions``, and layouts that cannot work are refused with what to do.
+    """
+    sources = {
+        name: existing[name] for name in (topics.telephony, topics.ticketing) if existing.get(name)
+    }
+    if len(set(sources.values())) > 1:
+        counts = " and ".join(f"{name} has {count}" for name, count in sorted(sources.items()))
+        raise TopicLayoutError(
+            f"{counts} partitions: both source topics are keyed by queue and must have the same "
+            "number of partitions (recreate the smaller one, or add partitions to it)"
+        )
+    count = next(iter(sources.values()), topics.partitions)
+    changelog = changelog_topic(app_id)
+    if existing.get(changelog) and existing[changelog] != count:
+        raise TopicLayoutError(
+            f"{changelog} has {existing[changelog]} partitions and the source topics {count}: "
+            "the state table must have as many partitions as the source topics. If partitions "
+            "were added to the source topics, each queue's events now go to another partition: "
+            f"stop every worker, delete {changelog} and start them again (the state is rebuilt "
+            "from the source topics' retained events)"
+        )
+    return count

@@ -18,7 +18,7 @@ from kafka import KafkaProducer
 
 from processors.events import TICKETING_TYPES, Event
 from processors.settings import EngineSettings
-from tests.kpi_compare import differences, replay_document
+from streams.audit import differences, file_events, merge_owned, replay_document, same_second
 from tests.servers import free_port
 from tests.worker_proc import Broker, WorkerProcess
 
@@ -76,18 +76,15 @@ class Cluster:
         Each worker answers at its own clock second; a round whose answers straddle a second
         boundary is read again. A queue exported by two workers is a failure, not a merge.
         """
-        for _ in range(attempts):
-            documents = [(w.port, w.kpis()) for w in self.alive()]
-            stamps = {int(doc["at"]) for _, doc in documents}
-            if len(stamps) != 1:
-                continue
-            merged: dict[str, Any] = {}
-            for port, doc in documents:
-                for queue, kpis in doc["queues"].items():
-                    assert queue not in merged, f"{queue} exported by two workers (one is {port})"
-                    merged[queue] = kpis
-            return stamps.pop(), merged
-        raise AssertionError("the workers never answered within the same second")
+        documents, one_second = same_second(
+            lambda: [(w.port, w.kpis()) for w in self.alive()], attempts
+        )
+        if not one_second:
+            raise AssertionError("the workers never answered within the same second")
+        merged, owners = merge_owned(documents)
+        for queue, ports in owners.items():
+            assert len(ports) == 1, f"{queue} exported by two workers (one is {ports[-1]})"
+        return int(documents[0][1]["at"]), merged
 
     def lag(self) -> dict[tuple[str, str], list[float]]:
         """{(topic, partition): [lag as exported by each live worker that exports it]}."""
@@ -126,7 +123,7 @@ class Cluster:
 
     def replay_differences(self, events_file: Path) -> list[str]:
         at, merged = self.merged_kpis()
-        replayed = replay_document(events_file, at, WINDOWS, EngineSettings())
+        replayed = replay_document(file_events(events_file), at, WINDOWS, EngineSettings())
         return differences(merged, replayed)
 
     def wait_equal_to_replay(self, events_file: Path, timeout: float) -> list[str]:
@@ -199,6 +196,7 @@ def produce_paced(
     lines: list[bytes],
     seconds: float,
     actions: dict[int, Callable[[], None]] | None = None,
+    acks: int | str = 1,
 ) -> None:
     """Produce ``lines`` evenly over ``seconds``; run ``actions[i]`` once ``i`` lines are sent.
 
@@ -206,7 +204,7 @@ def produce_paced(
     "kill after 40 %" means after 40 % of the stream is really there to be processed.
     """
     actions = dict(actions or {})
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=acks)
     pause = seconds / max(len(lines), 1)
     started = time.monotonic()
     try:
@@ -214,11 +212,8 @@ def produce_paced(
             if i in actions:
                 producer.flush()
                 actions.pop(i)()
-            event = _DECODER.decode(line)
-            topic = (
-                topics["ticketing"] if isinstance(event, TICKETING_TYPES) else topics["telephony"]
-            )
-            producer.send(topic, key=event.queue.encode(), value=line)
+            topic, key = topic_of(topics, line)
+            producer.send(topic, key=key, value=line)
             delay = started + (i + 1) * pause - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
@@ -227,6 +222,13 @@ def produce_paced(
             action()
     finally:
         producer.close()
+
+
+def topic_of(topics: dict[str, str], line: bytes) -> tuple[str, bytes]:
+    """The source topic and key (the queue) an event's JSON line is produced with."""
+    event = _DECODER.decode(line)
+    topic = topics["ticketing"] if isinstance(event, TICKETING_TYPES) else topics["telephony"]
+    return topic, event.queue.encode()
 
 
 class Background:

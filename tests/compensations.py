@@ -17,8 +17,6 @@ from pathlib import Path
 
 # column -> the message of the worker's log line (streams/app.py)
 MESSAGES = {
-    "seek waits": "records of a new assignment before Faust's seek: waited for it",
-    "seek wait ran out": "seek wait ran out: planning from the recovered offsets",
     "gaps read": "gap in a partition's delivered offsets read straight from Kafka",
     "stalls read": "partition stalled: records Faust handed over never reached the agent",
     "stopped partitions read": "partition stalled: Faust has handed over none of its records",

@@ -83,7 +83,7 @@ class FakeRuntime:
         self.now = T0
         self.rate = 0.0
 
-    def clock(self) -> float:
+    def clock(self, queue: str | None = None) -> float:
         return self.now
 
     def snapshots(self) -> dict[str, QueueSnapshot]:

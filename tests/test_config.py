@@ -106,6 +106,28 @@ def test_secrets_come_from_the_environment(tmp_path: Path, monkeypatch: pytest.M
     assert load_config(path).kafka.password == "s3cret"
 
 
+def test_an_unset_variable_names_the_file_line_and_field(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CCPULSE_TEST_UNSET", raising=False)
+    path = write(tmp_path, "worker:\n  app_id: x\nkafka:\n  password: ${CCPULSE_TEST_UNSET}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert (info.value.source, info.value.line) == (str(path), 4)
+    assert info.value.path == "kafka.password"
+    assert "CCPULSE_TEST_UNSET is not set" in info.value.reason
+
+
+def test_an_unset_variable_in_a_list_names_its_item(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CCPULSE_TEST_UNSET", raising=False)
+    text = "alerts:\n  disable:\n    - a\n    - ${CCPULSE_TEST_UNSET}\n"
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text))
+    assert (info.value.line, info.value.path) == (4, "alerts.disable[1]")
+
+
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "nope.yaml")

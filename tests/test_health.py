@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
+from streams.audit import differences, file_events, replay_document
 from tests.cluster import WINDOWS, Cluster
-from tests.kpi_compare import differences, replay_document
 from tests.test_worker_integration import (
     metric_values,
     produce,
@@ -124,7 +124,9 @@ def test_lag_counts_fetched_but_unprocessed_events_and_sigterm_finishes_the_batc
         duplicates = sum(metric_values(restarted, "ccpulse_events_duplicate_total").values())
         assert duplicates <= forwarded, (duplicates, forwarded, restarted.log_tail())
         document: Any = restarted.kpis()
-        replayed = replay_document(events_file, int(document["at"]), WINDOWS, _settings())
+        replayed = replay_document(
+            file_events(events_file), int(document["at"]), WINDOWS, _settings()
+        )
         assert differences(document["queues"], replayed) == []
     finally:
         restarted_cluster.stop_all()

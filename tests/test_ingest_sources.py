@@ -509,6 +509,52 @@ def test_saved_position_resumes_and_finds_a_file_rotated_while_stopped(tmp_path:
     assert drain(FileFollower(str(path), load_position(state))) == ["e"]
 
 
+def drain_all(follower: FileFollower) -> list[tuple[int, str | tuple[int, str]]]:
+    """Lines and over-long lines in reading order: (number, text) or (number, (size, sha256));
+    a batch holding an over-long line holds nothing else."""
+    found: list[tuple[int, str | tuple[int, str]]] = []
+    while (batch := follower.read_batch(100)) is not None:
+        found.extend(batch.lines)
+        found.extend((long.number, (long.size, long.sha256)) for long in batch.overlong)
+    return found
+
+
+def test_follower_reads_a_line_over_the_limit_through_and_goes_on(tmp_path: Path) -> None:
+    import hashlib
+
+    from streams.ingest import follower as follower_module
+
+    def long(text: str) -> tuple[int, str]:
+        return len(text), hashlib.sha256(text.encode()).hexdigest()
+
+    huge = "x" * (3 * follower_module.READ_CHUNK + 5)  # spans several reads
+    path = tmp_path / "queue_log"
+    path.write_text("a\n" + huge[:1000])  # being written: no newline yet
+    follower = FileFollower(str(path), max_line_bytes=300)
+    assert drain_all(follower) == [(1, "a")]
+    with open(path, "a") as handle:
+        handle.write(huge[1000:])
+    assert drain_all(follower) == []  # still no newline: waited for, not held in memory
+    with open(path, "a") as handle:
+        handle.write("\nb\n" + "y" * 301 + "\nc\n")
+    assert drain_all(follower) == [(2, long(huge)), (3, "b"), (4, long("y" * 301)), (5, "c")]
+    batch_position = follower.position()
+    assert batch_position.offset == path.stat().st_size and batch_position.line == 5
+    # A rotated file that ends inside an over-long line: the end of the file ends the line.
+    with open(path, "a") as handle:
+        handle.write("z" * 400)
+    os.rename(path, tmp_path / "queue_log.1")
+    path.write_text("new\n")
+    assert drain_all(follower) == [(6, long("z" * 400)), (1, "new")]
+    # Resuming from a saved position just after an over-long line.
+    path.write_text("w" * 500 + "\nafter\n")
+    restarted = FileFollower(str(path), max_line_bytes=300)
+    first = restarted.read_batch(100)
+    assert first is not None and [line.number for line in first.overlong] == [1]
+    restarted.close()
+    assert drain_all(FileFollower(str(path), first.position, max_line_bytes=300)) == [(2, "after")]
+
+
 # --- configuration -----------------------------------------------------------------------------
 
 

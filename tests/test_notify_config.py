@@ -102,7 +102,11 @@ def test_every_receiver_kind_is_read_with_env_secrets(
     assert notify.repeat_interval_seconds == 1800
 
 
-def test_routes_first_match_wins_unless_continue(tmp_path: Path) -> None:
+def test_routes_first_match_wins_unless_continue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CCPULSE_TEST_TOKEN", "t0k")
+    monkeypatch.setenv("CCPULSE_TEST_SMTP", "s3cret")
     notify = load_config(write(tmp_path, FULL)).notify
     # critical billing: first route (continue) then the second one adds team
     assert notify.receivers_for(alert("billing-emea", "critical")) == ["oncall", "mail", "team"]

@@ -95,12 +95,13 @@ def test_slack_payload_has_text_and_valid_blocks() -> None:
     receiver = SlackReceiver(url="https://hooks.example.com/x", channel="#ops", username="ccpulse")
     tricky = msgspec.structs.replace(FIRING, summary="Queue <billing> & co", queue="a<b>")
     body = slack_payload(tricky, "firing", receiver)
-    assert body["text"] == "[FIRING:critical] Queue <billing> & co"
+    assert body["text"] == "[FIRING:critical] Queue &lt;billing&gt; &amp; co"  # mrkdwn too
     assert body["channel"] == "#ops" and body["username"] == "ccpulse"
     kinds = [block["type"] for block in body["blocks"]]
     assert kinds == ["header", "section", "section", "context"]
     header = body["blocks"][0]["text"]
     assert header["type"] == "plain_text" and len(header["text"]) <= 150
+    assert header["text"] == "[FIRING:critical] Queue <billing> & co"  # plain text: as typed
     summary = body["blocks"][1]["text"]
     assert summary["type"] == "mrkdwn"
     assert "Queue &lt;billing&gt; &amp; co" in summary["text"]  # mrkdwn escaped
@@ -113,6 +114,21 @@ def test_slack_payload_has_text_and_valid_blocks() -> None:
     resolved = slack_payload(RESOLVED, "resolved", SlackReceiver(url="https://h/x"))
     assert resolved["text"].startswith("[RESOLVED] ")
     assert "channel" not in resolved
+
+
+def test_slack_text_cannot_ping_or_link() -> None:
+    hostile = msgspec.structs.replace(
+        FIRING,
+        summary="<!channel> see <https://evil.example|here>",
+        runbook_url="https://r/?a=1&b=<2>",
+    )
+    body = slack_payload(hostile, "firing", SlackReceiver(url="https://h/x"))
+    mrkdwn = [body["text"], body["blocks"][1]["text"]["text"]]
+    mrkdwn += [f["text"] for f in body["blocks"][2]["fields"]]
+    context = body["blocks"][3]["elements"][0]["text"]
+    assert all("<!channel>" not in text and "<https://evil" not in text for text in mrkdwn)
+    assert "&lt;!channel&gt;" in body["text"]
+    assert context.startswith("<https://r/?a=1&amp;b=&lt;2&gt;|Runbook>")
 
 
 def test_slack_header_is_cut_to_slack_limit() -> None:

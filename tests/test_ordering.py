@@ -87,15 +87,6 @@ def test_partitions_are_independent_and_forget_starts_a_partition_afresh() -> No
     assert plan_offsets(order, [3]) == [3]
 
 
-def test_unplanned_says_whether_a_partition_starts_in_the_batch() -> None:
-    order = PartitionOrder(lambda key: 0)
-    first = [[Record("tel", 0, 0)]]
-    assert order.unplanned(first)
-    order.plan(first)
-    assert not order.unplanned([[Record("tel", 0, 1)]])
-    assert order.unplanned([[Record("tel", 0, 1)], [Record("tik", 0, 0)]])
-
-
 def test_expected_is_the_resume_offset_until_a_record_is_planned() -> None:
     order = PartitionOrder(lambda key: {("tel", 0): 40}.get(key))
     assert order.expected(("tel", 0)) == 40

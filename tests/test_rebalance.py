@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from processors.settings import EngineSettings
-from tests.kpi_compare import differences, replay_document
+from streams.audit import differences, file_events, replay_document
 from tests.servers import free_port
 from tests.test_worker_integration import produce, setup_topics, simulate_jsonl, write_config
 from tests.worker_proc import Broker, WorkerProcess
@@ -63,7 +63,10 @@ def test_queues_move_between_workers_without_loss_or_double_export(
             document = second.kpis()
             if len(document["queues"]) == 4:
                 replayed = replay_document(
-                    events_file, int(document["at"]), ["5m", "15m", "1h", "today"], EngineSettings()
+                    file_events(events_file),
+                    int(document["at"]),
+                    ["5m", "15m", "1h", "today"],
+                    EngineSettings(),
                 )
                 last = differences(document["queues"], replayed)
                 if not last:

@@ -355,7 +355,7 @@ def test_staged_batches_are_written_together_and_acked_only_once_written() -> No
 def test_a_large_backlog_is_written_in_records_under_the_size_limit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import streams.state_store as state_store
+    import streams.changelog_records as state_store
 
     monkeypatch.setattr(state_store, "RECORD_MAX_BYTES", 4096)
     table = FakeTable()
@@ -449,7 +449,7 @@ def test_whatever_the_batches_records_and_snapshots_a_rebuild_equals_the_live_st
     """Split the traffic into batches anywhere, flush after some of them only (the rest stay
     staged until the next flush), snapshot after some, write records as small as 2 kB: what a
     fresh worker rebuilds from the changelog equals the live state at the last flush."""
-    import streams.state_store as state_store
+    import streams.changelog_records as state_store
 
     previous = state_store.RECORD_MAX_BYTES
     state_store.RECORD_MAX_BYTES = record_bytes

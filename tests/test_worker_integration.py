@@ -24,10 +24,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from processors.events import TICKETING_TYPES, Event, TicketMoved
 from processors.settings import EngineSettings
 from streams.app import TABLE_NAME
+from streams.audit import differences, file_events, replay_document
 from streams.broker import EmbeddedBroker
 from streams.topics import ensure_topics, topic_specs
 from tests.kafka_broker import KafkaBroker
-from tests.kpi_compare import differences, replay_document
 from tests.servers import free_port, require_binary
 from tests.worker_proc import ROOT, Broker, WorkerProcess
 
@@ -63,7 +63,12 @@ def setup_topics(broker: Broker, config_path: Path) -> dict[str, str]:
     }
 
 
-def simulate_jsonl(path: Path, start: datetime, seconds: int, seed: int) -> list[Event]:
+def simulate_jsonl(
+    path: Path, start: datetime, seconds: int, seed: int, flat_day: bool = False
+) -> list[Event]:
+    """The simulator's events from ``start`` on, as a JSON-lines file; ``flat_day``: every hour
+    at the daily peak (a test that needs some kind of event must not depend on the hour it
+    runs at)."""
     subprocess.run(
         [
             sys.executable,
@@ -82,6 +87,7 @@ def simulate_jsonl(path: Path, start: datetime, seconds: int, seed: int) -> list
             "0",
             "--seed",
             str(seed),
+            *(["--flat-day"] if flat_day else []),
         ],
         cwd=ROOT,
         check=True,
@@ -143,9 +149,20 @@ def pipeline_counters(worker: WorkerProcess) -> str:
 def matches_replay(worker: WorkerProcess, events_file: Path, settings: EngineSettings) -> list[str]:
     document = worker.kpis()
     replayed = replay_document(
-        events_file, int(document["at"]), ["5m", "15m", "1h", "today"], settings
+        file_events(events_file), int(document["at"]), ["5m", "15m", "1h", "today"], settings
     )
     return differences(document["queues"], replayed)
+
+
+def settle_to_replay(worker: WorkerProcess, events_file: Path, timeout: float) -> list[str]:
+    """Compare the worker with replay of ``events_file`` until they match or ``timeout`` is
+    over; the last differences ([] once they match)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        last = matches_replay(worker, events_file, EngineSettings())
+        if last == [] or time.monotonic() >= deadline:
+            return last
+        time.sleep(1)
 
 
 def make_pipeline(broker: Broker, tmp_path: Path, topic_prefix: str) -> dict[str, Any]:
@@ -236,16 +253,7 @@ def replay_kpis_across_a_kill(broker: Broker, pipeline: dict[str, Any], topic_pr
         config=pipeline["config"],
     ).start()
     try:
-        last: list[str] = []
-
-        def settled() -> bool:
-            nonlocal last
-            last = matches_replay(restarted, events_file, EngineSettings())
-            return last == []
-
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and not settled():
-            time.sleep(1)
+        last = settle_to_replay(restarted, events_file, 90)
         assert last == [], (
             "\n".join(last[:30]) + "\n" + pipeline_counters(restarted) + restarted.log_tail()
         )

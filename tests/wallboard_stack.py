@@ -45,6 +45,9 @@ def write_config(path: Path, prefix: str, webhook_url: str, firing_queue: str) -
             "partitions": 4,
         },
         "worker": {"snapshot_interval_seconds": 5.0, "batch_within_seconds": 0.2},
+        # The simulator runs at SIM_SPEED: past its backfill, its events run ahead of the
+        # clock (docs/kpis.md#time).
+        "engine": {"max_future_seconds": 86_400.0},
         "alerts": {
             "rules": [
                 {

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.parse
 from typing import Any
 
@@ -115,7 +116,10 @@ def zendesk_event(
     }
 
 
-def zendesk_headers(body: bytes, stamp: str = "2026-11-22T10:00:00Z") -> dict[str, str]:
+def zendesk_headers(body: bytes, stamp: str | None = None) -> dict[str, str]:
+    """Signed now by default: the receiver refuses timestamps over 300 s from its clock."""
+    if stamp is None:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return {
         "X-Zendesk-Webhook-Signature": zendesk_signature(ZENDESK_SECRET, stamp, body),
         "X-Zendesk-Webhook-Signature-Timestamp": stamp,

@@ -110,9 +110,11 @@ def slack_payload(
     ]
     context = f"fingerprint `{notification.fingerprint}`"
     if notification.runbook_url:
-        context = f"<{notification.runbook_url}|Runbook> · " + context
+        context = f"<{_slack_escape(notification.runbook_url)}|Runbook> · " + context
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]})
-    payload: dict[str, Any] = {"text": _cut(text, 3000), "blocks": blocks}
+    # ``text`` is mrkdwn too (the notification and the fallback): a queue or summary holding
+    # ``<!channel>`` or ``<https://x|y>`` must show as typed, never ping or link.
+    payload: dict[str, Any] = {"text": _cut(_slack_escape(text), 3000), "blocks": blocks}
     if receiver.channel:
         payload["channel"] = receiver.channel
     if receiver.username:

@@ -40,6 +40,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.set_defaults(func=run)
 
 
+DEMO_FUTURE_DAYS = 30
+
+
+def demo_future_seconds(speed: float) -> float:
+    """The worker's ``engine.max_future_seconds`` for a demo at ``speed``: a simulation faster
+    than real time runs its event time ahead of the wall clock ((speed - 1) seconds per second,
+    4 at the default 5x), past the default 300 s bound 75 s after its timeline passes the clock,
+    after which the worker would refuse every event as ``future_time`` (docs/kpis.md#time). The
+    demo's worker allows 30 days ahead: a week of demo at 5x."""
+    return 300.0 if speed <= 1 else DEMO_FUTURE_DAYS * 86_400.0
+
+
 def _wait_ready(url: str, timeout: float, worker: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -100,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
                 str(args.web_port),
                 "--data-dir",
                 "var/demo-worker",
+                "--max-future-seconds",
+                str(demo_future_seconds(args.speed)),
             ],
             start_new_session=True,  # stopped by us, in order (see _stop), not by Ctrl-C
         )

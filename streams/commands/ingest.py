@@ -67,7 +67,7 @@ def run_asterisk(args: argparse.Namespace) -> int:
         from prometheus_client import start_http_server
 
         start_http_server(args.metrics_port, "127.0.0.1", registry=metrics.registry)
-    producer = AckedProducer(bootstrap, **client)
+    producer = AckedProducer(bootstrap, config.topics.deadletter, **client)
     ingest = QueueLogIngest(
         config,
         producer,

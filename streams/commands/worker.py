@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import argparse
 import gc
+import logging
+import sys
+import time
 
 import msgspec
 
-from streams.config import config_from_env
+from streams.config import Config, config_from_env
+from streams.logs import log
+
+logger = logging.getLogger("ccpulse.worker")
+
+LAYOUT_WAIT_SECONDS = 60.0
+"""How long the worker waits for the broker to answer its first metadata request at start."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -23,6 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--embedded-broker",
         action="store_true",
         help="the broker is the embedded Tansu (one record per producer batch, 6 s sessions)",
+    )
+    parser.add_argument(
+        "--max-future-seconds",
+        type=float,
+        help="engine.max_future_seconds (ccpulse demo: its simulator runs ahead of the clock)",
     )
     parser.add_argument("--loglevel", default="info")
     parser.set_defaults(func=run)
@@ -44,6 +58,10 @@ def apply_overrides(config: msgspec.Struct, args: argparse.Namespace) -> msgspec
     changes: dict[str, object] = {}
     if worker_changes:
         changes["worker"] = msgspec.structs.replace(config.worker, **worker_changes)  # type: ignore[attr-defined]
+    if getattr(args, "max_future_seconds", None) is not None:
+        changes["engine"] = msgspec.structs.replace(  # type: ignore[attr-defined]
+            config.engine, max_future_seconds=max(0.0, args.max_future_seconds)
+        )
     if args.bootstrap:
         changes["kafka"] = msgspec.structs.replace(config.kafka, bootstrap=args.bootstrap)  # type: ignore[attr-defined]
     return msgspec.structs.replace(config, **changes) if changes else config
@@ -51,16 +69,23 @@ def apply_overrides(config: msgspec.Struct, args: argparse.Namespace) -> msgspec
 
 def run(args: argparse.Namespace) -> int:
     from faust.worker import Worker
+    from kafka.errors import KafkaError
 
     from streams.app import build_app
     from streams.kafka_access import check_access
     from streams.logs import configure_logging
+    from streams.topics import TopicLayoutError
 
     config = apply_overrides(config_from_env(args.config), args)
     configure_logging(args.loglevel)
     # Before Faust starts: aiokafka would log the broker's refusal and fail with a bare
     # "Unable to bootstrap" (streams/kafka_access.py); this names the cause and exits 2.
     check_access(config.kafka)  # type: ignore[attr-defined]
+    try:
+        config = with_state_partitions(config)  # type: ignore[arg-type]
+    except (TopicLayoutError, KafkaError) as error:
+        print(f"ccpulse worker: {error}", file=sys.stderr)
+        return 2
     # The KPI state is hundreds of thousands of small containers (pane vectors, timelines) and
     # every batch allocates many short-lived objects: with the default threshold (700) the
     # cyclic collector runs every few events and keeps re-walking that state. Measured with
@@ -70,3 +95,42 @@ def run(args: argparse.Namespace) -> int:
     worker = Worker(app, loglevel=args.loglevel, quiet=True, override_logging=False)
     worker.execute_from_commandline()
     return 0
+
+
+def with_state_partitions(config: Config) -> Config:
+    """``config`` with ``topics.partitions`` set to what the topics in Kafka have (see
+    :func:`streams.topics.state_partitions`: the state table must be co-partitioned with the
+    source topics); waits up to ``LAYOUT_WAIT_SECONDS`` for a broker that is still starting."""
+    from kafka.errors import KafkaError
+
+    from streams.kafka_access import check_access
+    from streams.kafka_settings import kafka_python_kwargs
+    from streams.topics import list_topics, state_partitions
+
+    client = kafka_python_kwargs(config.kafka)
+    bootstrap = ",".join(client.pop("bootstrap_servers"))
+    deadline = time.monotonic() + LAYOUT_WAIT_SECONDS
+    while True:
+        try:
+            existing = list_topics(bootstrap, **client)
+            break
+        except KafkaError as error:
+            # A broker that came up since and refuses the login or TLS settings ends the wait
+            # here, naming the cause (KafkaAccessError), instead of after LAYOUT_WAIT_SECONDS.
+            check_access(config.kafka)
+            if time.monotonic() >= deadline:
+                raise
+            log(logger, "broker not answering yet", logging.WARNING, error=str(error)[:200])
+            time.sleep(2.0)
+    partitions = state_partitions(config.topics, config.worker.app_id, existing)
+    if partitions == config.topics.partitions:
+        return config
+    log(
+        logger,
+        "topics.partitions differs from the source topics: using theirs",
+        logging.WARNING,
+        configured=config.topics.partitions,
+        source_topics=partitions,
+    )
+    topics = msgspec.structs.replace(config.topics, partitions=partitions)
+    return msgspec.structs.replace(config, topics=topics)

@@ -16,7 +16,7 @@ from dataclasses import replace
 
 from streams.config import Config
 from streams.ingest.follower import FileFollower
-from streams.ingest.metrics import IngestMetrics
+from streams.ingest.metrics import IngestMetrics, report_refused
 from streams.ingest.position import load_position, save_position
 from streams.ingest.producer import AckedProducer, Record, deadletter, event_record
 from streams.logs import log
@@ -48,7 +48,12 @@ class QueueLogIngest:
         self.mapper = QueueLogMapper(
             settings.queue_map, (start.extra.get("agents") if start else None) or {}
         )
-        self.follower = FileFollower(queue_log, start, on_reset=self._on_reset)
+        self.max_line_bytes = settings.max_line_bytes
+        self.follower = FileFollower(
+            queue_log, start, on_reset=self._on_reset, max_line_bytes=settings.max_line_bytes
+        )
+        self._refused_events = 0
+        producer.on_refused = self._on_refused  # Kafka refusing a record: counted here
         if start is not None:
             log(logger, "resuming", file=queue_log, offset=start.offset, line=start.line)
 
@@ -91,23 +96,63 @@ class QueueLogIngest:
                 )
                 source = {"source": "asterisk", "file": batch.path, "line": number}
                 records.append(
-                    deadletter(self.config, text.encode(), mapped.reason, "malformed", source)
+                    deadletter(
+                        self.config.topics.deadletter,
+                        text.encode(),
+                        mapped.reason,
+                        "malformed",
+                        source,
+                    )
                 )
                 continue
+            origin = {"source": "asterisk", "file": batch.path, "line": number}
             for event in mapped:
-                records.append(event_record(event, self.config))
+                records.append(event_record(event, self.config, origin))
                 events += 1
+        for long in batch.overlong:
+            reason = (
+                f"line {long.number} is {long.size} bytes, over sources.asterisk.max_line_bytes"
+                f" ({self.max_line_bytes})"
+            )
+            log(
+                logger,
+                "over-long queue_log line skipped",
+                level=logging.WARNING,
+                file=batch.path,
+                line=long.number,
+                size=long.size,
+            )
+            source = {"source": "asterisk", "file": batch.path, "line": long.number}
+            whole = (long.size, long.sha256)
+            records.append(
+                deadletter(
+                    self.config.topics.deadletter,
+                    long.prefix,
+                    reason,
+                    "line_too_long",
+                    source,
+                    whole,
+                )
+            )
+        self._refused_events = 0
         if records and not self.producer.send_until_acked(
             records, self.stop_event.is_set, self._on_produce_error
         ):
             return True  # stopping with the batch unacknowledged: it is re-read next start
         position = replace(batch.position, extra={"agents": self.mapper.state()})
         save_position(self.state_file, position)
-        self.metrics.events.labels("asterisk").inc(events)
-        self.metrics.lines.labels(self.queue_log).inc(len(batch.lines))
+        self.metrics.events.labels("asterisk").inc(events - self._refused_events)
+        self.metrics.lines.labels(self.queue_log).inc(len(batch.lines) + len(batch.overlong))
         if problems:
             self.metrics.deadlettered.labels("asterisk", "malformed").inc(len(problems))
+        if batch.overlong:
+            self.metrics.deadlettered.labels("asterisk", "line_too_long").inc(len(batch.overlong))
         return True
+
+    def _on_refused(self, record: Record, error: Exception, replacement: Record | None) -> None:
+        if record.topic != self.config.topics.deadletter:
+            self._refused_events += 1
+        report_refused(self.metrics, logger, record, error, replacement)
 
     def _on_produce_error(self, exc: Exception) -> None:
         self.metrics.produce_errors.inc()

@@ -14,6 +14,10 @@ Kafka or queue_log.
   directory and finishes it first.
 * **Truncation** (the file is shorter than the offset, or the bytes just before the offset
   changed): reading restarts at the beginning of the file.
+* **A line over ``max_line_bytes``** (a runaway writer, a binary file under the followed name)
+  is not held in memory: it is read through to its newline in chunks, and returned as a
+  :class:`LongLine` (its first bytes, its size and SHA-256) for the caller to dead-letter, and
+  reading goes on after it. Without a limit such a line would be waited for forever.
 
 ``copytruncate`` rotation cannot be followed without loss by anybody (lines written between the
 copy and the truncation exist only in the copy); configure rename rotation for queue_log.
@@ -21,20 +25,49 @@ copy and the truncation exist only in the copy); configure rename rotation for q
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import BinaryIO
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
 
 from streams.ingest.position import CHECK_BYTES, FilePosition
 from streams.logs import log
 
-__all__ = ["Batch", "FileFollower"]
+__all__ = ["Batch", "FileFollower", "LongLine"]
 
 logger = logging.getLogger("ccpulse.ingest.follower")
 
 READ_CHUNK = 1 << 20
+LONG_LINE_KEEP = 65_536
+"""How much of an over-long line :class:`LongLine` keeps."""
+
+
+@dataclass
+class LongLine:
+    """A line over the limit: its number, first bytes, size (without the newline), SHA-256."""
+
+    number: int
+    prefix: bytes
+    size: int
+    sha256: str
+
+
+@dataclass
+class _LongScan:
+    """An over-long line being read through, from the follower's offset to ``scanned``."""
+
+    scanned: int
+    prefix: bytearray = field(default_factory=bytearray)
+    size: int = 0
+    digest: Any = field(default_factory=hashlib.sha256)
+
+    def add(self, piece: bytes) -> None:
+        if len(self.prefix) < LONG_LINE_KEEP:
+            self.prefix += piece[: LONG_LINE_KEEP - len(self.prefix)]
+        self.size += len(piece)
+        self.digest.update(piece)
 
 
 @dataclass
@@ -45,6 +78,8 @@ class Batch:
     """Where reading continues after these lines."""
     path: str
     """The file the lines came from (the followed path, or the rotated file being finished)."""
+    overlong: list[LongLine] = field(default_factory=list)
+    """Lines over the limit, not in ``lines``."""
 
 
 class FileFollower:
@@ -53,8 +88,12 @@ class FileFollower:
         path: str,
         start: FilePosition | None = None,
         on_reset: Callable[[str], None] | None = None,
+        max_line_bytes: int = 65_536,
     ) -> None:
         self.path = path
+        self.max_line_bytes = max_line_bytes
+        self._chunk = max(READ_CHUNK, max_line_bytes + 1)  # a chunk always shows a long line
+        self._long: _LongScan | None = None
         self._start = start
         self._on_reset = on_reset or (lambda kind: None)
         self._handle: BinaryIO | None = None
@@ -155,16 +194,30 @@ class FileFollower:
         """The next complete lines (at most ``max_lines``), or None if there is nothing new."""
         if self._handle is None and not self._open_first():
             return None
-        for _ in range(3):  # at most: truncation or rotation, then the new content
+        for _ in range(4):  # at most: truncation or rotation, a long line, the new content
             assert self._handle is not None
             if self._tail and self._bytes_before(self._offset, len(self._tail)) != self._tail:
                 self._reset_to_start("truncated")
             if not self._draining and self._rotated():
                 self._mark_rotated()
-            data = os.pread(self._handle.fileno(), READ_CHUNK, self._offset)
+            if self._long is not None:
+                batch = self._read_long(final=False)
+                if batch is not None or not self._rotated():
+                    return batch
+                self._mark_rotated()
+                batch = self._read_long(final=True)  # the old file ends the line
+                if batch is not None:
+                    return batch
+                self._switch_to_new_file()
+                if self._handle is None:
+                    return None
+                continue
+            data = os.pread(self._handle.fileno(), self._chunk, self._offset)
             batch = self._split(data, max_lines, final=False)
             if batch is not None:
                 return batch
+            if self._long is not None:
+                continue  # an over-long line starts here: read it through
             size = os.fstat(self._handle.fileno()).st_size
             if size < self._offset:
                 self._reset_to_start("truncated")
@@ -186,6 +239,10 @@ class FileFollower:
         consumed = 0
         while len(lines) < max_lines:
             end = data.find(b"\n", consumed)
+            if (end if end >= 0 else len(data)) - consumed > self.max_line_bytes:
+                if not lines:  # read it through first; the lines before it go out now
+                    self._long = _LongScan(scanned=self._offset)
+                break
             if end < 0:
                 if final and consumed < len(data):
                     raw = data[consumed:]
@@ -202,6 +259,28 @@ class FileFollower:
         self._tail = (self._tail + data[:consumed])[-CHECK_BYTES:]
         self._offset += consumed
         return Batch(lines=lines, position=self.position(), path=self._handle_path)
+
+    def _read_long(self, final: bool) -> Batch | None:
+        """Go on reading the over-long line at the offset; the batch holding it once its newline
+        (or, ``final``, the end of the file) is reached, else None."""
+        assert self._handle is not None and self._long is not None
+        scan = self._long
+        while data := os.pread(self._handle.fileno(), READ_CHUNK, scan.scanned):
+            end = data.find(b"\n")
+            scan.add(data if end < 0 else data[:end])
+            scan.scanned += len(data) if end < 0 else end + 1
+            if end >= 0:
+                return self._finish_long()
+        return self._finish_long() if final and scan.size else None
+
+    def _finish_long(self) -> Batch:
+        assert self._long is not None
+        scan, self._long = self._long, None
+        self._line += 1
+        line = LongLine(self._line, bytes(scan.prefix), scan.size, scan.digest.hexdigest())
+        self._offset = scan.scanned
+        self._tail = self._bytes_before(self._offset, CHECK_BYTES)
+        return Batch(lines=[], position=self.position(), path=self._handle_path, overlong=[line])
 
     def _rotated(self) -> bool:
         if self._draining:
@@ -224,12 +303,14 @@ class FileFollower:
         self._handle.close()
         self._handle = None
         self._draining = False
+        self._long = None
         self._on_reset("rotated")
         self._open(self.path, 0, 0, b"")
 
     def _reset_to_start(self, kind: str) -> None:
         log(logger, f"file {kind}; reading from its start", file=self._handle_path)
         self._offset, self._line, self._tail = 0, 0, b""
+        self._long = None
         self._on_reset(kind)
 
     def close(self) -> None:

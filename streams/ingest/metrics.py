@@ -6,9 +6,14 @@ Each adapter process owns a :class:`CollectorRegistry`; the webhook service expo
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-__all__ = ["IngestMetrics"]
+from streams.logs import log
+
+__all__ = ["IngestMetrics", "report_refused"]
 
 
 class IngestMetrics:
@@ -23,7 +28,8 @@ class IngestMetrics:
         )
         self.deadlettered = Counter(
             "ccpulse_ingest_deadlettered",
-            "Input sent to the dead-letter topic (malformed line, unmappable payload).",
+            "Input sent to the dead-letter topic (malformed or over-long line, unmappable "
+            "payload, a record Kafka refused).",
             ["source", "reason"],
             registry=r,
         )
@@ -72,3 +78,26 @@ class IngestMetrics:
             ["file", "kind"],
             registry=r,
         )
+
+
+def report_refused(
+    metrics: IngestMetrics, logger: logging.Logger, record: Any, error: Exception, replacement: Any
+) -> None:
+    """A record Kafka refused for what it is (streams/ingest/producer.py): counted and logged;
+    an error line when not even its bounded dead-letter form could be sent."""
+    from streams.ingest.producer import refusal_code
+
+    origin = record.origin or {}
+    fields = {
+        "source": str(origin.get("source", "ingest")),
+        "file": origin.get("file"),
+        "line": origin.get("line"),
+        "topic": record.topic,
+        "size": len(record.value),
+        "error": repr(error)[:300],
+    }
+    if replacement is None:
+        log(logger, "record refused by Kafka and dropped", level=logging.ERROR, **fields)
+        return
+    metrics.deadlettered.labels(fields["source"], refusal_code(error)).inc()
+    log(logger, "record refused by Kafka; dead-lettered", level=logging.WARNING, **fields)

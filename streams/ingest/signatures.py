@@ -9,7 +9,9 @@
 * **Jira** (``X-Hub-Signature``, WebSub style): ``sha256=`` + hex HMAC-SHA256 of the raw body
   keyed with the webhook's secret; or, for senders that cannot sign, a shared token header.
 
-Comparisons are constant-time.
+Comparisons are constant-time, and made on bytes: a header is whatever the sender put there
+(aiohttp hands non-UTF-8 bytes over as surrogates), and a value that is not ASCII is simply a
+signature that does not match, never an error.
 """
 
 from __future__ import annotations
@@ -30,9 +32,18 @@ __all__ = [
 ]
 
 
+def _raw(text: str) -> bytes:
+    """The bytes a header or secret stands for (non-UTF-8 header bytes come as surrogates)."""
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _same(expected: str, given: str) -> bool:
+    return hmac.compare_digest(_raw(expected), _raw(given))
+
+
 def twilio_signature(auth_token: str, url: str, params: Iterable[tuple[str, str]]) -> str:
     payload = url + "".join(name + value for name, value in sorted(params))
-    digest = hmac.new(auth_token.encode(), payload.encode(), hashlib.sha1).digest()
+    digest = hmac.new(_raw(auth_token), _raw(payload), hashlib.sha1).digest()
     return base64.b64encode(digest).decode("ascii")
 
 
@@ -63,24 +74,24 @@ def verify_twilio(
         return False
     items = list(params)
     return any(
-        hmac.compare_digest(twilio_signature(auth_token, candidate, items), signature)
+        _same(twilio_signature(auth_token, candidate, items), signature)
         for candidate in _url_variants(url)
     )
 
 
 def zendesk_signature(secret: str, timestamp: str, body: bytes) -> str:
-    digest = hmac.new(secret.encode(), timestamp.encode() + body, hashlib.sha256).digest()
+    digest = hmac.new(_raw(secret), _raw(timestamp) + body, hashlib.sha256).digest()
     return base64.b64encode(digest).decode("ascii")
 
 
 def verify_zendesk(secret: str, timestamp: str | None, body: bytes, signature: str | None) -> bool:
     if not signature or timestamp is None:
         return False
-    return hmac.compare_digest(zendesk_signature(secret, timestamp, body), signature)
+    return _same(zendesk_signature(secret, timestamp, body), signature)
 
 
 def jira_signature(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return "sha256=" + hmac.new(_raw(secret), body, hashlib.sha256).hexdigest()
 
 
 def verify_jira(
@@ -93,10 +104,10 @@ def verify_jira(
     """True when either configured check passes: the body's HMAC or the shared token."""
     if secret and hub_signature:
         method, _, _ = hub_signature.partition("=")
-        if method.lower() == "sha256" and hmac.compare_digest(
+        if method.lower() == "sha256" and _same(
             jira_signature(secret, body), "sha256=" + hub_signature.partition("=")[2].lower()
         ):
             return True
     if token and token_value:
-        return hmac.compare_digest(token.encode(), token_value.encode())
+        return _same(token, token_value)
     return False

@@ -42,7 +42,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams.config import Config
-from streams.ingest.metrics import IngestMetrics
+from streams.ingest.metrics import IngestMetrics, report_refused
 from streams.ingest.producer import AckedProducer, Record, deadletter, event_record
 from streams.ingest.signatures import verify_jira, verify_twilio, verify_zendesk
 from streams.logs import log
@@ -123,17 +123,25 @@ class ProducerThread(threading.Thread):
         self.buffer, self.metrics, self.connect = buffer, metrics, connect
         self.stopping = threading.Event()
         self.producer: AckedProducer | None = None
+        self._owners: dict[int, Unit] = {}  # record -> its unit, while a round is being sent
 
     def _ensure_producer(self) -> AckedProducer | None:
         delay = 0.5
         while self.producer is None and not self.stopping.is_set():
             try:
                 self.producer = self.connect()
+                self.producer.on_refused = self._refused
             except Exception as exc:  # broker down at start: keep buffering, keep trying
                 self._error(exc)
                 self.stopping.wait(delay)
                 delay = min(delay * 2, 10.0)
         return self.producer
+
+    def _refused(self, record: Record, error: Exception, replacement: Record | None) -> None:
+        unit = self._owners.get(id(record))
+        if unit is not None and unit.events:  # a unit holds events, or one dead letter
+            unit.events -= 1  # dead-lettered instead of produced
+        report_refused(self.metrics, logger, record, error, replacement)
 
     def _error(self, exc: Exception) -> None:
         self.metrics.produce_errors.inc()
@@ -148,6 +156,7 @@ class ProducerThread(threading.Thread):
             if producer is None:
                 return
             records = [record for unit in units for record in unit.records]
+            self._owners = {id(record): unit for unit in units for record in unit.records}
             if not producer.send_until_acked(records, self.stopping.is_set, self._error):
                 return  # stopping before the broker took them: reported by the drain
             for unit in units:
@@ -197,14 +206,17 @@ class Receivers:
             return self._answer(source, 503, {"error": "shutting down"})
         answer: dict[str, Any]
         if isinstance(result, Unmappable):
-            record = deadletter(self.config, body, result.reason, "unmappable", where)
+            record = deadletter(
+                self.config.topics.deadletter, body, result.reason, "unmappable", where
+            )
             unit = Unit(source, [record], 0, deadlettered="unmappable")
             status, answer = 202, {"deadlettered": result.reason}
             log(logger, "unmappable payload dead-lettered", source=source, reason=result.reason)
         elif not result:
             return self._answer(source, ok_status, {"events": 0})
         else:
-            records = [event_record(event, self.config) for event in result]
+            origin = {"source": source}
+            records = [event_record(event, self.config, origin) for event in result]
             unit = Unit(source, records, len(records))
             status, answer = ok_status, {"events": len(records)}
         acked: asyncio.Future[None] | None = None
@@ -239,7 +251,9 @@ class Receivers:
         url = self.sources.twilio.public_url or str(request.url)
         if not verify_twilio(token, url, params, request.headers.get("X-Twilio-Signature")):
             return self._reject("twilio", "bad_signature")
-        result = map_taskrouter(dict(params), self.sources.twilio, self.twilio_queues)
+        result = _mapped(
+            lambda: map_taskrouter(dict(params), self.sources.twilio, self.twilio_queues)
+        )
         return await self._accept("twilio", body, result, {"source": "twilio"}, ok_status=204)
 
     async def zendesk(self, request: web.Request) -> web.Response:
@@ -288,24 +302,35 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
+def _mapped(mapping: Callable[[], Any]) -> Any:
+    """The mapping's result; a payload it cannot handle (a value out of any range, a type no
+    vendor sends) is Unmappable with the error as reason: dead-lettered, never a 500."""
+    try:
+        return mapping()
+    except Exception as exc:  # the payload is the sender's: whatever it holds, keep it
+        return Unmappable(f"cannot map: {type(exc).__name__}: {exc}"[:500])
+
+
 def _json_then(body: bytes, mapping: Callable[[Any], Any]) -> Any:
     try:
         payload = json.loads(body)
     except ValueError as exc:
         return Unmappable(f"not JSON: {exc}")
+    except RecursionError:
+        return Unmappable("not JSON ccpulse reads: nested too deeply")
     if not isinstance(payload, dict):
         return Unmappable("the payload is not a JSON object")
-    return mapping(payload)
+    return _mapped(lambda: mapping(payload))
 
 
 def _fresh(stamp: str | None, skew: float) -> bool:
     try:
         when = datetime.fromisoformat((stamp or "").replace("Z", "+00:00"))
-    except ValueError:
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return abs(time.time() - when.timestamp()) <= skew
+    except (ValueError, OverflowError):
         return False
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return abs(time.time() - when.timestamp()) <= skew
 
 
 def build_app(config: Config, buffer: IngestBuffer, metrics: IngestMetrics) -> web.Application:
@@ -327,7 +352,8 @@ def serve(config: Config, bootstrap: str, client: dict[str, Any], host: str, por
     buffer = IngestBuffer(hooks.buffer_capacity)
     metrics.buffer_capacity.set(hooks.buffer_capacity)
     metrics.buffer_depth.set_function(lambda: buffer.pending)
-    thread = ProducerThread(buffer, metrics, lambda: AckedProducer(bootstrap, **client))
+    topic = config.topics.deadletter
+    thread = ProducerThread(buffer, metrics, lambda: AckedProducer(bootstrap, topic, **client))
     thread.start()
     for name, settings_secret in (
         ("twilio", config.sources.twilio.auth_token),

@@ -45,7 +45,10 @@ def parse_time(value: Any) -> datetime | None:
         number = float(value)
         if number > 1e11:  # milliseconds
             number /= 1000.0
-        return datetime.fromtimestamp(number, UTC)
+        try:
+            return datetime.fromtimestamp(number, UTC)
+        except (ValueError, OverflowError, OSError):  # NaN, or beyond what a datetime holds
+            return None
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))

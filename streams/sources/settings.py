@@ -36,6 +36,9 @@ class AsteriskSourceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_o
     after each batch Kafka acknowledged."""
     poll_interval_seconds: Positive = 0.25
     batch_max_lines: Annotated[int, Meta(ge=1)] = 2000
+    max_line_bytes: Annotated[int, Meta(ge=256, le=64 * 1024 * 1024)] = 65_536
+    """A longer line is dead-lettered (``line_too_long``: its first 64 kB, size, SHA-256) and
+    reading goes on; real queue_log lines are a few hundred bytes."""
     queue_map: dict[str, str] = field(default_factory=dict)
     """Asterisk queue name -> ccpulse queue (unlisted names are used as they are)."""
 
@@ -79,8 +82,9 @@ class ZendeskSourceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_on
 
     signing_secret: str | None = None
     """The webhook's signing secret (X-Zendesk-Webhook-Signature, HMAC-SHA256)."""
-    max_skew_seconds: Annotated[float, Meta(ge=0)] = 0.0
-    """Refuse a signature timestamp further than this from the clock (0 = do not check)."""
+    max_skew_seconds: Annotated[float, Meta(ge=0)] = 300.0
+    """Refuse a signature timestamp further than this from the clock (0 = do not check): a
+    captured request replayed later is refused (401 ``stale_timestamp``)."""
     group_queues: dict[str, str] = field(default_factory=dict)
     """Zendesk group id or name -> ccpulse queue."""
     default_queue: str | None = None

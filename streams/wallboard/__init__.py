@@ -31,6 +31,7 @@ from aiohttp import web as aioweb
 from processors.alert_rules import AlertRule, default_rules
 from processors.wallboard import queue_tiles
 from streams.logs import log
+from streams.wallboard.feed import WallboardFeed
 
 __all__ = ["STREAM_SECONDS", "firing_alerts", "register_wallboard", "wallboard_document"]
 
@@ -149,33 +150,46 @@ def register_wallboard(app: faust.App, runtime: Any) -> None:
             _encode(wallboard_document(runtime, rules, snapshots)), content_type="application/json"
         )
 
+    async def document() -> bytes:
+        snapshots = await runtime.fresh_snapshots()
+        return _encode(wallboard_document(runtime, rules, snapshots))
+
+    worker = runtime.config.worker
+    feed = WallboardFeed(document, worker.wallboard_max_streams, runtime.registry, PUSH_INTERVAL)
+
     @app.page("/api/kpis/stream")
     async def wallboard_stream(self: faust.web.View, request: Any) -> Any:
-        response = aioweb.StreamResponse(
-            headers={
-                "Content-Type": "text/event-stream",
-                "Cache-Control": "no-cache",
-                "X-Accel-Buffering": "no",
-            }
-        )
-        await response.prepare(request)
-        await _stream(app, runtime, rules, response)
-        return response
+        if not feed.open():
+            return self.json(
+                {"error": f"{feed.max_streams} wallboard streams open (wallboard_max_streams)"},
+                status=503,
+                headers={"Retry-After": "10"},
+            )
+        try:
+            response = aioweb.StreamResponse(
+                headers={
+                    "Content-Type": "text/event-stream",
+                    "Cache-Control": "no-cache",
+                    "X-Accel-Buffering": "no",
+                }
+            )
+            await response.prepare(request)
+            await _stream(app, feed, response)
+            return response
+        finally:
+            feed.close()
 
     del wallboard_page, wallboard_asset, wallboard_json, wallboard_stream
 
 
-async def _stream(
-    app: faust.App, runtime: Any, rules: list[AlertRule], response: aioweb.StreamResponse
-) -> None:
+async def _stream(app: faust.App, feed: WallboardFeed, response: aioweb.StreamResponse) -> None:
     """Send the document whenever it changes; a comment line now and then keeps proxies open."""
     started = last_write = time.monotonic()
     last = b""
     try:
         await response.write(b"retry: 2000\n\n")
         while not app.should_stop and time.monotonic() - started < STREAM_SECONDS:
-            snapshots = await runtime.fresh_snapshots()
-            body = _encode(wallboard_document(runtime, rules, snapshots))
+            body = await feed.current()  # one encode a second, shared by every stream
             now = time.monotonic()
             if body != last:
                 await response.write(b"data: " + body + b"\n\n")

@@ -1,0 +1,149 @@
+"""The worker's HTTP surface on a real worker (embedded broker, 127.0.0.1): Faust's own views
+that show internals answer 404, the wallboard streams are capped (503 beyond) and share one
+document encode a second, and a POST body over ``worker.max_body_bytes`` gets 413."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.ingest_helpers import write_config
+from tests.servers import free_port
+from tests.test_worker_integration import setup_topics
+from tests.worker_proc import Broker, WorkerProcess
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "surface-token"
+MAX_STREAMS = 3
+MAX_BODY = 2048
+
+
+@pytest.fixture(scope="module")
+def worker(tmp_path_factory: pytest.TempPathFactory, broker: Broker) -> Iterator[WorkerProcess]:
+    tmp = tmp_path_factory.mktemp("surface")
+    prefix = "surface"
+    config = tmp / "ccpulse.yaml"
+    write_config(config, prefix, {})
+    worker = {"api_token": TOKEN, "wallboard_max_streams": MAX_STREAMS, "max_body_bytes": MAX_BODY}
+    config.write_text(yaml.safe_dump({**yaml.safe_load(config.read_text()), "worker": worker}))
+    setup_topics(broker, config)
+    process = WorkerProcess(broker, free_port(), tmp, config=config).start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def status(url: str, data: Any = None, headers: dict[str, str] | None = None) -> int:
+    request = urllib.request.Request(url, data=data, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+def metric(worker: WorkerProcess, name: str) -> float:
+    text = worker.get("/metrics").decode()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                return float(sample.value)
+    raise AssertionError(f"{name} not exported")
+
+
+def test_faust_views_that_show_internals_answer_404(worker: WorkerProcess) -> None:
+    internals = [
+        "/router/",
+        "/router/topics",
+        "/router/queue-state/",
+        "/table/",
+        "/table/queue-state/",
+        "/graph/",
+        "/assignment/",
+        "/performance/",
+    ]
+    assert {path: status(worker.url + path) for path in internals} == dict.fromkeys(internals, 404)
+    # ccpulse's own views are still there
+    assert status(worker.url + "/api/kpis") == 200
+    assert status(worker.url + "/") == 200
+
+
+class Stream:
+    """One ``/api/kpis/stream`` connection, read line by line."""
+
+    def __init__(self, port: int) -> None:
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+        self.connection.request("GET", "/api/kpis/stream")
+        self.response = self.connection.getresponse()
+
+    def next_document(self) -> dict[str, Any]:
+        while True:
+            line = self.response.fp.readline()
+            assert line, "the stream ended"
+            if line.startswith(b"data: "):
+                return dict(json.loads(line[len(b"data: ") :]))
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def test_wallboard_streams_are_capped_and_share_one_encode(worker: WorkerProcess) -> None:
+    streams = [Stream(worker.port) for _ in range(MAX_STREAMS)]
+    try:
+        assert [s.response.status for s in streams] == [200] * MAX_STREAMS
+        for stream in streams:
+            stream.next_document()
+        one_more = Stream(worker.port)
+        assert one_more.response.status == 503
+        assert one_more.response.getheader("Retry-After")
+        one_more.close()
+        assert metric(worker, "ccpulse_wallboard_streams") == MAX_STREAMS
+        assert metric(worker, "ccpulse_wallboard_streams_refused_total") >= 1
+
+        # Every stream receives a new document each second (``at`` moves); count the encodes
+        # over the same documents: shared, they are about one a second, not one per stream.
+        before = metric(worker, "ccpulse_wallboard_encodes_total")
+        seen = [{stream.next_document()["at"] for _ in range(4)} for stream in streams]
+        after = metric(worker, "ccpulse_wallboard_encodes_total")
+        seconds = len(set().union(*seen))
+        assert all(len(at) == 4 for at in seen)
+        assert after - before <= seconds + 2, (before, after, seen)
+    finally:
+        for stream in streams:
+            stream.close()
+    # a closed stream frees its slot (noticed at the server's next write)
+    deadline = time.monotonic() + 30
+    while metric(worker, "ccpulse_wallboard_streams") > 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    again = Stream(worker.port)
+    try:
+        assert again.response.status == 200
+    finally:
+        again.close()
+
+
+def test_a_post_body_over_the_limit_gets_413(worker: WorkerProcess) -> None:
+    url = worker.url + "/api/silences"
+    auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    silence = {"queue": "billing", "duration_seconds": 60, "by": "test", "comment": ""}
+    assert status(url, json.dumps(silence).encode(), auth) == 201
+    padded = {**silence, "comment": "x" * MAX_BODY}
+    assert status(url, json.dumps(padded).encode(), auth) == 413
+    # no Content-Length (chunked): the limit holds while reading
+    chunks = iter([json.dumps(padded).encode()[i : i + 512] for i in range(0, MAX_BODY + 600, 512)])
+    assert status(url, chunks, {**auth, "Transfer-Encoding": "chunked"}) == 413
+    ack = {"fingerprint": "f", "by": "test", "comment": "x" * MAX_BODY}
+    assert status(worker.url + "/api/alerts/ack", json.dumps(ack).encode(), auth) == 413
+    # without the token nothing is read at all
+    assert status(url, json.dumps(padded).encode(), {"Content-Type": "application/json"}) == 401
