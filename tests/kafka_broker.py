@@ -98,8 +98,13 @@ def classpath() -> str:
 
 
 def new_cluster_id() -> str:
-    """What ``kafka-storage.sh random-uuid`` prints (URL-safe base64 of 16 bytes), no JVM."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """What ``kafka-storage.sh random-uuid`` prints (URL-safe base64 of 16 bytes), no JVM;
+    never starting with "-", which the storage tool would read as an option (Kafka's own
+    ``Uuid.randomUuid()`` draws again in that case too)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 class KafkaNode(BrokerProcess):
