@@ -90,7 +90,9 @@ class SaslSslKafka(KafkaNode):
             "listener.name.sasl_ssl.ssl.keystore.type": "PEM",
             "listener.name.sasl_ssl.ssl.keystore.location": str(self.certificates.keystore),
         }
-        super().__init__(workdir, cluster_id=_cluster_id(), listeners=listeners, settings=settings)
+        super().__init__(
+            workdir, cluster_id=new_cluster_id(), listeners=listeners, settings=settings
+        )
 
     @property
     def sasl_bootstrap(self) -> str:
@@ -103,11 +105,3 @@ class SaslSslKafka(KafkaNode):
             user = f"{SCRAM_MECHANISM}=[name={self.username},password={self.password}]"
             args = (*args, "--add-scram", user)
         return super()._java(main, *args)
-
-
-def _cluster_id() -> str:
-    """A cluster id the storage tool's argument parser takes: like Kafka's own
-    ``Uuid.randomUuid()``, never one that starts with "-" (1 in 64 of new_cluster_id()'s)."""
-    while (cluster_id := new_cluster_id()).startswith("-"):
-        pass
-    return cluster_id
