@@ -81,6 +81,22 @@ class KafkaCluster:
         for thread in threads:
             thread.join()
 
+    def replication(self) -> dict[str, set[int]]:
+        """{topic: the replica counts of its partitions} of every non-internal topic."""
+        from kafka import KafkaAdminClient
+
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
+        try:
+            return {
+                topic.get("name", topic.get("topic")): {
+                    len(p.get("replica_nodes", p.get("replicas", ()))) for p in topic["partitions"]
+                }
+                for topic in admin.describe_topics()
+                if not topic.get("is_internal")
+            }
+        finally:
+            admin.close()
+
     def leaders(self, topics: list[str]) -> dict[tuple[str, int], int]:
         """{(topic, partition): node id of its leader} from a metadata request."""
         from kafka import KafkaAdminClient

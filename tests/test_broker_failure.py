@@ -24,32 +24,21 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from processors.events import TICKETING_TYPES, Event
 from tests.cluster import Cluster
 from tests.kafka_cluster import KafkaCluster
-from tests.test_faults import known_events
+from tests.test_faults import PARTITIONS, cluster_config, known_events
 from tests.test_worker_integration import setup_topics
 
 pytestmark = pytest.mark.integration
 
-PARTITIONS = 4
 STREAM_SECONDS = 30.0
 _DECODER = msgspec.json.Decoder(Event)
 
 
 def write_config(path: Path, prefix: str) -> Path:
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "topics": {
-                    "telephony": f"{prefix}.telephony",
-                    "ticketing": f"{prefix}.ticketing",
-                    "alerts": f"{prefix}.alerts",
-                    "deadletter": f"{prefix}.deadletter",
-                    "partitions": PARTITIONS,
-                    "replication_factor": 3,
-                },
-                "worker": {"snapshot_interval_seconds": 3.0, "batch_within_seconds": 0.1},
-            }
-        )
-    )
+    """test_faults' three-worker configuration, with three replicas for every topic."""
+    cluster_config(path, prefix, snapshot_interval=3.0)
+    config = yaml.safe_load(path.read_text())
+    config["topics"]["replication_factor"] = 3
+    path.write_text(yaml.safe_dump(config))
     return path
 
 
@@ -201,6 +190,11 @@ def test_a_broker_killed_mid_stream_loses_nothing_and_keeps_the_kpis_exact(
             )
             watch.producing.clear()
         assert errors == [], errors[:5]
+        # Every topic of the test and of the workers (Faust's changelog and leader topic
+        # included) has three replicas: the kill can lose no partition's only copy.
+        ours = {t: n for t, n in kafka.replication().items() if t.startswith(topic_prefix)}
+        assert any(t.endswith("-changelog") for t in ours), ours
+        assert all(n == {3} for n in ours.values()), ours
         killed["restart"].join(120)
         assert killed["node"].process.poll() is None, killed["node"].log_tail()
         stored = stored_values(kafka.bootstrap, source)
