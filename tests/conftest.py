@@ -79,6 +79,12 @@ def output_dir(request: pytest.FixtureRequest) -> Path:
     return path
 
 
+_OWN_KAFKA = {"secure_kafka"}
+"""Fixtures that start an Apache Kafka of their own."""
+_OWN_KAFKA_MODULES = {"tests.test_broker_failure"}
+"""Test modules that start an Apache Kafka cluster of their own inside the test."""
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         names = getattr(item, "fixturenames", ())
@@ -86,6 +92,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             _BROKER_OF[item.nodeid] = "embedded"
         elif "broker" in names:
             _BROKER_OF[item.nodeid] = "embedded" if ON_EMBEDDED else "kafka"
+        elif _OWN_KAFKA & set(names) or item.module.__name__ in _OWN_KAFKA_MODULES:
+            _BROKER_OF[item.nodeid] = "kafka"  # a Kafka of its own (SASL_SSL, three nodes)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
