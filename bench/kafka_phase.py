@@ -7,6 +7,8 @@ processing at all: the worker's throughput is reported as a fraction of it.
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -17,7 +19,15 @@ import msgspec
 from bench.workload import Record
 from processors.events import CallBlocked
 
-__all__ = ["ROUNDTRIP_QUEUE", "broker_roundtrip", "ceiling", "committed_total", "produce"]
+__all__ = [
+    "ROUNDTRIP_QUEUE",
+    "broker_roundtrip",
+    "ceiling",
+    "committed_total",
+    "consumer_performance",
+    "parse_consumer_performance",
+    "produce",
+]
 
 ROUNDTRIP_QUEUE = "bench-roundtrip"
 _encoder = msgspec.json.Encoder()
@@ -109,6 +119,67 @@ def ceiling(bootstrap: str, topic_names: list[str], expected: int) -> dict[str, 
     """Raw consume rate (events/s) of a plain aiokafka consumer over the pre-produced topics,
     timed from the first fetched batch to the last event (connection set-up left out)."""
     return asyncio.run(_consume_all(bootstrap, topic_names, expected))
+
+
+def parse_consumer_performance(output: str) -> dict[str, Any]:
+    """The figures of ``kafka-consumer-perf-test.sh`` (``ConsumerPerformance``) from its
+    output: a header line of comma-separated names starting with ``start.time`` and the line of
+    values under it. ``fetch_rate`` (``fetch.nMsg.sec``) leaves the group's join out, as the
+    ceiling leaves out the connection set-up; ``rate`` (``nMsg.sec``) counts it."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    header = next((i for i, line in enumerate(lines) if line.startswith("start.time")), None)
+    if header is None or header + 1 >= len(lines):
+        raise ValueError(f"no ConsumerPerformance figures in its output: {output[-500:]!r}")
+    names = [name.strip() for name in lines[header].split(",")]
+    # The tool's own log lines may come between the header and the values (on stdout too).
+    rows = [line.split(",") for line in lines[header + 1 :] if line[:1].isdigit()]
+    values = next((row for row in rows if len(row) == len(names)), rows[0] if rows else [])
+    if len(values) != len(names):
+        raise ValueError(f"ConsumerPerformance: {len(names)} names, {len(values)} values")
+    row = dict(zip(names, [value.strip() for value in values], strict=True))
+    return {
+        "events": int(row["data.consumed.in.nMsg"]),
+        "megabytes": float(row["data.consumed.in.MB"]),
+        "rate": float(row["nMsg.sec"]),
+        "fetch_rate": float(row["fetch.nMsg.sec"]),
+        "rebalance_ms": float(row["rebalance.time.ms"]),
+        "fetch_ms": float(row["fetch.time.ms"]),
+    }
+
+
+def consumer_performance(bootstrap: str, topic: str, messages: int) -> dict[str, Any]:
+    """Kafka's own consumer benchmark (``org.apache.kafka.tools.ConsumerPerformance``, the
+    Java client, from the jars of deploy/kafka/pom.xml) reading ``messages`` records of
+    ``topic`` from its start: a second reference beside the aiokafka ceiling. It reads one
+    topic only. A failure is reported in the result, not raised: it is a reference figure."""
+    from tests.kafka_broker import KAFKA_DIR, classpath
+
+    java = shutil.which("java")
+    if java is None:
+        return {"topic": topic, "error": "java not found"}
+    command = [
+        java,
+        "-Xmx256m",
+        "-XX:+UseSerialGC",
+        f"-Dlog4j2.configurationFile={KAFKA_DIR / 'log4j2.properties'}",
+        "-cp",
+        classpath(),
+        "org.apache.kafka.tools.ConsumerPerformance",
+        "--bootstrap-server",
+        bootstrap,
+        "--topic",
+        topic,
+        "--num-records",  # --messages before Kafka 4.2 (still read, with a warning)
+        str(messages),
+        "--timeout",
+        "30000",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    try:
+        figures = parse_consumer_performance(done.stdout)
+    except ValueError as error:
+        return {"topic": topic, "error": f"{error}; stderr: {done.stderr[-300:]}"}
+    return {"topic": topic, **figures}
 
 
 def committed_total(admin: Any, group: str) -> int:

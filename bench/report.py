@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench.brokers_report import broker_comparison, broker_lines
+
 __all__ = [
     "analysis",
     "evaluate_targets",
@@ -136,6 +138,10 @@ def format_table(results: dict[str, Any]) -> list[str]:
     memory = results.get("memory", {})
     rows = [
         ("aiokafka ceiling (raw consume)", _rate(ceiling.get("rate"))),
+        (
+            "Kafka's ConsumerPerformance (one topic)",
+            _rate(results.get("kafka_consumer_perf", {}).get("fetch_rate")),
+        ),
         ("ccpulse worker, sustained", _rate(worker.get("rate"))),
         ("ccpulse path without Faust plumbing", _rate(results.get("direct", {}).get("rate"))),
         ("freshness p50 / p99", f"{_ms(latency.get('p50'))} / {_ms(latency.get('p99'))}"),
@@ -164,6 +170,9 @@ def format_table(results: dict[str, Any]) -> list[str]:
     width = max(len(name) for name, _ in rows)
     lines = [f"{name:<{width}}  {value}" for name, value in rows]
     lines.append("")
+    per_broker = broker_lines(results)
+    if per_broker:
+        lines += [*per_broker, ""]
     for target in evaluate_targets(results):
         mark = "MET    " if target["met"] else "NOT MET"
         lines.append(f"{mark} {target['name']} {target['target']}: {target['measured']}")
@@ -197,6 +206,7 @@ def render_markdown(results: dict[str, Any], notes: str) -> str:
     scrape = fresh.get("scrape_seconds", {})
     probe = fresh.get("probe_seconds", {})
     memory = results.get("memory", {})
+    broker = _broker(results)
     out = [
         "# Performance",
         "",
@@ -205,8 +215,9 @@ def render_markdown(results: dict[str, Any], notes: str) -> str:
         "",
         f"- **Date:** {machine.get('date', '?')}",
         f"- **Machine:** {_machine_line(machine)}",
-        f"- **Run:** {results.get('duration_seconds', 0):.0f} s in all; embedded broker "
-        f"(Tansu, in memory) on 127.0.0.1; {setup.get('queues', '?')} simulated queues, "
+        f"- **Run:** {results.get('duration_seconds', 0):.0f} s in all; the figures below are from "
+        f"{broker} on 127.0.0.1; "
+        f"{setup.get('queues', '?')} simulated queues, "
         f"{setup.get('partitions', '?')} partitions per topic, "
         f"{setup.get('events', 0):,} pre-produced events "
         f"({setup.get('mean_value_bytes', 0):.0f} bytes of JSON each on average); worker "
@@ -232,7 +243,12 @@ def render_markdown(results: dict[str, Any], notes: str) -> str:
         f"| plain aiokafka consumer, no processing (the ceiling) | {_rate(ceiling.get('rate'))} "
         "| 100 % |",
     ]
+    perf = results.get("kafka_consumer_perf", {})
     for label, figure in (
+        (
+            f"Kafka's ConsumerPerformance (Java client), topic {perf.get('topic', '?')} only",
+            perf.get("fetch_rate"),
+        ),
         ("ccpulse worker (Faust), full KPI set", worker.get("rate")),
         ("ccpulse per-batch code on a plain consumer, no Faust (see below)", direct.get("rate")),
         ("KPI engine alone, in process (`KpiEngine.apply_grouped`)", direct.get("engine_rate")),
@@ -279,8 +295,8 @@ def render_markdown(results: dict[str, Any], notes: str) -> str:
         f"{_ms(fresh.get('broker_roundtrip_seconds', {}).get('p99'))}. The worker's own "
         "`ccpulse_consumer_lag` (summed over partitions) when each marker showed: median "
         f"{fresh.get('consumer_lag', {}).get('p50', 0):,.0f}, max "
-        f"{fresh.get('consumer_lag', {}).get('max', 0):,.0f} events." + _cores(fresh),
-        *_small_batches(results),
+        f"{fresh.get('consumer_lag', {}).get('max', 0):,.0f} events." + _cores(fresh, broker),
+        *_small_batches(results, broker),
         "",
         "## Memory",
         "",
@@ -358,20 +374,32 @@ def render_markdown(results: dict[str, Any], notes: str) -> str:
             "|---|---|",
         ]
         out += [f"| `{frame}` | {share:.1%} |" for frame, share in fresh_profile["inclusive"]]
+    out += broker_comparison(results)
     out += analysis(results)
     out += ["", notes.strip(), ""]
     return "\n".join(out)
 
 
-def _cores(fresh: dict[str, Any]) -> str:
-    """CPU used by the worker and the embedded broker during the freshness run (a sentence)."""
+def _broker(results: dict[str, Any]) -> str:
+    """The broker the headline figures come from, as a sentence names it (runs from before
+    Apache Kafka was measured have no name: they ran on the embedded broker)."""
+    return results.get("setup", {}).get("broker") or "the embedded broker"
+
+
+def _cores(fresh: dict[str, Any], broker: str = "the embedded broker") -> str:
+    """CPU used by the worker and the broker during the freshness run (a sentence)."""
     cores = fresh.get("cores_used") or {}
     if "worker" not in cores or "broker" not in cores:
         return ""
+    embedded = "embedded" in broker
     text = (
-        f" Over the markers' span the worker used {cores['worker']:.2f} of a core and the "
-        f"embedded broker {cores['broker']:.2f} (its cost grows with the record batches its "
-        "topics hold: see Noise)."
+        f" Over the markers' span the worker used {cores['worker']:.2f} of a core and "
+        f"{broker} {cores['broker']:.2f}"
+        + (
+            " (its cost grows with the record batches its topics hold: see Noise)."
+            if embedded
+            else "."
+        )
     )
     halves = fresh.get("halves_p50_seconds") or []
     if len(halves) == 2 and None not in halves:
@@ -392,9 +420,10 @@ def _load_shape(fresh: dict[str, Any]) -> str:
     )
 
 
-def _small_batches(results: dict[str, Any]) -> list[str]:
+def _small_batches(results: dict[str, Any], broker: str = "the embedded broker") -> list[str]:
     """The second freshness run, with the load in smaller batches (a paragraph; empty if the
-    run had none): what the embedded broker's per-batch fetch cost does to the same worker."""
+    run had none): what a broker's per-batch fetch cost does to the same worker (the embedded
+    broker's grows with the batches a partition holds)."""
     small = results.get("freshness_small_batches")
     if not small:
         return []
@@ -412,12 +441,21 @@ def _small_batches(results: dict[str, Any]) -> list[str]:
         f"broker{_load_shape(small)}: {small.get('markers', 0)} markers "
         f"({small.get('missed', 0)} not seen within 10 s), p50 {_ms(latency.get('p50'))}, p90 "
         f"{_ms(latency.get('p90'))}, p99 {_ms(latency.get('p99'))}, max "
-        f"{_ms(latency.get('max'))}." + _cores(small) + " The embedded broker answers a fetch "
-        "that has new data by listing every record batch its partition holds, so with "
-        f"{times} its cost per fetch grows that much faster; this is a limit of the embedded "
-        "broker, not of the worker (Apache Kafka looks the offset up in its index). The "
-        "targets are read from the run above.",
+        f"{_ms(latency.get('max'))}." + _cores(small, broker) + _tansu_cost(broker, times),
     ]
+
+
+def _tansu_cost(broker: str, times: str) -> str:
+    """Why smaller batches slow the embedded broker down (a sentence; only for that broker)."""
+    text = " The targets are read from the run above."
+    if "embedded" not in broker:
+        return text
+    return (
+        " The embedded broker answers a fetch that has new data by listing every record batch "
+        f"its partition holds, so with {times} its cost per fetch grows that much faster; this "
+        "is a limit of the embedded broker, not of the worker (Apache Kafka looks the offset up "
+        "in its index)." + text
+    )
 
 
 def _worst_pairing(results: dict[str, Any]) -> str:

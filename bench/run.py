@@ -1,9 +1,12 @@
-"""``make bench``: the whole benchmark in one run, on the embedded broker; writes the docs.
+"""``make bench``: the whole benchmark in one run, on Apache Kafka and on the embedded broker
+beside it (``--broker``); writes the docs.
 
-Phases (each prints progress lines; the summary table comes at the end):
+Phases (each prints progress lines; the summary table comes at the end). Steps 1-5 run on each
+broker in turn, Apache Kafka first (bench/broker_phase.py), with the same simulated events:
 
 1. Simulate realistic traffic for 100 queues (streams/simulator) and pre-produce it.
-2. The ceiling: a plain aiokafka consumer reads it all, no processing.
+2. The ceiling: a plain aiokafka consumer reads it all, no processing; then Kafka's own
+   consumer benchmark (``ConsumerPerformance``, the Java client) reads the telephony topic.
 3. The worker's own per-batch code on a plain consumer, without Faust (bench/direct.py), and
    the KPI engine alone, in process.
 4. A real ``ccpulse worker`` of its own consumer group drains the same topics while py-spy
@@ -14,7 +17,9 @@ Phases (each prints progress lines; the summary table comes at the end):
 6. Memory: the worker's peak RSS, and the engine's state for 10, 100 and 1,000 queues, and for
    1,000 queues with 10,000 open calls and 100,000 open tickets (bench/memory_probe.py).
 
-Writes docs/performance.md and docs/performance.json. No figure here is a test assertion.
+The targets are judged on the first broker measured (Apache Kafka by default); the other's
+figures stand beside them. Writes docs/performance.md and docs/performance.json (``--out-dir``).
+No figure here is a test assertion.
 """
 
 from __future__ import annotations
@@ -22,7 +27,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,38 +34,42 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.direct import direct_path, engine_only
-from bench.kafka_phase import ceiling, produce
-from bench.machine import machine_info, rss_bytes
+from bench.broker_phase import measure_on
+from bench.brokers_report import primary_figures
+from bench.machine import machine_info
 from bench.report import format_table, render_markdown, write_json
-from bench.worker_phase import (
-    freshness,
-    profile_drain,
-    start_worker,
-    throughput,
-    write_worker_config,
-)
 from bench.workload import encode_records, simulated_events
 from streams.config import EMBEDDED_FETCH_WAIT_MS
 
 __all__ = ["main"]
 
 ROOT = Path(__file__).resolve().parents[1]
-APP_ID = "ccpulse-bench"
 MEMORY_CASES = ((10, 0, 0), (100, 0, 0), (1000, 0, 0), (1000, 10_000, 100_000))
 
 NOTES = """
 ## Method
 
-- **Broker.** The embedded Tansu broker (streams/broker.py) on a free 127.0.0.1 port, in
-  memory, started and stopped by the benchmark. Topics `bench.telephony` and `bench.ticketing`
-  with 8 partitions each, keyed by queue, as in production.
+- **Brokers.** Every broker-bound figure is measured twice in the same run, with the same
+  simulated events: first on Apache Kafka (the version pinned in deploy/kafka/pom.xml, a
+  single-node KRaft broker and controller started by tests/kafka_broker.py, as the test suites
+  run it: data on disk in a temp directory, heap at most 320 MB), then on the embedded Tansu
+  broker (streams/broker.py, in memory). Each on a free 127.0.0.1 port, started and stopped by
+  the benchmark, never both at once. The targets, and every section but "The brokers side by
+  side", are Apache Kafka's; the engine's memory is measured once, with no broker. The worker is
+  started with `--embedded-broker` (one record per producer batch) on the embedded broker only.
+  Topics `bench.telephony` and `bench.ticketing` with 8 partitions each, keyed by queue, as in
+  production.
 - **Traffic.** The project's simulator (streams/simulator) for 100 queues of mixed size
   (40-240 calls/h, staffed for ~85 % occupancy, 5 time zones, tickets, surveys, moves between
   queues), about 21 hours of event time ending before "now". The same pre-produced topics feed the
   ceiling, the direct path and the worker.
 - **Ceiling.** A plain `AIOKafkaConsumer` assigned every partition, `getmany` in a loop, no
   decoding: events / time from the first fetched batch to the last event. Best of two runs.
+- **Kafka's ConsumerPerformance.** A second reference: `org.apache.kafka.tools.ConsumerPerformance`
+  (what `kafka-consumer-perf-test.sh` runs; the Java client, from the kafka-tools jar of
+  deploy/kafka/pom.xml) reads every record of `bench.telephony` from its start (it takes one
+  topic), in a group of its own; the figure is its `fetch.nMsg.sec`, which leaves the group's
+  join out as the ceiling leaves out the connection. One run, after the ceiling's.
 - **Worker throughput.** Best of two runs, as the ceiling: each a real `ccpulse worker`
   process of its own consumer group (default settings: whole fetches,
   batches of up to 5,000 events, no wait, the full KPI set, changelog deltas and snapshots,
@@ -126,12 +134,6 @@ class Progress:
         return time.perf_counter() - self.started
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def memory_case(queues: int, open_calls: int, open_tickets: int, hours: float) -> dict[str, Any]:
     """Engine state for one case, in two fresh processes joined by a pipe."""
     module = [sys.executable, "-m", "bench.memory_probe"]
@@ -152,10 +154,6 @@ def memory_case(queues: int, open_calls: int, open_tickets: int, hours: float) -
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from streams.broker import EmbeddedBroker
-    from streams.config import WorkerConfig
-    from streams.topics import TopicSpec, ensure_topics
-
     progress = Progress()
     results: dict[str, Any] = {"machine": machine_info()}
     progress(f"machine: {results['machine']['cpu_model']}, {results['machine']['cores']} cores")
@@ -167,12 +165,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "deadletter": "bench.deadletter",
     }
     total = args.events
-    # The worker's consumer fetch wait: worker.fetch_max_wait_ms, or its default for the broker
-    # the worker is told it runs on (streams/config.py).
-    worker_settings = WorkerConfig(
-        embedded_broker=not args.producer_batching, fetch_max_wait_ms=args.fetch_wait_ms
-    )
-    fetch_wait_ms = worker_settings.consumer_fetch_wait_ms()
     start = float(int(time.time() - args.history_hours * 3600))
     events = list(itertools.islice(simulated_events(args.queues, start), total))
     newest = events[-1].time.timestamp()
@@ -180,13 +172,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"simulated traffic runs past now ({newest}); raise --history-hours")
     records = encode_records(events)
     del events
-    main_records = records
-    mean_bytes = sum(len(value) for _, _, value in main_records) / len(main_records)
+    mean_bytes = sum(len(value) for _, _, value in records) / len(records)
     results["setup"] = {
-        "worker_producer": "batching (as on Apache Kafka)"
-        if args.producer_batching
-        else "one record per request (--embedded-broker, Tansu)",
-        "worker_fetch_wait_ms": fetch_wait_ms,
         "queues": args.queues,
         "partitions": args.partitions,
         "events": args.events,
@@ -195,129 +182,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     progress(f"simulated {total:,} events for {args.queues} queues ({mean_bytes:.0f} B each)")
 
-    broker = EmbeddedBroker("127.0.0.1", _free_port(), log_path=workdir / "broker.log").start()
-    worker = None
-    try:
-        progress(f"embedded broker on {broker.bootstrap}")
-        ensure_topics(
-            broker.bootstrap,
-            [
-                TopicSpec(topics["telephony"], args.partitions),
-                TopicSpec(topics["ticketing"], args.partitions),
-                TopicSpec(topics["alerts"], 1),
-                TopicSpec(topics["deadletter"], 1),
-            ],
-        )
-        config = write_worker_config(
-            workdir / "worker.yaml", topics, args.partitions, args.fetch_wait_ms
-        )
-        # The idle baseline of the whole-worker estimate: a worker of its own group on the
-        # still-empty topics. The measured worker below starts with the whole backlog waiting
-        # and is never idle (its RSS at "ready" already held fetched records: 58 to 98 MiB).
-        idle = start_worker(
-            broker.bootstrap, _free_port(), workdir, config, APP_ID + "-idle", embedded=True
-        )
-        try:
-            time.sleep(3.0)
-            idle_rss = rss_bytes(idle.process.pid)[0]
-        finally:
-            idle.stop()
-        progress(f"idle worker RSS {idle_rss / 2**20:.0f} MiB")
-        seconds = produce(broker.bootstrap, topics, main_records)
-        progress(f"produced {len(main_records):,} events in {seconds:.1f} s")
-        names = [topics["telephony"], topics["ticketing"]]
-        runs = [ceiling(broker.bootstrap, names, len(main_records)) for _ in range(2)]
-        best = max(runs, key=lambda r: r.get("rate") or 0.0)
-        results["ceiling"] = {**best, "runs": [r.get("rate") for r in runs]}
-        progress(f"ceiling (plain aiokafka): {best.get('rate') or 0:,.0f} events/s")
-
-        direct = direct_path(broker.bootstrap, names, len(main_records))
-        direct["engine_rate"] = engine_only(main_records)
-        results["direct"] = direct
-        progress(
-            f"direct path (no Faust plumbing): {direct.get('rate') or 0:,.0f} events/s; "
-            f"engine alone {direct['engine_rate']:,.0f} events/s"
-        )
-
-        if not args.no_profile:
-            # A worker of its own group drains the same topics under py-spy first, so that the
-            # measured worker below runs unobserved. Stopped once profiled.
-            profiled = start_worker(
-                broker.bootstrap,
-                _free_port(),
-                workdir,
-                config,
-                APP_ID + "-profile",
-                embedded=not args.producer_batching,
-            )
-            try:
-                results["profile"] = profile_drain(
-                    profiled,
-                    broker.bootstrap,
-                    APP_ID + "-profile",
-                    len(main_records),
-                    args.profile_seconds,
-                    workdir / "worker-profile.txt",
-                    progress,
-                )
-            finally:
-                profiled.stop()
-
-        # Best of two drains, as the ceiling: each by a worker of its own group from the start
-        # of the topics; the second stays up for the freshness run.
-        drains = []
-        for app_id in (APP_ID + "-first", APP_ID):
-            worker = start_worker(
-                broker.bootstrap,
-                _free_port(),
-                workdir,
-                config,
-                app_id,
-                embedded=not args.producer_batching,
-            )
-            ready_rss = rss_bytes(worker.process.pid)[0]
-            progress(f"worker ready (pid {worker.process.pid}, RSS {ready_rss / 2**20:.0f} MiB)")
-            drains.append(throughput(worker, broker.bootstrap, app_id, len(main_records), progress))
-            progress(f"worker sustained: {drains[-1].get('rate') or 0:,.0f} events/s")
-            if app_id != APP_ID:
-                worker.stop()
-        best = max(drains, key=lambda r: r.get("rate") or 0.0)
-        results["worker"] = {**best, "runs": [r.get("rate") for r in drains]}
-
-        # The measured run (its figures are the target's), then, after it, the same load in
-        # smaller batches: what the embedded broker's per-batch cost does to freshness (see
-        # "Freshness" in the notes).
-        freshness_runs = [("freshness", args.load_batch_ms)]
-        if args.small_batch_ms:
-            freshness_runs.append(("freshness_small_batches", args.small_batch_ms))
-        for key, batch_ms in freshness_runs:
-            progress(
-                f"freshness at {args.rate:,.0f} events/s for {args.freshness_seconds:.0f} s, "
-                f"the load in {batch_ms} ms batches"
-            )
-            results[key] = freshness(
-                worker,
-                broker.bootstrap,
-                topics,
-                args.rate,
-                args.freshness_seconds,
-                progress,
-                workdir / f"{key}-profile.txt",
-                fetch_wait_ms,
-                broker.pid,
-                batch_ms / 1000,
-            )
-            latency = results[key]["latency_seconds"]
-            progress(
-                f"freshness p50 {latency.get('p50', 0) * 1000:.0f} ms, "
-                f"p99 {latency.get('p99', 0) * 1000:.0f} ms"
-            )
-        peak = rss_bytes(worker.process.pid)[1]
-        results["memory"] = {"worker_peak_rss_bytes": peak, "worker_idle_rss_bytes": idle_rss}
-    finally:
-        if worker is not None:
-            worker.stop()
-        broker.stop()
+    # Apache Kafka first: the targets are judged on the first broker measured.
+    kinds = ["kafka", "embedded"] if args.broker == "both" else [args.broker]
+    results["brokers"] = {
+        kind: measure_on(kind, args, records, topics, workdir, progress) for kind in kinds
+    }
+    results.update(primary_figures(results["brokers"], kinds[0]))
+    results["setup"].update(results["brokers"][kinds[0]]["setup"])
 
     cases = []
     for queues, calls, tickets in MEMORY_CASES:
@@ -377,8 +248,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--producer-batching",
         action="store_true",
-        help="start the worker without --embedded-broker: its producer batches changelog "
+        help="on the embedded broker too, start the worker without --embedded-broker (it never "
+        "has it on Apache Kafka): its producer batches changelog "
         "records as on Apache Kafka (safe here only because the worker never recovers a table)",
+    )
+    parser.add_argument(
+        "--broker",
+        choices=("kafka", "embedded", "both"),
+        default="both",
+        help="where the broker-bound figures are measured: Apache Kafka (tests/kafka_broker.py), "
+        "the embedded broker, or both in one run, Kafka first (the targets are judged on the "
+        "first)",
     )
     parser.add_argument("--out-dir", type=Path, default=ROOT / "docs")
     args = parser.parse_args(argv)

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from bench.brokers_report import primary_figures
+from bench.kafka_phase import parse_consumer_performance
 from bench.profile import top_frames
 from bench.report import evaluate_targets, format_table, profile_split, render_markdown, write_json
 from bench.stats import percentile, rate_between, summary
@@ -191,6 +193,97 @@ def test_report_shows_the_load_batching_and_the_small_batch_run_beside_the_targe
     # The targets are judged on the run with the 100 ms batches (p99 0.5 s), not the other.
     assert {t["key"]: t["met"] for t in evaluate_targets(results)}["freshness"] is True
     assert any(line.startswith("  again, load in 10 ms batches") for line in format_table(results))
+
+
+# What kafka-consumer-perf-test.sh (ConsumerPerformance) of Kafka 4.3 prints, a warning first
+# and one of its log lines between the names and the values.
+_PERF_OUTPUT = """WARN some log line the tool may print
+start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, \
+rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec
+2026-12-04 21:00:00,123 INFO [Consumer clientId=perf] a log line of the tool, on stdout
+2026-12-04 21:00:00:000, 2026-12-04 21:00:02:000, 17.0, 8.5, 100000, 50000.0, 1000, 1000, \
+17.0, 100000.0
+""".replace("\\\n", "")
+
+
+def test_consumer_performance_output_is_read_by_column_name() -> None:
+    figures = parse_consumer_performance(_PERF_OUTPUT)
+    assert figures == {
+        "events": 100_000,
+        "megabytes": 17.0,
+        "rate": 50_000.0,
+        "fetch_rate": 100_000.0,
+        "rebalance_ms": 1000.0,
+        "fetch_ms": 1000.0,
+    }
+    with pytest.raises(ValueError, match="no ConsumerPerformance figures"):
+        parse_consumer_performance("Exception in thread main: no such topic\n")
+    with pytest.raises(ValueError, match="10 names, 3 values"):
+        parse_consumer_performance(_PERF_OUTPUT.splitlines()[1] + "\n1, 2, 3\n")
+
+
+def _both_brokers() -> dict[str, Any]:
+    """A run on both brokers, Apache Kafka first, as bench/run.py assembles it."""
+    kafka = _results(30_000.0, 0.5, 10 * 1024 * 1024)
+    embedded = _results(20_000.0, 1.5, 10 * 1024 * 1024)
+    brokers = {}
+    for kind, figures, name in (
+        (kafka, kafka, "Apache Kafka"),
+        (embedded, embedded, "the embedded broker (Tansu)"),
+    ):
+        figures["kafka_consumer_perf"] = {"topic": "bench.telephony", "fetch_rate": 80_000.0}
+        figures["setup"] = {"broker": name}
+        brokers["kafka" if kind is kafka else "embedded"] = {
+            key: figures[key]
+            for key in ("setup", "ceiling", "kafka_consumer_perf", "direct", "worker", "freshness")
+        } | {"memory": {"worker_peak_rss_bytes": 200 * 1024 * 1024}}
+    brokers["embedded"]["kafka_consumer_perf"] = {"topic": "bench.telephony", "error": "timed out"}
+    results = _results(0.0, 0.0, 10 * 1024 * 1024)
+    results["brokers"] = brokers
+    results.update(primary_figures(brokers, "kafka"))
+    results["setup"].update(brokers["kafka"]["setup"])
+    results["memory"].update(engine=kafka["memory"]["engine"], worker_estimate_bytes=1)
+    return results
+
+
+def test_both_brokers_targets_on_kafka_and_each_brokers_figures_beside_them(
+    tmp_path: Path,
+) -> None:
+    results = _both_brokers()
+    # The headline figures are Kafka's, copied: adding the engine's memory to them left the
+    # per-broker figures alone.
+    assert results["worker"]["rate"] == 30_000.0
+    assert "engine" not in results["brokers"]["kafka"]["memory"]
+    met = {t["key"]: t["met"] for t in evaluate_targets(results)}
+    assert met == {"throughput": True, "freshness": True, "memory": True}  # Kafka's, not Tansu's
+    markdown = render_markdown(results, "")
+    assert "the figures below are from Apache Kafka on 127.0.0.1;" in markdown
+    assert "| Kafka's ConsumerPerformance (Java client), topic bench.telephony only | " in (
+        markdown
+    )
+    assert "## The brokers side by side, from this run" in markdown
+    assert "| figure | Apache Kafka | the embedded broker (Tansu) |" in markdown
+    assert "| ccpulse worker, sustained | 30,000 ev/s | 20,000 ev/s |" in markdown
+    assert "| worker / aiokafka ceiling | 30.0% | 20.0% |" in markdown
+    assert "| freshness p50 / p99 | 375 ms / 498 ms | 1,125 ms / 1,492 ms |" in markdown
+    assert "| Kafka's ConsumerPerformance (bench.telephony) | 80,000 ev/s | timed out |" in (
+        markdown
+    )
+    # The embedded broker's cost note is not said of Apache Kafka.
+    assert "the worker used 0.40 of a core and Apache Kafka 0.95." in markdown
+    assert "its cost grows with the record batches" not in markdown
+    table = format_table(results)
+    assert "Apache Kafka:" in table and "the embedded broker (Tansu):" in table
+    assert any(line.startswith("Kafka's ConsumerPerformance (one topic)") for line in table)
+    path = tmp_path / "performance.json"
+    write_json(path, results)
+    document = json.loads(path.read_text())
+    # The keys of the runs before both brokers were measured are still there, Kafka's.
+    assert {"ceiling", "worker", "freshness", "memory", "setup"} <= set(document)
+    assert document["setup"]["broker"] == "Apache Kafka"
+    assert document["brokers"]["embedded"]["worker"]["rate"] == 20_000.0
+    assert document["kafka_consumer_perf"]["fetch_rate"] == 80_000.0
+    assert [t["key"] for t in document["targets"]] == ["throughput", "freshness", "memory"]
 
 
 class _Message:
