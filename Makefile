@@ -2,7 +2,8 @@
 #   make demo   - embedded broker + worker + simulator, live KPIs on http://127.0.0.1:6066
 #   make test   - install everything needed (Python and Debian packages, Apache Kafka from
 #                 Maven Central) and run the tests
-#   make bench  - benchmarks; writes docs/performance.md and docs/performance.json
+#   make bench  - benchmarks on Apache Kafka and the embedded broker beside it; writes
+#                 docs/performance.md and docs/performance.json
 #   make soak   - crash soak: workers SIGKILLed at random while traffic flows, 20 runs (tests/soak.py)
 #   make lint   - ruff (lint + format check) and mypy --strict on processors/
 
