@@ -1,7 +1,8 @@
 """The ccpulse worker under load: sustained throughput, end-to-end freshness, memory.
 
 A real ``ccpulse worker`` process (tests/worker_proc.py starts it and stops it by PID) runs on
-the embedded broker with the default KPI set. Nothing inside the worker is instrumented for the
+the broker bench/broker_phase.py started (Apache Kafka or the embedded one) with the default KPI
+set. Nothing inside the worker is instrumented for the
 benchmark: throughput is read from the consumer group's committed offsets (cheap for the worker,
 unlike scraping /metrics, which computes every queue's snapshot), freshness from /metrics, and
 memory from /proc.
