@@ -44,7 +44,8 @@ def _start_broker(kind: str, workdir: Path) -> Any:
     if kind == "kafka":
         from tests.kafka_broker import KafkaBroker
 
-        return KafkaBroker(log_path=workdir / "kafka.log", workdir=workdir / "kafka").start()
+        # Its data (the events on disk) in a temp directory of its own, removed when it stops.
+        return KafkaBroker(log_path=workdir / "kafka.log").start()
     from streams.broker import EmbeddedBroker
 
     return EmbeddedBroker("127.0.0.1", _free_port(), log_path=workdir / "broker.log").start()
