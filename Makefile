@@ -32,7 +32,7 @@ demo: install
 	$(VENV)/bin/ccpulse demo
 
 test: install system-deps kafka
-	$(PY) -m pytest -q -p no:cacheprovider --timeout=600
+	$(PY) -m pytest -q -p no:cacheprovider --timeout=600 --durations=20
 
 test-unit: install
 	$(PY) -m pytest -q -m "not integration"

@@ -17,9 +17,15 @@ from tests.test_health import log_fields
 pytestmark = pytest.mark.integration
 
 
-def test_three_crash_soak_runs_give_the_replay_kpis(broker: object, tmp_path: Path) -> None:
+def test_three_crash_soak_runs_give_the_replay_kpis(
+    embedded_broker: object, tmp_path: Path
+) -> None:
+    # On the embedded broker, whose 6 s session timeout makes a run half as long as on Apache
+    # Kafka (30 s): `make soak --broker kafka` runs it there, 10 runs in the closing note of
+    # issue 26; the cause below runs on the session broker, Apache Kafka.
     runs = [
-        soak_run(broker, tmp_path / f"run-{seed}", seed, stream_seconds=24.0) for seed in (1, 2, 3)
+        soak_run(embedded_broker, tmp_path / f"run-{seed}", seed, stream_seconds=20.0)
+        for seed in (1, 2, 3)
     ]
     print(summary(runs))
     assert sum(run.kills for run in runs) >= 9
