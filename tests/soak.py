@@ -85,32 +85,11 @@ def create_topics(bootstrap: str, config: Path) -> dict[str, str]:
 
 def hour_of_traffic(directory: Path, seed: int) -> tuple[Path, list[bytes]]:
     """One simulated hour at the daily peak, ending two minutes before now, as JSON lines."""
+    from tests.test_worker_integration import simulate_jsonl
+
     path = directory / "events.jsonl"
     start = datetime.fromtimestamp(time.time() - 3600 - 120, UTC).replace(microsecond=0)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "streams.cli",
-            "simulate",
-            "--output",
-            "jsonl",
-            "--file",
-            str(path),
-            "--start",
-            start.isoformat(),
-            "--duration",
-            "3600",
-            "--speed",
-            "0",
-            "--flat-day",
-            "--seed",
-            str(seed),
-        ],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
+    simulate_jsonl(path, start, 3600, seed, flat_day=True)
     return path, path.read_bytes().splitlines()
 
 
