@@ -46,7 +46,7 @@ def _start_broker(kind: str, workdir: Path) -> Any:
 
         # Its data (the events on disk) in a temp directory of its own, removed when it stops.
         return KafkaBroker(log_path=workdir / "kafka.log").start()
-    from streams.broker import EmbeddedBroker
+    from streams.broker.embedded import EmbeddedBroker
 
     return EmbeddedBroker("127.0.0.1", _free_port(), log_path=workdir / "broker.log").start()
 
@@ -61,8 +61,8 @@ def measure_on(
 ) -> dict[str, Any]:
     """Ceiling, Kafka's ConsumerPerformance, direct path, worker drains, freshness and the
     worker's RSS on broker ``kind`` ("kafka" or "embedded"), started and stopped here."""
+    from streams.broker.topics import TopicSpec, ensure_topics
     from streams.config import WorkerConfig
-    from streams.topics import TopicSpec, ensure_topics
 
     workdir = workdir / kind
     workdir.mkdir(parents=True, exist_ok=True)

@@ -1,10 +1,12 @@
 """The worker's own per-batch code fed by a plain aiokafka consumer, without Faust.
 
 A plain aiokafka consumer takes batches (``getmany``) from the same pre-produced topics and
-runs exactly what the worker's batch task runs per batch: :func:`streams.batching.decode_batch`,
+runs exactly what the worker's batch task runs per batch:
+:func:`streams.worker.batching.decode_batch`,
 the engine's batch apply and the state store's staging and delta encoding (into an in-memory
 table; only the changelog send is left out). It is the upper bound of the worker, which takes
-whole fetches from Faust's consumer (streams/batch_fetch.py) but also sends the changelog, runs
+whole fetches from Faust's consumer (streams/faust_adapter/batch_fetch.py) but also sends the
+changelog, runs
 the alert timer and serves /metrics; the gap between the two figures is that share.
 """
 
@@ -18,9 +20,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from processors.engine import KpiEngine
-from streams.batching import decode_batch
-from streams.codec import DecodeFailure
-from streams.state_store import QueueStateStore
+from streams.worker.batching import decode_batch
+from streams.worker.codec import DecodeFailure
+from streams.worker.state_store import QueueStateStore
 
 __all__ = ["WORKER_GC_THRESHOLD", "direct_path", "engine_only", "worker_gc"]
 
@@ -92,7 +94,7 @@ def engine_only(records: list[tuple[str, bytes, bytes]], batch: int = 5000) -> f
     """Events/s of the engine's batch apply alone over pre-decoded batches (no Kafka, no
     decode), grouped by queue as the worker's decoder hands them over."""
     from processors.engine import Item, source_key
-    from streams.codec import decode_event
+    from streams.worker.codec import decode_event
 
     batches = []
     for start in range(0, len(records), batch):

@@ -53,7 +53,8 @@ NOTES = """
   simulated events: first on Apache Kafka (the version pinned in deploy/kafka/pom.xml, a
   single-node KRaft broker and controller started by tests/kafka_broker.py, as the test suites
   run it: data on disk in a temp directory, heap at most 320 MB), then on the embedded Tansu
-  broker (streams/broker.py, in memory). Each on a free 127.0.0.1 port, started and stopped by
+  broker (streams/broker/embedded.py, in memory). Each on a free 127.0.0.1 port, started and
+  stopped by
   the benchmark, never both at once. The targets, and every section but "The brokers side by
   side", are Apache Kafka's; the engine's memory is measured once, with no broker. The worker is
   started with `--embedded-broker` (one record per producer batch) on the embedded broker only.

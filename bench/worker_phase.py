@@ -79,7 +79,7 @@ def start_worker(
     """A real worker process; ``embedded=False`` starts it without ``--embedded-broker``, so its
     producer batches changelog records as it would on Apache Kafka. On Tansu that is only safe
     while nothing recovers a table from the changelog (a benchmark worker that never restarts):
-    see streams/broker.py. Its consumer fetch wait is ``worker.fetch_max_wait_ms`` of
+    see streams/broker/embedded.py. Its consumer fetch wait is ``worker.fetch_max_wait_ms`` of
     ``config``."""
     worker = WorkerProcess(
         bootstrap, port, workdir, app_id=app_id, config=config, embedded_broker=embedded

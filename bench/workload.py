@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import msgspec
 
 from processors.events import TICKETING_TYPES, Event
-from streams.simulator import QueueModel, Simulation
+from streams.offline.simulator import QueueModel, Simulation
 
 __all__ = ["Record", "bench_queues", "encode_records", "simulated_events"]
 

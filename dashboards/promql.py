@@ -7,7 +7,7 @@ worker's last sample for a few seconds. So a per-queue gauge is always reduced w
 over queues are the ``sum`` of those per-queue maxima. Pipeline counters are per worker and are
 summed across workers (``sum(rate(...))``).
 
-Every metric name here must be in :mod:`streams.metrics_catalog` (the tests check it).
+Every metric name here must be in :mod:`streams.views.metrics_catalog` (the tests check it).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Backtest scoring: how a rule would have paged on past traffic, and whether it was right.
 
-The replay (streams/backtest.py) drives the real engine and the real alert state machine
+The replay (streams/offline/backtest.py) drives the real engine and the real alert state machine
 (processors/alerts.py) over history and records each (rule, queue) alert's *episodes*: from the
 transition to ``firing`` to the one out of it. This module turns episodes into the figures a
 supervisor tunes thresholds with:

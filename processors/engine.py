@@ -210,7 +210,8 @@ class KpiEngine:
     def apply_grouped(self, groups: Mapping[str, Sequence[Item]]) -> BatchResult:
         """Apply a batch already split by queue (``queue -> its events in order``): what
         :meth:`apply` does, without the split. Queues are independent, so only the order within
-        each queue matters; the worker's decoder groups as it decodes (streams/batching.py)."""
+        each queue matters; the worker's decoder groups as it decodes
+        (streams/worker/batching.py)."""
         result = BatchResult()
         for queue, items in groups.items():
             self._apply_queue(queue, items, result)

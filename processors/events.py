@@ -302,7 +302,7 @@ TICKETING_TYPES: tuple[type[_Base], ...] = (
 
 
 NAME_REFUSED = "control or bidi characters"
-"""Part of the reason of every name refused by :func:`name_problem` (streams/deadletter.py
+"""Part of the reason of every name refused by :func:`name_problem` (streams/worker/deadletter.py
 classifies on it)."""
 
 

@@ -6,7 +6,7 @@ a firing alert to clear), and **green** otherwise. A KPI no rule watches has no 
 tile would claim a judgement nobody configured.
 
 The same bands drive the Grafana stat panels (``dashboards/``) and the worker's built-in
-wallboard page (``streams/wallboard/``), both computed from the same
+wallboard page (``streams/views/wallboard/``), both computed from the same
 :class:`processors.alert_rules.AlertRule` list, so the two can never disagree about a threshold.
 Grafana colours a step from ``value >= threshold``; the rules compare strictly, so the two agree
 everywhere except at a value exactly equal to an ``above`` threshold.

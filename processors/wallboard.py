@@ -1,7 +1,7 @@
 """What a wallboard shows per queue: the tiles, their values, their colours.
 
 One list, :data:`TILES`, feeds both the Grafana *Wallboard* dashboard (``dashboards/``) and the
-worker's built-in page (``streams/wallboard/``), so the two show the same KPIs under the same
+worker's built-in page (``streams/views/wallboard/``), so the two show the same KPIs under the same
 names. Windowed tiles show the window the alert rules watch (:func:`tile_window`), so a tile's
 colour and the number on it describe the same thing.
 """

@@ -2,14 +2,17 @@
 
 One event's path: a message on ``ccpulse.telephony`` or ``ccpulse.ticketing`` (keyed by queue)
 -> Faust's consumer fetches it, and the drain loop hands the fetch's source records over as one
-batch (:mod:`streams.batch_fetch`) -> ``apply_batches`` plans the batch (re-deliveries dropped,
-gaps read: :mod:`streams.ordering`) -> :mod:`streams.batching` decodes each value (bad ones go to
+batch (:mod:`streams.faust_adapter.batch_fetch`) -> ``apply_batches`` plans the batch
+(re-deliveries dropped,
+gaps read: :mod:`streams.worker.ordering`) -> :mod:`streams.worker.batching` decodes each value
+(bad ones go to
 ``ccpulse.deadletter``) -> :class:`processors.engine.KpiEngine` applies the batch, and its
-KPIs are visible -> :class:`streams.state_store.QueueStateStore` stages its deltas ->
+KPIs are visible -> :class:`streams.worker.state_store.QueueStateStore` stages its deltas ->
 ``write_changelog`` writes what was staged, one record per source partition, once the last
 records are in Kafka, and acks the batches' offsets for Faust to commit once those records are
-in Kafka too (:mod:`streams.delivery`) -> /metrics and
-/api/kpis read snapshots from the engine (:mod:`streams.web`), computed a few queues at a time
+in Kafka too (:mod:`streams.worker.delivery`) -> /metrics and
+/api/kpis read snapshots from the engine (:mod:`streams.views.routes`), computed a few queues at a
+time
 so that the event loop keeps running the batches and the producer.
 """
 
@@ -31,15 +34,16 @@ from processors.admission import Admission
 from processors.engine import KpiEngine
 from processors.snapshot import QueueSnapshot
 from processors.snapshot_cache import SnapshotCache
-from streams.batch_fetch import FetchedBatches, Run, install_batch_fetch
-from streams.batching import decode_batch
-from streams.codec import DecodeFailure, encode_event
+from streams.broker.topics import TABLE_NAME
 from streams.config import Config
-from streams.deadletter import LogBudget, deadletter_record
-from streams.exporter import KpiCollector, PipelineMetrics
-from streams.faust_acks import ack_offsets, ack_records, dedupe_acked, install_commit_offsets
-from streams.gap_fill import FilledGap, GapFiller
-from streams.lag import (
+from streams.faust_adapter.acks import (
+    ack_offsets,
+    ack_records,
+    dedupe_acked,
+    install_commit_offsets,
+)
+from streams.faust_adapter.batch_fetch import FetchedBatches, Run, install_batch_fetch
+from streams.faust_adapter.lag import (
     committed_offset,
     handed_over,
     partition_highwaters,
@@ -47,11 +51,15 @@ from streams.lag import (
     update_lag_gauge,
 )
 from streams.logs import log
-from streams.ordering import Gap, PartitionOrder, Plan
-from streams.screening import engine_refusals, screen_batch
-from streams.stalls import Behind, StallWatch
-from streams.state_store import QueueStateStore
-from streams.topics import TABLE_NAME
+from streams.views.metrics import KpiCollector, PipelineMetrics
+from streams.worker.batching import decode_batch
+from streams.worker.codec import DecodeFailure, encode_event
+from streams.worker.deadletter import LogBudget, deadletter_record
+from streams.worker.gap_fill import FilledGap, GapFiller
+from streams.worker.ordering import Gap, PartitionOrder, Plan
+from streams.worker.screening import engine_refusals, screen_batch
+from streams.worker.stalls import Behind, StallWatch
+from streams.worker.state_store import QueueStateStore
 
 __all__ = ["WorkerRuntime", "build_app"]
 
@@ -65,7 +73,7 @@ SNAPSHOT_SLICE_SECONDS = 0.005
 CHANGELOG_BACKLOG_EVENTS = 40_000
 """Events applied and not yet in Kafka (staged or on their way) above which the batch task
 waits for the changelog before it applies more: many seconds of a busy centre's events, a
-fraction of a second of a worker draining a backlog (streams/state_store.py)."""
+fraction of a second of a worker draining a backlog (streams/worker/state_store.py)."""
 DELIVERY_WAIT_SECONDS = 1.0
 """Longest wait for the last flush's changelog records before the deltas staged since are
 written anyway (a broker that does not answer must not hold them, and the commit of their
@@ -82,18 +90,18 @@ class WorkerRuntime:
     metrics: PipelineMetrics
     store: QueueStateStore | None = None
     alerts: Any = None
-    """streams.alert_runtime.AlertRuntime: rule evaluation, ``firing()``, ack and silence."""
+    """streams.alerting.runtime.AlertRuntime: rule evaluation, ``firing()``, ack and silence."""
     order: PartitionOrder | None = None
-    """Finds re-deliveries and gaps in each partition's offsets (streams/ordering.py)."""
+    """Finds re-deliveries and gaps in each partition's offsets (streams/worker/ordering.py)."""
     gaps: GapFiller | None = None
-    """Reads a gap's records straight from Kafka (streams/gap_fill.py)."""
+    """Reads a gap's records straight from Kafka (streams/worker/gap_fill.py)."""
     ready: bool = False
     started_at: float = field(default_factory=time.time)
     snapshot_cache: SnapshotCache | None = None
     """One snapshot per queue and engine second, shared by /metrics, /api/kpis, the wallboard
     stream and the alert timer (processors/snapshot_cache.py)."""
     fetched: FetchedBatches | None = None
-    """Source records fetched and not yet applied (streams/batch_fetch.py)."""
+    """Source records fetched and not yet applied (streams/faust_adapter/batch_fetch.py)."""
     apply_remaining: Callable[[], Awaitable[int]] | None = None
     """Applies and commits what is fetched and not applied yet (for graceful shutdown)."""
     applying: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -101,7 +109,7 @@ class WorkerRuntime:
     reader, and the revocation handler (which waits for the batch in progress)."""
 
     kpi_metric_names: frozenset[str] = frozenset()
-    """The metric names read from the snapshots (streams/exporter.py)."""
+    """The metric names read from the snapshots (streams/views/metrics.py)."""
     _pinned: int | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -172,7 +180,7 @@ _FAUST_VIEWS = ("router", "tables", "graph", "stats", "metrics")
 
 
 def _faust_settings(config: Config) -> dict[str, Any]:
-    from streams.kafka_settings import faust_broker_settings
+    from streams.broker.settings import faust_broker_settings
 
     worker = config.worker
     settings: dict[str, Any] = {
@@ -192,7 +200,7 @@ def _faust_settings(config: Config) -> dict[str, Any]:
         # the service graph) to anybody who can reach the port: all off.
         **{f"web_{name}_enabled": False for name in _FAUST_VIEWS},
         # aiohttp's limit for request.read()/post(); ccpulse's POST views read their bodies
-        # through streams/request_body.py with the same limit (Faust's reader has none).
+        # through streams/views/request_body.py with the same limit (Faust's reader has none).
         "web_application_options": {"client_max_size": worker.max_body_bytes},
         "datadir": worker.data_dir,
         "consumer_auto_offset_reset": "earliest",
@@ -210,7 +218,7 @@ def _faust_settings(config: Config) -> dict[str, Any]:
 
 def build_app(config: Config) -> tuple[faust.App, WorkerRuntime]:
     """The Faust app for ``config``, with its agent, timers and web views registered."""
-    from streams.faust_consumer import install_fetch_wait
+    from streams.faust_adapter.consumer import install_fetch_wait
 
     install_fetch_wait(config.worker.app_id, config.worker.consumer_fetch_wait_ms())
     app = faust.App(config.worker.app_id, **_faust_settings(config))
@@ -247,10 +255,10 @@ def build_app(config: Config) -> tuple[faust.App, WorkerRuntime]:
     install_commit_offsets()
     _register_agent(app, runtime, source, ticketing, deadletter, store)
     _register_lifecycle(app, runtime, table, store)
-    from streams.alert_runtime import install_alerts
+    from streams.alerting.runtime import install_alerts
 
     install_alerts(app, runtime, table, (topics.telephony, topics.ticketing))
-    from streams.web import register_views
+    from streams.views.routes import register_views
 
     register_views(app, runtime)
     return app, runtime
@@ -294,13 +302,13 @@ def _register_agent(
         """Decode and apply one planned batch (runs of one partition's records) whose gaps
         (``filled``) were read, and stage its changelog deltas together with the acks of its
         gaps' offsets and of its planned records (``runs``, each of consecutive offsets), for the
-        flush task to write and ack in one go (streams/state_store.py). Never awaits."""
-        # Decoding, key checks and tallies in one pass (streams/batching.py); metrics are
+        flush task to write and ack in one go (streams/worker/state_store.py). Never awaits."""
+        # Decoding, key checks and tallies in one pass (streams/worker/batching.py); metrics are
         # touched once per batch and (topic, type), not once per event.
         decoded = decode_batch(planned, worker.max_event_bytes)
         refused = screen_batch(decoded, admission, runtime.engine, time.time())
         # Records this batch produces besides its deltas: its offsets are acked only once
-        # they are in Kafka too (streams/delivery.py).
+        # they are in Kafka too (streams/worker/delivery.py).
         sent: list[Any] = []
         for message, failure in (*decoded.failures, *refused):
             sent.append(
@@ -348,7 +356,8 @@ def _register_agent(
     async def kpi_agent(stream: Any) -> None:
         """Subscribes the worker to the source topics, so Faust assigns their partitions
         together with the table's. Their records never arrive here: the drain loop hands them
-        to ``fetched`` in whole batches (streams/batch_fetch.py), applied by ``apply_batches``.
+        to ``fetched`` in whole batches (streams/faust_adapter/batch_fetch.py), applied by
+        ``apply_batches``.
         """
         async for _event in stream:
             pass
@@ -394,7 +403,7 @@ def _register_agent(
     async def write_changelog() -> None:
         """Write what the applied batches staged: once the last flush's records are in Kafka
         (at most ``DELIVERY_WAIT_SECONDS`` later), one delta record per partition for all of
-        them, and ack their offsets (group commit, streams/state_store.py)."""
+        them, and ack their offsets (group commit, streams/worker/state_store.py)."""
         while True:
             await changelog_due.wait()
             changelog_due.clear()
@@ -412,7 +421,7 @@ def _register_agent(
             staged = store.staged
             store.flush()
         if count or staged:
-            # The acks wait for the records to be in Kafka (streams/delivery.py).
+            # The acks wait for the records to be in Kafka (streams/worker/delivery.py).
             await store.all_delivered(SHUTDOWN_DELIVERY_SECONDS)
             await app.consumer.commit()
         return count
@@ -463,7 +472,7 @@ def _register_agent(
     @app.timer(interval=STALL_CHECK_SECONDS)
     async def read_stalled_partitions() -> None:
         """Apply, straight from Kafka, what a partition's stream stopped delivering, and let
-        Faust commit what was applied (streams/stalls.py)."""
+        Faust commit what was applied (streams/worker/stalls.py)."""
         if app.rebalancing or not runtime.ready:
             for watch in watches:
                 watch.reset()
@@ -518,7 +527,7 @@ def _register_agent(
     @app.timer(interval=min(SNAPSHOT_TICK_SECONDS, worker.snapshot_interval_seconds))
     async def snapshot_state() -> None:
         """Each changed queue's snapshot once per ``snapshot_interval_seconds``, spread over
-        the interval (streams/state_store.py); one log line per interval."""
+        the interval (streams/worker/state_store.py); one log line per interval."""
         nonlocal written_since_log, logged_at
         now = time.monotonic()
         written_since_log += store.write_due_snapshots(now, worker.snapshot_interval_seconds)
@@ -533,7 +542,7 @@ def _register_agent(
 def _catch_up_commit(app: faust.App, key: tuple[str, int], behind: Behind) -> None:
     """Ack, in Faust's consumer, the offsets of a partition the agent has applied (every
     offset below its expected one) but Faust has not committed for a while, so Faust commits
-    them (streams/stalls.py). Call it holding the agent's lock, once what was staged is
+    them (streams/worker/stalls.py). Call it holding the agent's lock, once what was staged is
     flushed and every record written is in Kafka: then every planned record is applied and
     its changelog delta is in Kafka.
     """
@@ -619,7 +628,7 @@ async def _fill_gaps(
 
 def _dead_letter(topic: Any, message: Any, failure: DecodeFailure, keep_bytes: int) -> Any:
     """Send ``message`` to the dead-letter topic: a record of bounded size, whatever the
-    original's (streams/deadletter.py); its key is the original's, cut to the same bound.
+    original's (streams/worker/deadletter.py); its key is the original's, cut to the same bound.
     What the send returned."""
     source = {"topic": message.topic, "partition": message.partition, "offset": message.offset}
     value = message.value if isinstance(message.value, bytes) else b""
@@ -649,7 +658,7 @@ one is on the dead-letter topic and counted; the log shows 20 per 10 s and how m
 def _changelog_failed(app: faust.App, error: BaseException) -> None:
     """A record the worker wrote never reached Kafka (after the producer's own retries): stop
     the worker. Nothing that depended on it was acked or deleted, so the next owner reads
-    those events again from the last committed offsets (streams/delivery.py)."""
+    those events again from the last committed offsets (streams/worker/delivery.py)."""
     log(
         logger,
         "a changelog, dead-letter or forwarded record could not be written to Kafka: stopping "
@@ -717,7 +726,7 @@ def _register_lifecycle(
         # The snapshots just written (and every record before them) in the changelog before
         # this rebalance completes: a new owner's own later snapshot can then never be
         # overwritten by this older one. Faust's producer flush is not enough: its buffer's
-        # flush gives up after 0.1 s without a send (streams/delivery.py).
+        # flush gives up after 0.1 s without a send (streams/worker/delivery.py).
         await app.producer.flush()
         if not await store.all_delivered(REVOKE_DELIVERY_SECONDS):
             log(
@@ -753,7 +762,8 @@ def _register_lifecycle(
         # cannot know: our state lives in the engine, so snapshot every queue with unsaved
         # deltas now, so the next owner recovers from one record per queue. Faust flushes the
         # producer right after this hook and the consumer leaves the group when it stops.
-        # Source records are not Faust's stream's (streams/batch_fetch.py): the batch task's
+        # Source records are not Faust's stream's (streams/faust_adapter/batch_fetch.py): the batch
+        # task's
         # records fetched and not applied yet are applied and committed here first.
         finished = await runtime.apply_remaining() if runtime.apply_remaining else 0
         written = store.write_snapshots()

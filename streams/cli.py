@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from streams.kafka_access import KafkaAccessError
+    from streams.broker.access import KafkaAccessError
 
     try:
         result = args.func(args)

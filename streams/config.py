@@ -24,9 +24,9 @@ from msgspec import Meta, Struct, field
 from processors.alert_rules import AlertRule, RuleError, default_rules, merge_rules, validate_rules
 from processors.settings import EngineSettings, QueueSettings, parse_window
 from streams.alerting.config import NotifyConfig, Receiver
-from streams.codec import MAX_EVENT_BYTES
-from streams.deadletter import DEADLETTER_ORIGINAL_BYTES
 from streams.sources.settings import SourcesConfig
+from streams.worker.codec import MAX_EVENT_BYTES
+from streams.worker.deadletter import DEADLETTER_ORIGINAL_BYTES
 
 __all__ = [
     "AlertsConfig",
@@ -91,7 +91,8 @@ class WorkerConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     wallboard_max_streams: Annotated[int, Meta(ge=1)] = 50
     """Concurrent ``/api/kpis/stream`` connections served; one more gets 503 + Retry-After."""
     embedded_broker: bool = False
-    """Set by ``ccpulse demo``: the broker is the embedded Tansu (see streams/broker.py)."""
+    """Set by ``ccpulse demo``: the broker is the embedded Tansu (see
+    streams/broker/embedded.py)."""
     fetch_max_wait_ms: Annotated[int, Meta(ge=0, le=60_000)] | None = None
     """How long the source consumer lets the broker hold a fetch that has no data yet.
     Default (None): 1500 ms, Faust's own value. Apache Kafka answers as soon as data is there,
@@ -99,16 +100,16 @@ class WorkerConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     wait, which shows as seconds of freshness latency, and ``make bench`` measures it with 100 ms
     (docs/performance.md). Opt-in, not the embedded default: the fault tests saw a restarted
     worker on the embedded broker stop consuming once in several suite runs with 100 ms, cause
-    not found. Applied by streams/faust_consumer.py."""
+    not found. Applied by streams/faust_adapter/consumer.py."""
     gap_fill_warn_seconds: Annotated[float, Meta(gt=0, le=3600)] = 10.0
     """How long reading a gap in a partition's delivered offsets straight from Kafka may take
     before the worker warns; it keeps trying, and never applies a batch with a hole in it
-    (streams/gap_fill.py; docs/deploy.md#exact-counts-across-crashes)."""
+    (streams/worker/gap_fill.py; docs/deploy.md#exact-counts-across-crashes)."""
     stalled_partition_seconds: Annotated[float, Meta(gt=0, le=3600)] = 5.0
     """How long a partition's next expected offset may stay below the last offset Faust's
     consumer handed over, with nothing applied, before the worker reads those records straight
     from Kafka; and how long Faust's committed offset may stay below what the agent applied
-    before the worker acks the offsets in between (streams/stalls.py)."""
+    before the worker acks the offsets in between (streams/worker/stalls.py)."""
     max_event_bytes: Annotated[int, Meta(ge=1024, le=16 * 1024 * 1024)] = MAX_EVENT_BYTES
     """A source record longer than this is refused unread (dead letter, ``too_large``)."""
     deadletter_original_bytes: Annotated[int, Meta(ge=0, le=512 * 1024)] = DEADLETTER_ORIGINAL_BYTES
@@ -118,7 +119,7 @@ class WorkerConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     """How long Faust may hand over none of a partition's records, with the partition behind
     its highwater, before the worker reads them straight from Kafka itself. Longer than
     ``stalled_partition_seconds``: with a backlog, a busy worker's fetcher leaves partitions
-    waiting for many seconds (streams/stalls.py)."""
+    waiting for many seconds (streams/worker/stalls.py)."""
 
     def consumer_fetch_wait_ms(self) -> int:
         """The fetch wait the worker's consumer uses (see ``fetch_max_wait_ms``)."""

@@ -18,7 +18,13 @@ from kafka import KafkaProducer
 
 from processors.events import TICKETING_TYPES, Event
 from processors.settings import EngineSettings
-from streams.audit import differences, file_events, merge_owned, replay_document, same_second
+from streams.offline.audit import (
+    differences,
+    file_events,
+    merge_owned,
+    replay_document,
+    same_second,
+)
 from tests.servers import free_port
 from tests.worker_proc import Broker, WorkerProcess
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.broker import EmbeddedBroker
+from streams.broker.embedded import EmbeddedBroker
 from tests.kafka_broker import KafkaBroker, kafka_version
 from tests.servers import free_port
 

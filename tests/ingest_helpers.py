@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from kafka import KafkaConsumer
 
-from streams.topics import ensure_topics, topic_specs
+from streams.broker.topics import ensure_topics, topic_specs
 from tests.worker_proc import ROOT, Broker
 
 

@@ -1,7 +1,7 @@
 """Apache Kafka on 127.0.0.1 for the tests: a KRaft node (broker and controller) started and
 stopped by its PID, from the jars deploy/kafka/pom.xml pins (``make kafka`` resolves them).
 
-Same interface as streams.broker.EmbeddedBroker (``bootstrap``, ``start()``, ``stop()``,
+Same interface as streams.broker.embedded.EmbeddedBroker (``bootstrap``, ``start()``, ``stop()``,
 ``pid``, ``log_path``), so a test takes either. :class:`KafkaNode` is one JVM with any
 listeners and settings; :class:`KafkaBroker` is the single-node broker the suites use. A cluster
 of several nodes (one ``cluster_id``, a ``voters`` string naming every controller, and
@@ -20,7 +20,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from streams.broker import BrokerError, BrokerProcess
+from streams.broker.embedded import BrokerError, BrokerProcess
 from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -75,7 +75,7 @@ class SaslSslKafka(KafkaNode):
     """One KRaft node with a SASL_SSL listener (SCRAM-SHA-512) for the clients under test.
 
     Its first listener stays PLAINTEXT: the brokers' own listener and the one the start-up wait
-    asks (streams.broker.BrokerProcess); nothing under test uses it. ``sasl_bootstrap`` is the
+    asks (streams.broker.embedded.BrokerProcess); nothing under test uses it. ``sasl_bootstrap`` is the
     SASL_SSL listener, the only address ccpulse is given.
     """
 

@@ -75,8 +75,8 @@ def soak_config(path: Path, prefix: str, partitions: int | None = PARTITIONS) ->
 def create_topics(bootstrap: str, config: Path) -> dict[str, str]:
     """The run's topics, the source topics with ``PARTITIONS`` partitions whatever the
     configuration says (as ``ccpulse topics create --partitions 6`` does)."""
+    from streams.broker.topics import ensure_topics, topic_specs
     from streams.config import load_config
-    from streams.topics import ensure_topics, topic_specs
 
     topics = load_config(config).topics
     ensure_topics(bootstrap, topic_specs(topics, PARTITIONS))
@@ -313,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
 def _broker(kind: str, workdir: Path) -> Iterator[Any]:
     workdir.mkdir(parents=True, exist_ok=True)
     if kind == "embedded":
-        from streams.broker import EmbeddedBroker
+        from streams.broker.embedded import EmbeddedBroker
 
         broker: Any = EmbeddedBroker("127.0.0.1", free_port(), log_path=workdir / "broker.log")
     else:

@@ -1,4 +1,4 @@
-"""The worker's alert glue (streams/alert_runtime.py) with in-memory stand-ins for Faust.
+"""The worker's alert glue (streams/alerting/runtime.py) with in-memory stand-ins for Faust.
 
 The real worker, broker, Prometheus and Alertmanager are exercised in tests/test_alerts_e2e.py;
 here a fake table, topic and dispatcher record what the glue does, step by step.
@@ -15,10 +15,10 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from processors.alert_rules import AlertRule
 from processors.snapshot import LiveKpis, QueueSnapshot, WindowKpis
-from streams.alert_api import authorized
-from streams.alert_runtime import AlertRuntime, alert_key
 from streams.alerting.notification import Notification
+from streams.alerting.runtime import AlertRuntime, alert_key
 from streams.config import AlertsConfig, Config
+from streams.views.alerts import authorized
 
 T0 = 1_800_000_000.0
 RULE = AlertRule(
@@ -268,8 +268,8 @@ def test_events_behind_is_each_partitions_highwater_minus_its_next_offset_to_app
 
     from faust.types.tuples import TP
 
-    from streams.alert_runtime import events_behind
-    from streams.ordering import PartitionOrder
+    from streams.alerting.runtime import events_behind
+    from streams.worker.ordering import PartitionOrder
 
     highwaters = {TP("t.telephony", 0): 120, TP("t.telephony", 1): 40, TP("t.alerts", 0): 999}
     consumer = SimpleNamespace(assignment=lambda: set(highwaters), highwater=highwaters.get)

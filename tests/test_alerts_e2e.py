@@ -28,8 +28,8 @@ from kafka import KafkaConsumer
 
 from processors.engine import KpiEngine
 from processors.events import Event
+from streams.broker.topics import ensure_topics, topic_specs
 from streams.config import TopicsConfig, load_config
-from streams.topics import ensure_topics, topic_specs
 from tests.servers import (
     AlertmanagerServer,
     PrometheusServer,

@@ -1,5 +1,5 @@
-"""``ccpulse audit``'s comparison (streams/audit.py) and its reading of records
-(streams/retained.py), without a broker: worker documents built from the engine itself."""
+"""``ccpulse audit``'s comparison (streams/offline/audit.py) and its reading of records
+(streams/offline/retained.py), without a broker: worker documents built from the engine itself."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import msgspec
 
 from processors.events import CallAnswered, CallEntered, Event, TicketMovedIn
 from processors.settings import EngineSettings
-from streams.audit import (
+from streams.offline.audit import (
     ONLY_REPLAY,
     ONLY_WORKER,
     TWO_WORKERS,
@@ -20,8 +20,8 @@ from streams.audit import (
     replay_document,
     same_second,
 )
-from streams.codec import encode_event
-from streams.retained import RetainedEvents, interleave, sort_record
+from streams.offline.retained import RetainedEvents, interleave, sort_record
+from streams.worker.codec import encode_event
 
 AT = 1_764_842_400  # 2025-12-04T10:00:00Z
 SETTINGS = EngineSettings(windows=["5m", "1h"])

@@ -28,8 +28,8 @@ from processors.alert_rules import default_rules
 from processors.backtest import Incident, expand_grid, parse_grid
 from processors.events import CallAbandoned, CallAnswered, CallEntered, Event
 from processors.settings import EngineSettings
-from streams.backtest import run_backtest
 from streams.cli import main
+from streams.offline.backtest import run_backtest
 
 BASE = datetime(2026, 11, 22, 10, 0, tzinfo=UTC).timestamp()
 SURGE = Incident("billing", BASE + 7200, BASE + 9000, "surge")

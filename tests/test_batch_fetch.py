@@ -1,4 +1,4 @@
-"""streams/batch_fetch.py: the buffer between Faust's drain loop and the batch task."""
+"""streams/faust_adapter/batch_fetch.py: the buffer between Faust's drain loop and the batch task."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from streams.batch_fetch import FetchedBatches
+from streams.faust_adapter.batch_fetch import FetchedBatches
 
 
 def test_fetches_of_one_generation_are_popped_together_in_order_up_to_the_limit() -> None:
@@ -172,7 +172,7 @@ def _records(topic: str, partition: int, offsets: range) -> list[Any]:
 def test_the_drain_loop_batches_source_records_and_delivers_the_rest_one_by_one() -> None:
     from faust.types.tuples import TP
 
-    from streams.batch_fetch import _drain_in_batches
+    from streams.faust_adapter.batch_fetch import _drain_in_batches
 
     telephony, changelog = TP("t.telephony", 0), TP("app-queue-state-changelog", 0)
 

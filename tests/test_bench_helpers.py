@@ -16,7 +16,7 @@ from bench.kafka_phase import parse_consumer_performance
 from bench.profile import top_frames
 from bench.report import evaluate_targets, format_table, profile_split, render_markdown, write_json
 from bench.stats import percentile, rate_between, summary
-from streams.batching import decode_batch
+from streams.worker.batching import decode_batch
 
 
 def test_percentile_interpolates_between_closest_ranks() -> None:

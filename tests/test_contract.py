@@ -12,9 +12,9 @@ import msgspec
 import pytest
 
 from processors.events import Event, TicketMovedIn
-from streams.codec import DecodeFailure, decode_event, encode_event
 from streams.commands.schema import event_schema
-from streams.deadletter import deadletter_record
+from streams.worker.codec import DecodeFailure, decode_event, encode_event
+from streams.worker.deadletter import deadletter_record
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 

@@ -19,7 +19,7 @@ from processors.snapshot import LiveKpis, QueueSnapshot, WindowKpis
 from processors.thresholds import band_steps, colour_of, kpi_bands, preferred_window
 from processors.wallboard import TILES, queue_tiles
 from streams.config import load_config
-from streams.metrics_catalog import metric_names
+from streams.views.metrics_catalog import metric_names
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,7 +1,7 @@
 """Fuzzing the decode path: no bytes and no JSON a source can send raise out of it.
 
 Bounded (a few hundred examples each, a few seconds in all) so that it runs in ``make test``.
-Each example goes through the worker's whole per-batch decode (streams/batching.py: the C-pass
+Each example goes through the worker's whole per-batch decode (streams/worker/batching.py: the C-pass
 fast path and the one-by-one fallback) and the admission checks, with a good event before and
 after it, which must come out applied whatever the middle record is.
 """
@@ -19,10 +19,10 @@ from processors.admission import Admission
 from processors.engine import KpiEngine
 from processors.events import TELEPHONY_TYPES, TICKETING_TYPES, type_name
 from processors.settings import EngineSettings
-from streams.batching import decode_batch
-from streams.codec import DecodeFailure, decode_event
-from streams.deadletter import deadletter_record
-from streams.screening import screen_batch
+from streams.worker.batching import decode_batch
+from streams.worker.codec import DecodeFailure, decode_event
+from streams.worker.deadletter import deadletter_record
+from streams.worker.screening import screen_batch
 from tests.test_hostile_input import Message
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC).timestamp()

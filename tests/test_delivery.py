@@ -1,4 +1,4 @@
-"""Acks and delta deletions wait for delivery (issue 26's second cause, streams/delivery.py).
+"""Acks and delta deletions wait for delivery (issue 26's second cause, streams/worker/delivery.py).
 
 Faust's producer flush, which it runs before every commit, can return with records still in
 its buffer; the worker therefore acks a batch's offsets, and deletes the deltas a snapshot
@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from processors.engine import KpiEngine
-from streams.delivery import Deliveries
-from streams.state_store import QueueStateStore, delta_key, snapshot_key
+from streams.worker.delivery import Deliveries
+from streams.worker.state_store import QueueStateStore, delta_key, snapshot_key
 from tests.test_state_store import FutureTable, entered, rows, stage_batch
 
 
@@ -25,7 +25,7 @@ def run(coroutine: Any) -> Any:
 def test_faust_producer_buffer_flush_returns_with_records_still_in_it() -> None:
     # Why ack-on-delivery is needed: the real ProducerBuffer of the pinned faust-streaming
     # gives up flushing after 0.1 s without a record sent. If a later Faust flushes for real,
-    # this test fails, and the reasoning in streams/delivery.py should be looked at again.
+    # this test fails, and the reasoning in streams/worker/delivery.py should be looked at again.
     import faust
     from faust.transport.producer import ProducerBuffer
 

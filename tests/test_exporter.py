@@ -1,4 +1,4 @@
-"""streams/exporter.py: KPI families read at scrape time, each built only when asked for."""
+"""streams/views/metrics.py: KPI families read at scrape time, each built only when asked for."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from processors.engine import KpiEngine
 from processors.events import CallBlocked
-from streams.exporter import KpiCollector
-from streams.metrics_catalog import LIVE_METRICS, WINDOW_METRICS
+from streams.views.metrics import KpiCollector
+from streams.views.metrics_catalog import LIVE_METRICS, WINDOW_METRICS
 
 AT = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 

@@ -225,7 +225,7 @@ def test_a_backlog_left_while_every_worker_was_down_is_all_applied(
     # a backlog on every partition and nothing after it. Faust clears its stream queues when
     # it resumes flow at the end of that rebalance, so records it had fetched by then are
     # never delivered; with no later record to show the hole, only the stalled-partition
-    # reader (streams/stalls.py) gets them applied and committed.
+    # reader (streams/worker/stalls.py) gets them applied and committed.
     config = cluster_config(tmp_path / "ccpulse.yaml", topic_prefix, snapshot_interval=30.0)
     topics = setup_topics(broker, config)
     events_file, lines = known_events(tmp_path, seed=53, seconds=3600)

@@ -1,4 +1,4 @@
-"""streams/faust_acks.py: the agent's acks land in Faust's bookkeeping so that Faust's own
+"""streams/faust_adapter/acks.py: the agent's acks land in Faust's bookkeeping so that Faust's own
 commit (``Consumer._new_offset``, called here) commits exactly what was applied."""
 
 from __future__ import annotations
@@ -9,7 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from intervaltree import IntervalTree
 
-from streams.faust_acks import _faust_new_offset, ack_offsets, ack_records, dedupe_acked, new_offset
+from streams.faust_adapter.acks import (
+    _faust_new_offset,
+    ack_offsets,
+    ack_records,
+    dedupe_acked,
+    new_offset,
+)
 
 
 class FaustAckBook:

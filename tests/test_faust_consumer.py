@@ -1,5 +1,5 @@
 """``worker.fetch_max_wait_ms`` (streams/config.py) and the consumer subclass that applies it to
-Faust's worker consumer only (streams/faust_consumer.py)."""
+Faust's worker consumer only (streams/faust_adapter/consumer.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import msgspec
 import pytest
 
 from streams.config import ConfigError, load_config
-from streams.faust_consumer import FetchWaitConsumer, install_fetch_wait
+from streams.faust_adapter.consumer import FetchWaitConsumer, install_fetch_wait
 
 
 def test_default_wait_is_fausts_on_kafka_and_short_on_the_embedded_broker(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""streams/gap_fill.py on the real embedded broker: a gap's records, read outside the group."""
+"""streams/worker/gap_fill.py on the real embedded broker: a gap's records, read outside the group."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import asyncio
 import pytest
 from kafka import KafkaProducer
 
+from streams.broker.topics import TopicSpec, ensure_topics
 from streams.config import KafkaConfig
-from streams.gap_fill import GapFiller
-from streams.ordering import Gap
-from streams.topics import TopicSpec, ensure_topics
+from streams.worker.gap_fill import GapFiller
+from streams.worker.ordering import Gap
 from tests.worker_proc import Broker
 
 pytestmark = pytest.mark.integration

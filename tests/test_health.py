@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from streams.audit import differences, file_events, replay_document
+from streams.offline.audit import differences, file_events, replay_document
 from tests.cluster import WINDOWS, Cluster
 from tests.test_worker_integration import (
     metric_values,

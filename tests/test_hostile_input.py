@@ -18,10 +18,10 @@ from processors.engine import KpiEngine, source_key
 from processors.events import CallEntered
 from processors.settings import EngineSettings
 from processors.snapshot_cache import SnapshotCache
-from streams.batching import decode_batch
-from streams.codec import DecodeFailure, decode_event
-from streams.deadletter import deadletter_record
-from streams.screening import engine_refusals, screen_batch
+from streams.worker.batching import decode_batch
+from streams.worker.codec import DecodeFailure, decode_event
+from streams.worker.deadletter import deadletter_record
+from streams.worker.screening import engine_refusals, screen_batch
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC).timestamp()
 
@@ -247,7 +247,7 @@ def test_each_queue_reports_at_its_own_time_within_the_bound() -> None:
 
 
 def test_dead_letter_log_lines_are_budgeted_and_the_skipped_ones_counted() -> None:
-    from streams.deadletter import LogBudget
+    from streams.worker.deadletter import LogBudget
 
     budget = LogBudget(lines=2, seconds=10.0)
     assert [budget.allow(t) for t in (0.0, 1.0, 2.0, 3.0)] == [True, True, False, False]
@@ -279,7 +279,7 @@ def test_the_demo_worker_allows_its_simulator_to_run_ahead() -> None:
 
 def test_a_move_with_the_longest_id_still_forwards_a_decodable_moved_in() -> None:
     from processors.events import TicketCreated, TicketMoved, TicketMovedIn
-    from streams.codec import encode_event
+    from streams.worker.codec import encode_event
 
     engine = KpiEngine()
     t = datetime.fromtimestamp(NOW, UTC)

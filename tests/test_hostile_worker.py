@@ -18,7 +18,7 @@ import yaml
 from kafka import KafkaConsumer, KafkaProducer
 
 from processors.events import TICKETING_TYPES, CallEntered, TicketMoved
-from streams.broker import EmbeddedBroker
+from streams.broker.embedded import EmbeddedBroker
 from tests.servers import free_port
 from tests.test_worker_integration import (
     DECODER,

@@ -23,7 +23,7 @@ from processors.events import Event
 from processors.settings import EngineSettings
 from streams.cli import main
 from streams.ingest.position import load_position
-from streams.replay import replay_events, replay_settings
+from streams.offline.replay import replay_events, replay_settings
 from streams.sources.asterisk import read_queue_log
 from streams.sources.problems import ParseProblem
 from tests.ingest_helpers import IngestProcess, create_topics, read_topics, write_config

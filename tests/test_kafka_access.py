@@ -1,4 +1,4 @@
-"""streams/kafka_access.py without a broker: what it does when there is nothing to refuse.
+"""streams/broker/access.py without a broker: what it does when there is nothing to refuse.
 (A broker that refuses is tests/test_kafka_sasl.py, on Apache Kafka.)"""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from streams.broker.access import KafkaAccessError, check_access, checked_kafka_python_client
 from streams.config import KafkaConfig
-from streams.kafka_access import KafkaAccessError, check_access, checked_kafka_python_client
 from tests.servers import free_port
 
 

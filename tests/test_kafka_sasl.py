@@ -23,8 +23,8 @@ import yaml
 from kafka import KafkaConsumer, TopicPartition
 
 from processors.settings import EngineSettings
+from streams.broker.settings import kafka_python_kwargs
 from streams.config import load_config
-from streams.kafka_settings import kafka_python_kwargs
 from streams.sources.asterisk import read_queue_log
 from streams.sources.problems import ParseProblem
 from tests.ingest_helpers import IngestProcess

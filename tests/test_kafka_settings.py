@@ -1,11 +1,11 @@
-"""streams/kafka_settings.py: one connection description, each client's spelling."""
+"""streams/broker/settings.py: one connection description, each client's spelling."""
 
 from __future__ import annotations
 
 import ssl
 
+from streams.broker.settings import aiokafka_kwargs, kafka_python_kwargs
 from streams.config import KafkaConfig
-from streams.kafka_settings import aiokafka_kwargs, kafka_python_kwargs
 
 
 def test_plaintext_is_servers_and_protocol_only() -> None:

@@ -1,4 +1,4 @@
-"""streams/lag.py against a stand-in consumer (the real one: tests/test_health.py)."""
+"""streams/faust_adapter/lag.py against a stand-in consumer (the real one: tests/test_health.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import NamedTuple
 
 from prometheus_client import CollectorRegistry
 
-from streams.exporter import PipelineMetrics
-from streams.lag import partition_lags, update_lag_gauge
+from streams.faust_adapter.lag import partition_lags, update_lag_gauge
+from streams.views.metrics import PipelineMetrics
 
 
 class TP(NamedTuple):
@@ -72,7 +72,7 @@ def test_the_gauge_keeps_only_the_partitions_of_the_last_measurement() -> None:
 def test_handed_over_is_one_past_faust_s_read_offset_and_never_past_the_highwater() -> None:
     from faust.types.tuples import TP
 
-    from streams.lag import handed_over
+    from streams.faust_adapter.lag import handed_over
 
     class Reader:
         _read_offset = {TP("tel", 0): 41, TP("tel", 1): None}

@@ -340,7 +340,7 @@ def test_route_struct_defaults_match_everything() -> None:
 
 
 def test_every_dispatcher_metric_is_in_the_catalog() -> None:
-    from streams.metrics_catalog import metric_names
+    from streams.views.metrics_catalog import metric_names
 
     d, registry = dispatcher(receivers={"hook": HOOK}, default_receivers=["hook"])
     d.submit(firing("q1"))

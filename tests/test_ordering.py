@@ -1,10 +1,10 @@
-"""streams/ordering.py: each partition's records planned in offset order, once, gaps named."""
+"""streams/worker/ordering.py: each partition's records planned in offset order, once, gaps named."""
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-from streams.ordering import Gap, PartitionOrder
+from streams.worker.ordering import Gap, PartitionOrder
 
 
 class Record(NamedTuple):

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from processors.alert_rules import AlertRule, default_rules
-from streams.prom_rules import export_rules, glob_to_regex, rule_expr
+from streams.alerting.prom_rules import export_rules, glob_to_regex, rule_expr
 from tests.servers import require_binary
 
 ROOT = Path(__file__).resolve().parents[1]

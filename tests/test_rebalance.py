@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from processors.settings import EngineSettings
-from streams.audit import differences, file_events, replay_document
+from streams.offline.audit import differences, file_events, replay_document
 from tests.servers import free_port
 from tests.test_worker_integration import produce, setup_topics, simulate_jsonl, write_config
 from tests.worker_proc import Broker, WorkerProcess

@@ -19,7 +19,7 @@ from processors.events import (
     TicketMoved,
     TicketReplied,
 )
-from streams.simulator import Scenario, Simulation
+from streams.offline.simulator import Scenario, Simulation
 
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC).timestamp()  # Monday morning in London
 HOURS = 3
@@ -123,7 +123,7 @@ def test_tickets_have_consistent_lifecycles() -> None:
 def test_a_flat_day_is_as_busy_at_night_as_at_the_peak() -> None:
     from datetime import UTC, datetime
 
-    from streams.simulator.model import DAILY_CURVE, Simulation
+    from streams.offline.simulator.model import DAILY_CURVE, Simulation
 
     night = datetime(2026, 11, 25, 2, 0, tzinfo=UTC).timestamp()  # 02:00 in London
     flat = Simulation(start=night, flat_day=True)

@@ -11,7 +11,7 @@ import msgspec
 from processors.engine import KpiEngine, Position
 from processors.snapshot_cache import SnapshotCache
 from processors.state import decode_state, encode_state
-from streams.simulator import QueueModel, Simulation
+from streams.offline.simulator import QueueModel, Simulation
 
 START = 1_790_000_000.0
 

@@ -11,8 +11,8 @@ import pytest
 from processors.engine import KpiEngine, Position
 from processors.events import TicketCreated
 from processors.state import decode_state, encode_state
-from streams.snapshot_parts import PART_BYTES, parse_part_key, read_manifest
-from streams.state_store import QueueStateStore, snapshot_key
+from streams.worker.snapshot_parts import PART_BYTES, parse_part_key, read_manifest
+from streams.worker.state_store import QueueStateStore, snapshot_key
 from tests.test_state_store import FakeTable, FutureTable
 
 OPEN_TICKETS = 12_000  # random ids: about 1.2 MB of encoded state, over Kafka's 1 MB default

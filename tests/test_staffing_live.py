@@ -18,8 +18,8 @@ from processors.staffing import (
     erlang_a_agents_required,
     erlang_c_agents_required,
 )
-from streams.exporter import KpiCollector
-from streams.metrics_catalog import STAFFING_METRICS, metric_names
+from streams.views.metrics import KpiCollector
+from streams.views.metrics_catalog import STAFFING_METRICS, metric_names
 from tests.test_kpi_golden import BASE, abandoned, answered, at, calls_for_service_level, eid
 from tests.test_kpi_golden import entered as call_entered
 

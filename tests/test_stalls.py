@@ -1,8 +1,8 @@
-"""streams/stalls.py: a partition is stalled when a position stays below its target."""
+"""streams/worker/stalls.py: a partition is stalled when a position stays below its target."""
 
 from __future__ import annotations
 
-from streams.stalls import Behind, StallWatch
+from streams.worker.stalls import Behind, StallWatch
 
 TEL0 = ("tel", 0)
 TEL1 = ("tel", 1)

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 
 from processors.engine import KpiEngine
 from processors.events import Event
-from streams.batching import decode_batch
-from streams.state_store import QueueStateStore, delta_key, snapshot_key
+from streams.worker.batching import decode_batch
+from streams.worker.state_store import QueueStateStore, delta_key, snapshot_key
 
 
 class FakeTable:
@@ -355,7 +355,7 @@ def test_staged_batches_are_written_together_and_acked_only_once_written() -> No
 def test_a_large_backlog_is_written_in_records_under_the_size_limit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import streams.changelog_records as state_store
+    import streams.worker.changelog_records as state_store
 
     monkeypatch.setattr(state_store, "RECORD_MAX_BYTES", 4096)
     table = FakeTable()
@@ -415,8 +415,8 @@ def test_making_room_writes_what_is_staged_and_waits_until_it_is_delivered() -> 
 def _simulated_rows(count: int, partitions: int) -> list[tuple[str, int, int, bytes]]:
     """Simulated traffic as source records: telephony and ticketing topics, keyed by queue,
     each queue on one partition, offsets counted per (topic, partition)."""
-    from streams.codec import encode_event
-    from streams.simulator import QueueModel, Simulation
+    from streams.offline.simulator import QueueModel, Simulation
+    from streams.worker.codec import encode_event
 
     queues = [
         QueueModel(name=f"q{i}", calls_per_hour=300.0, agents=5, tickets_per_hour=60.0)
@@ -449,7 +449,7 @@ def test_whatever_the_batches_records_and_snapshots_a_rebuild_equals_the_live_st
     """Split the traffic into batches anywhere, flush after some of them only (the rest stay
     staged until the next flush), snapshot after some, write records as small as 2 kB: what a
     fresh worker rebuilds from the changelog equals the live state at the last flush."""
-    import streams.changelog_records as state_store
+    import streams.worker.changelog_records as state_store
 
     previous = state_store.RECORD_MAX_BYTES
     state_store.RECORD_MAX_BYTES = record_bytes

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from streams.broker.topics import TopicLayoutError, changelog_topic, state_partitions
 from streams.config import TopicsConfig
-from streams.topics import TopicLayoutError, changelog_topic, state_partitions
 
 TOPICS = TopicsConfig()
 

@@ -7,7 +7,7 @@ import asyncio
 
 from prometheus_client import CollectorRegistry
 
-from streams.wallboard.feed import WallboardFeed
+from streams.views.wallboard.feed import WallboardFeed
 
 
 def test_streams_asking_within_a_second_share_one_document() -> None:

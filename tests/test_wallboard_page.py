@@ -12,7 +12,7 @@ from processors.alert_rules import default_rules
 from processors.snapshot import LiveKpis, QueueSnapshot, WindowKpis
 from streams.app import build_app
 from streams.config import load_config
-from streams.wallboard import firing_alerts, wallboard_document
+from streams.views.wallboard import firing_alerts, wallboard_document
 
 
 def _runtime(alerts: Any = None) -> Any:
@@ -101,7 +101,7 @@ def test_the_wallboard_owns_the_root_and_faust_applies_its_blueprints() -> None:
 
 
 def test_static_files_work_offline() -> None:
-    static = resources.files("streams.wallboard").joinpath("static")
+    static = resources.files("streams.views.wallboard").joinpath("static")
     index = static.joinpath("index.html").read_text()
     for name in ("wallboard.css", "wallboard.js"):
         assert f"/static/{name}" in index

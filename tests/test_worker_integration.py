@@ -24,9 +24,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from processors.events import TICKETING_TYPES, Event, TicketMoved
 from processors.settings import EngineSettings
 from streams.app import TABLE_NAME
-from streams.audit import differences, file_events, replay_document
-from streams.broker import EmbeddedBroker
-from streams.topics import ensure_topics, topic_specs
+from streams.broker.embedded import EmbeddedBroker
+from streams.broker.topics import ensure_topics, topic_specs
+from streams.offline.audit import differences, file_events, replay_document
 from tests.kafka_broker import KafkaBroker
 from tests.servers import free_port, require_binary
 from tests.worker_proc import ROOT, Broker, WorkerProcess

@@ -81,7 +81,7 @@ def write_config(path: Path, prefix: str, webhook_url: str, firing_queue: str) -
 
 def simulator_queues() -> list[str]:
     """The queues the simulator produces."""
-    from streams.simulator.model import default_queues
+    from streams.offline.simulator.model import default_queues
 
     return [model.name for model in default_queues()]
 
@@ -99,8 +99,8 @@ class Stack:
     topics: dict[str, str] = field(default_factory=dict)
 
     def start(self) -> Stack:
+        from streams.broker.topics import ensure_topics, topic_specs
         from streams.config import load_config
-        from streams.topics import ensure_topics, topic_specs
 
         self.sink = WebhookSink(self.workdir / "sink", fail_first=1).start()
         config_path = write_config(

@@ -35,7 +35,7 @@ class WorkerProcess:
         log_path: Path | None = None,
         embedded_broker: bool | None = None,
     ) -> None:
-        from streams.broker import EmbeddedBroker
+        from streams.broker.embedded import EmbeddedBroker
 
         bootstrap = broker if isinstance(broker, str) else broker.bootstrap
         if embedded_broker is None:

@@ -48,10 +48,10 @@ def _error(message: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from streams.audit import WorkerError, audit, read_workers
+    from streams.broker.settings import kafka_python_kwargs
     from streams.config import ConfigError, config_from_env
-    from streams.kafka_settings import kafka_python_kwargs
-    from streams.retained import SourceReadError, read_retained
+    from streams.offline.audit import WorkerError, audit, read_workers
+    from streams.offline.retained import SourceReadError, read_retained
 
     try:
         config = config_from_env(args.config)
@@ -96,7 +96,7 @@ def _progress(line: str) -> None:
 def _document(
     result: Any, reports: list[Any], retained: Any, one_second: bool, every: bool
 ) -> dict[str, Any]:
-    from streams.audit import iso
+    from streams.offline.audit import iso
 
     document: dict[str, Any] = {
         "ok": not result.differences,
@@ -146,7 +146,7 @@ def _delta(value: float | None) -> str:
 
 
 def _render(result: Any, reports: list[Any], retained: Any, every: bool) -> str:
-    from streams.audit import EQUAL, iso
+    from streams.offline.audit import EQUAL, iso
 
     lines = [f"replayed {len(retained.events):,} events of {retained.records:,} records"]
     for r in reports:

@@ -98,8 +98,8 @@ class ProgressBar:
 def run(args: argparse.Namespace) -> int:
     from processors.alert_rules import RuleError, validate_rules
     from processors.backtest import expand_grid, parse_grid
-    from streams.backtest import load_incidents, load_rules, run_backtest
     from streams.config import ConfigError, config_from_env
+    from streams.offline.backtest import load_incidents, load_rules, run_backtest
     from streams.sources import FORMATS, ParseProblem, reader_for
 
     if args.format not in FORMATS:
@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     )
     document = result.document()
     if args.chart:
-        from streams.backtest_chart import write_chart
+        from streams.offline.backtest_chart import write_chart
 
         chart_rule = args.chart_rule or next(
             (c.base for c in candidates if c.params), candidates[0].base if candidates else None

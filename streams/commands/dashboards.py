@@ -74,7 +74,7 @@ def run_push(args: argparse.Namespace) -> int:
 
     from dashboards.build import render
     from dashboards.panels import DATASOURCE_UID
-    from streams.grafana_push import push
+    from streams.offline.grafana_push import push
 
     if not args.token:
         print("ccpulse dashboards push: give --token or set CCPULSE_GRAFANA_TOKEN", file=sys.stderr)

@@ -77,9 +77,9 @@ def _stop(process: subprocess.Popen[bytes], name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from streams.broker import EmbeddedBroker
+    from streams.broker.embedded import EmbeddedBroker
+    from streams.broker.topics import ensure_topics, topic_specs
     from streams.config import config_from_env
-    from streams.topics import ensure_topics, topic_specs
 
     configure_logging("INFO")
     config = config_from_env(args.config)

@@ -43,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _client(config: Any, bootstrap: str | None) -> tuple[str, dict[str, Any]]:
-    from streams.kafka_access import checked_kafka_python_client
+    from streams.broker.access import checked_kafka_python_client
 
     return checked_kafka_python_client(config.kafka, bootstrap)
 

@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run(args: argparse.Namespace) -> int:
-    from streams.replay import parse_at, replay_events, replay_settings
+    from streams.offline.replay import parse_at, replay_events, replay_settings
     from streams.sources import FORMATS, reader_for
 
     if args.format not in FORMATS:

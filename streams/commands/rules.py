@@ -21,8 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from streams.alerting.prom_rules import export_rules
     from streams.config import config_from_env
-    from streams.prom_rules import export_rules
 
     config = config_from_env(args.config)
     source = args.config or "the built-in defaults"

@@ -52,9 +52,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def run(args: argparse.Namespace) -> int:
     from streams.config import config_from_env
-    from streams.replay import parse_at
-    from streams.simulator import Scenario, Simulation
-    from streams.simulator.output import EventSink, JsonlSink, KafkaSink
+    from streams.offline.replay import parse_at
+    from streams.offline.simulator import Scenario, Simulation
+    from streams.offline.simulator.output import EventSink, JsonlSink, KafkaSink
 
     configure_logging("INFO")
     config = config_from_env(args.config)
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output == "jsonl":
         sink = JsonlSink(args.file)
     else:
-        from streams.kafka_access import checked_kafka_python_client
+        from streams.broker.access import checked_kafka_python_client
 
         bootstrap, client = checked_kafka_python_client(config.kafka, args.bootstrap)
         sink = KafkaSink(

@@ -64,7 +64,7 @@ def offline_document(
 ) -> dict[str, Any]:
     """The what-if from explicit inputs: figures for ``agents``, or for the agents required."""
     from processors.staffing import StaffingInputs, staffing_figures
-    from streams.staffing_api import document
+    from streams.views.staffing import document
 
     if calls_per_hour <= 0 or aht <= 0 or threshold < 0:
         raise ValueError("--calls-per-hour and --aht must be > 0, --sl-threshold >= 0")

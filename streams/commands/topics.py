@@ -14,9 +14,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run(args: argparse.Namespace) -> int:
+    from streams.broker.access import checked_kafka_python_client
+    from streams.broker.topics import ensure_topics, list_topics, topic_specs
     from streams.config import config_from_env
-    from streams.kafka_access import checked_kafka_python_client
-    from streams.topics import ensure_topics, list_topics, topic_specs
 
     config = config_from_env(args.config)
     bootstrap, client = checked_kafka_python_client(config.kafka, args.bootstrap)

@@ -72,14 +72,14 @@ def run(args: argparse.Namespace) -> int:
     from kafka.errors import KafkaError
 
     from streams.app import build_app
-    from streams.kafka_access import check_access
+    from streams.broker.access import check_access
+    from streams.broker.topics import TopicLayoutError
     from streams.logs import configure_logging
-    from streams.topics import TopicLayoutError
 
     config = apply_overrides(config_from_env(args.config), args)
     configure_logging(args.loglevel)
     # Before Faust starts: aiokafka would log the broker's refusal and fail with a bare
-    # "Unable to bootstrap" (streams/kafka_access.py); this names the cause and exits 2.
+    # "Unable to bootstrap" (streams/broker/access.py); this names the cause and exits 2.
     check_access(config.kafka)  # type: ignore[attr-defined]
     try:
         config = with_state_partitions(config)  # type: ignore[arg-type]
@@ -99,13 +99,13 @@ def run(args: argparse.Namespace) -> int:
 
 def with_state_partitions(config: Config) -> Config:
     """``config`` with ``topics.partitions`` set to what the topics in Kafka have (see
-    :func:`streams.topics.state_partitions`: the state table must be co-partitioned with the
+    :func:`streams.broker.topics.state_partitions`: the state table must be co-partitioned with the
     source topics); waits up to ``LAYOUT_WAIT_SECONDS`` for a broker that is still starting."""
     from kafka.errors import KafkaError
 
-    from streams.kafka_access import check_access
-    from streams.kafka_settings import kafka_python_kwargs
-    from streams.topics import list_topics, state_partitions
+    from streams.broker.access import check_access
+    from streams.broker.settings import kafka_python_kwargs
+    from streams.broker.topics import list_topics, state_partitions
 
     client = kafka_python_kwargs(config.kafka)
     bootstrap = ",".join(client.pop("bootstrap_servers"))

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the ingest adapters (listed in streams/metrics_catalog.py).
+"""Prometheus metrics of the ingest adapters (listed in streams/views/metrics_catalog.py).
 
 Each adapter process owns a :class:`CollectorRegistry`; the webhook service exposes it on
 ``/metrics``, the queue_log follower on ``--metrics-port`` when asked.

@@ -20,8 +20,8 @@ from kafka import errors as kafka_errors
 
 from processors.events import Event
 from streams.config import Config
-from streams.deadletter import deadletter_record
-from streams.simulator.output import topic_for
+from streams.offline.simulator.output import topic_for
+from streams.worker.deadletter import deadletter_record
 
 __all__ = [
     "DEADLETTER_KEEP_BYTES",
@@ -64,7 +64,8 @@ def bounded_deadletter_record(
     whole: tuple[int, str] | None = None,
 ) -> bytes:
     """A dead-letter record that fits the producer's limit whatever ``original`` is: its first
-    :data:`DEADLETTER_KEEP_BYTES` bytes, its size and SHA-256 (the fields streams/deadletter.py
+    :data:`DEADLETTER_KEEP_BYTES` bytes, its size and SHA-256 (the fields
+    streams/worker/deadletter.py
     writes once it bounds records itself; then this becomes a plain call of it). ``whole``:
     (size, SHA-256) of an original of which ``original`` is only the beginning."""
     kept = original[:DEADLETTER_KEEP_BYTES]

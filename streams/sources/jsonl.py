@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from processors.events import Event
-from streams.codec import DecodeFailure, decode_event
 from streams.sources.problems import ParseProblem
+from streams.worker.codec import DecodeFailure, decode_event
 
 __all__ = ["read_jsonl"]
 

@@ -6,12 +6,12 @@ workers' group untouched), every partition assigned, read from its first retaine
 end when the read starts (records produced meanwhile are left out, so the read ends). That end
 is the highwater mark of the partition's first fetch response, not a ListOffsets "latest"
 answer: the embedded broker answers that one wrongly for multi-record producer batches
-(streams/broker.py), and the fetch highwater is what the workers' lag is measured against
-(streams/lag.py).
+(streams/broker/embedded.py), and the fetch highwater is what the workers' lag is measured against
+(streams/faust_adapter/lag.py).
 
-Each record is sorted out as the worker's decoder sorts it (streams/batching.py):
+Each record is sorted out as the worker's decoder sorts it (streams/worker/batching.py):
 
-- not a valid event (streams/codec.py): the worker dead-letters it, replay skips it;
+- not a valid event (streams/worker/codec.py): the worker dead-letters it, replay skips it;
 - a valid event whose key is not its queue: the worker re-keys it (a second copy, keyed right,
   lands on the same topic) and never applies the first, so replay skips the first too;
 - a ``ticket.moved_in``: derived, forwarded by the worker that applied the move; replay forwards
@@ -36,7 +36,7 @@ from datetime import datetime
 from typing import Any
 
 from processors.events import Event, TicketMovedIn
-from streams.codec import DecodeFailure, decode_event
+from streams.worker.codec import DecodeFailure, decode_event
 
 __all__ = ["RetainedEvents", "SourceReadError", "interleave", "read_retained", "sort_record"]
 
@@ -91,7 +91,7 @@ def read_retained(
 ) -> RetainedEvents:
     """Every retained record of ``topics`` up to their ends at the start of the read.
 
-    ``client``: kafka-python connection arguments (streams/kafka_settings.py). ``progress`` is
+    ``client``: kafka-python connection arguments (streams/broker/settings.py). ``progress`` is
     called with a line every ``progress_every`` seconds of a long read.
     """
     from kafka import KafkaConsumer, TopicPartition

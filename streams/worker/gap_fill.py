@@ -1,8 +1,9 @@
 """Read a partition's missing offsets straight from Kafka, so the engine never sees a hole.
 
-When a record arrives ahead of its partition's next expected offset (streams/ordering.py), the
+When a record arrives ahead of its partition's next expected offset (streams/worker/ordering.py),
+the
 records before it were not delivered to the agent: Faust may still deliver them later, or
-never (see streams/faust_acks.py). Waiting for the consumer to go back has no right length,
+never (see streams/faust_adapter/acks.py). Waiting for the consumer to go back has no right length,
 and whatever was received meanwhile would have to be held, and was acked and committed by
 Faust while held. :class:`GapFiller` reads them instead: a consumer of its own, outside the
 consumer group (no commits, no rebalances), assigned to that one partition and positioned at
@@ -29,10 +30,10 @@ from typing import Any
 import aiokafka
 from aiokafka.structs import TopicPartition
 
+from streams.broker.settings import aiokafka_kwargs
 from streams.config import KafkaConfig
-from streams.kafka_settings import aiokafka_kwargs
 from streams.logs import log
-from streams.ordering import Gap
+from streams.worker.ordering import Gap
 
 __all__ = ["FilledGap", "GapFiller"]
 

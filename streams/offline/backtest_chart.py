@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from streams.backtest import BacktestResult, CandidateResult
+from streams.offline.backtest import BacktestResult, CandidateResult
 
 __all__ = ["write_chart"]
 

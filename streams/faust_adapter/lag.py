@@ -5,7 +5,7 @@ yet processed and committed (what a crash right now would make the next owner re
 
 The highwater is the one the consumer learns from every fetch response (Faust's
 ``consumer.highwater(tp)``), never a ListOffsets "latest" request: the embedded broker answers
-that wrongly for multi-record producer batches (see :mod:`streams.broker`), and the fetch
+that wrongly for multi-record producer batches (see :mod:`streams.broker.embedded`), and the fetch
 highwater is what Faust itself uses. The committed offset is Faust's own record of it: seeded from
 the broker when the partition is assigned, advanced by each commit, dropped on revocation (so a
 partition this worker lost leaves no stale series). Before the first commit of a partition the
@@ -61,7 +61,8 @@ def committed_offset(consumer: Any, key: tuple[str, int]) -> int | None:
 
 def handed_over(consumer: Any, key: tuple[str, int], highwater: int) -> int:
     """One past the last offset of ``key`` that Faust's consumer handed over (its read offset,
-    kept by streams/batch_fetch.py), at most ``highwater``; 0 if it handed over nothing since
+    kept by streams/faust_adapter/batch_fetch.py), at most ``highwater``; 0 if it handed over
+    nothing since
     the assignment.
 
     Records up to there were given to the batch task or dropped at a rebalance (fetched, not

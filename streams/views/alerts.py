@@ -17,7 +17,7 @@ import faust
 import msgspec
 from msgspec import Meta, Struct
 
-from streams.request_body import read_body, too_large
+from streams.views.request_body import read_body, too_large
 
 __all__ = ["AckRequest", "SilenceRequest", "authorized", "register_alert_views"]
 

@@ -9,7 +9,7 @@ lengthened by ``escalate_after_seconds``.
 
 What does not: **hysteresis** (Prometheus resolves as soon as the ``fire`` condition is false;
 ``clear`` is ignored) and the **cooldown** (no memory of past resolutions). Each exported rule
-says so in a comment. The metric names come from streams/metrics_catalog.py.
+says so in a comment. The metric names come from streams/views/metrics_catalog.py.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from processors.alert_rules import (
     format_value,
     window_phrase,
 )
-from streams.metrics_catalog import metric_names
+from streams.views.metrics_catalog import metric_names
 
 __all__ = ["export_rules", "glob_to_regex", "rule_expr"]
 

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from processors.engine import Item, source_key
 from processors.events import Event
-from streams.codec import DecodeFailure, decode_event, event_decoder
+from streams.worker.codec import DecodeFailure, decode_event, event_decoder
 
 __all__ = ["AppliedRun", "DecodedBatch", "RefusedMessage", "SourceMessage", "decode_batch"]
 

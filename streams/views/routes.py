@@ -4,8 +4,8 @@
 (liveness: the process answers) and ``/ready`` (503 until table recovery has finished, so a
 load balancer or Kubernetes never routes to a worker still rebuilding its state).
 ``/`` serves the built-in wallboard page and ``/api/kpis/stream`` its live updates
-(:mod:`streams.wallboard`). ``/api/staffing?queue=Q&agents=N`` answers the staffing what-if
-(:mod:`streams.staffing_api`).
+(:mod:`streams.views.wallboard`). ``/api/staffing?queue=Q&agents=N`` answers the staffing what-if
+(:mod:`streams.views.staffing`).
 """
 
 from __future__ import annotations
@@ -75,10 +75,10 @@ def register_views(app: faust.App, runtime: Any) -> None:
         return self.json({"ready": runtime.ready}, status=status)
 
     del metrics, kpis, health, ready, content_type, charset
-    # GET /api/staffing?queue=Q&agents=N: the staffing what-if (streams/staffing_api.py).
-    from streams.staffing_api import register_staffing_view
+    # GET /api/staffing?queue=Q&agents=N: the staffing what-if (streams/views/staffing.py).
+    from streams.views.staffing import register_staffing_view
 
     register_staffing_view(app, runtime)
-    from streams.wallboard import register_wallboard
+    from streams.views.wallboard import register_wallboard
 
     register_wallboard(app, runtime)

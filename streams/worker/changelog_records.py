@@ -1,9 +1,9 @@
 """What the state table's changelog records hold, and how their keys and deltas are encoded.
 
 Keys carry their partition: ``"{partition}/{queue}/s"`` for a queue's snapshot (its parts, when
-too large for one record: streams/snapshot_parts.py), ``"{partition}//d/{seq}"`` for a delta
+too large for one record: streams/worker/snapshot_parts.py), ``"{partition}//d/{seq}"`` for a delta
 (no queue name is empty), ``"{partition}/{queue}/a"`` for a queue's alert state
-(streams/alert_runtime.py). A delta record holds runs of one source partition's applied events,
+(streams/alerting/runtime.py). A delta record holds runs of one source partition's applied events,
 column by column (offsets, raw values, queues), split to stay under ``RECORD_MAX_BYTES``. Deltas
 of earlier versions (per queue, or a map of queue -> events) are still read.
 """
@@ -16,8 +16,8 @@ import msgspec
 
 from processors.engine import Position
 from processors.events import Event
-from streams.batching import AppliedRun
-from streams.codec import DecodeFailure, decode_event
+from streams.worker.batching import AppliedRun
+from streams.worker.codec import DecodeFailure, decode_event
 
 __all__ = [
     "RECORD_MAX_BYTES",
@@ -37,7 +37,7 @@ RECORD_MAX_BYTES = 512 * 1024
 
 DeltaRun = tuple[str, int, list[int], list[bytes], list[str]]
 """A delta record holds a list of these: (topic, partition, offsets, raw values, queues), one per
-run of a source partition's events applied (streams/batching.py, :class:`AppliedRun`)."""
+run of a source partition's events applied (streams/worker/batching.py, :class:`AppliedRun`)."""
 _OldDelta = list[tuple[str, int, int, bytes]]
 """Per queue, (topic, partition, offset, raw value) per event: the deltas of earlier versions."""
 delta_decoder = msgspec.msgpack.Decoder(list[DeltaRun] | dict[str, _OldDelta])

@@ -31,7 +31,7 @@ from aiohttp import web as aioweb
 from processors.alert_rules import AlertRule, default_rules
 from processors.wallboard import queue_tiles
 from streams.logs import log
-from streams.wallboard.feed import WallboardFeed
+from streams.views.wallboard.feed import WallboardFeed
 
 __all__ = ["STREAM_SECONDS", "firing_alerts", "register_wallboard", "wallboard_document"]
 

@@ -26,7 +26,7 @@ from typing import Any
 import msgspec
 
 from processors.settings import EngineSettings
-from streams.replay import replay_events, replay_settings
+from streams.offline.replay import replay_events, replay_settings
 
 __all__ = [
     "DIFFERS",

@@ -16,7 +16,7 @@ from prometheus_client.registry import Collector
 
 from processors.snapshot import QueueSnapshot
 from processors.state import QueueState
-from streams.metrics_catalog import (
+from streams.views.metrics_catalog import (
     LIVE_DICT_METRICS,
     LIVE_METRICS,
     STAFFING_METRICS,
@@ -186,14 +186,14 @@ class PipelineMetrics:
         self.redelivered = Counter(
             "ccpulse_events_redelivered",
             "Records delivered again that this worker had already applied (dropped before "
-            "decoding; streams/ordering.py).",
+            "decoding; streams/worker/ordering.py).",
             ["topic"],
             registry=registry,
         )
         self.offset_gaps = Counter(
             "ccpulse_offset_gaps",
             "Gaps in a partition's delivered offsets, read straight from Kafka before the "
-            "batch was applied (streams/gap_fill.py).",
+            "batch was applied (streams/worker/gap_fill.py).",
             ["topic"],
             registry=registry,
         )

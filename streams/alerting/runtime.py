@@ -44,7 +44,7 @@ from processors.alerts import (
 )
 from streams.alerting.dispatch import Dispatcher
 from streams.alerting.notification import Notification
-from streams.lag import partition_highwaters
+from streams.faust_adapter.lag import partition_highwaters
 from streams.logs import log
 
 __all__ = ["AlertRuntime", "alert_key", "install_alerts"]
@@ -463,7 +463,7 @@ def install_alerts(app: Any, runtime: Any, table: Any, source_topics: Iterable[s
     async def close_notifications(sender: Any, **_: Any) -> None:
         await dispatcher.close(timeout=5.0)
 
-    from streams.alert_api import register_alert_views
+    from streams.views.alerts import register_alert_views
 
     register_alert_views(app, runtime)
     del evaluate_alerts, start_notifications, restore_alerts, forget_alerts, close_notifications

@@ -8,7 +8,7 @@ a snapshot larger than ``PART_BYTES`` is cut into parts, each a record of its ow
 (``"{partition}/{queue}/s"``) then holds a small *manifest* naming the generation and the
 number of parts, written after them (one changelog partition: Kafka keeps that order). A crash
 half-way through leaves the previous manifest and its parts in place: the previous generation's
-parts are deleted only once the new manifest is in Kafka (streams/state_store.py). A snapshot
+parts are deleted only once the new manifest is in Kafka (streams/worker/state_store.py). A snapshot
 that fits one record is written as before, so nothing changes for the usual queue.
 """
 

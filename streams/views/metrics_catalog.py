@@ -158,14 +158,14 @@ OPERATIONAL_METRICS: tuple[MetricSpec, ...] = (
         "ccpulse_events_redelivered",
         "counter",
         "Records delivered again that this worker had already applied (dropped before "
-        "decoding; streams/ordering.py).",
+        "decoding; streams/worker/ordering.py).",
         ("topic",),
     ),
     MetricSpec(
         "ccpulse_offset_gaps",
         "counter",
         "Gaps in a partition's delivered offsets, read straight from Kafka before the "
-        "batch was applied (streams/gap_fill.py).",
+        "batch was applied (streams/worker/gap_fill.py).",
         ("topic",),
     ),
     MetricSpec(
@@ -303,7 +303,7 @@ ALERT_METRICS: tuple[MetricSpec, ...] = (
         (),
     ),
 )
-"""The alert evaluator's metrics (streams/alert_runtime.py)."""
+"""The alert evaluator's metrics (streams/alerting/runtime.py)."""
 
 WEB_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("ccpulse_wallboard_streams", "gauge", "Open wallboard event streams.", ()),
@@ -320,7 +320,7 @@ WEB_METRICS: tuple[MetricSpec, ...] = (
         (),
     ),
 )
-"""The worker's web views (streams/wallboard/feed.py)."""
+"""The worker's web views (streams/views/wallboard/feed.py)."""
 
 ALL_METRICS: tuple[MetricSpec, ...] = (
     (LIVE_METRICS + LIVE_DICT_METRICS + WINDOW_METRICS + STAFFING_METRICS + OPERATIONAL_METRICS)

@@ -12,9 +12,10 @@ waits for the seek before it plans a partition's first batch (streams/app.py), s
 where each partition resumes; records ahead of that still arrive after the seek at times
 (gaps of 1 to 1,327 records in the test runs, when Faust's stream delivered them: it cleared
 its stream queues when it resumed flow, right after the seek; the worker drops the records it
-fetched and had not applied at a revocation the same way, streams/batch_fetch.py), and the
+fetched and had not applied at a revocation the same way, streams/faust_adapter/batch_fetch.py),
+and the
 read position is past them. A hole with no later record to reveal it is found by
-streams/stalls.py. This module makes any such case exact:
+streams/worker/stalls.py. This module makes any such case exact:
 
 :class:`PartitionOrder`: for each record it knows the partition's next expected
 offset (from the committed offset, at the first record after an assignment). A record behind
@@ -22,7 +23,7 @@ it was already applied in this assignment, or is below the committed offset (app
 earlier owner), and is dropped: the engine would skip it anyway, and dropping it also keeps its
 dead letter or re-keyed copy from being sent twice. A record ahead of it is preceded, in the
 planned batch, by a :class:`Gap` naming the missing offsets, which the agent reads directly
-from Kafka (streams/gap_fill.py) before it applies the batch. No hold, no timer, nothing
+from Kafka (streams/worker/gap_fill.py) before it applies the batch. No hold, no timer, nothing
 buffered: the batch waits only for that one fetch.
 """
 
@@ -115,7 +116,7 @@ class PartitionOrder:
 
     def tail(self, key: tuple[str, int], end: int) -> Gap | None:
         """The :class:`Gap` from the expected offset up to ``end`` (excluded), for a partition
-        whose records stopped arriving (streams/stalls.py); None if nothing is missing. The
+        whose records stopped arriving (streams/worker/stalls.py); None if nothing is missing. The
         expected offset moves to ``end``: the caller reads and applies the gap before anything
         else of the partition is planned."""
         start = self.expected(key)

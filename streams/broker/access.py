@@ -19,8 +19,8 @@ from typing import Any
 
 import msgspec
 
+from streams.broker.settings import aiokafka_kwargs, kafka_python_kwargs
 from streams.config import KafkaConfig
-from streams.kafka_settings import aiokafka_kwargs, kafka_python_kwargs
 
 __all__ = ["KafkaAccessError", "check_access", "checked_kafka_python_client"]
 

@@ -1,10 +1,11 @@
 """The agent's acks, written into Faust's consumer bookkeeping so Faust commits them.
 
-Source records never pass through Faust's streams (streams/batch_fetch.py), so nothing of
+Source records never pass through Faust's streams (streams/faust_adapter/batch_fetch.py), so
+nothing of
 Faust acks them: the agent does, per applied batch (:func:`ack_records`) and per gap it read
 itself (:func:`ack_offsets`), exactly as ``Consumer.ack`` would have, into the same acked lists
 ``Consumer._new_offset`` commits from. They are called once the batch's changelog records (and
-whatever else it produced) are in Kafka (streams/delivery.py): Faust's commit can then never
+whatever else it produced) are in Kafka (streams/worker/delivery.py): Faust's commit can then never
 cover an offset before its state is in Kafka.
 """
 
@@ -17,7 +18,7 @@ from typing import Any
 from faust.transport.consumer import Consumer as FaustConsumer
 from faust.types.tuples import TP, ack_lock
 
-from streams.ordering import consecutive
+from streams.worker.ordering import consecutive
 
 __all__ = ["ack_offsets", "ack_records", "dedupe_acked", "install_commit_offsets", "new_offset"]
 
@@ -63,7 +64,7 @@ def ack_records(consumer: Any, runs: Iterable[Sequence[Any]], consecutive: bool 
     """Ack every record of a batch the agent applied (or dropped as dead-lettered or
     re-keyed), given as runs of one partition's records; how many offsets were new.
     ``consecutive``: each run is known to hold consecutive offsets (planned runs,
-    streams/ordering.py), so that is not checked again."""
+    streams/worker/ordering.py), so that is not checked again."""
     added = 0
     with ack_lock:
         for run in runs:
@@ -79,7 +80,7 @@ def ack_offsets(consumer: Any, topic: str, partition: int, start: int, end: int)
     """Mark offsets ``start`` to ``end - 1`` of a partition acked in Faust's consumer, as its
     stream would have had it delivered them; how many were new.
 
-    For the records the agent read itself (a gap, streams/gap_fill.py): Faust commits a
+    For the records the agent read itself (a gap, streams/worker/gap_fill.py): Faust commits a
     partition only up to the first offset not acked, so without this its commits stop at the
     gap for good (the lag never drains). Called, like :func:`ack_records`, once the changelog
     records of the batch holding the gap's records are in Kafka.

@@ -16,13 +16,14 @@ because the engine skips any position it has already applied (the snapshot carri
 offset per partition), so a crash between writing a snapshot and deleting deltas neither loses
 nor double-counts an event.
 
-Keys carry their partition (streams/changelog_records.py) and every record is sent to the
+Keys carry their partition (streams/worker/changelog_records.py) and every record is sent to the
 changelog partition of the events it came from: a batch mixes partitions, so Faust's "partition
 of the current event" would be wrong. The table is therefore written through
 :meth:`QueueStateStore.put` and never with ``table[key] = value``. A snapshot too large for one
-record is written in parts (streams/snapshot_parts.py). Nothing that depends on a record being
+record is written in parts (streams/worker/snapshot_parts.py). Nothing that depends on a record
+being
 in Kafka (acking offsets, deleting what a snapshot covers) is done before it is
-(streams/delivery.py).
+(streams/worker/delivery.py).
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ from typing import Any, Protocol
 
 from processors.engine import KpiEngine
 from processors.state import decode_state, encode_state
-from streams.batching import AppliedRun
-from streams.changelog_records import (
+from streams.worker.batching import AppliedRun
+from streams.worker.changelog_records import (
     Replay,
     delta_decoder,
     delta_key,
@@ -47,8 +48,8 @@ from streams.changelog_records import (
     runs_of_old,
     snapshot_key,
 )
-from streams.delivery import Deliveries
-from streams.snapshot_parts import (
+from streams.worker.delivery import Deliveries
+from streams.worker.snapshot_parts import (
     assemble,
     new_generation,
     parse_part_key,
@@ -83,7 +84,7 @@ class QueueStateStore:
         self.engine = engine
         self.deliveries = Deliveries(on_failure or (lambda error: None))
         """Records written and not yet in Kafka; a failed one calls ``on_failure`` (the worker
-        stops: nothing that depends on it is acked or deleted, streams/delivery.py)."""
+        stops: nothing that depends on it is acked or deleted, streams/worker/delivery.py)."""
         self.partition_of: dict[str, int] = {}
         self._seq: dict[int, int] = {}
         """Per partition, the last delta sequence number written or recovered."""
@@ -104,7 +105,8 @@ class QueueStateStore:
         """Per queue, the interval slot of its last periodic snapshot (write_due_snapshots)."""
         self._parts: dict[str, tuple[int, str, int]] = {}
         """Per queue whose snapshot is in parts: (partition, generation, parts) of the parts its
-        manifest names (streams/snapshot_parts.py); deleted once a newer snapshot is in Kafka."""
+        manifest names (streams/worker/snapshot_parts.py); deleted once a newer snapshot is in
+        Kafka."""
         self.last_rebuild: tuple[int, int] = (0, 0)
         """(snapshots, delta records) read by the last :meth:`rebuild`, for its log line."""
 
@@ -238,7 +240,7 @@ class QueueStateStore:
         self, partition: int, queue: str, encoded: bytes
     ) -> list[asyncio.Future[Any] | None]:
         """Write one queue's snapshot: one record, or parts then their manifest when it is too
-        large for one (streams/snapshot_parts.py); the parts of the snapshot it replaces are
+        large for one (streams/worker/snapshot_parts.py); the parts of the snapshot it replaces are
         deleted once it is in Kafka."""
         generation = new_generation()
         parts, head = snapshot_values(encoded, generation)
@@ -294,7 +296,7 @@ class QueueStateStore:
         parts: dict[tuple[int, str, str], dict[int, bytes]] = {}
         for key, value in list(self.table.data.items()):
             if key.endswith(b"/a"):
-                continue  # a queue's alert state: restored by streams/alert_runtime.py
+                continue  # a queue's alert state: restored by streams/alerting/runtime.py
             part = parse_part_key(key)
             if part is not None:
                 if part[0] in partitions and value is not None:

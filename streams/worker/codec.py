@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import msgspec
 
 from processors.events import Event
-from streams.deadletter import classify_decode_error
+from streams.worker.deadletter import classify_decode_error
 
 __all__ = ["MAX_EVENT_BYTES", "DecodeFailure", "decode_event", "encode_event", "event_decoder"]
 

@@ -5,14 +5,16 @@ the batch task had not taken yet (streams/app.py, as Faust clears its own stream
 resumes flow), and the consumer's read position is already past them. Faust seeks back, at the
 end of the rebalance, only the partitions that have a committed offset. The next record of
 such a partition shows the hole and the agent reads the missing offsets straight from Kafka
-(streams/ordering.py, streams/gap_fill.py); but on a partition that receives nothing more (a
+(streams/worker/ordering.py, streams/worker/gap_fill.py); but on a partition that receives nothing
+more (a
 quiet queue at night, the end of a test's stream) there is no next record. Its events are then
 missing from the KPIs, its offsets are never committed and its lag never drains (found in the
 fault tests, when Faust's stream still delivered the records: a restarted worker's partition
 stuck at a lag of 114 with nothing ever committed).
 
 :class:`StallWatch` is the detector: a partition whose next expected offset stays below the
-last offset Faust's consumer handed over (streams/lag.py ``handed_over``), unchanged for
+last offset Faust's consumer handed over (streams/faust_adapter/lag.py ``handed_over``), unchanged
+for
 ``seconds``, is stalled. The worker then reads the offsets from the expected one up to there
 (at most a batch) itself, like a gap (streams/app.py). Records in flight normally move the
 expected offset long before then; if Faust does deliver the same records later, they are
@@ -25,14 +27,15 @@ consecutive acked offsets after its committed one, and a duplicate in its acked 
 run. Faust made such duplicates itself while it delivered the source records: it recorded a jump
 in the fetched offsets as a gap interval, the offset it jumped to included, and added the
 interval to the acked list at its next commit without looking. The worker's own drain loop no
-longer records gap intervals for the source topics (streams/batch_fetch.py), so this watch is
+longer records gap intervals for the source topics (streams/faust_adapter/batch_fetch.py), so this
+watch is
 now a safety net for offsets applied and not acked by any other path. A full test run showed a
 restarted worker's committed offset creeping up by one a second (38, 39, 40... with everything
 to 63 applied and acked); an earlier run failed on a lag of ~800 that crept down for 90 s. Once
 Faust's committed offset stays below the agent's expected one, and that has not moved for
 ``seconds``, the worker drops the duplicates and acks any offset in between that is missing
 (each was applied, and its changelog delta is buffered before Faust's commit flushes the
-producer), and Faust commits them (streams/faust_acks.py, which also keeps a gap read by the
+producer), and Faust commits them (streams/faust_adapter/acks.py, which also keeps a gap read by the
 worker out of Faust's interval).
 
 A third watch covers a partition Faust hands over nothing of at all: behind its highwater while

@@ -46,7 +46,8 @@ def _ssl_context(kafka: KafkaConfig) -> ssl.SSLContext:
 
 
 def aiokafka_kwargs(kafka: KafkaConfig) -> dict[str, Any]:
-    """Keyword arguments for a standalone aiokafka client (the gap reader, streams/gap_fill.py)."""
+    """Keyword arguments for a standalone aiokafka client (the gap reader,
+    streams/worker/gap_fill.py)."""
     kwargs = _common_kwargs(kafka)
     if kafka.security_protocol.endswith("SSL"):
         kwargs["ssl_context"] = _ssl_context(kafka)

@@ -1,6 +1,7 @@
 """The worker's refusals after decoding: admission before the engine, and the engine's own.
 
-:mod:`streams.batching` refuses what is not a valid event; this refuses what is valid but must
+:mod:`streams.worker.batching` refuses what is not a valid event; this refuses what is valid but
+must
 not be counted (processors/admission.py: a future or absurd event time, a queue beyond the
 cap), before the engine sees it, and takes those events out of the batch's changelog delta, so
 that a recovery never applies them either. Events the engine itself refused (an id reused for
@@ -16,8 +17,8 @@ from collections.abc import Iterable
 from processors.admission import Admission
 from processors.engine import Item, KpiEngine, source_key
 from processors.events import Event
-from streams.batching import DecodedBatch, RefusedMessage, SourceMessage
-from streams.codec import DecodeFailure
+from streams.worker.batching import DecodedBatch, RefusedMessage, SourceMessage
+from streams.worker.codec import DecodeFailure
 
 __all__ = ["engine_refusals", "screen_batch"]
 

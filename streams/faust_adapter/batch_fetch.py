@@ -18,11 +18,12 @@ while ccpulse's own per-batch code ran at 87k (docs/performance.md).
   Faust's own per-message path, unchanged.
 
 What Faust keeps track of stays true: the read offset of each partition (``_read_offset``,
-which streams/stalls.py compares the agent's progress with). Offsets are committed by Faust's
+which streams/worker/stalls.py compares the agent's progress with). Offsets are committed by Faust's
 commit timer (``broker_commit_interval``), never from this loop: a commit first flushes the
 producer, and the loop would stop fetching for as long as that takes. Faust's gap intervals
 are not recorded for the source topics: the agent finds and reads gaps itself
-(streams/ordering.py) and acks them with every record it applies (streams/faust_acks.py), so
+(streams/worker/ordering.py) and acks them with every record it applies
+(streams/faust_adapter/acks.py), so
 nothing is acked twice.
 """
 
@@ -189,7 +190,7 @@ async def _drain_in_batches(consumer: Any, fetcher: Any, batches: FetchedBatches
         await consumer.sleep(0)
         if not records or consumer.should_stop or not consumer.flow_active:
             # Faust's getmany yields nothing with flow stopped either: the records are fetched
-            # again after the rebalance's seek (or read by streams/stalls.py).
+            # again after the rebalance's seek (or read by streams/worker/stalls.py).
             continue
         fetched: list[Run] = []
         for tp, tp_records in records.items():

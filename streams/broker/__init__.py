@@ -1,0 +1,1 @@
+"""Talking to a broker: connection settings, credentials checks, topics, the embedded broker."""

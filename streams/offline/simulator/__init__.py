@@ -1,0 +1,6 @@
+"""``ccpulse simulate``: realistic contact-centre traffic (see
+:mod:`streams.offline.simulator.model`)."""
+
+from streams.offline.simulator.model import QueueModel, Scenario, Simulation, default_queues
+
+__all__ = ["QueueModel", "Scenario", "Simulation", "default_queues"]
