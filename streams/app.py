@@ -258,6 +258,9 @@ def build_app(config: Config) -> tuple[faust.App, WorkerRuntime]:
     from streams.alerting.runtime import install_alerts
 
     install_alerts(app, runtime, table, (topics.telephony, topics.ticketing))
+    from streams.worker.loop_lag import install_loop_lag_probe
+
+    install_loop_lag_probe(app, registry)
     from streams.views.routes import register_views
 
     register_views(app, runtime)

@@ -180,6 +180,19 @@ OPERATIONAL_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec(
         "ccpulse_ready", "gauge", "1 when table recovery has finished and the worker is ready.", ()
     ),
+    MetricSpec(
+        "ccpulse_event_loop_lag_seconds",
+        "histogram",
+        "How much later than scheduled the event loop woke the loop-lag probe "
+        "(streams/worker/loop_lag.py): the length of each stall of the worker's loop.",
+        (),
+    ),
+    MetricSpec(
+        "ccpulse_event_loop_lag_longest_seconds",
+        "gauge",
+        "The longest event-loop stall the loop-lag probe saw since the worker started.",
+        (),
+    ),
 )
 
 INGEST_METRICS: tuple[MetricSpec, ...] = (

@@ -1,0 +1,74 @@
+"""How long the worker's event loop is held up: a probe that sleeps and times its wake-up.
+
+Everything in a worker shares one asyncio loop: fetches, the batch task, the changelog
+producer, the alert timer, /metrics, the wallboard's stream. Code that runs long without
+awaiting (a scrape rendering thousands of series, a large batch) delays all of them. The probe
+asks the loop to wake it every ``interval`` seconds and records how much later than asked it
+woke: that delay is the longest stretch the loop spent on something else. Exported as the
+histogram ``ccpulse_event_loop_lag_seconds`` (one observation per wake-up) and the gauge
+``ccpulse_event_loop_lag_longest_seconds`` (the longest since start); ``make bench`` reads
+both (docs/performance.md, "Loop stalls").
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Gauge, Histogram
+
+__all__ = ["LOOP_LAG_BUCKETS", "LoopLagProbe", "install_loop_lag_probe"]
+
+PROBE_INTERVAL_SECONDS = 0.05
+"""How often the probe asks to be woken: 20 observations a second, each a few microseconds."""
+
+LOOP_LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+"""Bucket bounds in seconds; 0.025 is one of them, so "p99 <= 25 ms" reads exactly off the
+buckets (the share of observations in ``le="0.025"``)."""
+
+
+class LoopLagProbe:
+    """Records the loop's lateness in waking a sleeper (:meth:`observe`), run by :meth:`run`."""
+
+    def __init__(self, registry: CollectorRegistry, interval: float = PROBE_INTERVAL_SECONDS):
+        self.interval = interval
+        self.histogram = Histogram(
+            "ccpulse_event_loop_lag_seconds",
+            "How much later than scheduled the event loop woke the loop-lag probe "
+            "(streams/worker/loop_lag.py): the length of each stall of the worker's loop.",
+            buckets=LOOP_LAG_BUCKETS,
+            registry=registry,
+        )
+        self.longest_gauge = Gauge(
+            "ccpulse_event_loop_lag_longest_seconds",
+            "The longest event-loop stall the loop-lag probe saw since the worker started.",
+            registry=registry,
+        )
+        self.longest = 0.0
+
+    def observe(self, lag: float) -> None:
+        lag = max(0.0, lag)  # a wake-up a hair early is no stall
+        self.histogram.observe(lag)
+        if lag > self.longest:
+            self.longest = lag
+            self.longest_gauge.set(lag)
+
+    async def run(self) -> None:
+        """Sleep ``interval``, record the lateness of the wake-up, forever."""
+        loop = asyncio.get_running_loop()
+        while True:
+            due = loop.time() + self.interval
+            await asyncio.sleep(self.interval)
+            self.observe(loop.time() - due)
+
+
+def install_loop_lag_probe(app: Any, registry: CollectorRegistry) -> LoopLagProbe:
+    """Run a :class:`LoopLagProbe` as a task of the Faust ``app`` for as long as it runs."""
+    probe = LoopLagProbe(registry)
+
+    @app.task
+    async def probe_event_loop() -> None:
+        await probe.run()
+
+    del probe_event_loop
+    return probe
