@@ -51,7 +51,8 @@ from streams.faust_adapter.lag import (
     update_lag_gauge,
 )
 from streams.logs import log
-from streams.views.metrics import KpiCollector, PipelineMetrics
+from streams.views.exposition import KpiPage
+from streams.views.metrics import PipelineMetrics
 from streams.worker.batching import decode_batch
 from streams.worker.codec import DecodeFailure, encode_event
 from streams.worker.deadletter import LogBudget, deadletter_record
@@ -70,6 +71,8 @@ STALL_CHECK_SECONDS = 1.0
 SNAPSHOT_TICK_SECONDS = 1.0
 SNAPSHOT_SLICE_SECONDS = 0.005
 """Longest stretch of KPI snapshot computing before the event loop is given back."""
+SNAPSHOT_ROUNDS = 4
+"""Rounds of sliced snapshot computing per read (WorkerRuntime.fresh_snapshots)."""
 CHANGELOG_BACKLOG_EVENTS = 40_000
 """Events applied and not yet in Kafka (staged or on their way) above which the batch task
 waits for the changelog before it applies more: many seconds of a busy centre's events, a
@@ -108,6 +111,8 @@ class WorkerRuntime:
     """Held while records are planned and applied: by the batch task, the stalled-partition
     reader, and the revocation handler (which waits for the batch in progress)."""
 
+    kpi_page: KpiPage | None = None
+    """The KPI families of /metrics, kept per queue (streams/views/exposition.py)."""
     kpi_metric_names: frozenset[str] = frozenset()
     """The metric names read from the snapshots (streams/views/metrics.py)."""
     _pinned: int | None = field(default=None, init=False, repr=False)
@@ -145,13 +150,19 @@ class WorkerRuntime:
         cache = self.snapshot_cache
         assert cache is not None
         second = math.floor(self.clock())
-        stale = cache.stale(second)
         started = time.perf_counter()
-        for index, name in enumerate(stale):
-            cache.refresh(second, [name])
-            if time.perf_counter() - started >= SNAPSHOT_SLICE_SECONDS and index + 1 < len(stale):
-                await asyncio.sleep(0)
-                started = time.perf_counter()
+        # Batches applied while we give the loop back touch queues already computed: those are
+        # computed again, in slices too, a few rounds (each shorter than the last), so that the
+        # last call computes at one go only what the last slice's batches touched.
+        for _ in range(SNAPSHOT_ROUNDS):
+            stale = cache.stale(second)
+            for name in stale:
+                cache.refresh(second, [name])
+                if time.perf_counter() - started >= SNAPSHOT_SLICE_SECONDS:
+                    await asyncio.sleep(0)
+                    started = time.perf_counter()
+            if not stale:
+                break
         return cache.snapshots(second)  # and the few a batch touched meanwhile
 
     @contextmanager
@@ -229,9 +240,9 @@ def build_app(config: Config) -> tuple[faust.App, WorkerRuntime]:
         registry=registry,
         metrics=PipelineMetrics(registry),
     )
-    runtime.kpi_metric_names = KpiCollector(
-        runtime.snapshots, lambda: runtime.engine.queues
-    ).register(registry)
+    # The KPI families are rendered by the page, not by the registry (streams/views/exposition.py).
+    runtime.kpi_page = KpiPage()
+    runtime.kpi_metric_names = runtime.kpi_page.metric_names
     topics = config.topics
     source = app.topic(topics.telephony, topics.ticketing, key_type=bytes, value_type=bytes)
     ticketing = app.topic(topics.ticketing, key_type=bytes, value_type=bytes)

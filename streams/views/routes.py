@@ -46,14 +46,17 @@ def register_views(app: faust.App, runtime: Any) -> None:
         # handlers do: a probe or a federation of a few series skips rendering the rest.
         names = request.query.getall("name[]", [])
         registry = runtime.registry.restricted_registry(names) if names else runtime.registry
-        if names and runtime.kpi_metric_names.isdisjoint(names):
+        page = runtime.kpi_page
+        families = page.families(names)
+        if families == []:
             body = generate_latest(registry)  # pipeline metrics only: no snapshot needed
         else:
-            # Computed with the event loop given back now and then (streams/app.py), then read
-            # by the collectors, in the same second, while the page is written.
+            # Snapshots computed, then the page rendered, with the event loop given back now
+            # and then (streams/app.py, streams/views/exposition.py): a scrape of 1,000 queues
+            # never holds up the batches, the producer or the timers for long.
             snapshots = await runtime.fresh_snapshots()
-            with runtime.pinned(snapshots):
-                body = generate_latest(registry)
+            kpis = await page.render(snapshots, runtime.engine.queues, families)
+            body = generate_latest(registry) + kpis
         return self.bytes(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     @app.page("/api/kpis")
