@@ -90,6 +90,26 @@ class SnapshotCache:
                 self._entries[name] = (second, states[name], snap)
                 self._touched.discard(name)
 
+    def kept(self, at: float) -> dict[str, QueueSnapshot]:
+        """The snapshots kept now of all the engine's queues, by name, computing (at ``at``)
+        only those of queues that have none. For a reader that computed the stale ones itself,
+        a few at a time (:meth:`stale`, :meth:`refresh`): a queue a batch touched meanwhile, or
+        that another reader computed for a later second, keeps the snapshot it has, which is
+        no older than the reader's start. :meth:`snapshots` would compute those again."""
+        states = self._engine.queues
+        entries = self._entries
+        missing = [
+            name
+            for name, state in states.items()
+            if (entry := entries.get(name)) is None or entry[1] is not state
+        ]
+        if missing:
+            self.refresh(at, missing)
+        if len(entries) != len(states):
+            for name in [name for name in entries if name not in states]:
+                del entries[name]
+        return {name: entries[name][2] for name in sorted(states)}
+
     def snapshots(self, at: float) -> dict[str, QueueSnapshot]:
         """Snapshots of all the engine's queues, each at its own second for the wall clock
         ``at`` (:meth:`second_of`), by name."""

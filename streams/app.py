@@ -71,8 +71,6 @@ STALL_CHECK_SECONDS = 1.0
 SNAPSHOT_TICK_SECONDS = 1.0
 SNAPSHOT_SLICE_SECONDS = 0.005
 """Longest stretch of KPI snapshot computing before the event loop is given back."""
-SNAPSHOT_ROUNDS = 4
-"""Rounds of sliced snapshot computing per read (WorkerRuntime.fresh_snapshots)."""
 CHANGELOG_BACKLOG_EVENTS = 40_000
 """Events applied and not yet in Kafka (staged or on their way) above which the batch task
 waits for the changelog before it applies more: many seconds of a busy centre's events, a
@@ -150,20 +148,18 @@ class WorkerRuntime:
         cache = self.snapshot_cache
         assert cache is not None
         second = math.floor(self.clock())
+        stale = cache.stale(second)
         started = time.perf_counter()
-        # Batches applied while we give the loop back touch queues already computed: those are
-        # computed again, in slices too, a few rounds (each shorter than the last), so that the
-        # last call computes at one go only what the last slice's batches touched.
-        for _ in range(SNAPSHOT_ROUNDS):
-            stale = cache.stale(second)
-            for name in stale:
-                cache.refresh(second, [name])
-                if time.perf_counter() - started >= SNAPSHOT_SLICE_SECONDS:
-                    await asyncio.sleep(0)
-                    started = time.perf_counter()
-            if not stale:
-                break
-        return cache.snapshots(second)  # and the few a batch touched meanwhile
+        for index, name in enumerate(stale):
+            cache.refresh(second, [name])
+            if time.perf_counter() - started >= SNAPSHOT_SLICE_SECONDS and index + 1 < len(stale):
+                await asyncio.sleep(0)
+                started = time.perf_counter()
+        # Not cache.snapshots(second): that would compute again, at one go, every queue a batch
+        # touched meanwhile, or that the alert timer computed for the next second (1,000 queues
+        # on a busy machine: seconds of stall, make bench "Loop stalls"). Each snapshot kept is
+        # from this call's start or later.
+        return cache.kept(second)
 
     @contextmanager
     def pinned(self, snapshots: dict[str, QueueSnapshot]) -> Iterator[None]:

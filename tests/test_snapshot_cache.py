@@ -82,3 +82,27 @@ def test_replaced_or_dropped_states_are_never_served_from_the_cache() -> None:
     assert _builtins(after) == _builtins(engine.snapshot(at))
     cache.clear()
     assert _builtins(cache.snapshots(at)) == _builtins(engine.snapshot(at))
+
+
+def test_kept_serves_what_a_sliced_reader_computed_and_only_fills_what_is_missing() -> None:
+    engine, cache, at = _cache_after(2000)
+    # A reader computes the stale queues itself, one at a time (the worker's fresh_snapshots).
+    for name in cache.stale(at):
+        cache.refresh(at, [name])
+    first = cache.kept(at)
+    assert _builtins(first) == _builtins(engine.snapshot(at))
+    # Meanwhile a batch touches q1, another reader moves q2 to the next second, q3 is dropped
+    # and q0's state is replaced: kept serves q1's and q2's snapshots as they are, recomputes
+    # only the replaced one, and drops the gone one.
+    cache.touch(["q1"])
+    cache.refresh(at + 1, ["q2"])
+    moved = cache.kept(at + 1)["q2"]
+    del engine.queues["q3"]
+    engine.queues["q0"] = decode_state(encode_state(engine.queues["q0"]))
+    kept = cache.kept(at)
+    assert sorted(kept) == ["q0", "q1", "q2"]
+    assert kept["q1"] is first["q1"] and kept["q2"] is moved and moved.at == float(at + 1)
+    assert kept["q0"] is not first["q0"]
+    assert _builtins(kept["q0"]) == _builtins(engine.snapshot(at)["q0"])
+    # snapshots() would have computed q1 and q2 again, for this second.
+    assert cache.snapshots(at)["q1"] is not first["q1"]
