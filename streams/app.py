@@ -540,7 +540,10 @@ def _register_agent(
         the interval (streams/worker/state_store.py); one log line per interval."""
         nonlocal written_since_log, logged_at
         now = time.monotonic()
-        written_since_log += store.write_due_snapshots(now, worker.snapshot_interval_seconds)
+        # A few at a time, the loop given back in between (each encoding takes milliseconds).
+        while written := store.write_due_snapshots(now, worker.snapshot_interval_seconds, 4):
+            written_since_log += written
+            await asyncio.sleep(0)
         if now - logged_at >= worker.snapshot_interval_seconds:
             if written_since_log:
                 log(logger, "state snapshots written", queues=written_since_log)

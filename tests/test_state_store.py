@@ -473,3 +473,29 @@ def test_whatever_the_batches_records_and_snapshots_a_rebuild_equals_the_live_st
     assert fresh.rebuild({0, 1, 2}) == sorted(store.engine.queues)
     rebuilt = msgspec.to_builtins(fresh.engine.snapshot(1_790_000_000 + 86_400))
     assert rebuilt == flushed_at
+
+
+def test_due_snapshots_a_few_at_a_time_are_the_same_snapshots_at_the_same_turns() -> None:
+    def turns(most: int | None) -> tuple[dict[str, list[int]], int]:
+        table = FakeTable()
+        store = QueueStateStore(table, KpiEngine())
+        queues = [f"q{i}" for i in range(90)]  # 3 due a second on average
+        written_at: dict[str, list[int]] = {q: [] for q in queues}
+        largest = 0
+        for second in range(0, 46):
+            for queue in queues:
+                apply_batch(store, rows(second, second + 1, queue))
+            already = len(table.changelog)
+            while written := store.write_due_snapshots(float(second), 30.0, most):
+                largest = max(largest, written)
+                if most is None:
+                    break
+            for _, key, value in table.changelog[already:]:
+                if value is not None and key.endswith(b"/s"):
+                    written_at[key.decode().split("/")[1]].append(second)
+        return written_at, largest
+
+    few, most_at_once = turns(2)
+    every, all_at_once = turns(None)
+    assert few == every and sum(map(len, few.values())) > 90
+    assert most_at_once == 2 and all_at_once > 2

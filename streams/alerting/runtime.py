@@ -22,6 +22,7 @@ scrape time, so a queue handed to another worker stops being exported here at on
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -50,6 +51,9 @@ from streams.logs import log
 __all__ = ["AlertRuntime", "alert_key", "install_alerts"]
 
 logger = logging.getLogger("ccpulse.alerts")
+
+ALERT_SLICE_SECONDS = 0.005
+"""Longest stretch of rule evaluation before the event loop is given back."""
 
 _json = msgspec.json.Encoder()
 
@@ -202,6 +206,28 @@ class AlertRuntime:
             snapshots = self.runtime.snapshots()
         if not snapshots:
             return 0
+        at = self._begin(snapshots)
+        return self._conclude(snapshots, at, self.evaluator.evaluate(snapshots))
+
+    async def tick_in_slices(self, snapshots: dict[str, Any], slice_seconds: float) -> int:
+        """:meth:`tick`, with the rules evaluated a few queues at a time and the event loop
+        given back every ``slice_seconds``: 1,000 queues at one go held the worker's loop for
+        a few hundred milliseconds every second (``make bench``, "Loop stalls"). Each queue's
+        evaluation depends on its snapshot alone, so the result is the same."""
+        if not (self.ready and self.runtime.ready) or not snapshots:
+            return 0
+        at = self._begin(snapshots)
+        transitions: list[Any] = []
+        started = time.perf_counter()
+        for snapshot in list(snapshots.values()):
+            transitions += self.evaluator.evaluate((snapshot,))
+            if time.perf_counter() - started >= slice_seconds:
+                await asyncio.sleep(0)
+                started = time.perf_counter()
+        return self._conclude(snapshots, at, transitions)
+
+    def _begin(self, snapshots: dict[str, Any]) -> float:
+        """Before an evaluation: each queue's partition noted, silences expired; its instant."""
         store = self.runtime.store
         if store is not None:
             for queue in snapshots:
@@ -211,7 +237,11 @@ class AlertRuntime:
         at = max(s.at for s in snapshots.values())
         self.last_evaluation = at
         self.evaluator.expire_silences(at)
-        transitions = self.evaluator.evaluate(snapshots)
+        return at
+
+    def _conclude(self, snapshots: dict[str, Any], at: float, transitions: list[Any]) -> int:
+        """After an evaluation: transitions published and notified, changed queues persisted;
+        the number of transitions."""
         changed: set[str] = set()
         for transition in transitions:
             self._publish_transition(transition)
@@ -440,7 +470,7 @@ def install_alerts(app: Any, runtime: Any, table: Any, source_topics: Iterable[s
             if alerts.hold(events_behind(app, runtime, sources)):
                 return
             # Snapshots computed with the event loop given back now and then (streams/app.py).
-            alerts.tick(await runtime.fresh_snapshots())
+            await alerts.tick_in_slices(await runtime.fresh_snapshots(), ALERT_SLICE_SECONDS)
         except Exception:
             # A timer that raises is not restarted by Faust: alerting would stop silently.
             alerts.errors.inc()
