@@ -47,6 +47,15 @@ FEW_FAMILIES = 4
 more, and the whole page's kept lines are brought up to date and used."""
 
 
+def _num(value: float) -> str:
+    """``floatToGoString(value)``, twice as fast: ``repr`` is what it returns but for infinities,
+    NaN and positive values of 7 digits or more before the point (tests/test_exposition.py)."""
+    text = repr(value)
+    if "n" in text or (value > 0 and text.find(".") > 6):
+        return floatToGoString(value)
+    return text
+
+
 def _label(value: str) -> str:
     """A label value escaped as the text format wants (backslash, newline, double quote)."""
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
@@ -77,7 +86,7 @@ def _counter_lines(queue: str, state: QueueState | None) -> tuple[str, ...]:
     if state is None:
         return ("",) * len(_COUNTER_NAMES)
     return tuple(
-        f'{name}{{queue="{queue}"}} {floatToGoString(float(getattr(state, attribute)))}\n'
+        f'{name}{{queue="{queue}"}} {_num(float(getattr(state, attribute)))}\n'
         for name, attribute in zip(_COUNTER_NAMES, _COUNTER_FIELDS, strict=True)
     )
 
@@ -86,13 +95,11 @@ def _live_lines(queue: str, live: LiveKpis) -> tuple[str, ...]:
     lines = []
     for name, field in _LIVE:
         value = getattr(live, field)
-        lines.append(
-            "" if value is None else f'{name}{{queue="{queue}"}} {floatToGoString(float(value))}\n'
-        )
+        lines.append("" if value is None else f'{name}{{queue="{queue}"}} {_num(float(value))}\n')
     for name, field, label, label_first in _LIVE_DICT:
         parts = []
         for key, value in getattr(live, field).items():
-            number = floatToGoString(float(value))
+            number = _num(float(value))
             key = _label(key)
             if label_first:
                 parts.append(f'{name}{{{label}="{key}",queue="{queue}"}} {number}\n')
@@ -107,7 +114,7 @@ def _window_lines(queue: str, window: str, kpis: WindowKpis) -> tuple[str, ...]:
     lines = []
     for name, field in _WINDOW:
         value = getattr(kpis, field)
-        lines.append("" if value is None else f"{name}{labels}{floatToGoString(float(value))}\n")
+        lines.append("" if value is None else f"{name}{labels}{_num(float(value))}\n")
     return tuple(lines)
 
 
@@ -125,7 +132,7 @@ def _family_text(index: int, queue: str, snap: QueueSnapshot, state: QueueState 
         value = getattr(kpis, field)
         if value is not None:
             labels = f'{{queue="{queue}",window="{_label(window)}"}} '
-            parts.append(f"{name}{labels}{floatToGoString(float(value))}\n")
+            parts.append(f"{name}{labels}{_num(float(value))}\n")
     return "".join(parts)
 
 
