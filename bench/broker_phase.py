@@ -28,7 +28,7 @@ from bench.worker_phase import (
 )
 from bench.workload import Record
 
-__all__ = ["measure_on"]
+__all__ = ["measure_on", "start_broker"]
 
 APP_ID = "ccpulse-bench"
 Progress = Callable[[str], None]
@@ -40,7 +40,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _start_broker(kind: str, workdir: Path) -> Any:
+def start_broker(kind: str, workdir: Path) -> Any:
     if kind == "kafka":
         from tests.kafka_broker import KafkaBroker
 
@@ -80,7 +80,7 @@ def measure_on(
             "worker_fetch_wait_ms": fetch_wait_ms,
         }
     }
-    broker = _start_broker(kind, workdir)
+    broker = start_broker(kind, workdir)
     worker = None
     try:
         progress(f"{BROKER_NAMES[kind]} on {broker.bootstrap}")
@@ -171,7 +171,7 @@ def measure_on(
         # smaller batches: what a broker's per-batch cost does to freshness (see "Freshness"
         # in the notes).
         freshness_runs = [("freshness", args.load_batch_ms)]
-        if args.small_batch_ms:
+        if args.small_batch_ms and kind == "embedded":  # Tansu's cost per batch (see Noise)
             freshness_runs.append(("freshness_small_batches", args.small_batch_ms))
         for key, batch_ms in freshness_runs:
             progress(

@@ -16,6 +16,10 @@ broker in turn, Apache Kafka first (bench/broker_phase.py), with the same simula
 5. Freshness under a steady 2,000 events/s, with markers read back from /metrics.
 6. Memory: the worker's peak RSS, and the engine's state for 10, 100 and 1,000 queues, and for
    1,000 queues with 10,000 open calls and 100,000 open tickets (bench/memory_probe.py).
+7. At scale, on the first broker only (bench/scale_phase.py): the exposition's CPU cost, loop
+   stalls with 1,000 queues without and with a full scrape every 5 s, recovery after a
+   restart, freshness at 20,000 events/s, the scale-out curve with 1, 2 and 3 workers; then the
+   engine's memory for 10,000 queues, 50k open calls and 500k open tickets.
 
 The targets are judged on the first broker measured (Apache Kafka by default); the other's
 figures stand beside them. Writes docs/performance.md and docs/performance.json (``--out-dir``).
@@ -35,9 +39,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.broker_phase import measure_on
-from bench.brokers_report import primary_figures
+from bench.brokers_report import BROKER_NAMES, primary_figures
 from bench.machine import machine_info
 from bench.report import format_table, render_markdown, write_json
+from bench.scale_phase import measure_scale
+from bench.scale_report import SCALE_MEMORY_CASE, scale_figures
 from bench.workload import encode_records, simulated_events
 from streams.config import EMBEDDED_FETCH_WAIT_MS
 
@@ -110,6 +116,13 @@ NOTES = """
   RSS after minus before. The whole-worker estimate adds the RSS of an idle worker (a worker of
   its own group started on the still-empty topics, 3 s after it is ready) and the encoded
   snapshots that the in-memory changelog table keeps.
+- **At scale.** On the first broker only (Apache Kafka), on topics of 12 partitions of their
+  own: see bench/scale_phase.py's docstring and the "At scale" section above for each figure.
+  The state of the 1,000 queues is the simulator's traffic for them (200,000 events by
+  default), pre-produced with aiokafka record batches. The 10,000-queue memory case runs as
+  the other memory cases, on 0.1 h of traffic (1 h would be 6 million events). The load
+  generator simulates at most 300,000 events; a longer load (20,000 events/s) repeats them
+  under other queue names, so they are new facts to the worker, never duplicates.
 - **Noise.** The machine has 2 cores, and the broker, the worker, the load generator and the
   benchmark share them; other work on the machine at the same time lowers the figures (see the
   load average above). The embedded broker's own CPU use grows with the number of record
@@ -121,6 +134,37 @@ NOTES = """
   against 91 ms for the first 8 (measured on this machine); the same load in 100 ms batches,
   after a drain of the 1,000,000 events, from 0.16 to 0.42 of a core.
 """
+
+
+def add_scale_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the scale phase (bench/scale_phase.py)."""
+    parser.add_argument("--scale-queues", type=int, default=1000)
+    parser.add_argument(
+        "--scale-events",
+        type=int,
+        default=200_000,
+        help="simulated events pre-produced for the scale phase's queues (their state)",
+    )
+    parser.add_argument("--scale-partitions", type=int, default=12)
+    parser.add_argument(
+        "--stall-seconds",
+        type=float,
+        default=25.0,
+        help="loop stalls: this long without scrapes, then as long with a scrape every interval",
+    )
+    parser.add_argument("--scrape-interval", type=float, default=5.0)
+    parser.add_argument("--rate-20k", type=float, default=20_000.0)
+    parser.add_argument("--seconds-20k", type=float, default=15.0)
+    parser.add_argument("--scale-out-workers", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--scale-out-events", type=int, default=100_000)
+    parser.add_argument("--scale-out-freshness-seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--scale-memory-hours",
+        type=float,
+        default=0.1,
+        help="simulated traffic for the 10,000-queue memory case (1 h would be 6M events)",
+    )
+    parser.add_argument("--no-scale", action="store_true", help="skip the scale phase")
 
 
 class Progress:
@@ -204,6 +248,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         + target["state_bytes"]
         + target["encoded_state_bytes"]
     )
+    if not args.no_scale:
+        # At scale, on the first broker only (the targets' broker): bench/scale_phase.py.
+        scale = measure_scale(kinds[0], args, workdir, progress)
+        queues, calls, tickets = SCALE_MEMORY_CASE
+        progress(f"engine memory: {queues:,} queues, {calls:,} open calls, {tickets:,} tickets")
+        case = memory_case(queues, calls, tickets, args.scale_memory_hours)
+        case["worker_estimate_bytes"] = (
+            results["memory"]["worker_idle_rss_bytes"]
+            + case["state_bytes"]
+            + case["encoded_state_bytes"]
+        )
+        progress(f"  -> {case['state_bytes'] / 2**20:,.0f} MiB ({case['events']:,} events)")
+        results.update(scale_figures(scale, case))
+        results["exposition_cost"] = scale.get("exposition_cost")
+        results["scale_broker"] = BROKER_NAMES[kinds[0]]
+        results["scale_partitions"] = args.scale_partitions
     results["duration_seconds"] = progress.elapsed
     return results
 
@@ -234,8 +294,8 @@ def main(argv: list[str] | None = None) -> int:
         "--small-batch-ms",
         type=int,
         default=10,
-        help="after the measured freshness run, run it again with the load in batches this "
-        "often, to show the embedded broker's per-batch cost (0: skip)",
+        help="after the measured freshness run on the embedded broker, run it again with the "
+        "load in batches this often, to show its per-batch cost (0: skip)",
     )
     parser.add_argument("--memory-hours", type=float, default=1.0)
     parser.add_argument("--no-profile", action="store_true")
@@ -261,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         "the embedded broker, or both in one run, Kafka first (the targets are judged on the "
         "first)",
     )
+    add_scale_arguments(parser)
     parser.add_argument("--out-dir", type=Path, default=ROOT / "docs")
     args = parser.parse_args(argv)
     results = run(args)

@@ -35,6 +35,7 @@ from tests.worker_proc import WorkerProcess
 
 __all__ = [
     "MARKER_QUEUE",
+    "background_load",
     "freshness",
     "profile_drain",
     "start_worker",
@@ -44,6 +45,9 @@ __all__ = [
 ]
 
 MARKER_QUEUE = "bench-marker"
+MAX_SIMULATED = 300_000
+"""Events the load generator simulates at most; a longer load repeats them under other queue
+names (:func:`_nth`): at 20,000 events/s the simulator alone would take minutes."""
 _encoder = msgspec.json.Encoder()
 Progress = Callable[[str], None]
 
@@ -75,6 +79,7 @@ def start_worker(
     config: Path,
     app_id: str,
     embedded: bool = True,
+    wait: bool = True,
 ) -> Any:
     """A real worker process; ``embedded=False`` starts it without ``--embedded-broker``, so its
     producer batches changelog records as it would on Apache Kafka. On Tansu that is only safe
@@ -84,7 +89,7 @@ def start_worker(
     worker = WorkerProcess(
         bootstrap, port, workdir, app_id=app_id, config=config, embedded_broker=embedded
     )
-    return worker.start(wait_ready=120.0)
+    return worker.start(wait_ready=120.0 if wait else 0.0)
 
 
 def applied_total(worker: Any) -> float:
@@ -214,7 +219,7 @@ _PLACEHOLDER_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 _PLACEHOLDER = b'"time":"2000-01-01T00:00:00Z"'
 
 
-def _background_load(
+def background_load(
     bootstrap: str,
     topics: dict[str, str],
     rate: float,
@@ -222,6 +227,7 @@ def _background_load(
     tick: float,
     ready: Any = None,
     batches: Any = None,
+    queues: int = 100,
 ) -> None:
     """Child process: simulated events at a steady ``rate``, each stamped with its send time.
 
@@ -233,9 +239,10 @@ def _background_load(
     batches them), partitioned by key as Kafka's default partitioner does. Sent one by one with
     kafka-python it took half a core of this 2-core machine, away from the worker and the
     broker. ``ready`` (a multiprocessing event) is set once the events are encoded and sending
-    starts; ``batches`` (a multiprocessing value) counts the record batches sent.
+    starts; ``batches`` (a multiprocessing value) counts the record batches sent; ``queues``:
+    how many queues the simulated traffic spreads over.
     """
-    asyncio.run(_load(bootstrap, topics, rate, seconds, tick, ready, batches))
+    asyncio.run(_load(bootstrap, topics, rate, seconds, tick, ready, batches, queues))
 
 
 async def _load(
@@ -246,6 +253,7 @@ async def _load(
     tick: float,
     ready: Any,
     batches_sent: Any,
+    queues: int,
 ) -> None:
     from aiokafka import AIOKafkaProducer
     from aiokafka.partitioner import murmur2
@@ -257,8 +265,9 @@ async def _load(
     try:
         counts = {name: len(await producer.partitions_for(name)) for name in topics.values()}
         pending: list[tuple[str, int, bytes, bytes]] = []
+        total = int(rate * seconds) + 1
         for event in itertools.islice(
-            simulated_events(100, time.time(), seed=23), int(rate * seconds) + 1
+            simulated_events(queues, time.time(), seed=23), min(total, MAX_SIMULATED)
         ):
             topic = topics["ticketing" if isinstance(event, TICKETING_TYPES) else "telephony"]
             key = event.queue.encode()
@@ -272,12 +281,12 @@ async def _load(
         sent = 0
         started = time.perf_counter()
         next_tick = started
-        while time.perf_counter() - started < seconds and sent < len(pending):
+        while time.perf_counter() - started < seconds and sent < total:
             owed += per_tick
             stamp = b'"time":"' + datetime.now(UTC).isoformat().encode()[:-6] + b'Z"'
             batches: dict[tuple[str, int], Any] = {}
-            while owed >= 1.0 and sent < len(pending):
-                topic, partition, key, value = pending[sent]
+            while owed >= 1.0 and sent < total:
+                topic, partition, key, value = _nth(pending, sent, counts)
                 batch = batches.get((topic, partition))
                 if batch is None:
                     batch = batches[topic, partition] = producer.create_batch()
@@ -301,6 +310,24 @@ async def _load(
         await producer.flush()
     finally:
         await producer.stop()
+
+
+def _nth(
+    pending: list[tuple[str, int, bytes, bytes]], index: int, counts: dict[str, int]
+) -> tuple[str, int, bytes, bytes]:
+    """The ``index``-th record of the load: ``pending``'s, and past its end ``pending`` again
+    with every queue renamed (``r1-q0001``...), so repeated events are new facts of new
+    queues, never duplicates the worker would drop."""
+    round_, position = divmod(index, len(pending))
+    topic, partition, key, value = pending[position]
+    if round_ == 0:
+        return topic, partition, key, value
+    from aiokafka.partitioner import murmur2
+
+    prefix = f"r{round_}-".encode()
+    key = prefix + key
+    value = value.replace(b'queue":"', b'queue":"' + prefix)  # "queue" and "to_queue"
+    return topic, (murmur2(key) & 0x7FFFFFFF) % counts[topic], key, value
 
 
 def _count(counter: Any) -> None:
@@ -351,7 +378,7 @@ def freshness(
     loading = context.Event()
     batches_sent = context.Value("q", 0)
     loader = context.Process(
-        target=_background_load,
+        target=background_load,
         args=(bootstrap, topics, rate, seconds + 20.0, load_batch_seconds, loading, batches_sent),
         daemon=True,
     )
