@@ -22,8 +22,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,9 +110,6 @@ class WorkerRuntime:
 
     kpi_page: KpiPage | None = None
     """The KPI families of /metrics, kept per queue (streams/views/exposition.py)."""
-    kpi_metric_names: frozenset[str] = frozenset()
-    """The metric names read from the snapshots (streams/views/metrics.py)."""
-    _pinned: int | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.snapshot_cache is None:
@@ -134,17 +130,18 @@ class WorkerRuntime:
 
     def snapshots(self) -> dict[str, QueueSnapshot]:
         """Snapshots of the owned queues, each at its own second for the current wall-clock
-        second (or the one pinned by :meth:`pinned` for the scrape in progress). Each queue's is
-        computed once per second, and again only after a batch touched it."""
+        second. Each queue's is computed once per second, and again only after a batch touched
+        it."""
         assert self.snapshot_cache is not None
-        second = self._pinned if self._pinned is not None else math.floor(self.clock())
+        second = math.floor(self.clock())
         return self.snapshot_cache.snapshots(second)
 
     async def fresh_snapshots(self) -> dict[str, QueueSnapshot]:
         """:meth:`snapshots`, computed a few queues at a time with the event loop given back
-        in between (every ``SNAPSHOT_SLICE_SECONDS``), so that computing a hundred queues does
-        not hold up the batches, the producer and the other requests for a tenth of a second
-        (``make bench`` freshness)."""
+        in between (every ``SNAPSHOT_SLICE_SECONDS``), so that computing a thousand queues does
+        not hold up the batches, the producer and the other requests (``make bench``, "Loop
+        stalls"); a queue computed here and touched by a batch before the end keeps the
+        snapshot computed here."""
         cache = self.snapshot_cache
         assert cache is not None
         second = math.floor(self.clock())
@@ -160,17 +157,6 @@ class WorkerRuntime:
         # on a busy machine: seconds of stall, make bench "Loop stalls"). Each snapshot kept is
         # from this call's start or later.
         return cache.kept(second)
-
-    @contextmanager
-    def pinned(self, snapshots: dict[str, QueueSnapshot]) -> Iterator[None]:
-        """While a scrape reads ``snapshots`` (from :meth:`fresh_snapshots`), have
-        :meth:`snapshots` serve their second, even if the clock has moved on since."""
-        # The wall-clock second they were taken for: no queue is taken before it.
-        self._pinned = int(min((s.at for s in snapshots.values()), default=self.clock()))
-        try:
-            yield
-        finally:
-            self._pinned = None
 
     def invalidate(self, queues: Iterable[str] | None = None) -> None:
         """``queues`` changed (a batch touched them); None: any state may have changed."""
@@ -238,7 +224,6 @@ def build_app(config: Config) -> tuple[faust.App, WorkerRuntime]:
     )
     # The KPI families are rendered by the page, not by the registry (streams/views/exposition.py).
     runtime.kpi_page = KpiPage()
-    runtime.kpi_metric_names = runtime.kpi_page.metric_names
     topics = config.topics
     source = app.topic(topics.telephony, topics.ticketing, key_type=bytes, value_type=bytes)
     ticketing = app.topic(topics.ticketing, key_type=bytes, value_type=bytes)
