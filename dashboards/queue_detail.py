@@ -13,6 +13,7 @@ from dashboards import panels, promql
 from dashboards.panels import query
 from dashboards.wallboard import tile_expr
 from processors.alert_rules import AlertRule
+from processors.kpis import STAFFING_FIELDS, kpi
 from processors.thresholds import kpi_bands
 from processors.wallboard import TILES, tile_window
 
@@ -22,21 +23,21 @@ UID = "ccpulse-queue"
 
 Q = promql.QUEUE_ONE
 
-# (field, title, unit) shown once per window.
-_BY_WINDOW: tuple[tuple[str, str, str], ...] = (
-    ("service_level", "Service level", "rate"),
-    ("abandon_rate", "Abandonment", "rate"),
-    ("asa_seconds", "ASA", "seconds"),
-    ("entered", "Calls entered", "count"),
-    ("answered", "Answered", "count"),
-    ("abandoned", "Abandoned", "count"),
-    ("short_abandoned", "Short abandons", "count"),
-    ("blocked_rate", "Blocked", "rate"),
-    ("aht_seconds", "AHT", "seconds"),
-    ("occupancy", "Occupancy", "rate"),
-    ("avg_abandon_seconds", "Time to abandon", "seconds"),
-    ("fcr", "First-contact resolution", "rate"),
+_BY_WINDOW: tuple[str, ...] = (
+    "service_level",
+    "abandon_rate",
+    "asa_seconds",
+    "entered",
+    "answered",
+    "abandoned",
+    "short_abandoned",
+    "blocked_rate",
+    "aht_seconds",
+    "occupancy",
+    "avg_abandon_seconds",
+    "fcr",
 )
+"""Shown once per window (titles and units from processors/kpis.py)."""
 
 _SERVICE_LEVELS = (
     ("service_level_offered", "offered"),
@@ -46,30 +47,18 @@ _SERVICE_LEVELS = (
 )
 
 
-_STAFFING: tuple[tuple[str, str, str], ...] = (
-    ("agents_required_erlang_c", "Agents required (Erlang C)", "none"),
-    ("agents_required_erlang_a", "Agents required (Erlang A)", "none"),
-    ("agents_short", "Agents short", "none"),
-    ("predicted_service_level", "Predicted service level", "percentunit"),
-    ("predicted_asa_seconds", "Predicted ASA", "s"),
-    ("predicted_abandon_rate", "Predicted abandonment", "percentunit"),
-)
-
-
 def _staffing(board: panels.Dashboard) -> panels.Dashboard:
     """Erlang C / Erlang A figures (docs/staffing.md): absent when the inputs are too thin,
     Erlang A also when nobody abandoned (it then equals Erlang C)."""
     board = board.with_row(panels.Row("Staffing (Erlang C / Erlang A)"))
-    for field, title, unit in _STAFFING:
+    for field in STAFFING_FIELDS:
         board = board.with_panel(
-            panels.stat_panel(
-                title,
+            panels.kpi_stat(
+                field,
                 [query(promql.live(field, Q), instant=True)],
-                unit=unit,
                 width=4,
                 height=4,
-                decimals=1 if unit != "none" else 0,
-                description=f"docs/staffing.md#{field}",
+                decimals=1 if kpi(field).unit != "agents" else 0,
             )
         )
     return board.with_panel(
@@ -100,12 +89,11 @@ def build(rules: Sequence[AlertRule], windows: Sequence[str]) -> panels.Dashboar
     for tile in TILES:
         window = tile_window(tile, rules, windows)
         expr = tile_expr(tile, window).replace(promql.QUEUE_ALL, Q)
-        title = f"{tile.title} ({window})" if window else tile.title
         board = board.with_panel(
-            panels.stat_panel(
-                title,
+            panels.kpi_stat(
+                tile.kpi,
                 [query(expr, instant=True)],
-                unit=panels.unit_for(tile.unit),
+                window=window,
                 bands=kpi_bands(rules, tile.kpi, window),
                 width=width,
                 height=5,
@@ -131,16 +119,15 @@ def build(rules: Sequence[AlertRule], windows: Sequence[str]) -> panels.Dashboar
         )
     )
     board = board.with_row(panels.Row("Every window"))
-    for field, title, unit in _BY_WINDOW:
+    for field in _BY_WINDOW:
         board = board.with_panel(
-            panels.stat_panel(
-                title,
+            panels.kpi_stat(
+                field,
                 [query(promql.window_by(field, Q), legend="{{window}}", instant=True)],
-                unit=panels.unit_for(unit),
                 width=6,
                 height=4,
                 name_and_value=True,
-                description=f"docs/kpis.md#{field}, one value per window.",
+                note="One value per window.",
             )
         )
     board = board.with_panel(

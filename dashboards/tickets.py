@@ -32,30 +32,25 @@ def build(rules: Sequence[AlertRule], windows: Sequence[str]) -> panels.Dashboar
         .with_variable(panels.window_variable(list(windows), "1h"))
     )
     board = board.with_row(panels.Row("Backlog now"))
-    for field, title, unit in (
-        ("backlog", "Backlog", "none"),
-        ("tickets_past_sla", "Past SLA", "none"),
-        ("tickets_at_risk", "At risk (due within the hour)", "none"),
-    ):
+    for field in ("backlog", "tickets_past_sla", "tickets_at_risk"):
         board = board.with_panel(
-            panels.stat_panel(
-                title,
+            panels.kpi_stat(
+                field,
                 [query(promql.total(promql.live(field)), instant=True)],
-                unit=unit,
                 width=6,
                 height=5,
                 value_size=64,
-                description=f"Sum over the queues shown (docs/kpis.md#{field}).",
+                note="Sum over the queues shown.",
             )
         )
     board = board.with_panel(
-        panels.stat_panel(
-            "Oldest ticket",
+        panels.kpi_stat(
+            "oldest_ticket_age_seconds",
             [query(f"max({promql.live('oldest_ticket_age_seconds')})", instant=True)],
-            unit="s",
             width=6,
             height=5,
             value_size=64,
+            note="The oldest over the queues shown.",
         )
     )
     board = (
@@ -122,20 +117,20 @@ def build(rules: Sequence[AlertRule], windows: Sequence[str]) -> panels.Dashboar
             )
         )
         .with_panel(
-            panels.stat_panel(
-                "First reply time ($window)",
+            panels.kpi_stat(
+                "first_reply_seconds",
                 [query(promql.window("first_reply_seconds", W), legend="{{queue}}", instant=True)],
-                unit="s",
+                window=W,
                 width=12,
                 height=5,
                 name_and_value=True,
             )
         )
         .with_panel(
-            panels.stat_panel(
-                "Reopen rate ($window)",
+            panels.kpi_stat(
+                "reopen_rate",
                 [query(promql.window("reopen_rate", W), legend="{{queue}}", instant=True)],
-                unit="percentunit",
+                window=W,
                 width=12,
                 height=5,
                 name_and_value=True,
@@ -143,21 +138,15 @@ def build(rules: Sequence[AlertRule], windows: Sequence[str]) -> panels.Dashboar
         )
     )
     board = board.with_row(panels.Row("Customer surveys over $window"))
-    for field, title, unit, decimals in (
-        ("csat", "CSAT (share of 4-5)", "percentunit", 1),
-        ("nps", "NPS (-100..100)", "none", 0),
-        ("ces", "Customer effort (1-7, lower is better)", "none", 2),
-    ):
+    for field, decimals in (("csat", 1), ("nps", 0), ("ces", 2)):
         board = board.with_panel(
-            panels.stat_panel(
-                title,
+            panels.kpi_stat(
+                field,
                 [query(promql.window(field, W), legend="{{queue}}", instant=True)],
-                unit=unit,
                 width=8,
                 height=5,
                 name_and_value=True,
                 decimals=decimals,
-                description=f"docs/kpis.md#{field}",
             )
         )
     board = board.with_panel(
