@@ -437,12 +437,7 @@ class KpiEngine:
         staffing_kpis = windows.get(self.settings.staffing_window)
         inputs = self._staffing_inputs(state, settings, at, live.agents_staffed, staffing_kpis)
         figures = staffing_figures(inputs)
-        live.agents_required_erlang_c = figures.agents_required_erlang_c
-        live.agents_required_erlang_a = figures.agents_required_erlang_a
-        live.agents_short = figures.agents_short
-        live.predicted_service_level = figures.predicted_service_level
-        live.predicted_asa_seconds = figures.predicted_asa_seconds
-        live.predicted_abandon_rate = figures.predicted_abandon_rate
+        figures.copy_staffing(live)
         return QueueSnapshot(queue=queue, at=float(at), live=live, windows=windows)
 
     def _staffing_inputs(

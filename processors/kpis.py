@@ -17,7 +17,7 @@ from typing import Literal
 
 from msgspec import Struct
 
-from processors.snapshot import LIVE_FIELDS, WINDOW_FIELDS
+from processors.snapshot import LIVE_FIELDS, STAFFING_FIELDS, WINDOW_FIELDS
 
 __all__ = [
     "KPIS",
@@ -247,8 +247,6 @@ KPI_NAMES: frozenset[str] = frozenset(_BY_NAME)
 RATE_KPIS: frozenset[str] = frozenset(k.name for k in KPIS if k.unit == "rate")
 """Fractions in 0..1, shown as percentages."""
 SECONDS_KPIS: frozenset[str] = frozenset(k.name for k in KPIS if k.unit == "seconds")
-STAFFING_FIELDS: tuple[str, ...] = tuple(k.name for k in KPIS if k.doc == "staffing")
-"""The nullable LiveKpis fields filled from the staffing models (processors/staffing.py)."""
 
 
 def kpi(name: str) -> Kpi:

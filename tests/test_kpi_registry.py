@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from processors.kpis import KPIS, kpi, snapshot_fields, summary_table, with_summary_table
-from processors.snapshot import LiveKpis, WindowKpis
+from processors.snapshot import STAFFING_FIELDS, LiveKpis, WindowKpis
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -23,6 +23,10 @@ def test_every_kpi_the_engine_reports_has_one_entry_of_its_kind() -> None:
     extra = {e.name: e.part_of for e in KPIS if e.name not in fields}
     assert extra == {"agents_available": "agents"}
     assert kpi("agents").breakdown == "state"
+
+
+def test_the_staffing_entries_are_the_staffing_fields() -> None:
+    assert tuple(e.name for e in KPIS if e.doc == "staffing") == STAFFING_FIELDS
 
 
 def test_breakdowns_are_exactly_the_dict_fields() -> None:

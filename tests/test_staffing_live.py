@@ -116,7 +116,7 @@ def test_staffing_series_are_exported_when_known() -> None:
 
 def test_the_staffing_fields_are_live_fields_and_figures() -> None:
     live: set[Any] = set(LiveKpis.__struct_fields__)
-    figures = set(StaffingFigures.__dataclass_fields__)
+    figures = set(StaffingFigures.__struct_fields__)
     assert set(STAFFING_FIELDS) <= live and set(STAFFING_FIELDS) <= figures
     assert {spec.name for spec in STAFFING_METRICS} == {
         f"ccpulse_queue_{name}" for name in STAFFING_FIELDS
