@@ -1,9 +1,14 @@
-"""Prometheus exposition: KPI gauges read from the engine at scrape time, plus pipeline counters.
+"""The worker's Prometheus metrics (``/metrics``): KPI gauges read at scrape time, the engine's
+per-queue counters, and the pipeline's own counters.
 
 Following prometheus client_python's custom-collector pattern, KPI series are not thousands of
-Gauge objects updated per event: :class:`KpiCollector` asks for the current snapshots when
-Prometheus scrapes, so a queue this worker no longer owns simply stops being exported (no stale
-series after a rebalance) and a rate with an empty denominator is absent rather than 0.
+Gauge objects updated per event: :class:`KpiCollector` registers one collector per family that
+asks for the current snapshots (or, for the engine's counters, the queue states) when Prometheus
+scrapes, so a queue this worker no longer owns simply stops being exported (no stale series
+after a rebalance), a rate with an empty denominator is absent rather than 0, and a scrape
+restricted to a few families builds only those. The families' names and help texts come from
+the KPI registry (processors/kpis.py); :class:`PipelineMetrics` creates its collectors from the
+specs declared here. streams/views/metrics_catalog.py lists both.
 """
 
 from __future__ import annotations
