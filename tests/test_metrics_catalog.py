@@ -58,4 +58,8 @@ def test_kpi_gauges_take_their_help_from_the_kpi_registry() -> None:
         "Abandonment, over the rolling window: Abandoned calls / exits (answered + abandoned "
         "+ other exits), short abandons excluded. (docs/kpis.md#abandon_rate)",
     )
-    assert found["ccpulse_queue_agents_short"][1].startswith("Agents short, per queue: ")
+    assert found["ccpulse_queue_agents_short"] == (
+        "gauge",
+        "Agents short, per queue: Agents required minus agents staffed (negative: spare agents); "
+        "absent when the inputs are too thin. (docs/staffing.md#agents_short)",
+    )
