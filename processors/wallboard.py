@@ -62,6 +62,9 @@ TILES: tuple[Tile, ...] = tuple(
 class TileValue(Struct, frozen=True, kw_only=True):
     key: str
     title: str
+    unit: Unit
+    """The registry's unit of the KPI (``rate``, ``seconds``, ``count``...); ``text`` is the
+    value already formatted in it."""
     window: str | None
     value: float | None
     """None when the KPI has no denominator in the window (shown as a dash, never as 0)."""
@@ -110,6 +113,7 @@ def queue_tiles(
             TileValue(
                 key=tile.key,
                 title=tile.title,
+                unit=tile.unit,
                 window=window,
                 value=value,
                 text=format_value(tile.kpi, value),

@@ -6,7 +6,8 @@ import re
 from pathlib import Path
 
 from processors.kpis import KPIS, kpi, snapshot_fields, summary_table, with_summary_table
-from processors.snapshot import STAFFING_FIELDS, LiveKpis, WindowKpis
+from processors.snapshot import STAFFING_FIELDS, LiveKpis, QueueSnapshot, WindowKpis
+from processors.wallboard import queue_tiles
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -60,3 +61,14 @@ def test_the_docs_table_is_generated_from_the_registry() -> None:
         "docs/kpis.md's KPI table is stale: run `ccpulse kpis --write-docs docs/kpis.md`"
     )
     assert len(summary_table().splitlines()) == 2 + len(KPIS)
+
+
+def test_wallboard_tiles_take_title_and_unit_from_the_registry() -> None:
+    snapshot = QueueSnapshot(queue="q", at=0.0, live=LiveKpis(), windows={"15m": WindowKpis()})
+    tiles = queue_tiles(snapshot, [], ["15m"])
+    assert [(t.key, t.title, t.unit) for t in tiles][2:5] == [
+        ("service_level", "Service level", "rate"),
+        ("abandon_rate", "Abandonment", "rate"),
+        ("asa_seconds", "ASA", "seconds"),
+    ]
+    assert all((t.title, t.unit) == (kpi(t.key).label, kpi(t.key).unit) for t in tiles)
