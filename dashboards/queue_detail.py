@@ -65,7 +65,7 @@ def _staffing(board: panels.Dashboard) -> panels.Dashboard:
         panels.timeseries_panel(
             "Agents staffed and required",
             [
-                query(promql.live("agents_staffed", Q), legend="staffed"),
+                query(promql.live("agents_staffed", Q), legend=kpi("agents_staffed").label),
                 query(promql.live("agents_required_erlang_c", Q), legend="Erlang C", ref="B"),
                 query(promql.live("agents_required_erlang_a", Q), legend="Erlang A", ref="C"),
             ],
@@ -112,7 +112,9 @@ def build(rules: Sequence[AlertRule], windows: Sequence[str]) -> panels.Dashboar
             "Agents over time",
             [
                 query(promql.live("agents", Q, by="state"), legend="{{state}}"),
-                query(promql.live("agents_staffed", Q), legend="staffed", ref="B"),
+                query(
+                    promql.live("agents_staffed", Q), legend=kpi("agents_staffed").label, ref="B"
+                ),
             ],
             width=16,
             height=7,
@@ -152,9 +154,14 @@ def build(rules: Sequence[AlertRule], windows: Sequence[str]) -> panels.Dashboar
             panels.timeseries_panel(
                 "Service level and abandonment ($window)",
                 [
-                    query(promql.window("service_level", "$window", Q), legend="service level"),
                     query(
-                        promql.window("abandon_rate", "$window", Q), legend="abandonment", ref="B"
+                        promql.window("service_level", "$window", Q),
+                        legend=kpi("service_level").label,
+                    ),
+                    query(
+                        promql.window("abandon_rate", "$window", Q),
+                        legend=kpi("abandon_rate").label,
+                        ref="B",
                     ),
                 ],
                 unit="percentunit",
@@ -165,10 +172,12 @@ def build(rules: Sequence[AlertRule], windows: Sequence[str]) -> panels.Dashboar
             panels.timeseries_panel(
                 "ASA and time to abandon ($window)",
                 [
-                    query(promql.window("asa_seconds", "$window", Q), legend="ASA"),
+                    query(
+                        promql.window("asa_seconds", "$window", Q), legend=kpi("asa_seconds").label
+                    ),
                     query(
                         promql.window("avg_abandon_seconds", "$window", Q),
-                        legend="time to abandon",
+                        legend=kpi("avg_abandon_seconds").label,
                         ref="B",
                     ),
                 ],
@@ -179,8 +188,12 @@ def build(rules: Sequence[AlertRule], windows: Sequence[str]) -> panels.Dashboar
             panels.timeseries_panel(
                 "Calls waiting and oldest wait",
                 [
-                    query(promql.live("calls_waiting", Q), legend="calls waiting"),
-                    query(promql.live("oldest_wait_seconds", Q), legend="oldest wait (s)", ref="B"),
+                    query(promql.live("calls_waiting", Q), legend=kpi("calls_waiting").label),
+                    query(
+                        promql.live("oldest_wait_seconds", Q),
+                        legend=kpi("oldest_wait_seconds").label,
+                        ref="B",
+                    ),
                 ],
             )
         )
@@ -188,7 +201,7 @@ def build(rules: Sequence[AlertRule], windows: Sequence[str]) -> panels.Dashboar
             panels.timeseries_panel(
                 "Calls over $window",
                 [
-                    query(promql.window(field, "$window", Q), legend=field, ref=ref)
+                    query(promql.window(field, "$window", Q), legend=kpi(field).label, ref=ref)
                     for field, ref in (
                         ("entered", "A"),
                         ("answered", "B"),

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dashboards import panels, promql
 from dashboards.panels import query
 from processors.alert_rules import AlertRule
+from processors.kpis import kpi
 from processors.thresholds import kpi_bands
 
 __all__ = ["UID", "build"]
@@ -100,7 +101,7 @@ def build(rules: Sequence[AlertRule], windows: Sequence[str]) -> panels.Dashboar
             panels.timeseries_panel(
                 "Created, solved, reopened ($window)",
                 [
-                    query(promql.total(promql.window(field, W)), legend=field, ref=ref)
+                    query(promql.total(promql.window(field, W)), legend=kpi(field).label, ref=ref)
                     for field, ref in (
                         ("tickets_created", "A"),
                         ("tickets_solved", "B"),
@@ -153,7 +154,7 @@ def build(rules: Sequence[AlertRule], windows: Sequence[str]) -> panels.Dashboar
         panels.timeseries_panel(
             "Survey responses ($window)",
             [
-                query(promql.total(promql.window(field, W)), legend=field, ref=ref)
+                query(promql.total(promql.window(field, W)), legend=kpi(field).label, ref=ref)
                 for field, ref in (("csat_responses", "A"), ("nps_responses", "B"))
             ],
             width=24,
