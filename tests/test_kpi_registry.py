@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from processors.alert_rules import default_rules
 from processors.kpis import KPIS, kpi, snapshot_fields, summary_table, with_summary_table
 from processors.snapshot import STAFFING_FIELDS, LiveKpis, QueueSnapshot, WindowKpis
 from processors.wallboard import queue_tiles
@@ -72,3 +73,10 @@ def test_wallboard_tiles_take_title_and_unit_from_the_registry() -> None:
         ("asa_seconds", "ASA", "seconds"),
     ]
     assert all((t.title, t.unit) == (kpi(t.key).label, kpi(t.key).unit) for t in tiles)
+
+
+def test_default_rules_page_on_the_bad_side_of_each_kpi() -> None:
+    bad_side = {"lower": "above", "higher": "below"}
+    directions = {rule.kpi: rule.direction for rule in default_rules()}
+    assert directions == {name: bad_side[kpi(name).better] for name in directions}
+    assert len(directions) == 8
