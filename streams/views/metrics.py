@@ -44,7 +44,7 @@ def _kpi_metric(entry: Kpi) -> MetricSpec:
     """A KPI's gauge: ``ccpulse_window_<name>{queue,window}`` or ``ccpulse_queue_<name>{queue}``
     (a breakdown adds its label), its help text the registry's title and description."""
     window = entry.kind == "window"
-    labels = ("queue", "window") if window else ("queue",)
+    labels: tuple[str, ...] = ("queue", "window") if window else ("queue",)
     if entry.breakdown is not None:
         labels += (entry.breakdown,)
     scope = "over the rolling window" if window else "per queue"
