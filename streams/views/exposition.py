@@ -30,12 +30,13 @@ from prometheus_client.utils import floatToGoString
 
 from processors.snapshot import LiveKpis, QueueSnapshot, WindowKpis
 from processors.state import QueueState
-from streams.views.metrics import _STATE_COUNTERS, KpiCollector
-from streams.views.metrics_catalog import (
+from streams.views.metrics import (
+    _STATE_COUNTERS,
     LIVE_DICT_METRICS,
     LIVE_METRICS,
     STAFFING_METRICS,
     WINDOW_METRICS,
+    KpiCollector,
 )
 
 __all__ = ["SLICE_SECONDS", "KpiPage"]
@@ -71,8 +72,8 @@ class _Header:
         yield self._metric
 
 
-_COUNTER_FIELDS = tuple(attribute for _, attribute, _ in _STATE_COUNTERS)
-_COUNTER_NAMES = tuple(f"{name}_total" for name, _, _ in _STATE_COUNTERS)
+_COUNTER_FIELDS = tuple(attribute for _, attribute in _STATE_COUNTERS)
+_COUNTER_NAMES = tuple(f"{spec.name}_total" for spec, _ in _STATE_COUNTERS)
 _LIVE = tuple((spec.name, spec.source_field) for spec in LIVE_METRICS + STAFFING_METRICS)
 _LIVE_DICT = tuple(
     (spec.name, spec.source_field, spec.labels[1], spec.labels[1] < "queue")

@@ -15,9 +15,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Gauge, Histogram
+from prometheus_client import CollectorRegistry
 
-__all__ = ["LOOP_LAG_BUCKETS", "LoopLagProbe", "install_loop_lag_probe"]
+from streams.metric_spec import MetricSpec
+
+__all__ = ["LOOP_LAG_BUCKETS", "LOOP_LAG_METRICS", "LoopLagProbe", "install_loop_lag_probe"]
 
 PROBE_INTERVAL_SECONDS = 0.05
 """How often the probe asks to be woken: 20 observations a second, each a few microseconds."""
@@ -27,23 +29,28 @@ LOOP_LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 buckets (the share of observations in ``le="0.025"``)."""
 
 
+LOOP_LAG = MetricSpec(
+    "ccpulse_event_loop_lag_seconds",
+    "histogram",
+    "How much later than scheduled the event loop woke the loop-lag probe "
+    "(streams/worker/loop_lag.py): the length of each stall of the worker's loop.",
+    buckets=LOOP_LAG_BUCKETS,
+)
+LOOP_LAG_LONGEST = MetricSpec(
+    "ccpulse_event_loop_lag_longest_seconds",
+    "gauge",
+    "The longest event-loop stall the loop-lag probe saw since the worker started.",
+)
+LOOP_LAG_METRICS: tuple[MetricSpec, ...] = (LOOP_LAG, LOOP_LAG_LONGEST)
+
+
 class LoopLagProbe:
     """Records the loop's lateness in waking a sleeper (:meth:`observe`), run by :meth:`run`."""
 
     def __init__(self, registry: CollectorRegistry, interval: float = PROBE_INTERVAL_SECONDS):
         self.interval = interval
-        self.histogram = Histogram(
-            "ccpulse_event_loop_lag_seconds",
-            "How much later than scheduled the event loop woke the loop-lag probe "
-            "(streams/worker/loop_lag.py): the length of each stall of the worker's loop.",
-            buckets=LOOP_LAG_BUCKETS,
-            registry=registry,
-        )
-        self.longest_gauge = Gauge(
-            "ccpulse_event_loop_lag_longest_seconds",
-            "The longest event-loop stall the loop-lag probe saw since the worker started.",
-            registry=registry,
-        )
+        self.histogram = LOOP_LAG.histogram(registry)
+        self.longest_gauge = LOOP_LAG_LONGEST.gauge(registry)
         self.longest = 0.0
 
     def observe(self, lag: float) -> None:
