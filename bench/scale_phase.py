@@ -11,7 +11,9 @@ stopped here. No figure is a test assertion: tests/test_bench_scale.py checks th
    ``--stall-seconds`` without any scrape but the probe's, then as long with a full /metrics
    scrape every ``--scrape-interval`` (5 s), as Prometheus does. The worker's loop-lag histogram
    (streams/worker/loop_lag.py) is read before and after each half; its difference is that half's
-   stalls. The worker's CPU seconds per half give the exposition's cost per event.
+   stalls. Beside the worker, a process with an idle event loop probes the same way: what the
+   machine alone (the other processes on its cores) does to a loop meanwhile. The worker's CPU
+   seconds per half give the exposition's cost per event.
 3. **Recovery.** The worker is stopped (gracefully: its state snapshots written) and a new one of
    the same group started: seconds from its start to ``/ready``, less the start-up of a worker
    of a new group on the same broker (no state to rebuild).
@@ -51,6 +53,7 @@ from bench.workload import encode_records, simulated_events
 
 __all__ = [
     "histogram_quantile",
+    "idle_figures",
     "lag_histogram",
     "measure_scale",
     "produce_batches",
@@ -142,6 +145,38 @@ def _steady_load(bootstrap: str, topics: dict[str, str], rate: float, seconds: f
     return child
 
 
+def _idle_loop(seconds: float, out: Any) -> None:
+    """Child process: an event loop with nothing else to do, woken every 50 ms as the worker's
+    probe is; puts (wall time, lag) of each wake-up on ``out``."""
+    import asyncio
+
+    async def run() -> list[tuple[float, float]]:
+        loop = asyncio.get_running_loop()
+        lags = []
+        end = time.time() + seconds
+        while time.time() < end:
+            due = loop.time() + 0.05
+            await asyncio.sleep(0.05)
+            lags.append((time.time(), max(0.0, loop.time() - due)))
+        return lags
+
+    out.put(asyncio.run(run()))
+
+
+def idle_figures(lags: Sequence[tuple[float, float]], start: float, end: float) -> dict[str, Any]:
+    """The idle loop's wake-ups between ``start`` and ``end`` (wall time): how many, the share
+    within 25 ms, p99 and the longest: what the machine alone does to a loop meanwhile."""
+    within = [lag for at, lag in lags if start <= at <= end]
+    if not within:
+        return {"wakeups": 0}
+    return {
+        "wakeups": len(within),
+        "share_within_limit": sum(1 for lag in within if lag <= 0.025) / len(within),
+        "p99_seconds": summary(within)["p99"],
+        "longest_seconds": max(within),
+    }
+
+
 def loop_stalls(
     worker: Any,
     bootstrap: str,
@@ -150,8 +185,15 @@ def loop_stalls(
     progress: Progress,
 ) -> dict[str, Any]:
     """Stalls and worker CPU without scrapes, then with a full scrape every interval."""
+    import multiprocessing
+
     seconds = args.stall_seconds
     load = _steady_load(bootstrap, topics, args.rate, 2 * seconds + 10.0, args.scale_queues)
+    context = multiprocessing.get_context("fork")
+    idle_out = context.Queue()
+    idle = context.Process(target=_idle_loop, args=(2 * seconds + 10.0, idle_out), daemon=True)
+    idle.start()
+    spans: dict[str, tuple[float, float]] = {}
     halves: dict[str, Any] = {}
     scrapes: list[float] = []
     sizes: list[int] = []
@@ -161,6 +203,7 @@ def loop_stalls(
             applied = applied_total(worker)
             cpu = cpu_seconds(worker.process.pid)
             before = lag_histogram(_get(worker.url + LAG_QUERY))
+            wall = time.time()
             started = time.perf_counter()
             next_scrape = started
             while time.perf_counter() - started < seconds:
@@ -169,6 +212,7 @@ def loop_stalls(
                     next_scrape += args.scrape_interval
                 time.sleep(0.05)
             elapsed = time.perf_counter() - started
+            spans[name] = (wall, time.time())
             after = lag_histogram(_get(worker.url + LAG_QUERY))
             halves[name] = {
                 **stall_figures(before, after),
@@ -180,10 +224,14 @@ def loop_stalls(
                 f"  {name}: stall p99 {1000 * (halves[name]['p99_seconds'] or 0):.1f} ms, "
                 f"worker {halves[name]['worker_cores']:.2f} cores"
             )
+        lags = idle_out.get(timeout=2 * seconds + 60.0)
+        for name, (start, end) in spans.items():
+            halves[name]["idle_process"] = idle_figures(lags, start, end)
     finally:
         load.join(timeout=30.0)
-        if load.is_alive():
-            load.terminate()
+        for child in (load, idle):
+            if child.is_alive():
+                child.terminate()
     calm, busy = halves["without_scrapes"], halves["with_scrapes"]
     extra_cpu = (busy["worker_cores"] - calm["worker_cores"]) * busy["seconds"]
     return {

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bench.report import evaluate_targets, format_table, render_markdown, write_json
-from bench.scale_phase import histogram_quantile, lag_histogram, stall_figures
+from bench.scale_phase import histogram_quantile, idle_figures, lag_histogram, stall_figures
 from bench.scale_report import scale_figures
 from bench.stats import summary
 
@@ -60,6 +60,7 @@ def _scale(stall_p99: float, within: float, scrape: float, recovery: float) -> d
         "worker_cores": 0.5,
         "events": 80_000.0,
         "seconds": 40.0,
+        "idle_process": idle_figures([(1.0, 0.001), (2.0, 0.03), (3.0, 0.002), (9.0, 5.0)], 0, 5),
     }
     return {
         "loop_stall": {
@@ -145,9 +146,11 @@ def test_the_scale_section_says_what_was_measured_and_where() -> None:
     results["scale_broker"] = "Apache Kafka"
     markdown = render_markdown(results, "")
     assert "## At scale (on Apache Kafka; bench/scale_phase.py)" in markdown
-    assert "| with scrapes | 800 | 99.5% | 1 ms | 20 ms | <= 50 ms | 0.50 cores | 80,000 |" in (
-        markdown
-    )
+    # The idle loop's wake-ups of the span only (the one at 9 s is outside it).
+    assert (
+        "| with scrapes | 800 | 99.5% | 1 ms | 20 ms | <= 50 ms | 0.50 cores | 80,000 | "
+        "66.7%, 29 ms, 30 ms |"
+    ) in markdown
     assert "scrapes less without, per event applied: 50.0 µs" in markdown
     assert "Cost of the Prometheus exposition" not in markdown  # not measured in these results
     results["exposition_cost"] = {
