@@ -39,7 +39,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.exposition_cost import exposition_cost
 from bench.machine import cpu_seconds
 from bench.stats import summary
 from bench.worker_phase import (
@@ -466,6 +465,7 @@ def measure_scale(
 ) -> dict[str, Any]:
     """Every figure of the module docstring, on a broker of ``kind`` started and stopped here."""
     from bench.broker_phase import start_broker
+    from bench.exposition_cost import exposition_cost
 
     workdir = workdir / f"scale-{kind}"
     workdir.mkdir(parents=True, exist_ok=True)
