@@ -18,6 +18,7 @@ from processors.events import (
     CallAbandoned,
     CallAnswered,
     CallBlocked,
+    CallCallbackRequested,
     CallEnded,
     CallEntered,
     CallExited,
@@ -27,6 +28,8 @@ from processors.settings import QueueSettings
 from processors.state import (
     EXIT_ABANDONED,
     EXIT_ANSWERED,
+    EXIT_CALLBACK,
+    EXIT_FLOW_OUT,
     EXIT_NONE,
     EXIT_OTHER,
     CallVisit,
@@ -36,6 +39,7 @@ from processors.state import (
 __all__ = [
     "CALL_HANDLERS",
     "CALL_TYPES",
+    "FLOW_OUT_EXIT",
     "CallEvent",
     "apply_call_event",
     "calls_waiting",
@@ -65,6 +69,12 @@ def _count_exit(panes: PaneStore, visit: CallVisit, settings: QueueSettings) -> 
             panes.add(second, C.ABANDONED_WAIT_SUM, wait)
             if within:
                 panes.add(second, C.ABANDONED_WITHIN_T, 1)
+    elif visit.exit_kind == EXIT_CALLBACK:
+        panes.add(second, C.CALLBACKS_REQUESTED, 1)
+        panes.add(second, C.CALLBACK_REQUEST_WAIT_SUM, wait)
+    elif visit.exit_kind == EXIT_FLOW_OUT:
+        panes.add(second, C.FLOW_OUTS, 1)
+        panes.add(second, C.FLOW_OUT_WAIT_SUM, wait)
     else:
         panes.add(second, C.OTHER_EXITS, 1)
         panes.add(second, C.OTHER_EXITS_WAIT_SUM, wait)
@@ -113,7 +123,7 @@ def _exit_handler(exit_kind: int) -> CallHandler:
     def on_exit(
         state: QueueState,
         panes: PaneStore,
-        event: CallAnswered | CallAbandoned | CallExited,
+        event: CallAnswered | CallAbandoned | CallExited | CallCallbackRequested,
         t: float,
         settings: QueueSettings,
     ) -> bool:
@@ -139,9 +149,12 @@ CALL_HANDLERS: dict[type, CallHandler] = {
     CallAnswered: _exit_handler(EXIT_ANSWERED),
     CallAbandoned: _exit_handler(EXIT_ABANDONED),
     CallExited: _exit_handler(EXIT_OTHER),
+    CallCallbackRequested: _exit_handler(EXIT_CALLBACK),
     CallEnded: on_ended,
 }
 """One function per telephony event type (a dict look-up, not a chain of isinstance checks)."""
+FLOW_OUT_EXIT: CallHandler = _exit_handler(EXIT_FLOW_OUT)
+"""A ``call.transferred`` with ``while_queued``: an exit of its own kind (callbacks.py)."""
 
 
 def apply_call_event(

@@ -32,12 +32,23 @@ from processors.agents import (
     evict_agents,
     occupancy,
 )
+from processors.callbacks import (
+    callbacks_pending,
+    evict_callbacks,
+    on_callback_attempted,
+    on_callback_completed,
+    on_callback_requested,
+    on_transferred,
+)
 from processors.calls import CALL_HANDLERS, CallHandler, calls_waiting, evict_calls
 from processors.contacts import apply_contact, evict_contacts
 from processors.events import (
     TELEPHONY_TYPES,
     TICKETING_TYPES,
     AgentStateChanged,
+    CallCallbackAttempted,
+    CallCallbackCompleted,
+    CallCallbackRequested,
     CallEntered,
     CallTransferred,
     Event,
@@ -159,7 +170,10 @@ class KpiEngine:
             **{kind: _call_handler(apply) for kind, apply in CALL_HANDLERS.items()},
             CallEntered: self._on_entered,
             AgentStateChanged: self._on_agent,
-            CallTransferred: _on_transfer,
+            CallTransferred: _call_handler(on_transferred),
+            CallCallbackRequested: _call_handler(on_callback_requested),
+            CallCallbackAttempted: _call_handler(on_callback_attempted),
+            CallCallbackCompleted: _call_handler(on_callback_completed),
             SurveyResponse: _on_survey,
             **{kind: _on_ticket for kind in TICKETING_TYPES if kind is not SurveyResponse},
         }
@@ -394,6 +408,9 @@ class KpiEngine:
             phone = state.watermarks["telephony"]
             evict_calls(state, horizons["telephony"], phone - self.settings.max_open_call_seconds)
             evict_agents(state, phone - self._history)
+            evict_callbacks(
+                state, horizons["telephony"], phone - self.settings.max_open_callback_seconds
+            )
         through = max(state.watermarks.values())
         if math.floor(through / SLOW_EVICT_SECONDS) != math.floor(
             state.evicted_through / SLOW_EVICT_SECONDS
@@ -429,9 +446,12 @@ class KpiEngine:
         occupied = runtime.occupancy.occupancies(list(firsts.values()), at)
         for (label, first), occupancy_now in zip(firsts.items(), occupied, strict=True):
             totals = panes.sum_since(first, at) if label == self._today else panes.sum(first, at)
-            windows[label] = window_kpis(totals, settings.sl_variant, occupancy_now)
+            windows[label] = window_kpis(
+                totals, settings.sl_variant, occupancy_now, _flow_outs_against(settings)
+            )
         live = LiveKpis()
         live.calls_waiting, live.oldest_wait_seconds = calls_waiting(state, at)
+        live.callbacks_pending = callbacks_pending(state, at)
         live.agents, live.agents_staffed = agents_by_state(state, at)
         ticket_gauges(state, at, settings, live, runtime.ticket_index())
         staffing_kpis = windows.get(self.settings.staffing_window)
@@ -478,6 +498,7 @@ class KpiEngine:
             runtime.panes.sum(first, at),
             runtime.settings.sl_variant,
             occupancy(runtime.state, first, at),
+            _flow_outs_against(runtime.settings),
         )
 
     def owned(self) -> Iterator[str]:
@@ -495,8 +516,9 @@ def _call_handler(apply: CallHandler) -> Handler:
     return on_call
 
 
-def _on_transfer(runtime: _Queue, event: CallTransferred, t: float, result: BatchResult) -> bool:
-    return True  # informational: a transfer is not an exit from the queue
+def _flow_outs_against(settings: QueueSettings) -> tuple[bool, bool]:
+    """Whether callback requests and flow-outs count against abandonment and service level."""
+    return settings.sl_callbacks == "against", settings.sl_flow_outs == "against"
 
 
 def _on_survey(runtime: _Queue, event: SurveyResponse, t: float, result: BatchResult) -> bool:

@@ -22,7 +22,15 @@ def _count(value: float) -> int:
     return round(value)
 
 
-def window_kpis(totals: list[float], sl_variant: SlVariant, occupancy: float | None) -> WindowKpis:
+def window_kpis(
+    totals: list[float],
+    sl_variant: SlVariant,
+    occupancy: float | None,
+    against: tuple[bool, bool] = (False, False),
+) -> WindowKpis:
+    """The KPIs of one window from its summed counters. ``against``: whether callback requests
+    and flow-outs count in the exits E (abandonment and service level), QueueSettings'
+    ``sl_callbacks`` and ``sl_flow_outs``."""
     entered = _count(totals[C.ENTERED])
     blocked = _count(totals[C.BLOCKED])
     answered = _count(totals[C.ANSWERED])
@@ -30,7 +38,13 @@ def window_kpis(totals: list[float], sl_variant: SlVariant, occupancy: float | N
     other = _count(totals[C.OTHER_EXITS])
     a_t = _count(totals[C.ANSWERED_WITHIN_T])
     b_t = _count(totals[C.ABANDONED_WITHIN_T])
+    callbacks = _count(totals[C.CALLBACKS_REQUESTED])
+    flow_outs = _count(totals[C.FLOW_OUTS])
     exits = answered + abandoned + other
+    if against[0]:
+        exits += callbacks
+    if against[1]:
+        exits += flow_outs
     variants: dict[str, float | None] = {
         "answered": ratio(a_t, answered),
         "offered": ratio(a_t, exits),
@@ -38,6 +52,9 @@ def window_kpis(totals: list[float], sl_variant: SlVariant, occupancy: float | N
         "abandons_positive": ratio(a_t + b_t, exits),
     }
     handled = _count(totals[C.HANDLED])
+    transfers = _count(totals[C.TRANSFERS])
+    completed = _count(totals[C.CALLBACKS_COMPLETED])
+    succeeded = _count(totals[C.CALLBACKS_SUCCEEDED])
     solved = _count(totals[C.TICKETS_SOLVED])
     reopened = _count(totals[C.TICKETS_REOPENED])
     first_replies = _count(totals[C.FIRST_REPLIES])
@@ -65,7 +82,9 @@ def window_kpis(totals: list[float], sl_variant: SlVariant, occupancy: float | N
         patience_seconds=ratio(
             totals[C.ANSWERED_WAIT_SUM]
             + totals[C.ABANDONED_WAIT_SUM]
-            + totals[C.OTHER_EXITS_WAIT_SUM],
+            + totals[C.OTHER_EXITS_WAIT_SUM]
+            + totals[C.CALLBACK_REQUEST_WAIT_SUM]
+            + totals[C.FLOW_OUT_WAIT_SUM],
             abandoned,
         ),
         service_level=variants[sl_variant],
@@ -73,6 +92,17 @@ def window_kpis(totals: list[float], sl_variant: SlVariant, occupancy: float | N
         service_level_offered=variants["offered"],
         service_level_ignore_abandons=variants["ignore_abandons"],
         service_level_abandons_positive=variants["abandons_positive"],
+        callbacks_requested=callbacks,
+        flow_outs=flow_outs,
+        transfers=transfers,
+        transfer_rate=ratio(transfers, answered),
+        callback_attempts=_count(totals[C.CALLBACK_ATTEMPTS]),
+        callbacks_completed=completed,
+        callbacks_succeeded=succeeded,
+        callback_success_rate=ratio(succeeded, completed),
+        time_to_callback_seconds=ratio(
+            totals[C.CALLBACK_TIME_SUM], _count(totals[C.CALLBACKS_TIMED])
+        ),
         handled=handled,
         aht_seconds=ratio(totals[C.HANDLE_TIME_SUM], handled),
         occupancy=occupancy,

@@ -15,6 +15,7 @@ from msgspec import Meta, Struct, field
 __all__ = [
     "SL_VARIANTS",
     "EngineSettings",
+    "FlowOutChoice",
     "QueueSettings",
     "SlVariant",
     "parse_window",
@@ -23,6 +24,10 @@ __all__ = [
 
 SlVariant = Literal["answered", "offered", "ignore_abandons", "abandons_positive"]
 SL_VARIANTS: tuple[SlVariant, ...] = ("answered", "offered", "ignore_abandons", "abandons_positive")
+FlowOutChoice = Literal["excluded", "against"]
+"""How an exit of its own kind (a callback request, a transfer while queued) counts in the
+queue's abandonment and service level: left out of both, or an exit not served within T
+(docs/kpis.md#flow-outs-and-callbacks-in-service-level)."""
 
 PositiveSeconds = Annotated[float, Meta(gt=0)]
 NonNegativeSeconds = Annotated[float, Meta(ge=0)]
@@ -39,6 +44,10 @@ class QueueSettings(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     """Service-level threshold T: a call answered with wait <= T is within service level."""
     sl_variant: SlVariant = "offered"
     """Which of the four service-level formulas is *the* service level (docs/kpis.md)."""
+    sl_callbacks: FlowOutChoice = "excluded"
+    """How callback requests count in abandonment and service level (docs/kpis.md)."""
+    sl_flow_outs: FlowOutChoice = "excluded"
+    """How calls transferred while queued count in abandonment and service level."""
     sl_target: Annotated[float, Meta(gt=0, lt=1)] = 0.8
     """Target fraction for service level (staffing and default alert thresholds)."""
     short_abandon_seconds: NonNegativeSeconds = 5.0
@@ -66,6 +75,9 @@ class EngineSettings(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     """Events older than (newest event time of the queue - this) are dropped and counted."""
     max_open_call_seconds: PositiveSeconds = 4 * 3600.0
     """A call still waiting after this long is presumed lost (its exit never came) and dropped."""
+    max_open_callback_seconds: PositiveSeconds = 48 * 3600.0
+    """A callback requested and not completed after this long is presumed lost and dropped
+    (``ccpulse_callbacks_lost_total``)."""
     closed_ticket_retention_hours: PositiveSeconds = 7 * 24.0
     """How long a solved or closed ticket is remembered (so a reopen finds it)."""
     staffing_window: str = "15m"

@@ -37,6 +37,17 @@ class WindowKpis(Struct, kw_only=True):
     service_level_offered: float | None = None
     service_level_ignore_abandons: float | None = None
     service_level_abandons_positive: float | None = None
+    # callbacks and transfers (processors/callbacks.py): exits of their own kind, at the exit
+    callbacks_requested: int = 0
+    flow_outs: int = 0
+    # ... and what follows them, at the time it happened
+    transfers: int = 0
+    transfer_rate: float | None = None
+    callback_attempts: int = 0
+    callbacks_completed: int = 0
+    callbacks_succeeded: int = 0
+    callback_success_rate: float | None = None
+    time_to_callback_seconds: float | None = None
     # handling and agents
     handled: int = 0
     aht_seconds: float | None = None
@@ -66,6 +77,8 @@ class LiveKpis(Struct, kw_only=True):
 
     calls_waiting: int = 0
     oldest_wait_seconds: float = 0.0
+    callbacks_pending: int = 0
+    """Callbacks requested and not yet completed."""
     agents: dict[str, int] = field(default_factory=dict)
     """Agents by state now (available, on_call, wrap_up, not_ready); logged-out agents omitted."""
     agents_staffed: int = 0

@@ -28,6 +28,7 @@ from processors.panes import Pane, chunks_from_seconds
 
 __all__ = [
     "CallVisit",
+    "Callback",
     "QueueState",
     "Ticket",
     "Timeline",
@@ -37,6 +38,9 @@ __all__ = [
 ]
 
 EXIT_NONE, EXIT_ANSWERED, EXIT_ABANDONED, EXIT_OTHER = 0, 1, 2, 3
+EXIT_CALLBACK, EXIT_FLOW_OUT = 4, 5
+"""A callback request and a transfer while queued: exits of their own kind
+(processors/callbacks.py)."""
 
 
 class CallVisit(Struct, array_like=True, gc=False):
@@ -49,6 +53,18 @@ class CallVisit(Struct, array_like=True, gc=False):
     counted: bool = False
     """True once the exit has been added to the panes (it needs the wait, so the entry or a
     source-reported wait)."""
+
+
+class Callback(Struct, array_like=True, gc=False):
+    """One requested callback of the queue (processors/callbacks.py). Either end may arrive
+    first."""
+
+    requested_at: float | None = None
+    completed_at: float | None = None
+    success: bool = False
+    timed: bool = False
+    """True once its time to callback (completion - request) has been added to the panes: a
+    successful completion needs its request for that."""
 
 
 class Ticket(Struct, array_like=True, gc=False):
@@ -138,6 +154,10 @@ class QueueState(Struct, gc=False):
     """Events that carried no new fact (a second entry or exit for the same call)."""
     unmatched_exits: int = 0
     lost_calls: int = 0
+    callbacks: dict[str, Callback] = field(default_factory=dict)
+    """Per call id, the callbacks requested and not yet forgotten (processors/callbacks.py)."""
+    lost_callbacks: int = 0
+    """Callbacks requested and never completed within ``engine.max_open_callback_seconds``."""
     evicted_through: float = 0.0
     """Event time up to which stale state was last evicted."""
 

@@ -5,7 +5,8 @@ events for each question. No panes, no state, no incremental updates. The proper
 that the streaming engine gives exactly these numbers whatever the arrival order.
 
 Assumes what the property generator guarantees: no event is late, each call has at most one
-entry and one exit, a ticket is moved only while unsolved with nothing but its creation in the
+entry and one exit (a callback request and a transfer while queued are exits), at most one
+callback completion, a ticket is moved only while unsolved with nothing but its creation in the
 old queue, and events of a moved ticket after the move name its new queue.
 """
 
@@ -21,9 +22,13 @@ from processors.events import (
     CallAbandoned,
     CallAnswered,
     CallBlocked,
+    CallCallbackAttempted,
+    CallCallbackCompleted,
+    CallCallbackRequested,
     CallEnded,
     CallEntered,
     CallExited,
+    CallTransferred,
     Event,
     SurveyResponse,
     TicketClosed,
@@ -81,9 +86,14 @@ def _queue(
 
     # --- telephony
     entries = {e.call_id: e for e in mine if isinstance(e, CallEntered)}
-    exits = {e.call_id: e for e in mine if isinstance(e, CallAnswered | CallAbandoned | CallExited)}
-    answered = abandoned = short = other = a_t = b_t = 0
-    answered_wait = abandoned_wait = other_wait = 0.0
+    exits = {
+        e.call_id: e
+        for e in mine
+        if isinstance(e, CallAnswered | CallAbandoned | CallExited | CallCallbackRequested)
+        or (isinstance(e, CallTransferred) and e.while_queued)
+    }
+    answered = abandoned = short = other = a_t = b_t = callbacks = flow_outs = 0
+    answered_wait = abandoned_wait = other_wait = own_kind_wait = 0.0
     for call_id, exit_event in exits.items():
         if not first <= sec(exit_event) <= at:
             continue
@@ -104,12 +114,20 @@ def _queue(
                 abandoned += 1
                 abandoned_wait += wait
                 b_t += wait <= qs.sl_threshold_seconds
+        elif isinstance(exit_event, CallCallbackRequested):
+            callbacks += 1
+            own_kind_wait += wait
+        elif isinstance(exit_event, CallTransferred):
+            flow_outs += 1
+            own_kind_wait += wait
         else:
             other += 1
             other_wait += wait
     entered = sum(1 for e in inside if isinstance(e, CallEntered))
     blocked = sum(1 for e in inside if isinstance(e, CallBlocked))
     exits_n = answered + abandoned + other
+    exits_n += callbacks if qs.sl_callbacks == "against" else 0
+    exits_n += flow_outs if qs.sl_flow_outs == "against" else 0
     variants = {
         "answered": div(a_t, answered),
         "offered": div(a_t, exits_n),
@@ -131,7 +149,9 @@ def _queue(
         abandon_rate=div(abandoned, exits_n),
         asa_seconds=div(answered_wait, answered),
         avg_abandon_seconds=div(abandoned_wait, abandoned),
-        patience_seconds=div(answered_wait + abandoned_wait + other_wait, abandoned),
+        patience_seconds=div(
+            answered_wait + abandoned_wait + other_wait + own_kind_wait, abandoned
+        ),
         service_level=variants[qs.sl_variant],
         service_level_answered=variants["answered"],
         service_level_offered=variants["offered"],
@@ -148,6 +168,7 @@ def _queue(
         if sec(entry) <= at and (call_id not in exits or sec(exits[call_id]) > at)
     ]
     out["calls_waiting"] = len(waiting)
+    out.update(_callbacks(mine, inside, first, at, callbacks, flow_outs, answered))
     out["oldest_wait_seconds"] = float(at - min(waiting)) if waiting else 0.0
 
     # --- agents
@@ -210,6 +231,47 @@ def _queue(
                 repeats += 1
     out.update(contacts=contacts, repeat_contacts=repeats, fcr=div(contacts - repeats, contacts))
     return out
+
+
+def _callbacks(
+    mine: list[Event],
+    inside: list[Event],
+    first: int,
+    at: int,
+    callbacks: int,
+    flow_outs: int,
+    answered: int,
+) -> dict[str, Any]:
+    """Callbacks and transfers (docs/kpis.md): the first request and the first completion of
+    each call id are the callback's; a transfer without ``while_queued`` is of an answered call."""
+    requests: dict[str, CallCallbackRequested] = {}
+    completions: dict[str, CallCallbackCompleted] = {}
+    for e in sorted(mine, key=ts):
+        if isinstance(e, CallCallbackRequested):
+            requests.setdefault(e.call_id, e)
+        elif isinstance(e, CallCallbackCompleted):
+            completions.setdefault(e.call_id, e)
+    pending = sum(
+        1
+        for call_id, request in requests.items()
+        if sec(request) <= at and (call_id not in completions or sec(completions[call_id]) > at)
+    )
+    done = [c for c in completions.values() if first <= sec(c) <= at]
+    succeeded = [c for c in done if c.success]
+    timed = [ts(c) - ts(requests[c.call_id]) for c in succeeded if c.call_id in requests]
+    transfers = sum(1 for e in inside if isinstance(e, CallTransferred) and not e.while_queued)
+    return {
+        "callbacks_requested": callbacks,
+        "flow_outs": flow_outs,
+        "transfers": transfers,
+        "transfer_rate": div(transfers, answered),
+        "callback_attempts": sum(1 for e in inside if isinstance(e, CallCallbackAttempted)),
+        "callbacks_completed": len(done),
+        "callbacks_succeeded": len(succeeded),
+        "callback_success_rate": div(len(succeeded), len(done)),
+        "time_to_callback_seconds": div(sum(max(0.0, x) for x in timed), len(timed)),
+        "callbacks_pending": pending,
+    }
 
 
 UNSOLVED = {"new", "open", "pending", "hold"}

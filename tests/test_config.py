@@ -83,6 +83,27 @@ def test_bad_enum_in_a_queue_override(tmp_path: Path) -> None:
     assert info.value.path == "engine.queues.billing.sl_variant"
 
 
+def test_callback_and_flow_out_choices_default_and_are_checked(tmp_path: Path) -> None:
+    defaults = load_config(None).engine
+    assert defaults.for_queue("q").sl_callbacks == "excluded"
+    assert defaults.for_queue("q").sl_flow_outs == "excluded"
+    assert defaults.max_open_callback_seconds == 48 * 3600
+    path = write(
+        tmp_path,
+        "engine:\n  max_open_callback_seconds: 600\n  queues:\n    sales-*:\n"
+        "      sl_callbacks: against\n",
+    )
+    engine = load_config(path).engine
+    assert engine.for_queue("sales-emea").sl_callbacks == "against"
+    assert engine.for_queue("sales-emea").sl_flow_outs == "excluded"
+    assert engine.max_open_callback_seconds == 600
+    path = write(tmp_path, "engine:\n  queues:\n    billing:\n\n      sl_flow_outs: ignored\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert (info.value.line, info.value.path) == (5, "engine.queues.billing.sl_flow_outs")
+    assert str(path) in str(info.value)
+
+
 def test_unknown_time_zone_and_bad_window(tmp_path: Path) -> None:
     path = write(tmp_path, "engine:\n  defaults:\n    timezone: Mars/Olympus\n")
     with pytest.raises(ConfigError, match=r":3: engine.defaults.timezone: unknown time zone"):

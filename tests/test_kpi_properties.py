@@ -24,9 +24,13 @@ from processors.events import (
     CallAbandoned,
     CallAnswered,
     CallBlocked,
+    CallCallbackAttempted,
+    CallCallbackCompleted,
+    CallCallbackRequested,
     CallEnded,
     CallEntered,
     CallExited,
+    CallTransferred,
     Event,
     SurveyResponse,
     TicketClosed,
@@ -48,13 +52,16 @@ WINDOWS = ["5m", "15m", "1h", "today"]
 SETTINGS = EngineSettings(
     windows=WINDOWS,
     allowed_lateness_seconds=LATENESS,
-    defaults=QueueSettings(fcr_window_hours=0.25, sl_variant="offered"),
+    defaults=QueueSettings(fcr_window_hours=0.25, sl_variant="offered", sl_flow_outs="against"),
     queues={
         "q-london": QueueSettings(
             timezone="Europe/London", sl_variant="answered", fcr_window_hours=0.1
         ),
         "q-kolkata": QueueSettings(
-            timezone="Asia/Kolkata", sl_threshold_seconds=30, short_abandon_seconds=3
+            timezone="Asia/Kolkata",
+            sl_threshold_seconds=30,
+            short_abandon_seconds=3,
+            sl_callbacks="against",
         ),
     },
 )
@@ -85,7 +92,10 @@ class History:
         call_id = f"call-{self.n}"
         customer = f"cust-{rng.randrange(6)}" if rng.random() < 0.7 else None
         outcome = rng.choice(
-            ["answered", "answered", "abandoned", "exited", "waiting", "blocked", "orphan"]
+            [
+                *("answered", "answered", "abandoned", "exited", "waiting", "blocked", "orphan"),
+                *("callback", "flow_out"),
+            ]
         )
         if outcome == "blocked":
             self.events.append(
@@ -110,12 +120,33 @@ class History:
             "abandoned": CallAbandoned,
             "exited": CallExited,
             "orphan": CallAnswered,
+            "callback": CallCallbackRequested,
+            "flow_out": CallTransferred,
         }[outcome]
+        extra: dict[str, Any] = {"while_queued": True} if kind is CallTransferred else {}
         self.events.append(
             kind(
-                id=self.id(), time=when(exit_t), queue=queue, call_id=call_id, wait_seconds=reported
+                id=self.id(),
+                time=when(exit_t),
+                queue=queue,
+                call_id=call_id,
+                wait_seconds=reported,
+                **extra,
             )
         )
+        if kind is CallCallbackRequested:
+            self.callback(queue, call_id, exit_t)
+        if kind is CallAnswered and rng.random() < 0.3:
+            # An agent transfers the answered call: counted in `transfers`, not an exit.
+            self.events.append(
+                CallTransferred(
+                    id=self.id(),
+                    time=when(exit_t + self.t(0, 400)),
+                    queue=queue,
+                    call_id=call_id,
+                    to_queue=rng.choice(QUEUES),
+                )
+            )
         if kind is CallAnswered and rng.random() < 0.6:
             talk = round(rng.uniform(10, 300), 3)
             self.events.append(
@@ -127,6 +158,33 @@ class History:
                     talk_seconds=talk,
                     hold_seconds=rng.choice([0.0, 12.5]),
                     wrapup_seconds=5.0,
+                )
+            )
+
+    def callback(self, queue: str, call_id: str, requested: float) -> None:
+        """Tries after a callback request, and maybe its completion; either may come before the
+        request in arrival order (close in time) or much later (still pending at times)."""
+        rng, t = self.rng, requested
+        for _ in range(rng.randrange(0, 3)):
+            t += rng.choice([0.0, self.t(0, 30), self.t(30, 900)])
+            self.events.append(
+                CallCallbackAttempted(
+                    id=self.id(),
+                    time=when(t),
+                    queue=queue,
+                    call_id=call_id,
+                    outcome=rng.choice(["connected", "no_answer", "busy"]),
+                )
+            )
+        if rng.random() < 0.75:
+            t += rng.choice([0.0, self.t(0, 20), self.t(20, 1200)])
+            self.events.append(
+                CallCallbackCompleted(
+                    id=self.id(),
+                    time=when(t),
+                    queue=queue,
+                    call_id=call_id,
+                    success=rng.random() < 0.7,
                 )
             )
 

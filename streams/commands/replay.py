@@ -87,8 +87,13 @@ _COLUMNS = (
     ("blocked_rate", "blk%"),
     ("asa_seconds", "ASA s"),
     ("service_level", "SL%"),
+    ("callbacks_requested", "cb"),
+    ("flow_outs", "flow"),
+    ("transfer_rate", "xfer%"),
     ("calls_waiting", "wait"),
     ("oldest_wait_seconds", "oldest s"),
+    ("callbacks_pending", "cb wait"),
+    ("callback_success_rate", "cb ok%"),
     ("backlog", "backlog"),
 )
 

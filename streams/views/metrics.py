@@ -48,6 +48,11 @@ _STATE_COUNTERS = (
         "Exits whose entry never arrived in time.",
     ),
     ("ccpulse_calls_lost", "lost_calls", "Calls that entered and never left within the limit."),
+    (
+        "ccpulse_callbacks_lost",
+        "lost_callbacks",
+        "Callbacks requested and never completed within the limit.",
+    ),
 )
 
 

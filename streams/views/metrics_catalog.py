@@ -147,6 +147,12 @@ OPERATIONAL_METRICS: tuple[MetricSpec, ...] = (
         ("queue",),
     ),
     MetricSpec(
+        "ccpulse_callbacks_lost",
+        "counter",
+        "Callbacks requested and never completed within the limit.",
+        ("queue",),
+    ),
+    MetricSpec(
         "ccpulse_events_rekeyed",
         "counter",
         "Events re-published because their key was not their queue.",
