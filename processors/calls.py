@@ -33,6 +33,7 @@ from processors.state import (
     EXIT_NONE,
     EXIT_OTHER,
     CallVisit,
+    IvrVisit,
     QueueState,
 )
 
@@ -44,6 +45,7 @@ __all__ = [
     "apply_call_event",
     "calls_waiting",
     "evict_calls",
+    "evict_visits",
 ]
 
 
@@ -192,8 +194,19 @@ def evict_calls(state: QueueState, finished_before: float, lost_before: float) -
     (the entry would be late): it is dropped and counted in ``unmatched_exits``. A call that
     entered before ``lost_before`` and never left is presumed lost (``lost_calls``).
     """
+    evict_visits(state, state.calls, finished_before, lost_before)
+
+
+def evict_visits(
+    state: QueueState,
+    visits: dict[str, CallVisit] | dict[str, IvrVisit],
+    finished_before: float,
+    lost_before: float,
+) -> None:
+    """:func:`evict_calls` over any visits with an entry and an exit (queue visits, IVR
+    passes: processors/ivr.py), counted in the same ``unmatched_exits`` and ``lost_calls``."""
     stale: list[str] = []
-    for call_id, visit in state.calls.items():
+    for call_id, visit in visits.items():
         if visit.exit_at is not None:
             if visit.exit_at < finished_before:
                 if not visit.counted:
@@ -203,4 +216,4 @@ def evict_calls(state: QueueState, finished_before: float, lost_before: float) -
             state.lost_calls += 1
             stale.append(call_id)
     for call_id in stale:
-        del state.calls[call_id]
+        del visits[call_id]

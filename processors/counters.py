@@ -61,6 +61,13 @@ class C(IntEnum):
     CALLBACKS_SUCCEEDED = 34
     CALLBACKS_TIMED = 35
     CALLBACK_TIME_SUM = 36
+    # self-service (IVR, processors/ivr.py): entries at entry, outcomes and time at the exit
+    IVR_ENTERED = 37
+    IVR_SELF_SERVED = 38
+    IVR_TO_QUEUE = 39
+    IVR_ABANDONED = 40
+    IVR_ERRORS = 41
+    IVR_TIME_SUM = 42
 
 
 WIDTH = len(C)

@@ -52,12 +52,15 @@ from processors.events import (
     CallEntered,
     CallTransferred,
     Event,
+    IvrEntered,
+    IvrExited,
     SurveyResponse,
     TicketCreated,
     TicketMoved,
     TicketMovedIn,
 )
 from processors.formulas import window_kpis
+from processors.ivr import evict_ivr, ivr_active, on_ivr_entered, on_ivr_exited
 from processors.panes import PaneStore
 from processors.settings import EngineSettings, QueueSettings, parse_window
 from processors.snapshot import LiveKpis, QueueSnapshot, WindowKpis
@@ -174,6 +177,8 @@ class KpiEngine:
             CallCallbackRequested: _call_handler(on_callback_requested),
             CallCallbackAttempted: _call_handler(on_callback_attempted),
             CallCallbackCompleted: _call_handler(on_callback_completed),
+            IvrEntered: _call_handler(on_ivr_entered),
+            IvrExited: _call_handler(on_ivr_exited),
             SurveyResponse: _on_survey,
             **{kind: _on_ticket for kind in TICKETING_TYPES if kind is not SurveyResponse},
         }
@@ -407,6 +412,7 @@ class KpiEngine:
         if "telephony" in state.watermarks:
             phone = state.watermarks["telephony"]
             evict_calls(state, horizons["telephony"], phone - self.settings.max_open_call_seconds)
+            evict_ivr(state, horizons["telephony"], phone - self.settings.max_open_call_seconds)
             evict_agents(state, phone - self._history)
             evict_callbacks(
                 state, horizons["telephony"], phone - self.settings.max_open_callback_seconds
@@ -452,6 +458,7 @@ class KpiEngine:
         live = LiveKpis()
         live.calls_waiting, live.oldest_wait_seconds = calls_waiting(state, at)
         live.callbacks_pending = callbacks_pending(state, at)
+        live.ivr_active = ivr_active(state, at)
         live.agents, live.agents_staffed = agents_by_state(state, at)
         ticket_gauges(state, at, settings, live, runtime.ticket_index())
         staffing_kpis = windows.get(self.settings.staffing_window)

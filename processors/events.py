@@ -37,6 +37,8 @@ __all__ = [
     "CallExited",
     "CallTransferred",
     "Event",
+    "IvrEntered",
+    "IvrExited",
     "SurveyResponse",
     "TicketAssigned",
     "TicketClosed",
@@ -72,6 +74,7 @@ Priority = Literal["low", "normal", "high", "urgent"]
 OpenStatus = Literal["new", "open", "pending", "hold"]
 ReplyAuthor = Literal["agent", "customer", "automation"]
 CallbackOutcome = Literal["connected", "no_answer", "busy", "failed"]
+IvrOutcome = Literal["self_served", "to_queue", "abandoned", "error"]
 
 
 class _Base(
@@ -192,6 +195,33 @@ class CallEnded(_Base, frozen=True, tag="call.ended"):
             _check_name("agent", self.agent)
 
 
+class IvrEntered(_Base, frozen=True, tag="ivr.entered"):
+    """A call entered the self-service flow ``flow``; counted under ``queue`` (the flow's own key,
+    or the queue it serves: docs/kpis.md#ivr_entered). ``call_id`` links it to the queue visit
+    that may follow."""
+
+    call_id: NonEmpty
+    flow: NonEmpty
+
+    def __post_init__(self) -> None:
+        _check_name("flow", self.flow)
+
+
+class IvrExited(_Base, frozen=True, tag="ivr.exited"):
+    """The call left the flow: served by it (``self_served``), sent on to a queue (outcome
+    ``to_queue``; the field ``to_queue`` may name the queue), hung up (``abandoned``) or failed
+    (``error``). ``ivr_seconds`` is the source's own time in the flow, if any."""
+
+    call_id: NonEmpty
+    flow: NonEmpty
+    outcome: IvrOutcome
+    to_queue: NonEmpty | None = None
+    ivr_seconds: Seconds | None = None
+
+    def __post_init__(self) -> None:
+        _check_name("flow", self.flow)
+
+
 class AgentStateChanged(_Base, frozen=True, tag="agent.state"):
     """An agent serving ``queue`` entered ``state`` at ``time``."""
 
@@ -308,6 +338,8 @@ Event = (
     | CallCallbackRequested
     | CallCallbackAttempted
     | CallCallbackCompleted
+    | IvrEntered
+    | IvrExited
     | AgentStateChanged
     | TicketCreated
     | TicketAssigned
@@ -333,6 +365,8 @@ TELEPHONY_TYPES: tuple[type[_Base], ...] = (
     CallCallbackRequested,
     CallCallbackAttempted,
     CallCallbackCompleted,
+    IvrEntered,
+    IvrExited,
 )
 TICKETING_TYPES: tuple[type[_Base], ...] = (
     TicketCreated,

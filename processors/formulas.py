@@ -54,6 +54,11 @@ def window_kpis(
     handled = _count(totals[C.HANDLED])
     transfers = _count(totals[C.TRANSFERS])
     completed = _count(totals[C.CALLBACKS_COMPLETED])
+    self_served = _count(totals[C.IVR_SELF_SERVED])
+    to_queue = _count(totals[C.IVR_TO_QUEUE])
+    ivr_abandoned = _count(totals[C.IVR_ABANDONED])
+    ivr_errors = _count(totals[C.IVR_ERRORS])
+    ivr_exits = self_served + to_queue + ivr_abandoned + ivr_errors
     succeeded = _count(totals[C.CALLBACKS_SUCCEEDED])
     solved = _count(totals[C.TICKETS_SOLVED])
     reopened = _count(totals[C.TICKETS_REOPENED])
@@ -103,6 +108,14 @@ def window_kpis(
         time_to_callback_seconds=ratio(
             totals[C.CALLBACK_TIME_SUM], _count(totals[C.CALLBACKS_TIMED])
         ),
+        ivr_entered=_count(totals[C.IVR_ENTERED]),
+        ivr_self_served=self_served,
+        ivr_to_queue=to_queue,
+        ivr_abandoned=ivr_abandoned,
+        ivr_errors=ivr_errors,
+        ivr_containment_rate=ratio(self_served, self_served + to_queue),
+        ivr_abandon_rate=ratio(ivr_abandoned, ivr_exits),
+        ivr_seconds=ratio(totals[C.IVR_TIME_SUM], ivr_exits),
         handled=handled,
         aht_seconds=ratio(totals[C.HANDLE_TIME_SUM], handled),
         occupancy=occupancy,

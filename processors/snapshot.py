@@ -48,6 +48,16 @@ class WindowKpis(Struct, kw_only=True):
     callbacks_succeeded: int = 0
     callback_success_rate: float | None = None
     time_to_callback_seconds: float | None = None
+    # self-service (processors/ivr.py): entries at entry, outcomes and time at the exit
+    ivr_entered: int = 0
+    ivr_self_served: int = 0
+    ivr_to_queue: int = 0
+    ivr_abandoned: int = 0
+    ivr_errors: int = 0
+    ivr_containment_rate: float | None = None
+    ivr_abandon_rate: float | None = None
+    ivr_seconds: float | None = None
+    """Mean time in the flow of the passes that ended in W."""
     # handling and agents
     handled: int = 0
     aht_seconds: float | None = None
@@ -79,6 +89,8 @@ class LiveKpis(Struct, kw_only=True):
     oldest_wait_seconds: float = 0.0
     callbacks_pending: int = 0
     """Callbacks requested and not yet completed."""
+    ivr_active: int = 0
+    """Calls in a self-service flow now."""
     agents: dict[str, int] = field(default_factory=dict)
     """Agents by state now (available, on_call, wrap_up, not_ready); logged-out agents omitted."""
     agents_staffed: int = 0

@@ -29,6 +29,7 @@ from processors.panes import Pane, chunks_from_seconds
 __all__ = [
     "CallVisit",
     "Callback",
+    "IvrVisit",
     "QueueState",
     "Ticket",
     "Timeline",
@@ -65,6 +66,19 @@ class Callback(Struct, array_like=True, gc=False):
     timed: bool = False
     """True once its time to callback (completion - request) has been added to the panes: a
     successful completion needs its request for that."""
+
+
+class IvrVisit(Struct, array_like=True, gc=False):
+    """One call's pass through a self-service flow (processors/ivr.py). Either end may arrive
+    first."""
+
+    entered_at: float | None = None
+    outcome: str | None = None
+    exit_at: float | None = None
+    reported_seconds: float | None = None
+    counted: bool = False
+    """True once the exit has been added to the panes (it needs the time in the flow: the
+    entry or a source-reported ``ivr_seconds``)."""
 
 
 class Ticket(Struct, array_like=True, gc=False):
@@ -158,6 +172,8 @@ class QueueState(Struct, gc=False):
     """Per call id, the callbacks requested and not yet forgotten (processors/callbacks.py)."""
     lost_callbacks: int = 0
     """Callbacks requested and never completed within ``engine.max_open_callback_seconds``."""
+    ivr: dict[str, IvrVisit] = field(default_factory=dict)
+    """Per call id, its pass through a self-service flow counted under this queue."""
     evicted_through: float = 0.0
     """Event time up to which stale state was last evicted."""
 

@@ -30,6 +30,8 @@ from processors.events import (
     CallExited,
     CallTransferred,
     Event,
+    IvrEntered,
+    IvrExited,
     SurveyResponse,
     TicketClosed,
     TicketCreated,
@@ -169,6 +171,7 @@ def _queue(
     ]
     out["calls_waiting"] = len(waiting)
     out.update(_callbacks(mine, inside, first, at, callbacks, flow_outs, answered))
+    out.update(_ivr(mine, inside, first, at))
     out["oldest_wait_seconds"] = float(at - min(waiting)) if waiting else 0.0
 
     # --- agents
@@ -271,6 +274,45 @@ def _callbacks(
         "callback_success_rate": div(len(succeeded), len(done)),
         "time_to_callback_seconds": div(sum(max(0.0, x) for x in timed), len(timed)),
         "callbacks_pending": pending,
+    }
+
+
+def _ivr(mine: list[Event], inside: list[Event], first: int, at: int) -> dict[str, Any]:
+    """Self-service: each pass's exit counted in its second once its time is known (reported,
+    or exit - entry)."""
+    entries = {e.call_id: e for e in mine if isinstance(e, IvrEntered)}
+    exits = {e.call_id: e for e in mine if isinstance(e, IvrExited)}
+    outcomes = {"self_served": 0, "to_queue": 0, "abandoned": 0, "error": 0}
+    total = 0.0
+    for call_id, exit_event in exits.items():
+        if not first <= sec(exit_event) <= at:
+            continue
+        if exit_event.ivr_seconds is not None:
+            seconds = exit_event.ivr_seconds
+        elif call_id in entries:
+            seconds = max(0.0, ts(exit_event) - ts(entries[call_id]))
+        else:
+            continue
+        outcomes[exit_event.outcome] += 1
+        total += seconds
+    ended = sum(outcomes.values())
+    active = sum(
+        1
+        for call_id, entry in entries.items()
+        if sec(entry) <= at and (call_id not in exits or sec(exits[call_id]) > at)
+    )
+    return {
+        "ivr_entered": sum(1 for e in inside if isinstance(e, IvrEntered)),
+        "ivr_self_served": outcomes["self_served"],
+        "ivr_to_queue": outcomes["to_queue"],
+        "ivr_abandoned": outcomes["abandoned"],
+        "ivr_errors": outcomes["error"],
+        "ivr_containment_rate": div(
+            outcomes["self_served"], outcomes["self_served"] + outcomes["to_queue"]
+        ),
+        "ivr_abandon_rate": div(outcomes["abandoned"], ended),
+        "ivr_seconds": div(total, ended),
+        "ivr_active": active,
     }
 
 

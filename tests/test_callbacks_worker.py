@@ -1,4 +1,4 @@
-"""Callbacks, flow-outs and transfers through the real pipeline: the property tests' histories
+"""Callbacks, flow-outs, transfers and IVR through the real pipeline: the property tests' histories
 (which hold them, with every other kind of event) produced to Apache Kafka, applied by a Faust
 worker killed half-way, equal ``ccpulse replay`` of the same events once it has restarted from
 its changelog.
@@ -48,7 +48,7 @@ def shifted_history(seed: int) -> list[bytes]:
     return [msgspec.json.encode(e) for e in order]
 
 
-def test_callbacks_and_transfers_in_the_worker_equal_replay_across_a_kill(
+def test_callbacks_transfers_and_ivr_in_the_worker_equal_replay_across_a_kill(
     broker: KafkaBroker, tmp_path: Path, topic_prefix: str
 ) -> None:
     from tests.test_worker_integration import make_pipeline
@@ -101,5 +101,6 @@ def test_callbacks_and_transfers_in_the_worker_equal_replay_across_a_kill(
         assert sum(w["callbacks_requested"] for w in today) > 0
         assert sum(w["flow_outs"] for w in today) > 0
         assert sum(w["transfers"] for w in today) > 0
+        assert sum(w["ivr_self_served"] + w["ivr_to_queue"] for w in today) > 0
     finally:
         restarted.stop()

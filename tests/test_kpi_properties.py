@@ -32,6 +32,8 @@ from processors.events import (
     CallExited,
     CallTransferred,
     Event,
+    IvrEntered,
+    IvrExited,
     SurveyResponse,
     TicketClosed,
     TicketCreated,
@@ -87,9 +89,39 @@ class History:
     def t(self, low: float, high: float) -> float:
         return round(self.rng.uniform(low, high), 3)
 
+    def ivr(self, queue: str, call_id: str, t: float) -> float:
+        """Maybe a pass through a self-service flow ending at ``t`` (before the call queues) or,
+        for a call that never queues, anywhere; returns when the pass ended."""
+        rng = self.rng
+        flow = rng.choice(["main", "billing-menu"])
+        start = t - rng.choice([0.0, 4.5, round(rng.uniform(1, 200), 3)])
+        if rng.random() < 0.9:  # else: an exit whose entry never arrives
+            self.events.append(
+                IvrEntered(id=self.id(), time=when(start), queue=queue, call_id=call_id, flow=flow)
+            )
+        if rng.random() < 0.15:
+            return t  # still in the flow
+        reported = None if rng.random() < 0.6 else round(t - start + rng.choice([0.0, 2.0]), 3)
+        self.events.append(
+            IvrExited(
+                id=self.id(),
+                time=when(t),
+                queue=queue,
+                call_id=call_id,
+                flow=flow,
+                outcome=rng.choice(
+                    ["self_served", "self_served", "to_queue", "abandoned", "error"]
+                ),
+                ivr_seconds=reported,
+            )
+        )
+        return t
+
     def call(self, queue: str) -> None:
         rng, t = self.rng, self.t(0, SPAN)
         call_id = f"call-{self.n}"
+        if rng.random() < 0.35:
+            self.ivr(queue, call_id, t)
         customer = f"cust-{rng.randrange(6)}" if rng.random() < 0.7 else None
         outcome = rng.choice(
             [

@@ -87,6 +87,7 @@ _COLUMNS = (
     ("blocked_rate", "blk%"),
     ("asa_seconds", "ASA s"),
     ("service_level", "SL%"),
+    ("ivr_containment_rate", "ivr cont%"),
     ("callbacks_requested", "cb"),
     ("flow_outs", "flow"),
     ("transfer_rate", "xfer%"),
