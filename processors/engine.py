@@ -32,6 +32,7 @@ from processors.agents import (
     evict_agents,
     occupancy,
 )
+from processors.calendars import BusinessClock
 from processors.callbacks import (
     callbacks_pending,
     evict_callbacks,
@@ -66,10 +67,12 @@ from processors.settings import EngineSettings, QueueSettings, parse_window
 from processors.snapshot import LiveKpis, QueueSnapshot, WindowKpis
 from processors.staffing import StaffingFigures, StaffingInputs, staffing_figures, staffing_inputs
 from processors.state import QueueState, new_queue_state
+from processors.ticket_sla import ticket_sla_gauges
 from processors.tickets import (
     TicketEvent,
     apply_survey,
     apply_ticket_event,
+    backlog,
     evict_tickets,
     in_backlog_after_all_changes,
     ticket_gauges,
@@ -138,10 +141,22 @@ class _Queue:
     Rebuilt whenever the queue's state object is replaced (a recovery, a test, a replay from a
     snapshot), so it can never describe another state."""
 
-    __slots__ = ("fcr_window", "occupancy", "open_tickets", "panes", "settings", "state")
+    __slots__ = (
+        "clock",
+        "fcr_window",
+        "occupancy",
+        "open_tickets",
+        "panes",
+        "settings",
+        "state",
+    )
 
-    def __init__(self, state: QueueState, settings: QueueSettings) -> None:
+    def __init__(
+        self, state: QueueState, settings: QueueSettings, clock: BusinessClock | None = None
+    ) -> None:
         self.state = state
+        self.clock = clock
+        """The business-hours clock of the queue's calendar (None: around the clock)."""
         self.panes = PaneStore(state.panes)
         self.occupancy = WindowOccupancy(state)
         self.settings = settings
@@ -182,6 +197,12 @@ class KpiEngine:
             SurveyResponse: _on_survey,
             **{kind: _on_ticket for kind in TICKETING_TYPES if kind is not SurveyResponse},
         }
+        self._clocks = {
+            name: BusinessClock(calendar) for name, calendar in self.settings.calendars.items()
+        }
+        for queue_settings in (self.settings.defaults, *self.settings.queues.values()):
+            if queue_settings.calendar is not None and queue_settings.calendar not in self._clocks:
+                raise ValueError(f"no calendar {queue_settings.calendar!r} in calendars")
         self._windows = self.settings.window_seconds()
         self._today = next((label for label, length in self._windows if length is None), None)
         windows = [length for _, length in self._windows]
@@ -278,7 +299,9 @@ class KpiEngine:
         if runtime is None or state is None or runtime.state is not state:
             if state is None:
                 state = self.state(queue) if create else self.queues[queue]
-            runtime = self._runtime[queue] = _Queue(state, self.settings.for_queue(queue))
+            settings = self.settings.for_queue(queue)
+            clock = self._clocks[settings.calendar] if settings.calendar is not None else None
+            runtime = self._runtime[queue] = _Queue(state, settings, clock)
         return runtime
 
     def _apply_queue(self, queue: str, items: Iterable[Item], result: BatchResult) -> None:
@@ -460,7 +483,9 @@ class KpiEngine:
         live.callbacks_pending = callbacks_pending(state, at)
         live.ivr_active = ivr_active(state, at)
         live.agents, live.agents_staffed = agents_by_state(state, at)
-        ticket_gauges(state, at, settings, live, runtime.ticket_index())
+        open_ids = runtime.ticket_index()
+        ticket_gauges(state, at, settings, live, open_ids)
+        ticket_sla_gauges(backlog(state, at, open_ids), at, settings, runtime.clock, live)
         staffing_kpis = windows.get(self.settings.staffing_window)
         inputs = self._staffing_inputs(state, settings, at, live.agents_staffed, staffing_kpis)
         figures = staffing_figures(inputs)

@@ -13,7 +13,10 @@ from typing import Annotated, Literal
 from msgspec import Meta, Struct, field
 
 __all__ = [
+    "HOURS_RANGE",
     "SL_VARIANTS",
+    "WEEKDAYS",
+    "Calendar",
     "EngineSettings",
     "FlowOutChoice",
     "QueueSettings",
@@ -35,6 +38,36 @@ NonNegativeSeconds = Annotated[float, Meta(ge=0)]
 
 def _default_sla_hours() -> dict[str, float]:
     return {"urgent": 4.0, "high": 8.0, "normal": 24.0, "low": 72.0}
+
+
+def _default_first_reply_hours() -> dict[str, float]:
+    return {"urgent": 1.0, "high": 4.0, "normal": 8.0, "low": 24.0}
+
+
+def _default_paused_statuses() -> list[str]:
+    return ["pending"]
+
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+HOURS_RANGE = r"^([01][0-9]|2[0-3]):[0-5][0-9]-(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"
+"""Working hours of one day, local wall-clock ``HH:MM-HH:MM`` (end ``24:00`` allowed): checked
+by streams/config.py (which names the weekday; a pattern on the type would lose it)."""
+
+
+def _default_week() -> dict[Weekday, list[str]]:
+    return {day: ["09:00-17:00"] for day in WEEKDAYS[:5]}
+
+
+class Calendar(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Business hours for ticket SLAs (processors/calendars.py, docs/kpis.md#business-hours)."""
+
+    timezone: str = "UTC"
+    """IANA zone the hours and holidays are read in."""
+    hours: dict[Weekday, list[str]] = field(default_factory=_default_week)
+    """Working hours per weekday; a day not listed has none."""
+    holidays: list[str] = field(default_factory=list)
+    """Local dates (``YYYY-MM-DD``) without working hours."""
 
 
 class QueueSettings(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -60,6 +93,17 @@ class QueueSettings(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     """A ticket is *at risk* when its SLA is due within this many minutes."""
     fcr_window_hours: PositiveSeconds = 24.0
     """A contact is a repeat when the same customer contacted this queue within this window."""
+    calendar: str | None = None
+    """Name of an ``engine.calendars`` entry the ticket SLA clocks run in; None: around the
+    clock."""
+    first_reply_hours: dict[str, PositiveSeconds] = field(
+        default_factory=_default_first_reply_hours
+    )
+    """First-reply target per priority, in hours of the calendar."""
+    paused_statuses: list[str] = field(default_factory=_default_paused_statuses)
+    """Ticket statuses during which the SLA clocks stop (waiting on the customer)."""
+    sla_warning_ratio: Annotated[float, Meta(gt=0, lt=1)] = 0.8
+    """A running SLA clock is *at risk* once this share of its target has elapsed."""
 
 
 def _default_windows() -> list[str]:
@@ -82,6 +126,8 @@ class EngineSettings(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     """How long a solved or closed ticket is remembered (so a reopen finds it)."""
     staffing_window: str = "15m"
     """Rolling window whose arrival rate, AHT and patience feed the live staffing figures."""
+    calendars: dict[str, Calendar] = field(default_factory=dict)
+    """Business-hours calendars by name, assigned to queues by ``calendar``."""
     defaults: QueueSettings = field(default_factory=QueueSettings)
     queues: dict[str, QueueSettings] = field(default_factory=dict)
     """Per-queue overrides; keys may be shell-style patterns (``sales-*``)."""

@@ -102,6 +102,13 @@ class LiveKpis(Struct, kw_only=True):
     oldest_ticket_age_seconds: float = 0.0
     tickets_past_sla: int = 0
     tickets_at_risk: int = 0
+    # business-hours SLAs (processors/ticket_sla.py): calendar, pauses, warning ratio
+    first_reply_sla_breached: int = 0
+    """Backlog tickets without a first reply whose first-reply target has elapsed."""
+    first_reply_sla_at_risk: int = 0
+    resolution_sla_breached: int = 0
+    """Backlog tickets whose resolution target has elapsed."""
+    resolution_sla_at_risk: int = 0
     # staffing (processors/staffing.py, docs/staffing.md): None when the inputs are too thin
     agents_required_erlang_c: float | None = None
     """Fewest agents meeting the service-level target by Erlang C."""

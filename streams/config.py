@@ -22,7 +22,8 @@ import yaml
 from msgspec import Meta, Struct, field
 
 from processors.alert_rules import AlertRule, RuleError, default_rules, merge_rules, validate_rules
-from processors.settings import EngineSettings, QueueSettings, parse_window
+from processors.calendars import parse_range
+from processors.settings import HOURS_RANGE, Calendar, EngineSettings, QueueSettings, parse_window
 from streams.alerting.config import NotifyConfig, Receiver
 from streams.sources.settings import SourcesConfig
 from streams.worker.codec import MAX_EVENT_BYTES
@@ -241,6 +242,7 @@ class _EntryError(Exception):
 # ``queues[...]``, losing the name, so their entries are checked one by one first.
 _NAMED_ENTRIES: tuple[tuple[tuple[str, ...], Any], ...] = (
     (("engine", "queues"), QueueSettings),
+    (("engine", "calendars"), Calendar),
     (("notify", "receivers"), Receiver),
 )
 
@@ -287,7 +289,41 @@ def _validate_semantics(config: Config) -> tuple[str, str] | None:
             ZoneInfo(settings.timezone)
         except (ZoneInfoNotFoundError, ValueError):
             return f"engine.{where}.timezone", f"unknown time zone {settings.timezone!r}"
+        if settings.calendar is not None and settings.calendar not in config.engine.calendars:
+            known = ", ".join(sorted(config.engine.calendars)) or "none defined"
+            return f"engine.{where}.calendar", (
+                f"no calendar {settings.calendar!r} in engine.calendars ({known})"
+            )
+    for name, calendar in config.engine.calendars.items():
+        problem = _calendar_problem(calendar)
+        if problem is not None:
+            return f"engine.calendars.{name}.{problem[0]}", problem[1]
     return _validate_alerts(config)
+
+
+def _calendar_problem(calendar: Calendar) -> tuple[str, str] | None:
+    """(field, reason) of what the types cannot check in a calendar: its zone, each range's
+    order, each holiday's date."""
+    from datetime import date
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(calendar.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "timezone", f"unknown time zone {calendar.timezone!r}"
+    for day, ranges in calendar.hours.items():
+        for index, text in enumerate(ranges):
+            if not re.match(HOURS_RANGE, text):
+                return f"hours.{day}[{index}]", f"not a range of hours: {text!r} (HH:MM-HH:MM)"
+            start, end = parse_range(text)
+            if start >= end:
+                return f"hours.{day}[{index}]", f"{text!r} ends before it starts"
+    for index, text in enumerate(calendar.holidays):
+        try:
+            date.fromisoformat(text)
+        except ValueError:
+            return f"holidays[{index}]", f"not a date: {text!r} (YYYY-MM-DD)"
+    return None
 
 
 def _validate_alerts(config: Config) -> tuple[str, str] | None:

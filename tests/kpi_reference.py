@@ -12,9 +12,12 @@ old queue, and events of a moved ticket after the move name its new queue.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from processors.engine import local_midnight
 from processors.events import (
@@ -41,7 +44,7 @@ from processors.events import (
     TicketSolved,
     TicketStatusChanged,
 )
-from processors.settings import EngineSettings, parse_window
+from processors.settings import WEEKDAYS, Calendar, EngineSettings, parse_window
 
 
 def sec(event: Event) -> int:
@@ -198,7 +201,8 @@ def _queue(
     out["occupancy"] = div(busy, busy + available)
 
     # --- tickets
-    out.update(_tickets(queue, events, at, first, qs))
+    calendar = settings.calendars[qs.calendar] if qs.calendar is not None else None
+    out.update(_tickets(queue, events, at, first, qs, calendar))
 
     # --- surveys
     surveys = [e for e in inside if isinstance(e, SurveyResponse)]
@@ -317,9 +321,61 @@ def _ivr(mine: list[Event], inside: list[Event], first: int, at: int) -> dict[st
 
 
 UNSOLVED = {"new", "open", "pending", "hold"}
+_MINUTES: dict[tuple[int, int], bool] = {}
 
 
-def _tickets(queue: str, events: list[Event], at: int, first: int, qs: Any) -> dict[str, Any]:
+def _working_minute(calendar: Calendar, minute: int) -> bool:
+    """Is the UTC minute ``minute`` working time? Its local wall-clock time, read in the zone,
+    within a range of its local weekday, on a day that is not a holiday. Every range boundary
+    is a whole local minute, and zones' offsets are whole minutes, so a minute is all in or out.
+    """
+    key = (id(calendar), minute)
+    found = _MINUTES.get(key)
+    if found is None:
+        local = datetime.fromtimestamp(minute * 60, UTC).astimezone(ZoneInfo(calendar.timezone))
+        hm = local.hour * 60 + local.minute
+        found = local.date().isoformat() not in calendar.holidays and any(
+            int(r[0:2]) * 60 + int(r[3:5]) <= hm < int(r[6:8]) * 60 + int(r[9:11])
+            for r in calendar.hours.get(WEEKDAYS[local.weekday()], [])
+        )
+        _MINUTES[key] = found
+    return found
+
+
+def _working(calendar: Calendar | None, a: float, b: float) -> float:
+    if b <= a:
+        return 0.0
+    if calendar is None:
+        return b - a
+    total = 0.0
+    for minute in range(math.floor(a / 60), math.ceil(b / 60)):
+        if _working_minute(calendar, minute):
+            total += min(b, minute * 60 + 60) - max(a, minute * 60)
+    return total
+
+
+def _sla_clock(
+    created: float,
+    statuses: list[tuple[float, str | None]],
+    at: int,
+    paused: set[str],
+    calendar: Calendar | None,
+) -> float:
+    """Working time from creation to instant ``at`` while the status is not paused (``new``
+    until the first change)."""
+    cuts = sorted({created, float(at), *(t for t, _ in statuses if created < t < at)})
+    total = 0.0
+    for start, end in itertools.pairwise(cuts):
+        before = [s for t, s in statuses if t <= start]
+        status = before[-1] if before else "new"
+        if status not in paused:
+            total += _working(calendar, start, end)
+    return total
+
+
+def _tickets(
+    queue: str, events: list[Event], at: int, first: int, qs: Any, calendar: Calendar | None
+) -> dict[str, Any]:
     by_ticket: dict[str, list[Event]] = defaultdict(list)
     for e in events:
         ticket_id = getattr(e, "ticket_id", None)
@@ -330,6 +386,7 @@ def _tickets(queue: str, events: list[Event], at: int, first: int, qs: Any) -> d
     by_age = {"lt_24h": 0, "24h_48h": 0, "gt_48h": 0}
     oldest = 0.0
     created_n = solved_n = reopened_n = replies_n = 0
+    reply_breached = reply_risk = resolve_breached = resolve_risk = 0
     reply_sum = 0.0
     for ticket_events in by_ticket.values():
         ticket_events.sort(key=lambda e: (ts(e), e.id))
@@ -382,6 +439,20 @@ def _tickets(queue: str, events: list[Event], at: int, first: int, qs: Any) -> d
         if status not in UNSOLVED:
             continue
         backlog += 1
+        clock = _sla_clock(ts(created), statuses, at, set(qs.paused_statuses), calendar)
+        ratio = qs.sla_warning_ratio
+        reply_hours = qs.first_reply_hours.get(created.priority, qs.first_reply_hours.get("normal"))
+        if not (replies and sec(replies[0]) <= at) and reply_hours is not None:
+            reply_breached += clock >= reply_hours * 3600
+            reply_risk += ratio * reply_hours * 3600 <= clock < reply_hours * 3600
+        resolve_hours = qs.sla_hours.get(created.priority, qs.sla_hours.get("normal"))
+        if created.due_at is not None:
+            due_at = created.due_at.timestamp()
+            resolve_breached += due_at <= at
+            resolve_risk += due_at > at and at - ts(created) >= ratio * (due_at - ts(created))
+        elif resolve_hours is not None:
+            resolve_breached += clock >= resolve_hours * 3600
+            resolve_risk += ratio * resolve_hours * 3600 <= clock < resolve_hours * 3600
         by_priority[created.priority] = by_priority.get(created.priority, 0) + 1
         age = float(at - sec(created))
         oldest = max(oldest, age)
@@ -402,6 +473,10 @@ def _tickets(queue: str, events: list[Event], at: int, first: int, qs: Any) -> d
         "oldest_ticket_age_seconds": oldest,
         "tickets_past_sla": past,
         "tickets_at_risk": risk,
+        "first_reply_sla_breached": reply_breached,
+        "first_reply_sla_at_risk": reply_risk,
+        "resolution_sla_breached": resolve_breached,
+        "resolution_sla_at_risk": resolve_risk,
         "tickets_created": created_n,
         "tickets_solved": solved_n,
         "tickets_reopened": reopened_n,

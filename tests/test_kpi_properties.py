@@ -43,7 +43,7 @@ from processors.events import (
     TicketSolved,
     TicketStatusChanged,
 )
-from processors.settings import EngineSettings, QueueSettings
+from processors.settings import Calendar, EngineSettings, QueueSettings
 from processors.state import decode_state, encode_state
 from tests.kpi_reference import reference
 
@@ -54,16 +54,50 @@ WINDOWS = ["5m", "15m", "1h", "today"]
 SETTINGS = EngineSettings(
     windows=WINDOWS,
     allowed_lateness_seconds=LATENESS,
-    defaults=QueueSettings(fcr_window_hours=0.25, sl_variant="offered", sl_flow_outs="against"),
+    # Business hours around the span (Saturday 23:30 UTC on) and the three days of older tickets
+    # before it: ranges that open and close within the span, a holiday, weekend gaps.
+    calendars={
+        "london": Calendar(
+            timezone="Europe/London",
+            hours={
+                **{day: ["09:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")},
+                "sat": ["23:00-23:45", "23:50-24:00"],
+                "sun": ["00:00-00:05", "00:07-01:30"],
+            },
+            holidays=["2026-03-26"],
+        ),
+        "shifts": Calendar(
+            hours={
+                **{day: ["08:00-12:00"] for day in ("wed", "thu", "fri")},
+                "sat": ["23:40-24:00"],
+                "sun": ["00:00-00:03"],
+            }
+        ),
+    },
+    defaults=QueueSettings(
+        fcr_window_hours=0.25,
+        sl_variant="offered",
+        sl_flow_outs="against",
+        calendar="shifts",
+        first_reply_hours={"urgent": 0.01, "high": 0.05, "normal": 0.1, "low": 2},
+    ),
     queues={
         "q-london": QueueSettings(
-            timezone="Europe/London", sl_variant="answered", fcr_window_hours=0.1
+            timezone="Europe/London",
+            sl_variant="answered",
+            fcr_window_hours=0.1,
+            calendar="london",
+            first_reply_hours={"urgent": 0.05, "high": 0.1, "normal": 0.2, "low": 8},
+            sla_hours={"urgent": 0.15, "high": 0.3, "normal": 9, "low": 12},
+            paused_statuses=["pending", "hold"],
+            sla_warning_ratio=0.5,
         ),
         "q-kolkata": QueueSettings(
             timezone="Asia/Kolkata",
             sl_threshold_seconds=30,
             short_abandon_seconds=3,
             sl_callbacks="against",
+            first_reply_hours={"urgent": 0.1, "high": 0.2, "normal": 0.3, "low": 30},
         ),
     },
 )
@@ -264,7 +298,10 @@ class History:
         for _ in range(rng.randrange(0, 6)):
             t += self.t(1, 600)
             step = rng.choice(
-                ["reply", "reply", "customer", "private", "pending", "solved", "reopened", "closed"]
+                [
+                    *("reply", "reply", "customer", "private", "pending", "solved"),
+                    *("reopened", "closed", "hold", "open"),
+                ]
             )
             common = {"id": self.id(), "time": when(t), "queue": queue, "ticket_id": ticket_id}
             if step == "reply":
@@ -273,8 +310,8 @@ class History:
                 self.events.append(TicketReplied(**common, author="customer"))
             elif step == "private":
                 self.events.append(TicketReplied(**common, author="agent", public=False))
-            elif step == "pending":
-                self.events.append(TicketStatusChanged(**common, status="pending"))
+            elif step in ("pending", "hold", "open"):
+                self.events.append(TicketStatusChanged(**common, status=step))
             elif step == "solved":
                 self.events.append(TicketSolved(**common))
             elif step == "reopened":
