@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 
 from processors.calls import CALL_HANDLERS, FLOW_OUT_EXIT
-from processors.counters import C
+from processors.counters import CounterIndex
 from processors.events import (
     CallCallbackAttempted,
     CallCallbackCompleted,
@@ -48,8 +48,12 @@ def _time(panes: PaneStore, callback: Callback) -> None:
     if callback.requested_at is None or callback.completed_at is None:
         return
     second = math.floor(callback.completed_at)
-    panes.add(second, C.CALLBACKS_TIMED, 1)
-    panes.add(second, C.CALLBACK_TIME_SUM, max(0.0, callback.completed_at - callback.requested_at))
+    panes.add(second, CounterIndex.CALLBACKS_TIMED, 1)
+    panes.add(
+        second,
+        CounterIndex.CALLBACK_TIME_SUM,
+        max(0.0, callback.completed_at - callback.requested_at),
+    )
     callback.timed = True
 
 
@@ -81,7 +85,7 @@ def on_callback_attempted(
     t: float,
     settings: QueueSettings,
 ) -> bool:
-    panes.add(math.floor(t), C.CALLBACK_ATTEMPTS, 1)
+    panes.add(math.floor(t), CounterIndex.CALLBACK_ATTEMPTS, 1)
     return True
 
 
@@ -102,9 +106,9 @@ def on_callback_completed(
     callback.completed_at = t
     callback.success = event.success
     second = math.floor(t)
-    panes.add(second, C.CALLBACKS_COMPLETED, 1)
+    panes.add(second, CounterIndex.CALLBACKS_COMPLETED, 1)
     if event.success:
-        panes.add(second, C.CALLBACKS_SUCCEEDED, 1)
+        panes.add(second, CounterIndex.CALLBACKS_SUCCEEDED, 1)
     _time(panes, callback)
     return True
 
@@ -118,7 +122,7 @@ def on_transferred(
 ) -> bool:
     if event.while_queued:
         return FLOW_OUT_EXIT(state, panes, event, t, settings)
-    panes.add(math.floor(t), C.TRANSFERS, 1)
+    panes.add(math.floor(t), CounterIndex.TRANSFERS, 1)
     return True
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 
 from processors.calls import evict_visits
-from processors.counters import C
+from processors.counters import CounterIndex
 from processors.events import IvrEntered, IvrExited
 from processors.panes import PaneStore
 from processors.settings import QueueSettings
@@ -22,10 +22,10 @@ from processors.state import IvrVisit, QueueState
 __all__ = ["evict_ivr", "ivr_active", "on_ivr_entered", "on_ivr_exited"]
 
 _OUTCOME_COUNTER = {
-    "self_served": C.IVR_SELF_SERVED,
-    "to_queue": C.IVR_TO_QUEUE,
-    "abandoned": C.IVR_ABANDONED,
-    "error": C.IVR_ERRORS,
+    "self_served": CounterIndex.IVR_SELF_SERVED,
+    "to_queue": CounterIndex.IVR_TO_QUEUE,
+    "abandoned": CounterIndex.IVR_ABANDONED,
+    "error": CounterIndex.IVR_ERRORS,
 }
 
 
@@ -38,7 +38,7 @@ def _count_exit(panes: PaneStore, visit: IvrVisit) -> None:
         seconds = max(0.0, visit.exit_at - visit.entered_at)
     second = math.floor(visit.exit_at)
     panes.add(second, _OUTCOME_COUNTER[visit.outcome], 1)
-    panes.add(second, C.IVR_TIME_SUM, seconds)
+    panes.add(second, CounterIndex.IVR_TIME_SUM, seconds)
     visit.counted = True
 
 
@@ -52,7 +52,7 @@ def on_ivr_entered(
         visit.entered_at = t
     else:
         return False  # a second entry of the same pass
-    panes.add(math.floor(t), C.IVR_ENTERED, 1)
+    panes.add(math.floor(t), CounterIndex.IVR_ENTERED, 1)
     if visit.outcome is not None and not visit.counted:
         _count_exit(panes, visit)
     return True
