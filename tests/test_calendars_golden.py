@@ -5,13 +5,16 @@ target across a changed weekend), a ticket paused and resumed across midnight.""
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
+from processors.alerts import AlertEvaluator
 from processors.calendars import BusinessClock
 from processors.engine import KpiEngine
 from processors.events import Event, TicketCreated, TicketStatusChanged
 from processors.settings import Calendar, EngineSettings, QueueSettings
 from processors.state import Ticket
 from processors.ticket_sla import sla_clock
+from streams.config import load_config
 
 OFFICE = Calendar(timezone="Europe/Berlin", holidays=["2026-12-25"])  # mon-fri 09:00-17:00
 ALL_DAY = Calendar(
@@ -146,3 +149,23 @@ def test_a_ticket_paused_and_resumed_across_midnight() -> None:
     engine.apply_all(events)
     assert gauges(engine, "2026-12-02T12:00:00+01:00") == (0, 0, 0, 1)
     assert gauges(engine, "2026-12-02T12:30:00+01:00") == (0, 0, 1, 0)
+
+
+def test_an_alert_rule_on_a_business_hours_gauge_fires_from_the_engine(tmp_path: Path) -> None:
+    """The documented rule (docs/alerts.md, Business-hours SLAs): validated by the config, it
+    fires once the first-reply target of the weekend ticket has passed, and only then."""
+    config = tmp_path / "ccpulse.yaml"
+    config.write_text(
+        "alerts:\n"
+        "  use_default_rules: false\n"
+        "  rules:\n"
+        "    - {name: first_reply_overdue, kpi: first_reply_sla_breached, fire: 0, clear: 0,\n"
+        "       for_seconds: 0, queues: ['support']}\n"
+    )
+    evaluator = AlertEvaluator(load_config(config).alerts.effective_rules())
+    engine = office_engine(sla_hours={"normal": 8.0}, first_reply_hours={"normal": 2.0})
+    engine.apply_all([created("2026-11-27T15:00:00+01:00")])
+    before = engine.snapshot(ts("2026-11-27T16:59:59+01:00"))
+    assert not [t for t in evaluator.evaluate(before) if t.state == "firing"]
+    after = engine.snapshot(ts("2026-11-27T17:00:00+01:00"))
+    assert [t.state for t in evaluator.evaluate(after)] == ["pending", "firing"]  # for 0 s
