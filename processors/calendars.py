@@ -24,6 +24,7 @@ __all__ = ["BusinessClock", "parse_range"]
 
 DAY = 86400
 _EPOCH = date(1970, 1, 1).toordinal()
+_MAX_SPANS = 500_000
 
 
 def parse_range(text: str) -> tuple[int, int]:
@@ -47,6 +48,9 @@ class BusinessClock:
         ]
         self.holidays = {date.fromisoformat(day) for day in calendar.holidays}
         self._days: dict[int, float] = {}
+        self._spans: dict[tuple[float, float], float] = {}
+        """Partial days already computed: a ticket's SLA clock starts at the same instants at
+        every snapshot, and every ticket's ends at the same ``at`` (cleared when large)."""
 
     def seconds(self, start: float, end: float) -> float:
         """Working seconds in the instants [start, end) (POSIX seconds); 0 if end <= start."""
@@ -55,14 +59,25 @@ class BusinessClock:
         first_full = math.ceil(start / DAY)
         last_full = math.floor(end / DAY)
         if first_full >= last_full:
-            return self._span(start, end)
-        total = self._span(start, first_full * DAY)
+            return self._partial(start, end)
+        total = self._partial(start, first_full * DAY)
+        days = self._days
         for day in range(first_full, last_full):
-            cached = self._days.get(day)
+            cached = days.get(day)
             if cached is None:
-                cached = self._days[day] = self._span(day * DAY, (day + 1) * DAY)
+                cached = days[day] = self._span(day * DAY, (day + 1) * DAY)
             total += cached
-        return total + self._span(last_full * DAY, end)
+        return total + self._partial(last_full * DAY, end)
+
+    def _partial(self, start: float, end: float) -> float:
+        """:meth:`_span`, remembered (the same floats: the same computation, done once)."""
+        key = (start, end)
+        found = self._spans.get(key)
+        if found is None:
+            if len(self._spans) >= _MAX_SPANS:
+                self._spans.clear()
+            found = self._spans[key] = self._span(start, end)
+        return found
 
     def _offset(self, instant: float) -> int:
         offset = datetime.fromtimestamp(instant, UTC).astimezone(self.zone).utcoffset()

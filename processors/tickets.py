@@ -257,15 +257,18 @@ def ticket_gauges(
     settings: QueueSettings,
     live: LiveKpis,
     open_ids: Collection[str] | None = None,
+    backlog_tickets: list[Ticket] | None = None,
 ) -> None:
-    """Fill the ticket fields of ``live`` for second ``at``.
+    """Fill the ticket fields of ``live`` for second ``at`` (``backlog_tickets``: the
+    :func:`backlog` at ``at`` when the caller has it already).
 
     ``open_ids``: the ids of the tickets for which :func:`in_backlog_after_all_changes` holds,
     kept up to date by the caller. When every ticket change of the queue is at or before ``at``
     (the live case), those are the backlog at ``at``, and only they are read instead of every
     ticket remembered, solved ones included (a week of them by default).
     """
-    backlog_tickets = backlog(state, at, open_ids)
+    if backlog_tickets is None:
+        backlog_tickets = backlog(state, at, open_ids)
     by_priority: dict[str, int] = {}
     young = middle = old = 0
     oldest = 0.0
