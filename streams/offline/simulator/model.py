@@ -9,10 +9,11 @@ share of handled calls and solved tickets. Same seed and start -> the very same 
 
 Around the queues (docs/kpis.md, Callbacks and transfers, Self-service): a share of callers pass
 a self-service flow first (served there, hanging up, or sent on to the queue with the same call
-id); a share of the callers about to hang up after a long wait ask for a callback instead (tried
-later, not always reached); a share of the callers who time out are moved on to another queue
-(a flow-out, then an entry there); a few answered calls are transferred by their agent to
-another queue. These draw from a random stream of their own (``seed`` + 1).
+id); callers still waiting after 40 s are offered a callback (tried later, not always reached)
+and some are moved on to another queue (overflow: a flow-out, then an entry there), as are some
+who time out, and some about to hang up after a long wait ask for a callback instead; a few
+answered calls are transferred by their agent to another queue. These draw from a random
+stream of their own (``seed`` + 1).
 """
 
 from __future__ import annotations
@@ -69,6 +70,11 @@ callback instead."""
 CALLBACK_MIN_WAIT = 45.0
 FLOW_OUT_SHARE = 0.5
 """Share of timed-out callers moved on to another queue."""
+OFFER_AFTER = 40.0
+"""Seconds of waiting after which a caller is offered a callback (``OFFER_CALLBACK`` of them
+take it) or moved on to another queue (``OFFER_OVERFLOW``)."""
+OFFER_CALLBACK = 0.3
+OFFER_OVERFLOW = 0.15
 TRANSFER_SHARE = 0.06
 """Share of answered calls transferred by their agent to another queue."""
 
@@ -336,7 +342,23 @@ class Simulation:
             self._at(
                 t + model.max_wait, lambda t2: self._give_up(queue, call_id, t, t2, abandoned=False)
             )
+        self._at(t + OFFER_AFTER, lambda t2: self._offer(queue, call_id, t, t2))
         return out
+
+    def _offer(self, queue: _Queue, call_id: str, entered: float, t: float) -> list[Event]:
+        """A caller still waiting after ``OFFER_AFTER`` hears the offer of a callback (some
+        take it), or the routing moves the call on to another queue (overflow)."""
+        if (call_id, entered) not in queue.waiting:
+            return []
+        draw = self.extra.random()
+        wait = round(t - entered, 3)
+        if draw < OFFER_CALLBACK:
+            queue.waiting.remove((call_id, entered))
+            return self._callback_requested(queue, call_id, t, wait)
+        if draw < OFFER_CALLBACK + OFFER_OVERFLOW and call_id not in self._moved:
+            queue.waiting.remove((call_id, entered))
+            return self._move(queue, call_id, t, wait)
+        return []
 
     def _give_up(
         self, queue: _Queue, call_id: str, entered: float, t: float, abandoned: bool
