@@ -95,31 +95,21 @@ def build(rules: Sequence[AlertRule], windows: Sequence[str]) -> panels.Dashboar
             [query(promql.live("tickets_at_risk"), legend="{{queue}}")],
         )
     )
-    board = board.with_panel(
-        panels.timeseries_panel(
-            "Business-hours SLAs breached (sum over the queues shown)",
-            [
-                query(promql.total(promql.live(field)), legend=kpi(field).label, ref=ref)
-                for field, ref in (
-                    ("first_reply_sla_breached", "A"),
-                    ("resolution_sla_breached", "B"),
-                )
-            ],
-            description="First reply and resolution targets in the queue's calendar, paused "
-            "while pending (docs/kpis.md#business-hours-ticket-slas).",
+    for state in ("breached", "at_risk"):
+        board = board.with_panel(
+            panels.timeseries_panel(
+                f"Business-hours SLAs {state.replace('_', ' ')} (sum over the queues shown)",
+                [
+                    query(promql.total(promql.live(field)), legend=kpi(field).label, ref=ref)
+                    for field, ref in (
+                        (f"first_reply_sla_{state}", "A"),
+                        (f"resolution_sla_{state}", "B"),
+                    )
+                ],
+                description="First reply and resolution targets in the queue's calendar, "
+                "paused while pending (docs/kpis.md#business-hours-ticket-slas).",
+            )
         )
-    ).with_panel(
-        panels.timeseries_panel(
-            "Business-hours SLAs at risk (sum over the queues shown)",
-            [
-                query(promql.total(promql.live(field)), legend=kpi(field).label, ref=ref)
-                for field, ref in (
-                    ("first_reply_sla_at_risk", "A"),
-                    ("resolution_sla_at_risk", "B"),
-                )
-            ],
-        )
-    )
     board = board.with_row(panels.Row("Inflow and outflow over $window"))
     board = (
         board.with_panel(
