@@ -50,6 +50,7 @@ __all__ = [
     "combine",
     "interval_key",
     "interval_record",
+    "iso",
     "parse_record",
 ]
 
@@ -253,6 +254,10 @@ class IntervalTracker:
             and seen[2].get(interval.start) == interval.fingerprint
         ):
             del seen[2][interval.start]
+
+    def queues(self) -> list[str]:
+        """The queues this tracker remembers something of."""
+        return list(self._seen)
 
     def forget(self, queues: Iterable[str]) -> None:
         for queue in queues:

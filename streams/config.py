@@ -61,6 +61,8 @@ class TopicsConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     ticketing: str = "ccpulse.ticketing"
     alerts: str = "ccpulse.alerts"
     deadletter: str = "ccpulse.deadletter"
+    intervals: str = "ccpulse.intervals"
+    """Closed 15-minute intervals per queue (compacted; docs/reports.md)."""
     partitions: int = 8
     replication_factor: int = 1
 
