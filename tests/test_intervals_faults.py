@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 
 from processors.settings import EngineSettings
+from streams.cli import main
 from streams.offline.audit import file_events
 from streams.offline.report import read_intervals, replay_intervals
 from tests.cluster import Background, Cluster, produce_paced
@@ -48,7 +50,7 @@ def interval_differences(published: dict[bytes, bytes], expected: dict[bytes, by
 
 
 def test_sigkill_mid_stream_loses_no_interval_and_counts_none_twice(
-    broker: Broker, tmp_path: Path, topic_prefix: str
+    broker: Broker, tmp_path: Path, topic_prefix: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = cluster_config(tmp_path / "ccpulse.yaml", topic_prefix, snapshot_interval=3.0)
     document = yaml.safe_load(config.read_text())
@@ -94,6 +96,16 @@ def test_sigkill_mid_stream_loses_no_interval_and_counts_none_twice(
             return not found
 
         wait_for(same_as_replay, 30, "the replay's interval records")
+        # ccpulse report: from the topic, and recomputed from the source topics' events.
+        now = datetime.now(UTC)
+        span = ["--from", (now - timedelta(hours=2)).isoformat(), "--to", now.isoformat()]
+        common = ["--config", str(config), "report", *span, "--format", "json"]
+        reports = []
+        for source in ([], ["--from-events"]):
+            assert main([*common, "--bootstrap", broker.bootstrap, *source]) == 0
+            reports.append(json.loads(capsys.readouterr().out))
+        assert len(reports[0]) == len(expected)
+        assert reports[0] == reports[1]
         # Every record sent, republished ones included (same key, same value after a crash).
         sent = Counter(key for key in _all_keys(topic, client))
         print(

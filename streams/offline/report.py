@@ -35,7 +35,7 @@ REPLAY_CHUNK = 5_000
 
 
 def replay_intervals(
-    events: Iterable[Event], settings: EngineSettings, chunk: int = REPLAY_CHUNK
+    events: Iterable[Event | Any], settings: EngineSettings, chunk: int = REPLAY_CHUNK
 ) -> dict[bytes, bytes]:
     """Key -> last record of every interval the events close, as the workers publish them."""
     engine = KpiEngine(settings)
@@ -50,9 +50,10 @@ def replay_intervals(
             out[interval.key] = interval.value
             tracker.confirmed(interval, engine.queues[interval.queue])
 
+    kinds = Event.__args__  # type: ignore[attr-defined]
     for event in events:
-        if type(event) is TicketMovedIn:
-            continue  # derived: replay forwards moves itself
+        if not isinstance(event, kinds) or type(event) is TicketMovedIn:
+            continue  # a parse problem; or derived (replay forwards moves itself)
         pending.append(event)
         if len(pending) >= chunk:
             apply()
