@@ -17,6 +17,7 @@ import faust
 import msgspec
 from msgspec import Meta, Struct
 
+from streams.views.access import access_of
 from streams.views.request_body import read_body, too_large
 
 __all__ = ["AckRequest", "SilenceRequest", "authorized", "register_alert_views"]
@@ -53,7 +54,22 @@ def register_alert_views(app: faust.App, runtime: Any) -> None:
     token = runtime.config.worker.api_token
     limit = runtime.config.worker.max_body_bytes
 
-    def refuse(view: faust.web.View, request: faust.web.Request) -> faust.web.Response | None:
+    access = access_of(runtime)
+
+    def refuse(
+        view: faust.web.View, request: faust.web.Request, action: str, queue: str | None
+    ) -> faust.web.Response | None:
+        """None if the request may ``action`` on ``queue`` (None: an alert not found; the
+        handler answers 404 for it if the token may act at all)."""
+        if access.enabled:
+            grant = access.grant(request)
+            if grant is None:
+                return access.refused(view, request, "missing or wrong bearer token")
+            if queue is None and (action in grant.actions or "admin" in grant.actions):
+                return None
+            if queue is None or not grant.may(action, queue):
+                return access.refused(view, request, f"{grant.name} may not {action} here", 403)
+            return None
         if authorized(request.headers.get("Authorization"), token):
             return None
         reason = (
@@ -67,6 +83,9 @@ def register_alert_views(app: faust.App, runtime: Any) -> None:
 
     @app.page("/api/alerts")
     async def list_alerts(self: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        grant = access.grant(request)
+        if grant is None:
+            return access.refused(self, request, "missing or wrong bearer token")
         alerts = runtime.alerts
         document = {
             "at": runtime.clock(),
@@ -74,7 +93,7 @@ def register_alert_views(app: faust.App, runtime: Any) -> None:
             "ready": bool(runtime.ready and alerts.ready),
             "last_evaluation": alerts.last_evaluation,
             "held_behind_events": alerts.held_behind,
-            "alerts": alerts.active(),
+            "alerts": [a for a in alerts.active() if grant.may("read", str(a["queue"]))],
             "silences": msgspec.to_builtins(alerts.silences()),
         }
         return self.bytes(msgspec.json.encode(document), content_type="application/json")
@@ -82,16 +101,18 @@ def register_alert_views(app: faust.App, runtime: Any) -> None:
     @app.page("/api/alerts/ack")
     class Ack(faust.web.View):
         async def post(self, request: faust.web.Request) -> faust.web.Response:
-            refused = refuse(self, request)
-            if refused is not None:
-                return refused
             raw = await read_body(request, limit)
             if raw is None:
                 return too_large(self, limit)
             try:
                 body = msgspec.json.decode(raw, type=AckRequest)
             except msgspec.DecodeError as exc:
-                return _bad_request(self, exc)
+                return refuse(self, request, "ack", None) or _bad_request(self, exc)
+            active = runtime.alerts.active() if access.enabled else []
+            queues = [a["queue"] for a in active if a["fingerprint"] == body.fingerprint]
+            refused = refuse(self, request, "ack", queues[0] if queues else None)
+            if refused is not None:
+                return refused
             alert = runtime.alerts.acknowledge(body.fingerprint, body.by, body.comment)
             if alert is None:
                 return self.json(
@@ -106,16 +127,16 @@ def register_alert_views(app: faust.App, runtime: Any) -> None:
             return self.json({"silences": silences, "at": time.time()})
 
         async def post(self, request: faust.web.Request) -> faust.web.Response:
-            refused = refuse(self, request)
-            if refused is not None:
-                return refused
             raw = await read_body(request, limit)
             if raw is None:
                 return too_large(self, limit)
             try:
                 body = msgspec.json.decode(raw, type=SilenceRequest)
             except msgspec.DecodeError as exc:
-                return _bad_request(self, exc)
+                return refuse(self, request, "silence", None) or _bad_request(self, exc)
+            refused = refuse(self, request, "silence", body.queue)
+            if refused is not None:
+                return refused
             silence, covered = runtime.alerts.silence(
                 body.rule, body.queue, body.duration_seconds, body.by, body.comment
             )
