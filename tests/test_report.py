@@ -14,13 +14,16 @@ import json
 import math
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import msgspec
 import pytest
 
 from processors.settings import EngineSettings
 from streams.cli import main
 from streams.offline.audit import file_events
 from streams.offline.replay import replay_events, replay_settings
+from streams.offline.report import replay_intervals
 from tests.test_worker_integration import simulate_jsonl
 
 START = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # a Monday
@@ -138,3 +141,35 @@ def test_business_hours_keep_only_open_quarters(
         "json",
     )
     assert json.loads(out) == []
+
+
+def test_api_intervals_rows_equal_the_report_of_the_same_events(golden: Path) -> None:
+    """/api/intervals computes today's rows from the worker's state: the closed ones equal
+    the report's rows, and the open one is the interval so far."""
+    from types import SimpleNamespace
+
+    from processors.engine import KpiEngine
+    from streams.offline.report import records_of
+    from streams.views.intervals import interval_rows
+
+    events = [e for e in file_events(golden) if hasattr(e, "queue")]
+    engine = KpiEngine(EngineSettings())
+    engine.apply_all(events)
+    now = int(max(e.time.timestamp() for e in events))
+    runtime = SimpleNamespace(engine=engine, clock=lambda queue=None: float(now))
+    from processors.reports import report_rows
+
+    values = replay_intervals(events, EngineSettings())
+    expected = {
+        (r.queue, r.start): msgspec.structs.asdict(r.kpis)
+        for r in report_rows(records_of(values.values()), "15m", ZoneInfo("UTC"), 0, 2**40)
+    }
+    checked = 0
+    for queue in engine.queues:
+        rows = interval_rows(runtime, queue, int(START.timestamp()), now + 1)
+        assert rows[-1].end == now + 1  # the open interval, so far
+        for row in rows:
+            if (queue, row.start) in expected:
+                assert msgspec.structs.asdict(row.kpis) == expected[(queue, row.start)]
+                checked += 1
+    assert checked == len(expected) > 0

@@ -36,7 +36,7 @@ def interval_rows(runtime: Any, queue: str, first: int, end: int) -> list[Report
     bounds = [*range(first, stop, INTERVAL_SECONDS), stop]
     rows = []
     for start, end_, (counters, busy, available) in zip(
-        bounds, bounds[1:], engine.span_counters(queue, bounds), strict=True
+        bounds[:-1], bounds[1:], engine.span_counters(queue, bounds), strict=True
     ):
         span = IntervalCounters(start, end_ - start, tuple(counters), busy, available)
         rows.append(ReportRow(queue, start, end_, span, span.kpis(settings.sl_variant)))
