@@ -173,3 +173,21 @@ def test_api_intervals_rows_equal_the_report_of_the_same_events(golden: Path) ->
                 assert msgspec.structs.asdict(row.kpis) == expected[(queue, row.start)]
                 checked += 1
     assert checked == len(expected) > 0
+
+
+def test_the_documented_json_schema_names_every_field_of_a_record(golden: Path) -> None:
+    """docs/schemas/interval-v1.json (docs/events.md) against a real record: the same fields,
+    each of the documented type."""
+    schema = json.loads((Path(__file__).parents[1] / "docs/schemas/interval-v1.json").read_text())
+    values = replay_intervals(file_events(golden), EngineSettings())
+    for value in list(values.values())[:20]:
+        record = json.loads(value)
+        assert sorted(record) == sorted(schema["required"])
+        for part in ("kpis", "counters"):
+            properties = schema["properties"][part]["properties"]
+            assert sorted(record[part]) == sorted(properties)
+            for name, field_value in record[part].items():
+                kinds = properties[name]["type"]
+                kinds = kinds if isinstance(kinds, list) else [kinds]
+                python = {"integer": int, "number": (int, float), "null": type(None)}
+                assert isinstance(field_value, tuple(python[k] for k in kinds)), (name, field_value)

@@ -59,8 +59,8 @@ def register_alert_views(app: faust.App, runtime: Any) -> None:
     def refuse(
         view: faust.web.View, request: faust.web.Request, action: str, queue: str | None
     ) -> faust.web.Response | None:
-        """None if the request may ``action`` on ``queue`` (None: an alert not found; the
-        handler answers 404 for it if the token may act at all)."""
+        """None if the request may ``action`` on ``queue`` (None: on some queue; checked
+        before the body is read, the queue once it is)."""
         if access.enabled:
             grant = access.grant(request)
             if grant is None:
@@ -101,18 +101,22 @@ def register_alert_views(app: faust.App, runtime: Any) -> None:
     @app.page("/api/alerts/ack")
     class Ack(faust.web.View):
         async def post(self, request: faust.web.Request) -> faust.web.Response:
+            refused = refuse(self, request, "ack", None)  # before the body is read
+            if refused is not None:
+                return refused
             raw = await read_body(request, limit)
             if raw is None:
                 return too_large(self, limit)
             try:
                 body = msgspec.json.decode(raw, type=AckRequest)
             except msgspec.DecodeError as exc:
-                return refuse(self, request, "ack", None) or _bad_request(self, exc)
-            active = runtime.alerts.active() if access.enabled else []
-            queues = [a["queue"] for a in active if a["fingerprint"] == body.fingerprint]
-            refused = refuse(self, request, "ack", queues[0] if queues else None)
-            if refused is not None:
-                return refused
+                return _bad_request(self, exc)
+            if access.enabled:  # the alert's queue
+                active = runtime.alerts.active()
+                queues = [a["queue"] for a in active if a["fingerprint"] == body.fingerprint]
+                refused = refuse(self, request, "ack", queues[0]) if queues else None
+                if refused is not None:
+                    return refused
             alert = runtime.alerts.acknowledge(body.fingerprint, body.by, body.comment)
             if alert is None:
                 return self.json(
@@ -127,14 +131,17 @@ def register_alert_views(app: faust.App, runtime: Any) -> None:
             return self.json({"silences": silences, "at": time.time()})
 
         async def post(self, request: faust.web.Request) -> faust.web.Response:
+            refused = refuse(self, request, "silence", None)  # before the body is read
+            if refused is not None:
+                return refused
             raw = await read_body(request, limit)
             if raw is None:
                 return too_large(self, limit)
             try:
                 body = msgspec.json.decode(raw, type=SilenceRequest)
             except msgspec.DecodeError as exc:
-                return refuse(self, request, "silence", None) or _bad_request(self, exc)
-            refused = refuse(self, request, "silence", body.queue)
+                return _bad_request(self, exc)
+            refused = refuse(self, request, "silence", body.queue) if access.enabled else None
             if refused is not None:
                 return refused
             silence, covered = runtime.alerts.silence(
