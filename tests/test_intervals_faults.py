@@ -22,10 +22,16 @@ from processors.settings import EngineSettings
 from streams.cli import main
 from streams.offline.audit import file_events
 from streams.offline.report import read_intervals, replay_intervals
-from tests.cluster import Background, Cluster, produce_paced
-from tests.test_faults import PARTITIONS, STREAM_SECONDS, busiest, cluster_config, known_events
+from tests.cluster import Cluster, produce_paced
+from tests.test_faults import (
+    PARTITIONS,
+    STREAM_SECONDS,
+    cluster_config,
+    kill_then_stop,
+    known_events,
+)
 from tests.test_worker_integration import setup_topics, wait_for
-from tests.worker_proc import Broker, WorkerProcess
+from tests.worker_proc import Broker
 
 pytestmark = pytest.mark.integration
 
@@ -62,17 +68,7 @@ def test_sigkill_mid_stream_loses_no_interval_and_counts_none_twice(
     assert len(expected) > 8  # an hour of traffic: four quarters for each of several queues
     cluster = Cluster(broker, tmp_path, f"{topic_prefix}-app", config)
     cluster.start(3)
-    victims: dict[str, WorkerProcess] = {}
-
-    def crash() -> None:
-        victims["killed"] = busiest(cluster, set())
-        victims["killed"].kill()
-
-    def terminate() -> None:
-        victims["stopped"] = busiest(cluster, {victims["killed"].port})
-        victims["stopped"].stop()
-
-    sigterm = Background(terminate)
+    victims, crash, sigterm = kill_then_stop(cluster)
     client = {"bootstrap_servers": broker.bootstrap}
     try:
         produce_paced(

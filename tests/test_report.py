@@ -54,19 +54,8 @@ def _same(a: object, b: object) -> bool:
 def test_report_rows_equal_replay_over_each_row(
     golden: Path, capsys: pytest.CaptureFixture[str], interval: str, window: str, to: str
 ) -> None:
-    out = report(
-        capsys,
-        "--events-file",
-        str(golden),
-        "--from",
-        "2026-11-23",
-        "--to",
-        to,
-        "--interval",
-        interval,
-        "--format",
-        "json",
-    )
+    span = ("--events-file", str(golden), "--from", "2026-11-23", "--to", to)
+    out = report(capsys, *span, "--interval", interval, "--format", "json")
     rows = json.loads(out)
     queues = {row["queue"] for row in rows}
     assert len(queues) >= 3 and len(rows) >= 2 * len(queues)
@@ -90,19 +79,8 @@ def test_report_rows_equal_replay_over_each_row(
 def test_csv_has_the_header_and_one_row_per_queue_and_interval(
     golden: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    out = report(
-        capsys,
-        "--events-file",
-        str(golden),
-        "--from",
-        "2026-11-23T08:00:00Z",
-        "--to",
-        "2026-11-23T09:00:00Z",
-        "--queues",
-        "*",
-        "--format",
-        "csv",
-    )
+    span = ("--from", "2026-11-23T08:00:00Z", "--to", "2026-11-23T09:00:00Z")
+    out = report(capsys, "--events-file", str(golden), *span, "--queues", "*", "--format", "csv")
     table = list(csv.reader(io.StringIO(out)))
     assert table[0][:4] == ["queue", "interval_start", "interval_end", "entered"]
     starts = {row[1] for row in table[1:]}
@@ -112,35 +90,16 @@ def test_csv_has_the_header_and_one_row_per_queue_and_interval(
 def test_business_hours_keep_only_open_quarters(
     golden: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    out = report(
-        capsys,
-        "--events-file",
-        str(golden),
-        "--from",
-        "2026-11-23",
-        "--to",
-        "2026-11-23",
-        "--business-hours",
-        "mon-fri 08:30-09:30",
-        "--format",
-        "json",
-    )
-    starts = {row["interval_start"][11:16] for row in json.loads(out)}
-    assert starts == {"08:30", "08:45", "09:00", "09:15"}
-    out = report(
-        capsys,
-        "--events-file",
-        str(golden),
-        "--from",
-        "2026-11-23",
-        "--to",
-        "2026-11-23",
-        "--business-hours",
-        "sat-sun 08:00-18:00",
-        "--format",
-        "json",
-    )
-    assert json.loads(out) == []
+    def starts(hours: str) -> set[str]:
+        out = report(
+            capsys,
+            *("--events-file", str(golden), "--from", "2026-11-23", "--to", "2026-11-23"),
+            *("--business-hours", hours, "--format", "json"),
+        )
+        return {row["interval_start"][11:16] for row in json.loads(out)}
+
+    assert starts("mon-fri 08:30-09:30") == {"08:30", "08:45", "09:00", "09:15"}
+    assert starts("sat-sun 08:00-18:00") == set()
 
 
 def test_api_intervals_rows_equal_the_report_of_the_same_events(golden: Path) -> None:
