@@ -33,7 +33,7 @@ from typing import Any
 
 import msgspec
 
-from processors.counters import WIDTH, C
+from processors.counters import WIDTH, CounterIndex
 from processors.engine import KpiEngine
 from processors.formulas import ratio, window_kpis
 from processors.settings import SlVariant
@@ -56,8 +56,8 @@ __all__ = [
 
 INTERVAL_SECONDS = 900
 SCHEMA_VERSION = 1
-COUNTER_NAMES: tuple[str, ...] = tuple(counter.name.lower() for counter in C)
-"""The counters' names in a record, in the order of :class:`~processors.counters.C`."""
+COUNTER_NAMES: tuple[str, ...] = tuple(counter.name.lower() for counter in CounterIndex)
+"""The counters' names in a record, in the order of :class:`~processors.counters.CounterIndex`."""
 
 
 @dataclass(frozen=True, slots=True)

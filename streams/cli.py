@@ -27,6 +27,7 @@ COMMANDS: tuple[str, ...] = (
     "backtest",
     "alerts",
     "rules",
+    "kpis",
 )
 
 
