@@ -107,6 +107,9 @@ def test_team_a_sees_its_queue_only_cannot_ack_b_and_downloads_its_csv(
         wait_for(alerts_of_both, 90, "alerts firing on both teams' queues")
         _, document = call(worker.url + "/api/alerts", admin)
         alert_b = next(a for a in document["alerts"] if a["queue"] == queue_b)
+        silence = {"queue": queue_b, "duration_seconds": 60, "by": "ops"}
+        assert call(worker.url + "/api/silences", admin, silence)[0] == 201
+        assert call(worker.url + "/api/silences", TOKENS["CCPULSE_TEST_TEAM_B"], silence)[0] == 403
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
@@ -142,6 +145,8 @@ def test_team_a_sees_its_queue_only_cannot_ack_b_and_downloads_its_csv(
                 assert ack == 403
                 kpis = page.evaluate("fetch('/api/kpis').then(r => r.json())")
                 assert list(kpis["queues"]) == [queue_a]
+                silences = page.evaluate("fetch('/api/silences').then(r => r.json())")
+                assert silences["silences"] == []  # B's silence is B's business
                 # Today by interval: the CSV of A's queue.
                 page.wait_for_selector("#interval-rows tr")
                 with page.expect_download() as download:

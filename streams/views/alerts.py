@@ -94,7 +94,9 @@ def register_alert_views(app: faust.App, runtime: Any) -> None:
             "last_evaluation": alerts.last_evaluation,
             "held_behind_events": alerts.held_behind,
             "alerts": [a for a in alerts.active() if grant.may("read", str(a["queue"]))],
-            "silences": msgspec.to_builtins(alerts.silences()),
+            "silences": msgspec.to_builtins(
+                [s for s in alerts.silences() if grant.may("read", s.queue)]
+            ),
         }
         return self.bytes(msgspec.json.encode(document), content_type="application/json")
 
@@ -127,7 +129,12 @@ def register_alert_views(app: faust.App, runtime: Any) -> None:
     @app.page("/api/silences")
     class Silences(faust.web.View):
         async def get(self, request: faust.web.Request) -> faust.web.Response:
-            silences = msgspec.to_builtins(runtime.alerts.silences())
+            grant = access.grant(request)
+            if grant is None:
+                return access.refused(self, request, "missing or wrong bearer token")
+            silences = msgspec.to_builtins(
+                [s for s in runtime.alerts.silences() if grant.may("read", s.queue)]
+            )
             return self.json({"silences": silences, "at": time.time()})
 
         async def post(self, request: faust.web.Request) -> faust.web.Response:
