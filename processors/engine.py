@@ -31,6 +31,7 @@ from processors.agents import (
     WindowOccupancy,
     agents_by_state,
     apply_agent_state,
+    busy_available_cells,
     evict_agents,
     occupancy,
 )
@@ -144,6 +145,7 @@ class _Queue:
     snapshot), so it can never describe another state."""
 
     __slots__ = (
+        "agents_changed_from",
         "clock",
         "fcr_window",
         "occupancy",
@@ -164,6 +166,8 @@ class _Queue:
         self.settings = settings
         self.fcr_window = settings.fcr_window_hours * 3600.0
         self.open_tickets: set[str] | None = None
+        self.agents_changed_from: float | None = None
+        """The earliest agent change applied since :meth:`KpiEngine.take_changed_from`."""
 
     def ticket_index(self) -> set[str]:
         if self.open_tickets is None:
@@ -413,6 +417,8 @@ class KpiEngine:
         self, runtime: _Queue, event: AgentStateChanged, t: float, result: BatchResult
     ) -> bool:
         runtime.occupancy.changed(t)
+        if runtime.agents_changed_from is None or t < runtime.agents_changed_from:
+            runtime.agents_changed_from = t
         return apply_agent_state(runtime.state, event.agent, t, event.state)
 
     def evict(self, state: QueueState) -> None:
@@ -531,6 +537,39 @@ class KpiEngine:
             occupancy(runtime.state, first, at),
             _flow_outs_against(runtime.settings),
         )
+
+    def take_changed_from(self, queue: str) -> int | None:
+        """The earliest second whose counters or agent states changed in ``queue`` since the
+        last call (None: nothing changed): the closed intervals from there on may need
+        publishing again (processors/intervals.py)."""
+        runtime = self._queue(queue, create=False)
+        lowest = runtime.panes.take_lowest_added()
+        agents, runtime.agents_changed_from = runtime.agents_changed_from, None
+        if agents is not None and (lowest is None or agents < lowest):
+            lowest = math.floor(agents)
+        return lowest
+
+    def span_counters(
+        self, queue: str, bounds: Sequence[int]
+    ) -> list[tuple[list[float], float, float]]:
+        """Per consecutive span ``[bounds[i], bounds[i + 1])``: its summed counters and its
+        agents' busy and available seconds (what :meth:`window` computes KPIs from)."""
+        runtime = self._queue(queue, create=False)
+        agent_cells = busy_available_cells(runtime.state, [float(b) for b in bounds])
+        return [
+            (runtime.panes.sum_coarse(first, end - 1), busy, available)
+            for first, end, (busy, available) in zip(
+                bounds[:-1], bounds[1:], agent_cells, strict=True
+            )
+        ]
+
+    def retained_from(self, queue: str) -> int | None:
+        """The first second from which every quarter of ``queue`` still has its counters, as
+        :meth:`evict` keeps them (None: no event yet)."""
+        watermarks = self.queues[queue].watermarks
+        if not watermarks:
+            return None
+        return math.floor(min(watermarks.values()) - self._retention[2])
 
     def owned(self) -> Iterator[str]:
         return iter(self.queues)

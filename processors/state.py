@@ -176,6 +176,11 @@ class QueueState(Struct, gc=False):
     """Per call id, its pass through a self-service flow counted under this queue."""
     evicted_through: float = 0.0
     """Event time up to which stale state was last evicted."""
+    intervals: dict[int, int] = field(default_factory=dict)
+    """Per closed 15-minute interval (start second), the fingerprint of its record known to be
+    in Kafka (``ccpulse.intervals``, processors/intervals.py): an interval whose record differs
+    from it is published (again); after a crash, what was sent and not confirmed is sent again,
+    the same key and value."""
 
     @property
     def watermark(self) -> float | None:

@@ -30,6 +30,8 @@ from streams.worker.codec import MAX_EVENT_BYTES
 from streams.worker.deadletter import DEADLETTER_ORIGINAL_BYTES
 
 __all__ = [
+    "AccessConfig",
+    "AccessToken",
     "AlertsConfig",
     "Config",
     "ConfigError",
@@ -62,6 +64,8 @@ class TopicsConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     ticketing: str = "ccpulse.ticketing"
     alerts: str = "ccpulse.alerts"
     deadletter: str = "ccpulse.deadletter"
+    intervals: str = "ccpulse.intervals"
+    """Closed 15-minute intervals per queue (compacted; docs/reports.md)."""
     partitions: int = 8
     replication_factor: int = 1
 
@@ -154,6 +158,30 @@ class AlertsConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
         return merge_rules(defaults, self.rules, self.disable)
 
 
+Action = Literal["read", "ack", "silence", "admin"]
+
+
+class AccessToken(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One bearer token (give it as ``${ENV_VAR}``), the queues it may see and what it may do
+    there. ``admin`` may do everything on every queue."""
+
+    name: str
+    """Who holds it (in logs; never the token)."""
+    token: Annotated[str, Meta(min_length=16)]
+    queues: list[str] = field(default_factory=lambda: ["*"])
+    """Shell-style patterns of queue names."""
+    actions: list[Action] = field(default_factory=lambda: ["read"])
+
+
+class AccessConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Who may see which queues and act on their alerts (streams/views/access.py). No tokens:
+    today's behaviour (read open; ack and silence need ``worker.api_token``)."""
+
+    tokens: list[AccessToken] = field(default_factory=list)
+    metrics_token: str | None = None
+    """Bearer token ``/metrics`` requires (None: open, for Prometheus on loopback)."""
+
+
 class Config(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     kafka: KafkaConfig = field(default_factory=KafkaConfig)
     topics: TopicsConfig = field(default_factory=TopicsConfig)
@@ -162,6 +190,7 @@ class Config(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     sources: SourcesConfig = field(default_factory=SourcesConfig)
+    access: AccessConfig = field(default_factory=AccessConfig)
 
 
 class ConfigError(ValueError):
