@@ -250,7 +250,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     if not args.no_scale:
         # At scale, on the first broker only (the targets' broker): bench/scale_phase.py.
-        scale = measure_scale(kinds[0], args, workdir, progress)
+        try:
+            scale = measure_scale(kinds[0], args, workdir, progress)
+        except Exception as error:  # the figures above are still written
+            progress(f"the scale phase failed: {error!r}")
+            scale = {"error": repr(error)}
         queues, calls, tickets = SCALE_MEMORY_CASE
         progress(f"engine memory: {queues:,} queues, {calls:,} open calls, {tickets:,} tickets")
         case = memory_case(queues, calls, tickets, args.scale_memory_hours)
@@ -261,6 +265,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         progress(f"  -> {case['state_bytes'] / 2**20:,.0f} MiB ({case['events']:,} events)")
         results.update(scale_figures(scale, case))
+        errors = [scale["error"]] if "error" in scale else scale.get("errors", [])
+        if errors:
+            results["scale_errors"] = errors
         results["exposition_cost"] = scale.get("exposition_cost")
         results["scale_broker"] = BROKER_NAMES[kinds[0]]
         results["scale_partitions"] = args.scale_partitions

@@ -509,23 +509,31 @@ def measure_scale(
             worker, broker.bootstrap, workdir, config, app_id, embedded, progress
         )
         progress(f"freshness at {args.rate_20k:,.0f} events/s for {args.seconds_20k:.0f} s")
-        results["freshness_20k"] = freshness(
-            worker,
-            broker.bootstrap,
-            topics,
-            args.rate_20k,
-            args.seconds_20k,
-            progress,
-            workdir / "freshness-20k-profile.txt",
-            args.fetch_wait_ms,
-            broker.pid,
-        )
+        try:  # a step that fails leaves the others' figures
+            results["freshness_20k"] = freshness(
+                worker,
+                broker.bootstrap,
+                topics,
+                args.rate_20k,
+                args.seconds_20k,
+                progress,
+                workdir / "freshness-20k-profile.txt",
+                args.fetch_wait_ms,
+                broker.pid,
+            )
+        except Exception as error:
+            progress(f"freshness at {args.rate_20k:,.0f} events/s failed: {error!r}")
+            results["errors"] = [f"freshness_20k: {error!r}"]
         worker.stop()
         worker = None
         out_records = records[: args.scale_out_events]
-        results["scale_out"] = scale_out(
-            broker.bootstrap, workdir, out_records, args, embedded, progress
-        )
+        try:
+            results["scale_out"] = scale_out(
+                broker.bootstrap, workdir, out_records, args, embedded, progress
+            )
+        except Exception as error:
+            progress(f"scale-out failed: {error!r}")
+            results.setdefault("errors", []).append(f"scale_out: {error!r}")
     finally:
         if worker is not None:
             worker.stop()

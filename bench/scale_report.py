@@ -208,6 +208,8 @@ def scale_markdown(results: dict[str, Any]) -> list[str]:
         return []
     broker = results.get("scale_broker") or results.get("setup", {}).get("broker", "?")
     out = ["", f"## At scale (on {broker}; bench/scale_phase.py)", ""]
+    for error in results.get("scale_errors", []):
+        out += [f"**Failed in this run:** {error}", ""]
     if stall:
         out += [
             f"### Loop stalls while Prometheus scrapes: {stall.get('queues', 0):,} queues",

@@ -184,6 +184,10 @@ def test_the_scale_section_says_what_was_measured_and_where() -> None:
     table = format_table(results)
     assert any(line.startswith("loop stall p99, 1,000 queues, with scrapes") for line in table)
     assert "At scale" not in render_markdown({}, "")
+    results["scale_errors"] = ["scale_out: RuntimeError('no worker exports the marker queue')"]
+    assert "**Failed in this run:** scale_out: RuntimeError('no worker exports" in (
+        render_markdown(results, "")
+    )
 
 
 def test_the_load_repeats_its_events_as_new_queues_past_the_simulated_ones() -> None:
