@@ -34,11 +34,13 @@ from processors.agents import (
 )
 from processors.calls import CALL_HANDLERS, CallHandler, calls_waiting, evict_calls
 from processors.contacts import apply_contact, evict_contacts
+from processors.drilldown import evict_drilldown, on_agent_state, on_call_event
 from processors.events import (
     TELEPHONY_TYPES,
     TICKETING_TYPES,
     AgentStateChanged,
     CallEntered,
+    CallMissed,
     CallTransferred,
     Event,
     SurveyResponse,
@@ -124,10 +126,19 @@ class _Queue:
     Rebuilt whenever the queue's state object is replaced (a recovery, a test, a replay from a
     snapshot), so it can never describe another state."""
 
-    __slots__ = ("fcr_window", "occupancy", "open_tickets", "panes", "settings", "state")
+    __slots__ = (
+        "drill_length",
+        "fcr_window",
+        "occupancy",
+        "open_tickets",
+        "panes",
+        "settings",
+        "state",
+    )
 
-    def __init__(self, state: QueueState, settings: QueueSettings) -> None:
+    def __init__(self, state: QueueState, settings: QueueSettings, drill_length: int) -> None:
         self.state = state
+        self.drill_length = drill_length
         self.panes = PaneStore(state.panes)
         self.occupancy = WindowOccupancy(state)
         self.settings = settings
@@ -160,6 +171,7 @@ class KpiEngine:
             CallEntered: self._on_entered,
             AgentStateChanged: self._on_agent,
             CallTransferred: _on_transfer,
+            CallMissed: _on_missed,
             SurveyResponse: _on_survey,
             **{kind: _on_ticket for kind in TICKETING_TYPES if kind is not SurveyResponse},
         }
@@ -259,7 +271,9 @@ class KpiEngine:
         if runtime is None or state is None or runtime.state is not state:
             if state is None:
                 state = self.state(queue) if create else self.queues[queue]
-            runtime = self._runtime[queue] = _Queue(state, self.settings.for_queue(queue))
+            runtime = self._runtime[queue] = _Queue(
+                state, self.settings.for_queue(queue), self.settings.drilldown_length
+            )
         return runtime
 
     def _apply_queue(self, queue: str, items: Iterable[Item], result: BatchResult) -> None:
@@ -359,15 +373,20 @@ class KpiEngine:
     ) -> bool:
         state, panes = runtime.state, runtime.panes
         applied = CALL_HANDLERS[CallEntered](state, panes, event, t, runtime.settings)
-        if applied and event.customer is not None:
-            apply_contact(state, panes, event.customer, t, event.id, runtime.fcr_window)
+        if applied:
+            on_call_event(state, event, t, runtime.drill_length, runtime.settings.timezone)
+            if event.customer is not None:
+                apply_contact(state, panes, event.customer, t, event.id, runtime.fcr_window)
         return applied
 
     def _on_agent(
         self, runtime: _Queue, event: AgentStateChanged, t: float, result: BatchResult
     ) -> bool:
         runtime.occupancy.changed(t)
-        return apply_agent_state(runtime.state, event.agent, t, event.state)
+        applied = apply_agent_state(runtime.state, event.agent, t, event.state)
+        if applied:
+            on_agent_state(runtime.state, event, t)
+        return applied
 
     def evict(self, state: QueueState) -> None:
         """Forget what no window and no on-time event can need any more.
@@ -394,6 +413,7 @@ class KpiEngine:
             phone = state.watermarks["telephony"]
             evict_calls(state, horizons["telephony"], phone - self.settings.max_open_call_seconds)
             evict_agents(state, phone - self._history)
+            evict_drilldown(state)
         through = max(state.watermarks.values())
         if math.floor(through / SLOW_EVICT_SECONDS) != math.floor(
             state.evicted_through / SLOW_EVICT_SECONDS
@@ -490,13 +510,22 @@ _REPLAY_RUN = 10_000
 
 def _call_handler(apply: CallHandler) -> Handler:
     def on_call(runtime: _Queue, event: Any, t: float, result: BatchResult) -> bool:
-        return apply(runtime.state, runtime.panes, event, t, runtime.settings)
+        applied = apply(runtime.state, runtime.panes, event, t, runtime.settings)
+        if applied:
+            on_call_event(runtime.state, event, t, runtime.drill_length, runtime.settings.timezone)
+        return applied
 
     return on_call
 
 
 def _on_transfer(runtime: _Queue, event: CallTransferred, t: float, result: BatchResult) -> bool:
     return True  # informational: a transfer is not an exit from the queue
+
+
+def _on_missed(runtime: _Queue, event: CallMissed, t: float, result: BatchResult) -> bool:
+    # Informational for the queue's KPIs: an agent's missed call (processors/drilldown.py).
+    on_call_event(runtime.state, event, t, runtime.drill_length, runtime.settings.timezone)
+    return True
 
 
 def _on_survey(runtime: _Queue, event: SurveyResponse, t: float, result: BatchResult) -> bool:

@@ -32,6 +32,7 @@ __all__ = [
     "CallEnded",
     "CallEntered",
     "CallExited",
+    "CallMissed",
     "CallTransferred",
     "Event",
     "SurveyResponse",
@@ -128,6 +129,18 @@ class CallExited(_Base, frozen=True, tag="call.exited"):
     call_id: NonEmpty
     reason: ExitReason = "other"
     wait_seconds: Seconds | None = None
+
+
+class CallMissed(_Base, frozen=True, tag="call.missed"):
+    """The queue rang ``agent`` for this call and the agent did not answer (Asterisk
+    ``RINGNOANSWER``). Informational for the queue's KPIs: it counts in the agent's *missed*."""
+
+    call_id: NonEmpty
+    agent: NonEmpty
+    ring_seconds: Seconds | None = None
+
+    def __post_init__(self) -> None:
+        _check_name("agent", self.agent)
 
 
 class CallTransferred(_Base, frozen=True, tag="call.transferred"):
@@ -262,6 +275,7 @@ Event = (
     | CallAnswered
     | CallAbandoned
     | CallExited
+    | CallMissed
     | CallTransferred
     | CallEnded
     | AgentStateChanged
@@ -286,6 +300,7 @@ TELEPHONY_TYPES: tuple[type[_Base], ...] = (
     CallTransferred,
     CallEnded,
     AgentStateChanged,
+    CallMissed,
 )
 TICKETING_TYPES: tuple[type[_Base], ...] = (
     TicketCreated,

@@ -24,6 +24,7 @@ from typing import Any
 import msgspec
 from msgspec import Struct, field
 
+from processors.drilldown_state import DrillDown
 from processors.panes import Pane, chunks_from_seconds
 
 __all__ = [
@@ -140,6 +141,8 @@ class QueueState(Struct, gc=False):
     lost_calls: int = 0
     evicted_through: float = 0.0
     """Event time up to which stale state was last evicted."""
+    drill: DrillDown = field(default_factory=DrillDown)
+    """Waiting callers, last abandoned and blocked calls, agents' day (processors/drilldown.py)."""
 
     @property
     def watermark(self) -> float | None:
