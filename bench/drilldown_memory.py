@@ -49,7 +49,7 @@ def drilldown_bytes(states: Iterable[QueueState]) -> int:
     for state in states:
         drill = state.drill
         total += size(drill) + size(drill.callers) + size(drill.abandoned) + size(drill.blocked)
-        total += size(drill.agent_days) + size(drill.agent_notes)
+        total += size(drill.agent_days) + size(drill.reasons) + size(drill.answers)
         for call_id, caller in drill.callers.items():
             total += size(call_id) + size(caller)
         for entry in drill.abandoned:
@@ -60,8 +60,12 @@ def drilldown_bytes(states: Iterable[QueueState]) -> int:
             total += size(blocked.reason) + size(blocked.at)
         for agent, day in drill.agent_days.items():
             total += size(agent) + size(day) + size(day.handle_seconds)
-        for agent, note in drill.agent_notes.items():
-            total += size(agent) + size(note) + size(note.at) + size(note.reason)
+        for agent, notes in drill.reasons.items():
+            total += size(agent) + size(notes)
+            for note in notes:
+                total += size(note) + size(note.at) + size(note.reason)
+        for caller, answers in drill.answers.items():
+            total += size(caller) + size(answers) + sum(size(t) for t in answers)
     return total
 
 

@@ -1,9 +1,9 @@
 """Agents, live: one row per agent of a queue, from the queue's state at an instant.
 
 State and time in state come from the agent's timeline (processors/agents.py), the pause reason
-from the latest change kept by the drill-down, today's calls from its per-agent day
-(processors/drilldown.py), and occupancy over the last hour with the same definition as the
-queue's occupancy (docs/kpis.md), for this agent's timeline alone.
+is the reason of the agent's current change (the last one at or before the instant), today's
+calls from its per-agent day (processors/drilldown.py), and occupancy over the last hour with
+the same definition as the queue's occupancy (docs/kpis.md), for this agent's timeline alone.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ class AgentRow(Struct, kw_only=True):
     occupancy_1h: float | None = None
 
 
-def _current(timeline: Timeline, at: int) -> tuple[str, float] | None:
-    """(state, since) at second ``at``; None before the first change."""
+def _current(timeline: Timeline, at: int) -> tuple[str, float, float] | None:
+    """(state, since, time of the last change) at second ``at``; None before the first."""
     index = bisect.bisect_left(timeline.times, float(at + 1))
     if not index:
         return None
@@ -44,7 +44,7 @@ def _current(timeline: Timeline, at: int) -> tuple[str, float] | None:
     start = index - 1
     while start > 0 and states[start - 1] == current:
         start -= 1
-    return current, times[start]
+    return current, times[start], times[index - 1]
 
 
 def _occupancy(timeline: Timeline, first: float, end: float) -> float | None:
@@ -75,12 +75,10 @@ def agent_rows(state: QueueState, at: int, timezone: str) -> list[AgentRow]:
         current = _current(state.agents[agent], at)
         if current is None or current[0] == "logged_out":
             continue
-        name, since = current
-        note = drill.agent_notes.get(agent)
-        reason = (
-            note.reason
-            if note is not None and note.state == name and since <= note.at < at + 1
-            else None
+        name, since, last = current
+        reason = next(
+            (n.reason for n in drill.reasons.get(agent, ()) if n.at == last and n.state == name),
+            None,
         )
         row = AgentRow(agent=agent, state=name, since=since, reason=reason)
         day = drill.agent_days.get(agent)

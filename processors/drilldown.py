@@ -8,15 +8,15 @@ is bounded by N (``engine.drilldown_length``) and exact whatever order the event
   abandon and completed by the call's entry (caller, wait) whichever comes first; a call older
   than the N kept can never come back (the set of abandons only grows).
 * **Recovered**: a later call of the same caller answered in this queue after the hang-up. Both
-  orders are looked at: a new abandon scans the calls the queue still remembers, a new answer
-  scans the N entries. A call is remembered (with its caller) until its exit is older than the
-  lateness horizon, and an abandon or an entry applied now is not older than that horizon, so
-  no answer after it has been forgotten yet.
+  orders are looked at: a new abandon looks up the caller's answers the queue still remembers,
+  a new answer scans the N entries. Answers (like the calls themselves) are remembered until
+  they are older than the lateness horizon, and an abandon or an entry applied now is not older
+  than that horizon, so no answer after it has been forgotten yet.
 * **Blocked calls**: the N latest by (time, event id).
 * **Agents' day**: per agent, answered, missed and handled calls and handle time on the local
   day of the agent's latest call event; an event of an earlier day counts in no "today".
-* **Agents' pause reason**: the latest change per agent by (time, state), as the timeline
-  orders same-instant changes, with its reason.
+* **Agents' pause reason**: the changes that carried a reason, each with its (time, state):
+  the reason shown is that of the agent's current change (processors/agent_board.py).
 
 The waiting calls are not kept at all: they are the queue's calls entered and not yet left.
 """
@@ -26,6 +26,7 @@ from __future__ import annotations
 import bisect
 import functools
 import math
+from collections.abc import Callable
 from typing import Any
 
 from processors.drilldown_state import AbandonedCall, AgentDay, AgentNote, BlockedCall, DrillDown
@@ -42,6 +43,7 @@ from processors.state import EXIT_ABANDONED, EXIT_ANSWERED, CallVisit, QueueStat
 
 __all__ = [
     "DEFAULT_LENGTH",
+    "DRILL_HANDLERS",
     "abandoned_today",
     "blocked_today",
     "evict_drilldown",
@@ -69,51 +71,82 @@ def local_day(t: float, timezone: str) -> int:
     return _day_of_quarter(second - second % 900, timezone)
 
 
+DrillHandler = Callable[[QueueState, Any, float, int, str], None]
+
+
+def _on_entered(state: QueueState, event: CallEntered, t: float, length: int, zone: str) -> None:
+    caller = event.customer
+    if caller is not None:
+        state.drill.callers[event.call_id] = caller
+    visit = state.calls[event.call_id]
+    if visit.exit_kind == EXIT_ABANDONED:
+        _abandoned(state, event.call_id, visit, length)
+    elif visit.exit_kind == EXIT_ANSWERED and caller is not None:
+        _answered(state.drill, caller, visit)
+
+
+def _on_abandoned(
+    state: QueueState, event: CallAbandoned, t: float, length: int, zone: str
+) -> None:
+    _abandoned(state, event.call_id, state.calls[event.call_id], length)
+
+
+def _on_answered(state: QueueState, event: CallAnswered, t: float, length: int, zone: str) -> None:
+    drill = state.drill
+    caller = drill.callers.get(event.call_id)
+    if caller is not None:
+        _answered(drill, caller, state.calls[event.call_id])
+    if event.agent is not None:
+        _agent_day(drill, event.agent, t, zone).answered += 1
+
+
+def _on_blocked(state: QueueState, event: CallBlocked, t: float, length: int, zone: str) -> None:
+    blocked = BlockedCall(event.id, t, event.call_id, event.reason)
+    _insert(state.drill.blocked, blocked, (t, event.id), _blocked_key, length)
+
+
+def _on_ended(state: QueueState, event: CallEnded, t: float, length: int, zone: str) -> None:
+    if event.agent is not None:
+        day = _agent_day(state.drill, event.agent, t, zone)
+        day.handled += 1
+        day.handle_seconds += event.talk_seconds + event.hold_seconds + event.wrapup_seconds
+
+
+def _on_missed(state: QueueState, event: CallMissed, t: float, length: int, zone: str) -> None:
+    _agent_day(state.drill, event.agent, t, zone).missed += 1
+
+
+DRILL_HANDLERS: dict[type, DrillHandler] = {
+    CallEntered: _on_entered,
+    CallAbandoned: _on_abandoned,
+    CallAnswered: _on_answered,
+    CallBlocked: _on_blocked,
+    CallEnded: _on_ended,
+    CallMissed: _on_missed,
+}
+"""What each applied telephony event tells the drill-down, by type (the engine looks its
+handler up once, not per event)."""
+
+
 def on_call_event(state: QueueState, event: Any, t: float, length: int, timezone: str) -> None:
     """Record what an applied telephony event tells the drill-down."""
-    drill = state.drill
-    kind = type(event)
-    if kind is CallEntered:
-        if event.customer is not None:
-            drill.callers[event.call_id] = event.customer
-        visit = state.calls.get(event.call_id)
-        if visit is not None:
-            _visit_changed(state, event.call_id, visit, length)
-    elif kind is CallAbandoned or kind is CallAnswered:
-        visit = state.calls.get(event.call_id)
-        if visit is not None:
-            _visit_changed(state, event.call_id, visit, length)
-        if kind is CallAnswered and event.agent is not None:
-            _agent_day(drill, event.agent, t, timezone).answered += 1
-    elif kind is CallBlocked:
-        _insert(
-            drill.blocked,
-            BlockedCall(event.id, t, event.call_id, event.reason),
-            (t, event.id),
-            lambda b: (b.at, b.event_id),
-            length,
-        )
-    elif kind is CallEnded:
-        if event.agent is not None:
-            day = _agent_day(drill, event.agent, t, timezone)
-            day.handled += 1
-            day.handle_seconds += event.talk_seconds + event.hold_seconds + event.wrapup_seconds
-    elif kind is CallMissed:
-        _agent_day(drill, event.agent, t, timezone).missed += 1
+    handler = DRILL_HANDLERS.get(type(event))
+    if handler is not None:
+        handler(state, event, t, length, timezone)
 
 
 def on_agent_state(state: QueueState, event: AgentStateChanged, t: float) -> None:
-    """Keep the agent's latest change by (time, state) with its reason."""
-    notes = state.drill.agent_notes
-    note = notes.get(event.agent)
+    """Keep the reason of an applied change that has one (the engine calls this only then)."""
     reason = event.reason
-    if note is None or (t, event.state, reason or "") > (note.at, note.state, note.reason or ""):
-        notes[event.agent] = AgentNote(t, event.state, reason)
+    if reason is not None:
+        state.drill.reasons.setdefault(event.agent, []).append(AgentNote(t, event.state, reason))
 
 
 def _agent_day(drill: DrillDown, agent: str, t: float, timezone: str) -> AgentDay:
-    day = local_day(t, timezone)
     record = drill.agent_days.get(agent)
+    if record is not None and 0 <= t - record.day < 82_800:
+        return record  # within 23 h of its midnight: the same local day (none is shorter)
+    day = local_day(t, timezone)
     if record is None or record.day < day:
         record = drill.agent_days[agent] = AgentDay(day)
     elif record.day > day:
@@ -121,47 +154,45 @@ def _agent_day(drill: DrillDown, agent: str, t: float, timezone: str) -> AgentDa
     return record
 
 
-def _visit_changed(state: QueueState, call_id: str, visit: CallVisit, length: int) -> None:
-    """A visit got its entry or its exit: update its abandoned entry, or what its answer
-    recovers."""
-    caller = state.drill.callers.get(call_id)
-    if visit.exit_kind == EXIT_ABANDONED and visit.exit_at is not None:
-        wait = visit.reported_wait
-        if wait is None and visit.entered_at is not None:
-            wait = max(0.0, visit.exit_at - visit.entered_at)
-        recovered = _answered_after(state, caller, visit.exit_at) if caller is not None else None
-        entry = AbandonedCall(call_id, visit.exit_at, wait, caller, recovered)
-        _insert(state.drill.abandoned, entry, (entry.at, call_id), _abandon_key, length)
-    elif visit.exit_kind == EXIT_ANSWERED and visit.exit_at is not None and caller is not None:
-        answered = visit.exit_at
-        for entry in state.drill.abandoned:
-            if (
-                entry.caller == caller
-                and entry.at < answered
-                and (entry.recovered_at is None or answered < entry.recovered_at)
-            ):
-                entry.recovered_at = answered
+def _abandoned(state: QueueState, call_id: str, visit: CallVisit, length: int) -> None:
+    """An abandoned visit got its exit or its entry: (re)write its entry in the list."""
+    exit_at = visit.exit_at
+    assert exit_at is not None
+    drill = state.drill
+    caller = drill.callers.get(call_id)
+    wait = visit.reported_wait
+    if wait is None and visit.entered_at is not None:
+        wait = max(0.0, exit_at - visit.entered_at)
+    recovered = None
+    if caller is not None:
+        answers = drill.answers.get(caller)
+        if answers:
+            later = [t for t in answers if t > exit_at]
+            recovered = min(later) if later else None
+    entry = AbandonedCall(call_id, exit_at, wait, caller, recovered)
+    _insert(drill.abandoned, entry, (exit_at, call_id), _abandon_key, length)
 
 
-def _answered_after(state: QueueState, caller: str, after: float) -> float | None:
-    """The earliest answer, after ``after``, of a call of ``caller`` the queue remembers."""
-    callers = state.drill.callers
-    earliest: float | None = None
-    for call_id, visit in state.calls.items():
-        answered = visit.exit_at
+def _answered(drill: DrillDown, caller: str, visit: CallVisit) -> None:
+    """An answered visit of a known caller: remember the answer, and recover what it does."""
+    answered = visit.exit_at
+    assert answered is not None
+    drill.answers.setdefault(caller, []).append(answered)
+    for entry in drill.abandoned:
         if (
-            visit.exit_kind == EXIT_ANSWERED
-            and answered is not None
-            and answered > after
-            and (earliest is None or answered < earliest)
-            and callers.get(call_id) == caller
+            entry.caller == caller
+            and entry.at < answered
+            and (entry.recovered_at is None or answered < entry.recovered_at)
         ):
-            earliest = answered
-    return earliest
+            entry.recovered_at = answered
 
 
 def _abandon_key(entry: AbandonedCall) -> tuple[float, str]:
     return (entry.at, entry.call_id)
+
+
+def _blocked_key(entry: BlockedCall) -> tuple[float, str]:
+    return (entry.at, entry.event_id)
 
 
 def _insert(items: list[Any], item: Any, key: tuple[float, str], key_of: Any, length: int) -> None:
@@ -179,12 +210,31 @@ def _insert(items: list[Any], item: Any, key: tuple[float, str], key_of: Any, le
         del items[: len(items) - length]
 
 
-def evict_drilldown(state: QueueState) -> None:
-    """Forget the callers of calls the queue no longer remembers (evicted with them)."""
+def evict_drilldown(state: QueueState, horizon: float) -> None:
+    """Forget the callers of calls the queue no longer remembers (evicted with them), the
+    answers older than the lateness ``horizon`` (the answered calls evicted with it), and the
+    reasons of agent changes the agents' timelines no longer hold."""
     calls = state.calls
-    callers = state.drill.callers
+    drill = state.drill
+    callers = drill.callers
     for call_id in [c for c in callers if c not in calls]:
         del callers[call_id]
+    answers = drill.answers
+    for caller in list(answers):
+        kept = [t for t in answers[caller] if t >= horizon]
+        if kept:
+            answers[caller] = kept
+        else:
+            del answers[caller]
+    reasons = drill.reasons
+    for agent in list(reasons):
+        timeline = state.agents.get(agent)
+        oldest = timeline.times[0] if timeline is not None and len(timeline.times) else math.inf
+        kept_notes = [note for note in reasons[agent] if note.at >= oldest]
+        if kept_notes:
+            reasons[agent] = kept_notes
+        else:
+            del reasons[agent]
 
 
 def waiting_calls(state: QueueState, at: int) -> list[tuple[str, float, str | None]]:

@@ -49,7 +49,7 @@ class AgentDay(Struct, array_like=True, gc=False):
 
 
 class AgentNote(Struct, array_like=True, gc=False):
-    """An agent's latest state change by (time, state), with its reason (a pause reason)."""
+    """A state change of an agent that came with a reason (a pause reason)."""
 
     at: float
     state: str
@@ -59,7 +59,13 @@ class AgentNote(Struct, array_like=True, gc=False):
 class DrillDown(Struct, gc=False):
     callers: dict[str, str] = field(default_factory=dict)
     """Call id -> caller number, for the calls in ``QueueState.calls`` whose entry named one."""
+    answers: dict[str, list[float]] = field(default_factory=dict)
+    """Caller -> answer times of that caller's calls the queue still remembers (answered within
+    the lateness horizon): what a late-completed abandon looks up for "recovered", without a
+    scan of every call."""
     abandoned: list[AbandonedCall] = field(default_factory=list)
     blocked: list[BlockedCall] = field(default_factory=list)
     agent_days: dict[str, AgentDay] = field(default_factory=dict)
-    agent_notes: dict[str, AgentNote] = field(default_factory=dict)
+    reasons: dict[str, list[AgentNote]] = field(default_factory=dict)
+    """Per agent, the changes of the retained history that carried a reason (most carry none:
+    nothing is kept for them)."""

@@ -34,7 +34,13 @@ from processors.agents import (
 )
 from processors.calls import CALL_HANDLERS, CallHandler, calls_waiting, evict_calls
 from processors.contacts import apply_contact, evict_contacts
-from processors.drilldown import evict_drilldown, on_agent_state, on_call_event
+from processors.drilldown import (
+    DRILL_HANDLERS,
+    DrillHandler,
+    evict_drilldown,
+    on_agent_state,
+    on_call_event,
+)
 from processors.events import (
     TELEPHONY_TYPES,
     TICKETING_TYPES,
@@ -167,7 +173,10 @@ class KpiEngine:
         self._runtime: dict[str, _Queue] = {}
         # One handler per event type: a dict look-up instead of a chain of isinstance checks.
         self._handlers: dict[type, Handler] = {
-            **{kind: _call_handler(apply) for kind, apply in CALL_HANDLERS.items()},
+            **{
+                kind: _call_handler(apply, DRILL_HANDLERS.get(kind))
+                for kind, apply in CALL_HANDLERS.items()
+            },
             CallEntered: self._on_entered,
             AgentStateChanged: self._on_agent,
             CallTransferred: _on_transfer,
@@ -384,7 +393,7 @@ class KpiEngine:
     ) -> bool:
         runtime.occupancy.changed(t)
         applied = apply_agent_state(runtime.state, event.agent, t, event.state)
-        if applied:
+        if applied and event.reason is not None:
             on_agent_state(runtime.state, event, t)
         return applied
 
@@ -413,7 +422,7 @@ class KpiEngine:
             phone = state.watermarks["telephony"]
             evict_calls(state, horizons["telephony"], phone - self.settings.max_open_call_seconds)
             evict_agents(state, phone - self._history)
-            evict_drilldown(state)
+            evict_drilldown(state, horizons["telephony"])
         through = max(state.watermarks.values())
         if math.floor(through / SLOW_EVICT_SECONDS) != math.floor(
             state.evicted_through / SLOW_EVICT_SECONDS
@@ -508,11 +517,11 @@ _REPLAY_RUN = 10_000
 """Longest run of events :meth:`KpiEngine.apply_all` groups by queue before applying them."""
 
 
-def _call_handler(apply: CallHandler) -> Handler:
+def _call_handler(apply: CallHandler, drill: DrillHandler | None) -> Handler:
     def on_call(runtime: _Queue, event: Any, t: float, result: BatchResult) -> bool:
         applied = apply(runtime.state, runtime.panes, event, t, runtime.settings)
-        if applied:
-            on_call_event(runtime.state, event, t, runtime.drill_length, runtime.settings.timezone)
+        if applied and drill is not None:
+            drill(runtime.state, event, t, runtime.drill_length, runtime.settings.timezone)
         return applied
 
     return on_call

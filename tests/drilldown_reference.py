@@ -127,8 +127,7 @@ def agents(mine: list[Event], at: int, today: int, timezone: str) -> dict[str, d
             if name != current:
                 break
             since = t
-        latest = max(history, key=lambda c: (c[0], c[1], c[2] or ""))
-        reason = latest[2] if latest[1] == current and since <= latest[0] < at + 1 else None
+        reason = before[-1][2]  # the reason of the change the agent is in now
         last_day = max((_day(t, timezone) for t, _, _ in calls[agent]), default=None)
         counted = [c for c in calls[agent] if _day(c[0], timezone) == last_day == today]
         handled = [c for c in counted if c[1] == "handled"]

@@ -158,3 +158,61 @@ def test_asterisk_ringnoanswer_is_the_agents_missed_call() -> None:
     assert isinstance(missed, CallMissed)
     assert (missed.agent, missed.call_id, missed.ring_seconds) == ("PJSIP/201", "1780.7", 15.0)
     assert parse_queue_log_line("1780304400|1780.7|sales|NONE|RINGNOANSWER|15000", 2) == []
+
+
+def test_a_restarted_worker_rebuilds_the_same_drilldown_from_the_changelog() -> None:
+    """Snapshot plus deltas (streams/worker/state_store.py), the way a worker restarts."""
+    import msgspec
+
+    from streams.worker.state_store import QueueStateStore
+    from tests.test_state_store import FakeTable, apply_batch
+
+    encoded = [msgspec.json.encode(e) for e in callback_history()]
+    encoded.append(msgspec.json.encode(CallBlocked(id="b", time=at(85), queue="q", call_id="k")))
+    encoded.append(
+        msgspec.json.encode(
+            AgentStateChanged(
+                id="p", time=at(86), queue="q", agent="ann", state="not_ready", reason="lunch"
+            )
+        )
+    )
+    rows = [("ccpulse.telephony", 0, offset, raw) for offset, raw in enumerate(encoded)]
+    table = FakeTable()
+    store = QueueStateStore(table, KpiEngine())
+    apply_batch(store, rows[:3])
+    store.write_snapshots()
+    apply_batch(store, rows[3:])
+    live = store.engine.queues["q"].drill
+    assert live.abandoned[0].recovered_at == T0 + 65 and live.blocked and live.reasons
+    fresh = QueueStateStore(table.recovered(), KpiEngine())
+    assert fresh.rebuild({0}) == ["q"]
+    assert fresh.engine.queues["q"].drill == live
+
+
+def test_an_answer_is_remembered_through_evictions_while_an_earlier_hang_up_can_still_come() -> (
+    None
+):
+    """Applied in separate batches, as a worker does: the queue is evicted in between, and the
+    hang-up that arrives afterwards (late, within the lateness) still finds the answer."""
+    engine = KpiEngine(EngineSettings(allowed_lateness_seconds=120))
+    caller = "+441632960001"
+    engine.apply_all(
+        [
+            CallEntered(id="1", time=at(90), queue="q", call_id="b", customer=caller),
+            CallAnswered(id="2", time=at(100), queue="q", call_id="b"),
+            CallBlocked(id="3", time=at(170), queue="q", call_id="z"),  # moves "now" on
+        ]
+    )
+    state = engine.queues["q"]
+    assert state.evicted_through == T0 + 170  # evicted once, after that batch
+    engine.apply_all(
+        [
+            CallEntered(id="4", time=at(60), queue="q", call_id="a", customer=caller),
+            CallAbandoned(id="5", time=at(80), queue="q", call_id="a"),
+        ]
+    )
+    (entry,) = abandoned_today(state, int(T0 + 200), "UTC")
+    assert entry.recovered_at == T0 + 100
+    # Once older than the lateness, answers are forgotten with their calls.
+    engine.apply_all([CallBlocked(id="6", time=at(1000), queue="q", call_id="y")])
+    assert state.drill.answers == {} and state.drill.callers == {}
