@@ -23,9 +23,52 @@ from prometheus_client.registry import Collector
 
 from processors.agent_board import agent_rows, pause_reasons
 from processors.drilldown import abandoned_today
-from streams.views.queues import mask_caller, queue_time
+from streams.metric_spec import MetricSpec
 
-__all__ = ["AgentCollector"]
+__all__ = ["AGENT_METRICS", "PER_AGENT_METRICS", "QUEUE_AGENT_METRICS", "AgentCollector"]
+
+QUEUE_AGENT_METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec(
+        "ccpulse_queue_agents_paused",
+        "gauge",
+        "Agents not ready per queue and pause reason (unknown: none given).",
+        ("queue", "reason"),
+    ),
+    MetricSpec(
+        "ccpulse_queue_abandoned_call",
+        "gauge",
+        "One of the day's last abandoned calls per queue (engine.drilldown_length): its hang-up "
+        "time; caller as privacy.caller_numbers shows it.",
+        ("queue", "call_id", "caller", "wait_seconds", "recovered"),
+    ),
+)
+PER_AGENT_METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec(
+        "ccpulse_agent_state",
+        "gauge",
+        "1 for the agent's current state in the queue (metrics.per_agent).",
+        ("queue", "agent", "state", "reason"),
+    ),
+    MetricSpec(
+        "ccpulse_agent_time_in_state_seconds",
+        "gauge",
+        "Seconds the agent has been in its current state (metrics.per_agent).",
+        ("queue", "agent"),
+    ),
+    MetricSpec(
+        "ccpulse_agent_calls_today",
+        "gauge",
+        "The agent's calls today in the queue: answered, missed, handled (metrics.per_agent).",
+        ("queue", "agent", "outcome"),
+    ),
+    MetricSpec(
+        "ccpulse_agent_occupancy_1h",
+        "gauge",
+        "The agent's occupancy over the last hour (metrics.per_agent).",
+        ("queue", "agent"),
+    ),
+)
+AGENT_METRICS = QUEUE_AGENT_METRICS + PER_AGENT_METRICS
 
 
 class AgentCollector(Collector):
@@ -40,46 +83,12 @@ class AgentCollector(Collector):
         yield from self._families(self._per_agent())
 
     def _families(self, per_agent: bool) -> list[GaugeMetricFamily]:
-        families = [
-            GaugeMetricFamily(
-                "ccpulse_queue_agents_paused",
-                "Agents not ready per queue and pause reason (unknown: none given).",
-                labels=["queue", "reason"],
-            ),
-            GaugeMetricFamily(
-                "ccpulse_queue_abandoned_call",
-                "One of the day's last abandoned calls per queue (engine.drilldown_length): "
-                "its hang-up time; caller as privacy.caller_numbers shows it.",
-                labels=["queue", "call_id", "caller", "wait_seconds", "recovered"],
-            ),
-        ]
-        if per_agent:
-            families += [
-                GaugeMetricFamily(
-                    "ccpulse_agent_state",
-                    "1 for the agent's current state in the queue (metrics.per_agent).",
-                    labels=["queue", "agent", "state", "reason"],
-                ),
-                GaugeMetricFamily(
-                    "ccpulse_agent_time_in_state_seconds",
-                    "Seconds the agent has been in its current state (metrics.per_agent).",
-                    labels=["queue", "agent"],
-                ),
-                GaugeMetricFamily(
-                    "ccpulse_agent_calls_today",
-                    "The agent's calls today in the queue: answered, missed, handled "
-                    "(metrics.per_agent).",
-                    labels=["queue", "agent", "outcome"],
-                ),
-                GaugeMetricFamily(
-                    "ccpulse_agent_occupancy_1h",
-                    "The agent's occupancy over the last hour (metrics.per_agent).",
-                    labels=["queue", "agent"],
-                ),
-            ]
-        return families
+        specs = AGENT_METRICS if per_agent else QUEUE_AGENT_METRICS
+        return [GaugeMetricFamily(s.name, s.help, labels=list(s.labels)) for s in specs]
 
     def collect(self) -> Iterator[Metric]:
+        from streams.views.queues import mask_caller, queue_time  # it registers these views
+
         runtime = self._runtime
         per_agent = self._per_agent()
         families = self._families(per_agent)

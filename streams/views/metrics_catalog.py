@@ -17,6 +17,7 @@ from streams.alerting.dispatch import NOTIFY_METRICS
 from streams.alerting.runtime import ALERT_METRICS
 from streams.ingest.metrics import INGEST_METRICS
 from streams.metric_spec import MetricSpec
+from streams.views.agent_metrics import AGENT_METRICS
 from streams.views.metrics import (
     LIVE_DICT_METRICS,
     LIVE_METRICS,
@@ -45,48 +46,6 @@ __all__ = [
 
 OPERATIONAL_METRICS: tuple[MetricSpec, ...] = PIPELINE_METRICS + STATE_COUNTER_METRICS
 """The worker's pipeline (streams/views/metrics.py) and the engine's per-queue counters."""
-
-AGENT_METRICS: tuple[MetricSpec, ...] = (
-    MetricSpec(
-        "ccpulse_queue_agents_paused",
-        "gauge",
-        "Agents not ready per queue and pause reason (unknown: none given).",
-        ("queue", "reason"),
-    ),
-    MetricSpec(
-        "ccpulse_queue_abandoned_call",
-        "gauge",
-        "One of the day's last abandoned calls per queue (engine.drilldown_length): its hang-up "
-        "time; caller as privacy.caller_numbers shows it.",
-        ("queue", "call_id", "caller", "wait_seconds", "recovered"),
-    ),
-    MetricSpec(
-        "ccpulse_agent_state",
-        "gauge",
-        "1 for the agent's current state in the queue (metrics.per_agent).",
-        ("queue", "agent", "state", "reason"),
-    ),
-    MetricSpec(
-        "ccpulse_agent_time_in_state_seconds",
-        "gauge",
-        "Seconds the agent has been in its current state (metrics.per_agent).",
-        ("queue", "agent"),
-    ),
-    MetricSpec(
-        "ccpulse_agent_calls_today",
-        "gauge",
-        "The agent's calls today in the queue: answered, missed, handled (metrics.per_agent).",
-        ("queue", "agent", "outcome"),
-    ),
-    MetricSpec(
-        "ccpulse_agent_occupancy_1h",
-        "gauge",
-        "The agent's occupancy over the last hour (metrics.per_agent).",
-        ("queue", "agent"),
-    ),
-)
-"""Agents and the drill-down (streams/views/agent_metrics.py); ``ccpulse_agent_*`` only with
-``metrics.per_agent: true``."""
 
 ALL_METRICS: tuple[MetricSpec, ...] = (
     (LIVE_METRICS + LIVE_DICT_METRICS + WINDOW_METRICS + STAFFING_METRICS + OPERATIONAL_METRICS)
