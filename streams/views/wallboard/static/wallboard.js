@@ -127,7 +127,10 @@
       const parts = entry.tiles.get(tile.key);
       if (!parts) continue;
       const text = tile.value === null ? "\u2013" : tile.text;
-      if (parts.value.textContent !== text) parts.value.textContent = text;
+      if (parts.value.textContent !== text) {
+        parts.value.textContent = text;
+        fit(parts.value); // now, not on the next frame: a new number never shows cut off
+      }
       parts.sub.textContent = subText(tile);
       parts.mark.textContent = MARKS[tile.colour] || "";
       parts.node.className = "tile colour-" + tile.colour + (tile.firing ? " firing" : "");
