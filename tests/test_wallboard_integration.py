@@ -260,6 +260,18 @@ def test_queue_view_clock_overflow_and_tv_mode(stack: Stack, output_dir: Path) -
                 for i in range(marks.count())
             )
 
+            # The queue whose alert fires flashes, and says so in words.
+            alerting = f'section.queue.alerting[data-queue="{queue}"]'
+            page.wait_for_selector(alerting, timeout=60_000)
+            assert "ALERT" in page.locator(f"{alerting} .alert-mark").inner_text()
+            # Exactly the queues the alert strip names flash (read in one go: no race).
+            flashing, named = page.evaluate(
+                "() => [Array.from(document.querySelectorAll('section.queue.alerting'))"
+                ".map(c => c.dataset.queue).sort(), Array.from(new Set(Array.from("
+                "document.querySelectorAll('#alert-list li')).map(l => l.dataset.queue))).sort()]"
+            )
+            assert flashing == named and queue in flashing
+
             # No tile overflows at any of the three sizes.
             for width, height in SIZES:
                 page.set_viewport_size({"width": width, "height": height})
