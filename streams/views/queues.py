@@ -5,7 +5,9 @@ the wallboard does: the calls waiting, the last abandoned calls of the day (with
 the last blocked calls, and the agents (processors/drilldown.py, processors/agent_board.py).
 Caller numbers are shown as ``privacy.caller_numbers`` says (full, masked, hidden).
 
-A worker answers for the queues it owns (404 otherwise), like ``/api/staffing``.
+A worker answers for the queues it owns (404 otherwise), like ``/api/staffing``. With an
+``access:`` section, a request needs a token that may read the queue (401 without one, 403 for
+another team's queue); the agents' "queues served" name only the queues that token may read.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import msgspec
 from processors.agent_board import AgentRow, agent_rows, logged_in, pause_reasons
 from processors.drilldown import abandoned_today, blocked_today, waiting_calls
 from processors.state import QueueState
+from streams.views.access import access_of
 
 __all__ = [
     "agents_document",
@@ -64,8 +67,11 @@ def _agent(row: AgentRow, at: int) -> dict[str, Any]:
     return body
 
 
-def queue_document(runtime: Any, queue: str) -> dict[str, Any] | None:
-    """The drill-down of ``queue`` (None when this worker does not own it)."""
+def queue_document(
+    runtime: Any, queue: str, readable: set[str] | None = None
+) -> dict[str, Any] | None:
+    """The drill-down of ``queue`` (None when this worker does not own it); ``readable``: the
+    queues the asker may see (None: all), for the agents' other queues."""
     engine = runtime.engine
     state: QueueState | None = engine.queues.get(queue)
     if state is None:
@@ -101,7 +107,7 @@ def queue_document(runtime: Any, queue: str) -> dict[str, Any] | None:
         for b in blocked_today(state, at, zone)
     ]
     rows = agent_rows(state, at, zone)
-    served = _served(runtime, {row.agent for row in rows})
+    served = _served(runtime, {row.agent for row in rows}, readable)
     return {
         "queue": queue,
         "at": float(at),
@@ -116,11 +122,15 @@ def queue_document(runtime: Any, queue: str) -> dict[str, Any] | None:
     }
 
 
-def _served(runtime: Any, agents: set[str]) -> dict[str, list[str]]:
-    """Per agent of ``agents``, the owned queues in which it is logged in now (one pass over
-    the queues, looking up only those agents)."""
+def _served(
+    runtime: Any, agents: set[str], readable: set[str] | None = None
+) -> dict[str, list[str]]:
+    """Per agent of ``agents``, the owned (and ``readable``) queues in which it is logged in now
+    (one pass over the queues, looking up only those agents)."""
     served: dict[str, list[str]] = {agent: [] for agent in agents}
     for name in sorted(runtime.engine.queues):
+        if readable is not None and name not in readable:
+            continue
         state = runtime.engine.queues[name]
         present = agents.intersection(state.agents)
         if not present:
@@ -132,11 +142,15 @@ def _served(runtime: Any, agents: set[str]) -> dict[str, list[str]]:
     return served
 
 
-def agents_document(runtime: Any, queue: str | None) -> dict[str, Any] | None:
-    """``{"agents": [...]}``: the agents of ``queue``, or of every owned queue (each row then
-    names its queue). None when ``queue`` is not owned here."""
+def agents_document(
+    runtime: Any, queue: str | None, readable: set[str] | None = None
+) -> dict[str, Any] | None:
+    """``{"agents": [...]}``: the agents of ``queue``, or of every owned (and ``readable``)
+    queue (each row then names its queue). None when ``queue`` is not owned here."""
     engine = runtime.engine
     names = sorted(engine.queues) if queue is None else [queue]
+    if readable is not None:
+        names = [name for name in names if name in readable]
     if queue is not None and queue not in engine.queues:
         return None
     agents = []
@@ -145,26 +159,39 @@ def agents_document(runtime: Any, queue: str | None) -> dict[str, Any] | None:
         zone = engine.settings.for_queue(name).timezone
         for row in agent_rows(engine.queues[name], at, zone):
             agents.append({"queue": name, **_agent(row, at), "at": float(at)})
-    served = _served(runtime, {body["agent"] for body in agents})
+    served = _served(runtime, {body["agent"] for body in agents}, readable)
     for body in agents:
         body["queues"] = served[body["agent"]]
     return {"queue": queue, "agents": agents}
 
 
 def register_queue_views(app: faust.App, runtime: Any) -> None:
+    access = access_of(runtime)
+
     @app.page("/api/queues/{queue}")
     async def queue_view(
         self: faust.web.View, request: faust.web.Request, queue: str
     ) -> faust.web.Response:
-        body = queue_document(runtime, queue)
+        grant = access.grant(request)
+        if grant is None:
+            return access.refused(self, request, "missing or wrong bearer token")
+        if not grant.may("read", queue):
+            return access.refused(self, request, f"may not read queue {queue!r}", 403)
+        readable = set(grant.readable(runtime.engine.queues))
+        body = queue_document(runtime, queue, readable)
         if body is None:
             return self.json({"error": f"queue {queue!r} is not owned by this worker"}, status=404)
         return self.bytes(msgspec.json.encode(body), content_type="application/json")
 
     @app.page("/api/agents")
     async def agents_view(self: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        grant = access.grant(request)
+        if grant is None:
+            return access.refused(self, request, "missing or wrong bearer token")
         queue = request.query.get("queue") or None
-        body = agents_document(runtime, queue)
+        if queue is not None and not grant.may("read", queue):
+            return access.refused(self, request, f"may not read queue {queue!r}", 403)
+        body = agents_document(runtime, queue, set(grant.readable(runtime.engine.queues)))
         if body is None:
             return self.json({"error": f"queue {queue!r} is not owned by this worker"}, status=404)
         return self.bytes(msgspec.json.encode(body), content_type="application/json")
