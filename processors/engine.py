@@ -513,7 +513,7 @@ class KpiEngine:
         for (label, first), occupancy_now in zip(firsts.items(), occupied, strict=True):
             totals = panes.sum_since(first, at) if label == self._today else panes.sum(first, at)
             windows[label] = window_kpis(
-                totals, settings.sl_variant, occupancy_now, _flow_outs_against(settings)
+                totals, settings.sl_variant, occupancy_now, settings.exits_against()
             )
         live = LiveKpis()
         live.calls_waiting, live.oldest_wait_seconds = calls_waiting(state, at)
@@ -562,7 +562,7 @@ class KpiEngine:
             runtime.panes.sum(first, at),
             runtime.settings.sl_variant,
             occupancy(runtime.state, first, at),
-            _flow_outs_against(runtime.settings),
+            runtime.settings.exits_against(),
         )
 
     def take_changed_from(self, queue: str) -> int | None:
@@ -614,11 +614,6 @@ def _call_handler(apply: CallHandler, drill: DrillHandler | None = None) -> Hand
         return applied
 
     return on_call
-
-
-def _flow_outs_against(settings: QueueSettings) -> tuple[bool, bool]:
-    """Whether callback requests and flow-outs count against abandonment and service level."""
-    return settings.sl_callbacks == "against", settings.sl_flow_outs == "against"
 
 
 def _on_missed(runtime: _Queue, event: CallMissed, t: float, result: BatchResult) -> bool:

@@ -105,6 +105,11 @@ class QueueSettings(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     sla_warning_ratio: Annotated[float, Meta(gt=0, lt=1)] = 0.8
     """A running SLA clock is *at risk* once this share of its target has elapsed."""
 
+    def exits_against(self) -> tuple[bool, bool]:
+        """Whether callback requests and flow-outs count against abandonment and service
+        level (``sl_callbacks``, ``sl_flow_outs``), as processors/formulas.py takes them."""
+        return self.sl_callbacks == "against", self.sl_flow_outs == "against"
+
 
 def _default_windows() -> list[str]:
     return ["5m", "15m", "1h", "today"]
