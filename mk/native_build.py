@@ -4,7 +4,7 @@ processors/__init__.py loads them from there when the ``SOURCES`` stamp written 
 sources, and the pure ``.py`` files otherwise, so a failed build costs speed, never correctness:
 this script reports the failure and exits 0 unless ``--strict``. ``CCPULSE_PURE=1`` skips it.
 
-Not compiled: the modules that define msgspec Structs (events, state, settings, snapshot,
+Not compiled: the modules that define msgspec Structs (events, state, settings, snapshot, kpis,
 thresholds, wallboard, alerts, alert_rules): mypyc type-checks a class attribute's default, and
 a Struct field's ``msgspec.field(...)`` default is not of the field's type. They are not where
 the per-event time goes; the engine and the handlers it calls per event are.
@@ -25,7 +25,7 @@ TARGET = PACKAGE / "_native"
 COMPILED = [
     "admission",
     "agents",
-    "backtest",
+    "backtest_scoring",
     "calls",
     "contacts",
     "counters",
