@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -66,6 +67,27 @@ def build(work: Path) -> None:
     for path in built:
         shutil.copy2(path, TARGET / path.name)
     (TARGET / "SOURCES").write_text(sources_digest() + "\n")
+    _check_imports()
+
+
+def _check_imports() -> None:
+    """Import every compiled module in a fresh interpreter: mypyc checks some things only when
+    a module runs (a class attribute's type), and a module that cannot be imported must not be
+    used."""
+    code = (
+        "import importlib, processors\n"
+        "assert processors.NATIVE, 'the build is not used'\n"
+        f"for name in {COMPILED!r}:\n"
+        "    module = importlib.import_module('processors.' + name)\n"
+        "    assert module.__file__.endswith('.so'), module.__file__\n"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "CCPULSE_PURE"}
+    env["PYTHONPATH"] = str(ROOT)
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    if run.returncode != 0:
+        raise RuntimeError(f"a compiled module does not import: {run.stderr.strip()[-800:]}")
 
 
 def main() -> int:
