@@ -35,6 +35,7 @@ __all__ = [
     "CallEnded",
     "CallEntered",
     "CallExited",
+    "CallMissed",
     "CallTransferred",
     "Event",
     "IvrEntered",
@@ -135,6 +136,18 @@ class CallExited(_Base, frozen=True, tag="call.exited"):
     call_id: NonEmpty
     reason: ExitReason = "other"
     wait_seconds: Seconds | None = None
+
+
+class CallMissed(_Base, frozen=True, tag="call.missed"):
+    """The queue rang ``agent`` for this call and the agent did not answer (Asterisk
+    ``RINGNOANSWER``). Informational for the queue's KPIs: it counts in the agent's *missed*."""
+
+    call_id: NonEmpty
+    agent: NonEmpty
+    ring_seconds: Seconds | None = None
+
+    def __post_init__(self) -> None:
+        _check_name("agent", self.agent)
 
 
 class CallTransferred(_Base, frozen=True, tag="call.transferred"):
@@ -336,6 +349,7 @@ Event = (
     | CallAnswered
     | CallAbandoned
     | CallExited
+    | CallMissed
     | CallTransferred
     | CallEnded
     | CallCallbackRequested
@@ -370,6 +384,7 @@ TELEPHONY_TYPES: tuple[type[_Base], ...] = (
     CallCallbackCompleted,
     IvrEntered,
     IvrExited,
+    CallMissed,
 )
 TICKETING_TYPES: tuple[type[_Base], ...] = (
     TicketCreated,
