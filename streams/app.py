@@ -183,6 +183,7 @@ _FAUST_VIEWS = ("router", "tables", "graph", "stats", "metrics")
 
 def _faust_settings(config: Config) -> dict[str, Any]:
     from streams.broker.settings import faust_broker_settings
+    from streams.faust_adapter.startup import PromptTableManager
 
     worker = config.worker
     settings: dict[str, Any] = {
@@ -210,6 +211,9 @@ def _faust_settings(config: Config) -> dict[str, Any]:
         "broker_heartbeat_interval": 1.0 if worker.embedded_broker else 3.0,
         "broker_commit_every": 1000,
         "broker_commit_interval": 1.0,
+        # Faust's table manager sleeps 1 s before its first rebalance (streams/faust_adapter/
+        # startup.py): every start and restart is a second shorter without it.
+        "TableManager": PromptTableManager,
     }
     if worker.embedded_broker:
         # Tansu answers ListOffsets "latest" wrongly for multi-record producer batches, which
