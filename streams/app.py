@@ -207,8 +207,8 @@ def _faust_settings(config: Config) -> dict[str, Any]:
         "web_application_options": {"client_max_size": worker.max_body_bytes},
         "datadir": worker.data_dir,
         "consumer_auto_offset_reset": "earliest",
-        "broker_session_timeout": 6.0 if worker.embedded_broker else 30.0,
-        "broker_heartbeat_interval": 1.0 if worker.embedded_broker else 3.0,
+        "broker_session_timeout": worker.consumer_session_timeout(),
+        "broker_heartbeat_interval": worker.consumer_session_timeout() / 6,
         "broker_commit_every": 1000,
         "broker_commit_interval": 1.0,
         # Faust's table manager sleeps 1 s before its first rebalance (streams/faust_adapter/

@@ -120,11 +120,23 @@ class WorkerConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     deadletter_original_bytes: Annotated[int, Meta(ge=0, le=512 * 1024)] = DEADLETTER_ORIGINAL_BYTES
     """How much of a refused record its dead-letter record keeps (with its size and SHA-256).
     At most 512 kB: kept as base64 that is 683 kB, under Kafka's default 1 MB record limit."""
+    session_timeout_seconds: Annotated[float, Meta(ge=6, le=1800)] | None = None
+    """How long the broker waits for a worker's heartbeat before it gives the worker's
+    partitions to the others (a crashed worker's queues are frozen that long). Default (None):
+    30 s on Apache Kafka, 6 s on the embedded broker; heartbeats every sixth of it (3 s, 1 s).
+    Apache Kafka refuses less than its ``group.min.session.timeout.ms`` (6 s by default). The
+    crash tests set 6 s, so a SIGKILLed worker's partitions move in seconds, not in thirty."""
     stopped_partition_seconds: Annotated[float, Meta(gt=0, le=3600)] = 30.0
     """How long Faust may hand over none of a partition's records, with the partition behind
     its highwater, before the worker reads them straight from Kafka itself. Longer than
     ``stalled_partition_seconds``: with a backlog, a busy worker's fetcher leaves partitions
     waiting for many seconds (streams/worker/stalls.py)."""
+
+    def consumer_session_timeout(self) -> float:
+        """The consumer group session timeout in seconds (see ``session_timeout_seconds``)."""
+        if self.session_timeout_seconds is not None:
+            return self.session_timeout_seconds
+        return 6.0 if self.embedded_broker else 30.0
 
     def consumer_fetch_wait_ms(self) -> int:
         """The fetch wait the worker's consumer uses (see ``fetch_max_wait_ms``)."""

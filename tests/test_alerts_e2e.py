@@ -60,6 +60,8 @@ def write_config(path: Path, prefix: str, notify: dict[str, Any]) -> Path:
             "snapshot_interval_seconds": 2.0,
             "batch_within_seconds": 0.1,
             "api_token": TOKEN,
+            # A SIGKILLed worker's partitions move after 6 s, not Apache Kafka's default 30 s.
+            "session_timeout_seconds": 6.0,
         },
         # The simulator runs SPEED times faster than real time, its events ahead of the clock:
         # allow that (docs/kpis.md#time).
