@@ -61,6 +61,8 @@ class TopicsConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     ticketing: str = "ccpulse.ticketing"
     alerts: str = "ccpulse.alerts"
     deadletter: str = "ccpulse.deadletter"
+    silences: str = "ccpulse.silences"
+    """Compacted: the cluster's silences and acknowledgements (streams/alerting/silences.py)."""
     partitions: int = 8
     replication_factor: int = 1
 

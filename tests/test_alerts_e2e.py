@@ -180,8 +180,16 @@ def diagnose(
     )
 
 
-def start_surge(broker: Broker, config_path: Path, workdir: Path) -> subprocess.Popen[bytes]:
-    """The simulator's surge on billing: from 60 s to 960 s of simulated time, at SPEED x."""
+def start_surge(
+    broker: Broker,
+    config_path: Path,
+    workdir: Path,
+    speed: int = SPEED,
+    start: int = 60,
+    duration: int = 900,
+) -> subprocess.Popen[bytes]:
+    """The simulator's surge on billing: from ``start`` for ``duration`` seconds of simulated
+    time (default 60 s to 960 s), at ``speed`` x."""
     log = open(workdir / "simulate.log", "wb")  # noqa: SIM115 - closed with the process
     command = [
         sys.executable,
@@ -197,13 +205,13 @@ def start_surge(broker: Broker, config_path: Path, workdir: Path) -> subprocess.
         "--scenario-queue",
         "billing",
         "--scenario-start",
-        "60",
+        str(start),
         "--scenario-duration",
-        "900",
+        str(duration),
         "--surge-factor",
         "40",
         "--speed",
-        str(SPEED),
+        str(speed),
         "--duration",
         "3600",
         "--seed",

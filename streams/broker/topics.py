@@ -23,17 +23,24 @@ TABLE_NAME = "queue-state"
 """The worker's Faust table: each queue's KPI state, kept in its changelog topic."""
 
 
+COMPACTED = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0", "segment.ms": "3600000"}
+"""Topic settings of the silences topic: the latest record per key is kept for ever (a
+tombstone removes it), so every worker rebuilds the cluster's silences from it at start."""
+
+
 @dataclass(frozen=True)
 class TopicSpec:
     name: str
     partitions: int
     replication_factor: int = 1
+    configs: dict[str, str] | None = None
 
 
 def topic_specs(topics: TopicsConfig, partitions: int | None = None) -> list[TopicSpec]:
-    """The four topics. Telephony and ticketing share a partition count: both are keyed by queue
-    and one worker owns each queue's whole state. Alerts and dead letters are low-volume and
-    need no parallelism; one partition keeps them in order."""
+    """The five topics. Telephony and ticketing share a partition count: both are keyed by queue
+    and one worker owns each queue's whole state. Alerts, dead letters and silences are
+    low-volume and need no parallelism; one partition keeps them in order. Silences are
+    compacted."""
     count = partitions or topics.partitions
     rf = topics.replication_factor
     return [
@@ -41,6 +48,7 @@ def topic_specs(topics: TopicsConfig, partitions: int | None = None) -> list[Top
         TopicSpec(topics.ticketing, count, rf),
         TopicSpec(topics.alerts, 1, rf),
         TopicSpec(topics.deadletter, 1, rf),
+        TopicSpec(topics.silences, 1, rf, COMPACTED),
     ]
 
 
@@ -58,7 +66,12 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec], **client: Any) -> list
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(
-                    [NewTopic(s.name, s.partitions, s.replication_factor) for s in missing]
+                    [
+                        NewTopic(
+                            s.name, s.partitions, s.replication_factor, topic_configs=s.configs
+                        )
+                        for s in missing
+                    ]
                 )
         return [spec.name for spec in missing]
     finally:

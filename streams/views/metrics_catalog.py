@@ -270,8 +270,14 @@ NOTIFY_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec(
         "ccpulse_alert_notifications_pending",
         "gauge",
-        "Notifications waiting for delivery, over all receivers.",
-        (),
+        "Notifications waiting for delivery, by receiver.",
+        ("receiver",),
+    ),
+    MetricSpec(
+        "ccpulse_alert_notifications_oldest_pending_seconds",
+        "gauge",
+        "Age of the oldest notification waiting for delivery, by receiver (0: none).",
+        ("receiver",),
     ),
 )
 """The alert notification dispatcher's metrics (streams/alerting/dispatch.py)."""
