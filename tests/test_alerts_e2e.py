@@ -29,7 +29,7 @@ from kafka import KafkaConsumer
 from processors.engine import KpiEngine
 from processors.events import Event
 from streams.broker.topics import ensure_topics, topic_specs
-from streams.config import TopicsConfig, load_config
+from streams.config import Config, TopicsConfig, load_config
 from tests.servers import (
     AlertmanagerServer,
     PrometheusServer,
@@ -363,6 +363,19 @@ def test_surge_fires_once_through_alertmanager_survives_a_restart_and_resolves(
     ]
 
 
+def two_workers(
+    broker: Broker, tmp_path: Path, topic_prefix: str, config_path: Path
+) -> tuple[Config, list[WorkerProcess]]:
+    """The configuration, its topics created, and two (not started) workers of one group."""
+    config = load_config(config_path)
+    ensure_topics(broker.bootstrap, topic_specs(config.topics))
+    app_id = f"{topic_prefix}-app"
+    return config, [
+        WorkerProcess(broker, free_port(), tmp_path, app_id=app_id, config=config_path)
+        for _ in range(2)
+    ]
+
+
 def webhook_notifications(sink: WebhookSink, kind: str) -> list[dict[str, Any]]:
     return [
         r["body"]
@@ -383,11 +396,7 @@ def test_a_firing_alert_moves_with_its_queue_in_a_rebalance_without_re_paging(
         "default_receivers": ["hook"],
     }
     config_path = write_config(tmp_path / "ccpulse.yaml", topic_prefix, notify)
-    config = load_config(config_path)
-    ensure_topics(broker.bootstrap, topic_specs(config.topics))
-    app_id = f"{topic_prefix}-app"
-    first = WorkerProcess(broker, free_port(), tmp_path, app_id=app_id, config=config_path)
-    second = WorkerProcess(broker, free_port(), tmp_path, app_id=app_id, config=config_path)
+    config, (first, second) = two_workers(broker, tmp_path, topic_prefix, config_path)
     simulator: subprocess.Popen[bytes] | None = None
     try:
         first.start()

@@ -28,10 +28,12 @@ from tests.servers import WebhookSink, free_port, stop_pid
 from tests.test_alerts_e2e import (
     RULE,
     TOKEN,
+    cli,
     diagnose,
     firing_alerts,
     post,
     start_surge,
+    two_workers,
     wait_for,
     write_config,
 )
@@ -91,11 +93,7 @@ def test_a_page_held_when_its_worker_dies_is_delivered_once_by_the_next_member(
     sink = WebhookSink(tmp_path / "sink").start()
     sink.hold()  # the first delivery attempt gets no answer: its worker dies waiting
     config_path = hook_config(tmp_path, topic_prefix, sink)
-    config = load_config(config_path)
-    ensure_topics(broker.bootstrap, topic_specs(config.topics))
-    app_id = f"{topic_prefix}-app"
-    first = WorkerProcess(broker, free_port(), tmp_path, app_id=app_id, config=config_path)
-    second = WorkerProcess(broker, free_port(), tmp_path, app_id=app_id, config=config_path)
+    config, (first, second) = two_workers(broker, tmp_path, topic_prefix, config_path)
     simulator: subprocess.Popen[bytes] | None = None
     try:
         first.start()
@@ -179,14 +177,14 @@ def test_a_silence_posted_to_one_worker_mutes_another_and_survives_restarting_al
     try:
         for worker in running:
             worker.start()
-        # At 2x real time the engine's time (the events') stays near the wall clock, so the
-        # silence outlives the restart of every worker.
-        simulator = start_surge(broker, config_path, tmp_path, speed=2, start=10, duration=1800)
+        # In real time: the engine's time (the events') is the wall clock, the time of the
+        # silence posted to the worker that does not own the queue.
+        simulator = start_surge(broker, config_path, tmp_path, speed=1, start=10, duration=1800)
         owner = wait_for(lambda: owner_of_billing(running), 60, "billing to have an owner")
         other = next(w for w in running if w is not owner)
 
         # 1. Silence billing on the worker that does not own it, before the alert fires.
-        silence = {"queue": "billing", "rule": RULE, "duration_seconds": 600, "by": "ana"}
+        silence = {"queue": "billing", "rule": RULE, "duration_seconds": 200, "by": "ana"}
         status, body = post(other.url + "/api/silences", silence, TOKEN)
         assert status == 201, body
         silence_id = body["silence"]["id"]
@@ -214,6 +212,11 @@ def test_a_silence_posted_to_one_worker_mutes_another_and_survives_restarting_al
         assert listed[0] == listed[1] and [s["id"] for s in listed[0]] == [silence_id]
         assert notification_records(broker.bootstrap, config.topics.alerts) == []
         assert pages(sink, "firing") == []
+        # `ccpulse alerts list` is the same on every worker: the alert, silenced, and the silence.
+        shown = [cli("alerts", "--url", w.url, "list") for w in running]
+        assert shown[0].returncode == 0 and shown[0].stdout == shown[1].stdout, shown
+        assert f"{fired[0]['fingerprint']}" in shown[0].stdout and "[silenced]" in shown[0].stdout
+        assert f"silence  {silence_id}" in shown[0].stdout
 
         # 3. It expires: tombstoned on the silences topic, and the alert is paged then, once.
         paged = wait_for(

@@ -52,6 +52,7 @@ def main() -> None:
                     "path": self.path,
                     "content_type": self.headers.get("Content-Type", ""),
                     "idempotency_key": self.headers.get("Idempotency-Key", ""),
+                    "received_at": time.time(),
                     "body": json.loads(body or b"null"),
                 }
                 with open(args.out, "a", encoding="utf-8") as out:

@@ -59,6 +59,19 @@ __all__ = ["AlertRuntime", "alert_key", "install_alerts"]
 logger = logging.getLogger("ccpulse.alerts")
 
 _json = msgspec.json.Encoder()
+_SHARED = (
+    "fingerprint",
+    "rule",
+    "queue",
+    "state",
+    "severity",
+    "since",
+    "summary",
+    "acknowledged_by",
+    "silenced",
+    "silence_id",
+)
+"""What of an alert's description every worker lists (``GET /api/alerts`` ``cluster``)."""
 
 
 def alert_key(partition: int, queue: str) -> bytes:
@@ -167,6 +180,25 @@ class AlertRuntime:
             key=lambda s: (s.starts_at, s.id),
         )
 
+    def cluster(self) -> list[dict[str, Any]]:
+        """The cluster's pending and firing alerts as their owners last wrote them on the
+        silences topic: the same list on every worker (empty without that topic)."""
+        if self.silence_log is None:
+            return []
+        return sorted(self.silence_log.alerts.values(), key=lambda a: (a["rule"], a["queue"]))
+
+    def _share(self, rule: AlertRule, alert: AlertState) -> None:
+        """Write the cluster's view of ``alert`` (an owned one), or its tombstone once it is
+        neither pending nor firing."""
+        if self.silence_log is None:
+            return
+        if alert.state not in ("pending", "firing"):
+            self.silence_log.put_alert_soon(alert.fingerprint, None)
+            return
+        described = self._describe(rule, alert)
+        shared = {name: described[name] for name in _SHARED}
+        self.silence_log.put_alert_soon(alert.fingerprint, {**shared, "worker": self.worker})
+
     def _describe(self, rule: AlertRule, alert: AlertState) -> dict[str, Any]:
         at = self.runtime.clock(alert.queue)
         silence = alert.silenced_by(at)
@@ -241,6 +273,7 @@ class AlertRuntime:
             changed.add(transition.queue)
             alert = self.evaluator.alerts[(transition.rule, transition.queue)]
             rule = self.evaluator.rules[transition.rule]
+            self._share(rule, alert)
             if transition.state == "resolved":
                 self._end_ack(transition.fingerprint)
             if transition.state == "resolved" and alert.notified:
@@ -320,6 +353,7 @@ class AlertRuntime:
             },
         )
         self.persist(alert.queue)
+        self._share(rule, alert)
         log(logger, "alert acknowledged", rule=alert.rule, queue=alert.queue, by=by)
         return self._describe(rule, alert)
 
@@ -335,6 +369,7 @@ class AlertRuntime:
             if alert.fingerprint == fingerprint and alert.acknowledged_by is None:
                 self.evaluator.acknowledge(fingerprint, ack.by, ack.at)
                 self.persist(alert.queue)
+                self._share(self.evaluator.rules[alert.rule], alert)
                 log(logger, "alert acknowledged", rule=alert.rule, queue=alert.queue, by=ack.by)
 
     def silence_changed(self, silence_id: str, silence: Silence | None) -> None:
@@ -344,8 +379,12 @@ class AlertRuntime:
             return
         if any(s == silence for s in self.evaluator.silences):
             return
-        for queue in {alert.queue for alert in self.evaluator.silence(silence)}:
+        covered = self.evaluator.silence(silence)
+        for queue in {alert.queue for alert in covered}:
             self.persist(queue)
+        for alert in covered:
+            if alert.rule in self.evaluator.rules:
+                self._share(self.evaluator.rules[alert.rule], alert)
 
     def _apply_cluster_state(self) -> None:
         """After a restore: the cluster's silences and acknowledgements over the restored
@@ -419,6 +458,9 @@ class AlertRuntime:
             restored.append(queue)
         self._apply_cluster_state()
         owned = set(restored)
+        for rule, alert in self.evaluator.active():
+            if alert.queue in owned:
+                self._share(rule, alert)
         for rule, alert in self.evaluator.firing():
             if alert.queue in owned and alert.notified and self.dispatcher is not None:
                 at = alert.evaluated_at or time.time()

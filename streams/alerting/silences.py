@@ -8,7 +8,10 @@ restart of every worker: the topic is compacted, the latest record per key is ke
 Keys and values (JSON):
 
 * ``silence/<id>`` -> :class:`processors.alerts.Silence` (times in the engine's seconds);
-* ``ack/<fingerprint>`` -> :class:`Ack` (who acknowledged which firing alert, when).
+* ``ack/<fingerprint>`` -> :class:`Ack` (who acknowledged which firing alert, when);
+* ``alert/<fingerprint>`` -> the pending or firing alert as its owner last described it (rule,
+  queue, state, severity, since, summary, acknowledged_by, silenced, worker), so that every
+  worker lists the same alerts (``ccpulse alerts list``); tombstoned when it resolves.
 
 A null value (a tombstone) removes the key: every reader forgets it, and compaction drops it.
 Expired silences are tombstoned by :meth:`SilenceLog.sweep`, which every reader runs every
@@ -28,7 +31,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import aiokafka
 import msgspec
@@ -39,7 +42,7 @@ from streams.broker.settings import aiokafka_kwargs, kafka_python_kwargs
 from streams.config import KafkaConfig
 from streams.logs import log
 
-__all__ = ["ACK_MAX_AGE_SECONDS", "Ack", "SilenceLog", "ack_key", "silence_key"]
+__all__ = ["ACK_MAX_AGE_SECONDS", "Ack", "SilenceLog", "ack_key", "alert_key", "silence_key"]
 
 logger = logging.getLogger("ccpulse.alerts")
 
@@ -68,6 +71,32 @@ def ack_key(fingerprint: str) -> bytes:
     return f"ack/{fingerprint}".encode()
 
 
+def alert_key(fingerprint: str) -> bytes:
+    return f"alert/{fingerprint}".encode()
+
+
+_T = TypeVar("_T")
+
+
+def _update(
+    table: dict[str, _T],
+    name: str,
+    item: _T | None,
+    listeners: list[Callable[[str, _T | None], None]],
+) -> None:
+    """Keep ``table[name]`` in step with one record and tell ``listeners`` of a change (a
+    repeat of what is known, or the tombstone of what is not, is no change)."""
+    if item is None:
+        if table.pop(name, None) is None:
+            return
+    elif table.get(name) == item:
+        return
+    else:
+        table[name] = item
+    for listener in listeners:
+        listener(name, item)
+
+
 SilenceListener = Callable[[str, Silence | None], None]
 """``(silence id, silence or None when removed)``."""
 AckListener = Callable[[str, Ack | None], None]
@@ -83,6 +112,8 @@ class SilenceLog:
         self.replication_factor = replication_factor
         self.silences: dict[str, Silence] = {}
         self.acks: dict[str, Ack] = {}
+        self.alerts: dict[str, dict[str, Any]] = {}
+        """The cluster's pending and firing alerts, by fingerprint, as their owners wrote them."""
         self.on_silence: list[SilenceListener] = []
         self.on_ack: list[AckListener] = []
         self.ready = asyncio.Event()
@@ -97,7 +128,10 @@ class SilenceLog:
     async def start(self) -> None:
         """Create the topic if needed, read it to its end, then follow it in the background."""
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, self._ensure_topic)
+        try:
+            await loop.run_in_executor(None, self._ensure_topic)
+        except Exception as exc:  # e.g. no right to create topics: it may exist already
+            log(logger, "silences topic not created", logging.WARNING, topic=self.topic, error=exc)
         client = aiokafka_kwargs(self.kafka)
         self._producer = aiokafka.AIOKafkaProducer(acks="all", **client)
         await self._producer.start()
@@ -150,15 +184,30 @@ class SilenceLog:
 
     def remove_soon(self, key: bytes) -> None:
         """Tombstone ``key`` without waiting (from synchronous code in the event loop)."""
-        task = asyncio.get_running_loop().create_task(self._remove_logged(key))
+        self._soon(key, None)
+
+    def put_alert_soon(self, fingerprint: str, description: dict[str, Any] | None) -> None:
+        """Write (or with None, tombstone) the cluster's view of one alert, without waiting."""
+        key = alert_key(fingerprint)
+        if description is None:
+            if fingerprint in self.alerts:
+                self._soon(key, None)
+        elif self.alerts.get(fingerprint) != description:
+            self._soon(key, msgspec.json.encode(description))
+
+    def _soon(self, key: bytes, value: bytes | None) -> None:
+        if self._producer is None:
+            return  # not started (a unit test, or shutting down): the owner writes it again
+        self._apply(key, value)
+        task = asyncio.get_running_loop().create_task(self._write_logged(key, value))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def _remove_logged(self, key: bytes) -> None:
+    async def _write_logged(self, key: bytes, value: bytes | None) -> None:
         try:
-            await self.remove(key)
+            await self._write(key, value)
         except Exception as exc:  # the next sweep (or owner) tries again
-            log(logger, "tombstone not written", logging.WARNING, key=key.decode(), error=exc)
+            log(logger, "silences record not written", logging.WARNING, key=key, error=exc)
 
     async def _write(self, key: bytes, value: bytes | None) -> None:
         if self._producer is None:
@@ -200,24 +249,15 @@ class SilenceLog:
         try:
             if kind == "silence":
                 silence = None if value is None else msgspec.json.decode(value, type=Silence)
-                if silence is None and self.silences.pop(name, None) is None:
-                    return
-                if silence is not None:
-                    if self.silences.get(name) == silence:
-                        return
-                    self.silences[name] = silence
-                for silence_listener in self.on_silence:
-                    silence_listener(name, silence)
+                _update(self.silences, name, silence, self.on_silence)
+            elif kind == "alert":
+                if value is None:
+                    self.alerts.pop(name, None)
+                else:
+                    self.alerts[name] = msgspec.json.decode(value)
             elif kind == "ack":
                 ack = None if value is None else msgspec.json.decode(value, type=Ack)
-                if ack is None and self.acks.pop(name, None) is None:
-                    return
-                if ack is not None:
-                    if self.acks.get(name) == ack:
-                        return
-                    self.acks[name] = ack
-                for ack_listener in self.on_ack:
-                    ack_listener(name, ack)
+                _update(self.acks, name, ack, self.on_ack)
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             log(logger, "unreadable silences record skipped", logging.WARNING, key=key, error=exc)
         except Exception:

@@ -148,7 +148,11 @@ def run_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(documents if len(documents) > 1 else documents[0], indent=2))
         return 0
-    alerts = [a for d in documents for a in d["alerts"]]
+    # Each worker lists the cluster's alerts (the same everywhere, from the silences topic);
+    # a worker without them lists its own.
+    shared = {a["fingerprint"]: a for d in documents for a in d.get("cluster", [])}
+    owned = {a["fingerprint"]: a for d in documents for a in d["alerts"]}
+    alerts = list({**shared, **{f: a for f, a in owned.items() if f not in shared}}.values())
     if not alerts:
         print("no pending or firing alerts")
     for alert in sorted(alerts, key=lambda a: (a["state"] != "firing", a["rule"], a["queue"])):

@@ -78,6 +78,7 @@ def register_alert_views(app: faust.App, runtime: Any) -> None:
             "last_evaluation": alerts.last_evaluation,
             "held_behind_events": alerts.held_behind,
             "alerts": alerts.active(),
+            "cluster": alerts.cluster(),
             "silences": msgspec.to_builtins(alerts.silences()),
         }
         return self.bytes(msgspec.json.encode(document), content_type="application/json")
