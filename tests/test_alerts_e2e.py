@@ -54,6 +54,7 @@ def write_config(path: Path, prefix: str, notify: dict[str, Any]) -> Path:
             "ticketing": f"{prefix}.ticketing",
             "alerts": f"{prefix}.alerts",
             "deadletter": f"{prefix}.deadletter",
+            "silences": f"{prefix}.silences",
             "partitions": 2,
         },
         "worker": {
