@@ -6,7 +6,8 @@ fixture), ccpulse workers, the simulator's surge on ``billing`` and a webhook re
    takes over delivers it, exactly once by idempotency key (the transition's id), and the
    resolution later, exactly once too.
 2. A silence posted to worker A mutes the alert of a queue worker B owns; after both restart,
-   it still holds; when it expires it is tombstoned on the silences topic and the alert, still
+   it still holds, and both list the same; an acknowledgement posted to A is applied by B;
+   when the silence expires it is tombstoned on the silences topic and the alert, still
    firing, is paged then (once).
 """
 
@@ -217,6 +218,17 @@ def test_a_silence_posted_to_one_worker_mutes_another_and_survives_restarting_al
         assert shown[0].returncode == 0 and shown[0].stdout == shown[1].stdout, shown
         assert f"{fired[0]['fingerprint']}" in shown[0].stdout and "[silenced]" in shown[0].stdout
         assert f"silence  {silence_id}" in shown[0].stdout
+        # An acknowledgement posted to the worker that does not own the alert: 202, and the
+        # owner applies it from the silences topic.
+        other = next(w for w in running if w is not owner)
+        ack = {"fingerprint": fired[0]["fingerprint"], "by": "bob"}
+        status, body = post(other.url + "/api/alerts/ack", ack, TOKEN)
+        assert status == 202, body
+        wait_for(
+            lambda: [a for a in firing_alerts(owner) if a["acknowledged_by"] == "bob"],
+            30,
+            "the owner to apply the acknowledgement",
+        )
 
         # 3. It expires: tombstoned on the silences topic, and the alert is paged then, once.
         paged = wait_for(
