@@ -212,4 +212,59 @@ def build(rules: Sequence[AlertRule], windows: Sequence[str]) -> panels.Dashboar
             )
         )
     )
-    return board
+    return _around_the_queue(board)
+
+
+def _around_the_queue(board: panels.Dashboard) -> panels.Dashboard:
+    """Callbacks, flow-outs, transfers and the self-service flow (docs/kpis.md, Callbacks and
+    transfers, Self-service (IVR)): where the calls that left without an answer or an abandon
+    went, and what the flow in front of the queue kept."""
+    board = board.with_row(panels.Row("Callbacks, transfers and self-service over $window"))
+    return (
+        board.with_panel(
+            panels.timeseries_panel(
+                "Callbacks, flow-outs and transfers ($window)",
+                [
+                    query(promql.window(field, "$window", Q), legend=kpi(field).label, ref=ref)
+                    for field, ref in (
+                        ("callbacks_requested", "A"),
+                        ("flow_outs", "B"),
+                        ("transfers", "C"),
+                    )
+                ],
+            )
+        )
+        .with_panel(
+            panels.timeseries_panel(
+                "Callbacks pending, calls in the self-service flow",
+                [
+                    query(promql.live(field, Q), legend=kpi(field).label, ref=ref)
+                    for field, ref in (("callbacks_pending", "A"), ("ivr_active", "B"))
+                ],
+            )
+        )
+        .with_panel(
+            panels.timeseries_panel(
+                "Callback success, IVR containment, transfer rate ($window)",
+                [
+                    query(promql.window(field, "$window", Q), legend=kpi(field).label, ref=ref)
+                    for field, ref in (
+                        ("callback_success_rate", "A"),
+                        ("ivr_containment_rate", "B"),
+                        ("transfer_rate", "C"),
+                    )
+                ],
+                unit="percentunit",
+            )
+        )
+        .with_panel(
+            panels.timeseries_panel(
+                "Time to callback and time in the self-service flow ($window)",
+                [
+                    query(promql.window(field, "$window", Q), legend=kpi(field).label, ref=ref)
+                    for field, ref in (("time_to_callback_seconds", "A"), ("ivr_seconds", "B"))
+                ],
+                unit="s",
+            )
+        )
+    )

@@ -108,6 +108,8 @@ class WorkerRuntime:
     """Held while records are planned and applied: by the batch task, the stalled-partition
     reader, and the revocation handler (which waits for the batch in progress)."""
 
+    intervals: Any = None
+    """streams.worker.intervals.IntervalPublisher: closed intervals to ``ccpulse.intervals``."""
     kpi_metric_names: frozenset[str] = frozenset()
     """The metric names read from the snapshots (streams/views/metrics.py)."""
     _pinned: int | None = field(default=None, init=False, repr=False)
@@ -246,6 +248,13 @@ def build_app(config: Config) -> tuple[faust.App, WorkerRuntime]:
     store = runtime.store = QueueStateStore(
         table, runtime.engine, on_failure=lambda error: _changelog_failed(app, error)
     )
+    from streams.worker.intervals import IntervalPublisher
+
+    runtime.intervals = IntervalPublisher(
+        app.topic(topics.intervals, key_type=bytes, value_type=bytes, partitions=1),
+        runtime.engine,
+        store.deliveries,
+    )
     runtime.order = PartitionOrder(lambda key: _resume_offset(app, key))
     runtime.gaps = GapFiller(config.kafka, config.worker.gap_fill_warn_seconds)
     runtime.fetched = FetchedBatches(
@@ -346,6 +355,7 @@ def _register_agent(
             sent.append(
                 ticketing.send_soon(key=forward.queue.encode(), value=encode_event(forward))
             )
+        sent.extend(runtime.intervals.publish(result.touched))
         store.stage(decoded.applied, ack, sent)
         runtime.invalidate(result.touched)
         metrics.batches.inc()
@@ -684,6 +694,7 @@ def _register_lifecycle(
         partitions = {tp.partition for tp in assigned if tp.topic in source_topics}
         started = time.monotonic()
         queues = store.rebuild(partitions)
+        runtime.intervals.publish(queues, full=True)  # what was sent and not confirmed
         runtime.ready = True
         runtime.invalidate()
         runtime.metrics.ready.set(1)

@@ -58,7 +58,7 @@ def write_config(path: Path, kafka: SaslSslKafka, prefix: str, **changes: str) -
         "ssl_cafile": str(kafka.certificates.ca),
         **changes,
     }
-    kinds = ("telephony", "ticketing", "alerts", "silences")
+    kinds = ("telephony", "ticketing", "alerts", "silences", "intervals")
     topics = {kind: f"{prefix}.{kind}" for kind in kinds}
     config = {
         "kafka": connection,
@@ -119,7 +119,8 @@ def test_topics_worker_simulate_and_ingest_reach_kafka_over_sasl_ssl(
     topics = load_config(config).topics
     created = ccpulse(config, "topics", "create")
     assert created.returncode == 0, created.stderr
-    names = [topics.telephony, topics.ticketing, topics.alerts, topics.deadletter, topics.silences]
+    names = [topics.telephony, topics.ticketing, topics.alerts, topics.deadletter]
+    names += [topics.silences, topics.intervals]
     assert created.stdout.strip() == "created: " + ", ".join(names)
     listed = ccpulse(config, "topics", "list")
     assert f"{topics.telephony}\t2" in listed.stdout.splitlines(), listed.stderr

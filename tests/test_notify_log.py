@@ -185,7 +185,7 @@ def test_a_silence_posted_to_one_worker_mutes_another_and_survives_restarting_al
         other = next(w for w in running if w is not owner)
 
         # 1. Silence billing on the worker that does not own it, before the alert fires.
-        silence = {"queue": "billing", "rule": RULE, "duration_seconds": 200, "by": "ana"}
+        silence = {"queue": "billing", "rule": RULE, "duration_seconds": 300, "by": "ana"}
         status, body = post(other.url + "/api/silences", silence, TOKEN)
         assert status == 201, body
         silence_id = body["silence"]["id"]

@@ -14,6 +14,7 @@ __all__ = [
     "TopicSpec",
     "changelog_topic",
     "ensure_topics",
+    "intervals_spec",
     "list_topics",
     "state_partitions",
     "topic_specs",
@@ -23,7 +24,11 @@ TABLE_NAME = "queue-state"
 """The worker's Faust table: each queue's KPI state, kept in its changelog topic."""
 
 
-COMPACTED = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0", "segment.ms": "3600000"}
+COMPACTED = (
+    ("cleanup.policy", "compact"),
+    ("min.compaction.lag.ms", "0"),
+    ("segment.ms", "3600000"),
+)
 """Topic settings of the silences topic: the latest record per key is kept for ever (a
 tombstone removes it), so every worker rebuilds the cluster's silences from it at start."""
 
@@ -33,14 +38,24 @@ class TopicSpec:
     name: str
     partitions: int
     replication_factor: int = 1
-    configs: dict[str, str] | None = None
+    configs: tuple[tuple[str, str], ...] = ()
+    """Topic-level settings, e.g. ``cleanup.policy=compact``."""
+
+
+def intervals_spec(topics: TopicsConfig) -> TopicSpec:
+    """``ccpulse.intervals``: one record per queue and closed interval, republished with the
+    same key when a late event changes it, so compacted (never deleted by time: a warehouse
+    sink may read it from the start). Low volume: one partition."""
+    return TopicSpec(
+        topics.intervals, 1, topics.replication_factor, (("cleanup.policy", "compact"),)
+    )
 
 
 def topic_specs(topics: TopicsConfig, partitions: int | None = None) -> list[TopicSpec]:
-    """The five topics. Telephony and ticketing share a partition count: both are keyed by queue
-    and one worker owns each queue's whole state. Alerts, dead letters and silences are
-    low-volume and need no parallelism; one partition keeps them in order. Silences are
-    compacted."""
+    """The six topics. Telephony and ticketing share a partition count: both are keyed by queue
+    and one worker owns each queue's whole state. Alerts, dead letters, silences and intervals
+    are low-volume and need no parallelism; one partition keeps them in order. Silences and
+    intervals are compacted."""
     count = partitions or topics.partitions
     rf = topics.replication_factor
     return [
@@ -49,6 +64,7 @@ def topic_specs(topics: TopicsConfig, partitions: int | None = None) -> list[Top
         TopicSpec(topics.alerts, 1, rf),
         TopicSpec(topics.deadletter, 1, rf),
         TopicSpec(topics.silences, 1, rf, COMPACTED),
+        intervals_spec(topics),
     ]
 
 
@@ -68,7 +84,10 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec], **client: Any) -> list
                 admin.create_topics(
                     [
                         NewTopic(
-                            s.name, s.partitions, s.replication_factor, topic_configs=s.configs
+                            s.name,
+                            s.partitions,
+                            s.replication_factor,
+                            topic_configs=dict(s.configs),
                         )
                         for s in missing
                     ]

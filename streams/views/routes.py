@@ -17,6 +17,8 @@ import faust
 import msgspec
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from streams.views.access import access_of
+
 __all__ = ["kpis_document", "register_views"]
 
 
@@ -39,9 +41,12 @@ def kpis_document(runtime: Any, snapshots: dict[str, Any] | None = None) -> dict
 
 def register_views(app: faust.App, runtime: Any) -> None:
     content_type, _, charset = CONTENT_TYPE_LATEST.partition("; charset=")
+    access = access_of(runtime)
 
     @app.page("/metrics")
     async def metrics(self: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        if not access.metrics_allowed(request):
+            return access.refused(self, request, "missing or wrong metrics token")
         # ``?name[]=family`` restricts the page to those families, as prometheus_client's own
         # handlers do: a probe or a federation of a few series skips rendering the rest.
         names = request.query.getall("name[]", [])
@@ -58,7 +63,11 @@ def register_views(app: faust.App, runtime: Any) -> None:
 
     @app.page("/api/kpis")
     async def kpis(self: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        grant = access.grant(request)
+        if grant is None:
+            return access.refused(self, request, "missing or wrong bearer token")
         snapshots = await runtime.fresh_snapshots()
+        snapshots = {q: snapshots[q] for q in grant.readable(snapshots)}
         return self.bytes(
             msgspec.json.encode(kpis_document(runtime, snapshots)), content_type="application/json"
         )
@@ -82,3 +91,6 @@ def register_views(app: faust.App, runtime: Any) -> None:
     from streams.views.wallboard import register_wallboard
 
     register_wallboard(app, runtime)
+    from streams.views.intervals import register_interval_views
+
+    register_interval_views(app, runtime)

@@ -131,7 +131,59 @@
     workerEl.textContent = "worker " + doc.worker + (doc.ready ? "" : " (recovering)");
     renderQueues(doc.queues || []);
     renderAlerts(doc.alerts || []);
+    renderIntervalChoices(doc.queues || []);
   }
+
+  // "Today by interval": one queue's 15-minute rows (/api/intervals), with a CSV download.
+  const intervalQueueEl = document.getElementById("interval-queue");
+  const intervalRowsEl = document.getElementById("interval-rows");
+  const intervalCsvEl = document.getElementById("interval-csv");
+  const INTERVAL_COLUMNS = [
+    ["entered", "in"], ["answered", "ans"], ["abandoned", "abn"],
+    ["abandon_rate", "abn%"], ["asa_seconds", "ASA s"], ["service_level", "SL%"],
+    ["aht_seconds", "AHT s"], ["occupancy", "occ%"],
+  ];
+
+  function intervalCell(name, value) {
+    if (value === null || value === undefined) return "-";
+    if (name.endsWith("_rate") || name === "service_level" || name === "occupancy") {
+      return (100 * value).toFixed(1);
+    }
+    return typeof value === "number" && !Number.isInteger(value) ? value.toFixed(1) : String(value);
+  }
+
+  function renderIntervalChoices(queues) {
+    const names = queues.map((q) => q.queue);
+    const have = Array.from(intervalQueueEl.options).map((o) => o.value);
+    if (names.join("\n") === have.join("\n")) return;
+    const chosen = intervalQueueEl.value;
+    intervalQueueEl.replaceChildren(...names.map((n) => new Option(n, n)));
+    if (names.includes(chosen)) intervalQueueEl.value = chosen;
+    loadIntervals();
+  }
+
+  function loadIntervals() {
+    const queue = intervalQueueEl.value;
+    if (!queue) return;
+    const url = "/api/intervals?queue=" + encodeURIComponent(queue);
+    intervalCsvEl.href = url + "&format=csv";
+    fetch(url, { cache: "no-store" })
+      .then((r) => r.json())
+      .then((rows) => {
+        intervalRowsEl.replaceChildren(
+          ...rows.map((row) => {
+            const tr = el("tr");
+            tr.appendChild(el("td", "", row.interval_start.slice(11, 16)));
+            for (const [name] of INTERVAL_COLUMNS) tr.appendChild(el("td", "", intervalCell(name, row[name])));
+            return tr;
+          }),
+        );
+      })
+      .catch(() => {});
+  }
+
+  intervalQueueEl.addEventListener("change", loadIntervals);
+  setInterval(loadIntervals, 30000);
 
   function poll() {
     setLink("polling", "polling");
