@@ -36,7 +36,7 @@ import msgspec
 from processors.counters import WIDTH, CounterIndex
 from processors.engine import KpiEngine
 from processors.formulas import ratio, window_kpis
-from processors.settings import SlVariant
+from processors.settings import FlowOutChoice, QueueSettings, SlVariant
 from processors.snapshot import WindowKpis
 from processors.state import QueueState
 
@@ -61,6 +61,21 @@ COUNTER_NAMES: tuple[str, ...] = tuple(counter.name.lower() for counter in Count
 
 
 @dataclass(frozen=True, slots=True)
+class KpiChoices:
+    """The queue settings an interval's KPIs depend on besides its counters: which SL variant,
+    and whether callback requests and flow-outs count against abandonment and service level.
+    Each record carries them, so a report recomputes exactly the KPIs the worker published."""
+
+    sl_variant: SlVariant = "offered"
+    sl_callbacks: FlowOutChoice = "excluded"
+    sl_flow_outs: FlowOutChoice = "excluded"
+
+    @classmethod
+    def of(cls, settings: QueueSettings) -> KpiChoices:
+        return cls(settings.sl_variant, settings.sl_callbacks, settings.sl_flow_outs)
+
+
+@dataclass(frozen=True, slots=True)
 class IntervalCounters:
     """What a span of event time adds up to: ``[start, start + seconds)``."""
 
@@ -75,10 +90,11 @@ class IntervalCounters:
         """Anything counted, or any agent logged in, in the span."""
         return any(self.counters) or self.busy_seconds + self.available_seconds > 0
 
-    def kpis(self, sl_variant: SlVariant) -> WindowKpis:
+    def kpis(self, choices: KpiChoices) -> WindowKpis:
         """The span's window KPIs (processors/formulas.py), occupancy included."""
         occupancy = ratio(self.busy_seconds, self.busy_seconds + self.available_seconds)
-        return window_kpis(list(self.counters), sl_variant, occupancy)
+        against = choices.sl_callbacks == "against", choices.sl_flow_outs == "against"
+        return window_kpis(list(self.counters), choices.sl_variant, occupancy, against)
 
 
 def combine(parts: Sequence[IntervalCounters], adjacent: bool = True) -> IntervalCounters:
@@ -114,7 +130,7 @@ def interval_key(queue: str, start: int) -> bytes:
     return f"{queue}|{iso(start)}".encode()
 
 
-def interval_record(queue: str, span: IntervalCounters, sl_variant: SlVariant) -> dict[str, Any]:
+def interval_record(queue: str, span: IntervalCounters, choices: KpiChoices) -> dict[str, Any]:
     """The JSON document of ``ccpulse.intervals`` (docs/events.md, schema version 1)."""
     return {
         "schema_version": SCHEMA_VERSION,
@@ -122,17 +138,19 @@ def interval_record(queue: str, span: IntervalCounters, sl_variant: SlVariant) -
         "interval_start": iso(span.start),
         "interval_end": iso(span.start + span.seconds),
         "interval_seconds": span.seconds,
-        "sl_variant": sl_variant,
-        "kpis": msgspec.structs.asdict(span.kpis(sl_variant)),
+        "sl_variant": choices.sl_variant,
+        "sl_callbacks": choices.sl_callbacks,
+        "sl_flow_outs": choices.sl_flow_outs,
+        "kpis": msgspec.structs.asdict(span.kpis(choices)),
         "counters": dict(zip(COUNTER_NAMES, span.counters, strict=True)),
         "agent_busy_seconds": span.busy_seconds,
         "agent_available_seconds": span.available_seconds,
     }
 
 
-def parse_record(document: dict[str, Any]) -> tuple[str, SlVariant, IntervalCounters]:
-    """(queue, SL variant, counters) of a record read back (a counter a later schema added
-    and an older record lacks is 0)."""
+def parse_record(document: dict[str, Any]) -> tuple[str, KpiChoices, IntervalCounters]:
+    """(queue, KPI choices, counters) of a record read back (a counter a later schema added
+    and an older record lacks is 0; so is a choice: the default)."""
     if document.get("schema_version") != SCHEMA_VERSION:
         raise ValueError(f"unknown schema_version {document.get('schema_version')!r}")
     start = datetime.fromisoformat(document["interval_start"].replace("Z", "+00:00"))
@@ -144,7 +162,12 @@ def parse_record(document: dict[str, Any]) -> tuple[str, SlVariant, IntervalCoun
         busy_seconds=float(document["agent_busy_seconds"]),
         available_seconds=float(document["agent_available_seconds"]),
     )
-    return document["queue"], document["sl_variant"], span
+    choices = KpiChoices(
+        document["sl_variant"],
+        document.get("sl_callbacks", "excluded"),
+        document.get("sl_flow_outs", "excluded"),
+    )
+    return document["queue"], choices, span
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +256,7 @@ class IntervalTracker:
                 confirmed = state.intervals.get(start)
                 if confirmed is None and start not in sent and not span.active:
                     continue  # nothing ever happened in it
-                value = _encoder.encode(interval_record(queue, span, settings.sl_variant))
+                value = _encoder.encode(interval_record(queue, span, KpiChoices.of(settings)))
                 fingerprint = _fingerprint(value)
                 if fingerprint == sent.get(start, confirmed):
                     continue

@@ -20,8 +20,7 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from processors.counters import WIDTH
-from processors.intervals import INTERVAL_SECONDS, IntervalCounters, combine
-from processors.settings import SlVariant
+from processors.intervals import INTERVAL_SECONDS, IntervalCounters, KpiChoices, combine
 from processors.snapshot import WindowKpis
 
 __all__ = [
@@ -94,7 +93,7 @@ class BusinessHours:
 
 
 def report_rows(
-    intervals: Iterable[tuple[str, SlVariant, IntervalCounters]],
+    intervals: Iterable[tuple[str, KpiChoices, IntervalCounters]],
     interval: str,
     zone: ZoneInfo,
     first: int,
@@ -102,10 +101,10 @@ def report_rows(
     business_hours: BusinessHours | None = None,
 ) -> list[ReportRow]:
     """Rows per queue and ``interval`` over the 15-minute intervals starting in
-    ``[first, end)``, ordered by queue and start. A row has the SL variant of its queue's
-    latest record."""
+    ``[first, end)``, ordered by queue and start. A row has the KPI choices (SL variant...) of its
+    queue's latest record."""
     by_queue: dict[str, dict[int, IntervalCounters]] = {}
-    variants: dict[str, SlVariant] = {}
+    variants: dict[str, KpiChoices] = {}
     for queue, variant, span in intervals:
         if span.seconds != INTERVAL_SECONDS or not first <= span.start < end:
             continue

@@ -105,6 +105,11 @@ class QueueSettings(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     sla_warning_ratio: Annotated[float, Meta(gt=0, lt=1)] = 0.8
     """A running SLA clock is *at risk* once this share of its target has elapsed."""
 
+    def exits_against(self) -> tuple[bool, bool]:
+        """Whether callback requests and flow-outs count against abandonment and service
+        level (``sl_callbacks``, ``sl_flow_outs``), as processors/formulas.py takes them."""
+        return self.sl_callbacks == "against", self.sl_flow_outs == "against"
+
 
 def _default_windows() -> list[str]:
     return ["5m", "15m", "1h", "today"]
@@ -145,6 +150,10 @@ class EngineSettings(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     max_remembered_ids: Annotated[int, Meta(ge=1)] = 100_000
     """Most event ids one queue remembers per family for de-duplication, besides the lateness
     horizon; past it the oldest are forgotten first (docs/kpis.md, Duplicates)."""
+
+    drilldown_length: Annotated[int, Meta(ge=0, le=1000)] = 20
+    """N: the last abandoned and the last blocked calls kept per queue for the drill-down
+    (``/api/queues/{queue}``; processors/drilldown.py). 0 keeps none."""
 
     def for_queue(self, queue: str) -> QueueSettings:
         """The settings of ``queue``: its exact key, else the first matching pattern, else the

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import faust
 
 from processors.engine import local_midnight
-from processors.intervals import INTERVAL_SECONDS, IntervalCounters
+from processors.intervals import INTERVAL_SECONDS, IntervalCounters, KpiChoices
 from processors.reports import ReportRow, parse_instant
 from streams.offline.report import render
 from streams.views.access import access_of
@@ -39,7 +39,7 @@ def interval_rows(runtime: Any, queue: str, first: int, end: int) -> list[Report
         bounds[:-1], bounds[1:], engine.span_counters(queue, bounds), strict=True
     ):
         span = IntervalCounters(start, end_ - start, tuple(counters), busy, available)
-        rows.append(ReportRow(queue, start, end_, span, span.kpis(settings.sl_variant)))
+        rows.append(ReportRow(queue, start, end_, span, span.kpis(KpiChoices.of(settings))))
     return rows
 
 
