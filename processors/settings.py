@@ -151,6 +151,10 @@ class EngineSettings(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     """Most event ids one queue remembers per family for de-duplication, besides the lateness
     horizon; past it the oldest are forgotten first (docs/kpis.md, Duplicates)."""
 
+    drilldown_length: Annotated[int, Meta(ge=0, le=1000)] = 20
+    """N: the last abandoned and the last blocked calls kept per queue for the drill-down
+    (``/api/queues/{queue}``; processors/drilldown.py). 0 keeps none."""
+
     def for_queue(self, queue: str) -> QueueSettings:
         """The settings of ``queue``: its exact key, else the first matching pattern, else the
         defaults."""

@@ -24,6 +24,7 @@ from typing import Any
 import msgspec
 from msgspec import Struct, field
 
+from processors.drilldown_state import DrillDown
 from processors.panes import Pane, chunks_from_seconds
 
 __all__ = [
@@ -176,6 +177,8 @@ class QueueState(Struct, gc=False):
     """Per call id, its pass through a self-service flow counted under this queue."""
     evicted_through: float = 0.0
     """Event time up to which stale state was last evicted."""
+    drill: DrillDown = field(default_factory=DrillDown)
+    """Waiting callers, last abandoned and blocked calls, agents' day (processors/drilldown.py)."""
     intervals: dict[int, int] = field(default_factory=dict)
     """Per closed 15-minute interval (start second), the fingerprint of its record known to be
     in Kafka (``ccpulse.intervals``, processors/intervals.py): an interval whose record differs

@@ -36,6 +36,8 @@ __all__ = [
     "Config",
     "ConfigError",
     "KafkaConfig",
+    "MetricsConfig",
+    "PrivacyConfig",
     "TopicsConfig",
     "WorkerConfig",
     "config_from_env",
@@ -64,6 +66,8 @@ class TopicsConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     ticketing: str = "ccpulse.ticketing"
     alerts: str = "ccpulse.alerts"
     deadletter: str = "ccpulse.deadletter"
+    silences: str = "ccpulse.silences"
+    """Compacted: the cluster's silences and acknowledgements (streams/alerting/silences.py)."""
     intervals: str = "ccpulse.intervals"
     """Closed 15-minute intervals per queue (compacted; docs/reports.md)."""
     partitions: int = 8
@@ -170,6 +174,24 @@ class AlertsConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
         return merge_rules(defaults, self.rules, self.disable)
 
 
+class PrivacyConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """What the drill-down (``/api/queues/{queue}``, the wallboard's queue view) shows of a
+    caller's number. The worker keeps the number in its state either way (to tell whether a
+    caller who hung up got through later): this only governs what is shown."""
+
+    caller_numbers: Literal["full", "masked", "hidden"] = "masked"
+    visible_digits: Annotated[int, Meta(ge=0, le=16)] = 4
+    """``masked`` keeps this many last characters (``*******4567``)."""
+
+
+class MetricsConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Optional Prometheus series."""
+
+    per_agent: bool = False
+    """Export per-agent series (``ccpulse_agent_*``, one per agent and queue). Off by default:
+    a large centre has thousands of agents, each a set of series (cardinality)."""
+
+
 Action = Literal["read", "ack", "silence", "admin"]
 
 
@@ -202,6 +224,8 @@ class Config(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     sources: SourcesConfig = field(default_factory=SourcesConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     access: AccessConfig = field(default_factory=AccessConfig)
 
 

@@ -98,6 +98,8 @@ def test_team_a_sees_its_queue_only_cannot_ack_b_and_downloads_its_csv(
     try:
         status, _ = call(worker.url + "/api/kpis")
         assert status == 401
+        assert call(worker.url + f"/api/queues/{queue_a}")[0] == 401  # the drill-down too
+        assert call(worker.url + "/api/agents")[0] == 401
 
         def alerts_of_both() -> bool:
             status, document = call(worker.url + "/api/alerts", admin)
@@ -145,6 +147,19 @@ def test_team_a_sees_its_queue_only_cannot_ack_b_and_downloads_its_csv(
                 assert ack == 403
                 kpis = page.evaluate("fetch('/api/kpis').then(r => r.json())")
                 assert list(kpis["queues"]) == [queue_a]
+                # The drill-down: A's queue, not B's; agents of A's queue only.
+                statuses = page.evaluate(
+                    "(qs) => Promise.all(qs.map(q => fetch('/api/queues/' + q).then(r => r.status)))",
+                    [queue_a, queue_b],
+                )
+                assert statuses == [200, 403]
+                agents = page.evaluate("fetch('/api/agents').then(r => r.json())")
+                assert {a["queue"] for a in agents["agents"]} <= {queue_a}
+                assert all(set(a["queues"]) <= {queue_a} for a in agents["agents"])
+                forbidden = page.evaluate(
+                    "(q) => fetch('/api/agents?queue=' + q).then(r => r.status)", queue_b
+                )
+                assert forbidden == 403
                 silences = page.evaluate("fetch('/api/silences').then(r => r.json())")
                 assert silences["silences"] == []  # B's silence is B's business
                 # Today by interval: the CSV of A's queue.

@@ -88,6 +88,10 @@ def register_views(app: faust.App, runtime: Any) -> None:
     from streams.views.staffing import register_staffing_view
 
     register_staffing_view(app, runtime)
+    # GET /api/queues/{queue} and /api/agents?queue=Q: the drill-down (streams/views/queues.py).
+    from streams.views.queues import register_queue_views
+
+    register_queue_views(app, runtime)
     from streams.views.wallboard import register_wallboard
 
     register_wallboard(app, runtime)

@@ -51,6 +51,7 @@ KEEPALIVE_SECONDS = 15.0
 _STATIC = {
     "wallboard.css": "text/css",
     "wallboard.js": "text/javascript",
+    "queue_view.js": "text/javascript",
 }
 _ROOT_BLUEPRINTS = ("faust.web.apps.production_index:blueprint", "faust.web.apps.stats:blueprint")
 
