@@ -9,7 +9,9 @@ same bands the alert rules define and the built-in wallboard page uses.
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
+from processors.kpis import kpi
 from processors.thresholds import KpiBands, band_steps
 
 with warnings.catch_warnings():
@@ -62,6 +64,8 @@ __all__ = [
     "alert_annotation",
     "bar_gauge",
     "base_dashboard",
+    "kpi_description",
+    "kpi_stat",
     "query",
     "queue_variable",
     "stat_panel",
@@ -78,11 +82,40 @@ RATE_INTERVAL = "$__rate_interval"
 
 _GRAFANA_COLOUR = {"green": "green", "amber": "orange", "red": "red", "none": "text"}
 
-_UNITS = {"rate": "percentunit", "seconds": "s", "count": "none"}
+_UNITS = {"rate": "percentunit", "seconds": "s", "count": "none", "score": "none", "agents": "none"}
 
 
 def unit_for(kind: str) -> str:
+    """The Grafana unit of a registry unit (:data:`processors.kpis.Unit`)."""
     return _UNITS[kind]
+
+
+def kpi_description(name: str, note: str = "") -> str:
+    """A KPI's one-sentence definition from the registry, a panel's own ``note``, and where
+    the full definition is."""
+    entry = kpi(name)
+    return " ".join(part for part in (entry.description, note, f"({entry.anchor})") if part)
+
+
+def kpi_stat(
+    name: str,
+    targets: list[Dataquery],
+    *,
+    window: str | None = None,
+    note: str = "",
+    **options: Any,
+) -> stat.Panel:
+    """A :func:`stat_panel` of one KPI: its title (short form), unit and description from the
+    registry (:mod:`processors.kpis`); ``window`` is appended to the title."""
+    entry = kpi(name)
+    title = f"{entry.label} ({window})" if window else entry.label
+    return stat_panel(
+        title,
+        targets,
+        unit=unit_for(entry.unit),
+        description=kpi_description(name, note),
+        **options,
+    )
 
 
 def query(expr: str, legend: str = "", instant: bool = False, ref: str = "A") -> Dataquery:

@@ -13,6 +13,7 @@ from dashboards import panels, promql
 from dashboards.panels import query
 from dashboards.wallboard import tile_expr
 from processors.alert_rules import AlertRule
+from processors.kpis import STAFFING_FIELDS, kpi
 from processors.thresholds import kpi_bands
 from processors.wallboard import TILES, tile_window
 
@@ -22,21 +23,21 @@ UID = "ccpulse-queue"
 
 Q = promql.QUEUE_ONE
 
-# (field, title, unit) shown once per window.
-_BY_WINDOW: tuple[tuple[str, str, str], ...] = (
-    ("service_level", "Service level", "rate"),
-    ("abandon_rate", "Abandonment", "rate"),
-    ("asa_seconds", "ASA", "seconds"),
-    ("entered", "Calls entered", "count"),
-    ("answered", "Answered", "count"),
-    ("abandoned", "Abandoned", "count"),
-    ("short_abandoned", "Short abandons", "count"),
-    ("blocked_rate", "Blocked", "rate"),
-    ("aht_seconds", "AHT", "seconds"),
-    ("occupancy", "Occupancy", "rate"),
-    ("avg_abandon_seconds", "Time to abandon", "seconds"),
-    ("fcr", "First-contact resolution", "rate"),
+_BY_WINDOW: tuple[str, ...] = (
+    "service_level",
+    "abandon_rate",
+    "asa_seconds",
+    "entered",
+    "answered",
+    "abandoned",
+    "short_abandoned",
+    "blocked_rate",
+    "aht_seconds",
+    "occupancy",
+    "avg_abandon_seconds",
+    "fcr",
 )
+"""Shown once per window (titles and units from processors/kpis.py)."""
 
 _SERVICE_LEVELS = (
     ("service_level_offered", "offered"),
@@ -46,37 +47,25 @@ _SERVICE_LEVELS = (
 )
 
 
-_STAFFING: tuple[tuple[str, str, str], ...] = (
-    ("agents_required_erlang_c", "Agents required (Erlang C)", "none"),
-    ("agents_required_erlang_a", "Agents required (Erlang A)", "none"),
-    ("agents_short", "Agents short", "none"),
-    ("predicted_service_level", "Predicted service level", "percentunit"),
-    ("predicted_asa_seconds", "Predicted ASA", "s"),
-    ("predicted_abandon_rate", "Predicted abandonment", "percentunit"),
-)
-
-
 def _staffing(board: panels.Dashboard) -> panels.Dashboard:
     """Erlang C / Erlang A figures (docs/staffing.md): absent when the inputs are too thin,
     Erlang A also when nobody abandoned (it then equals Erlang C)."""
     board = board.with_row(panels.Row("Staffing (Erlang C / Erlang A)"))
-    for field, title, unit in _STAFFING:
+    for field in STAFFING_FIELDS:
         board = board.with_panel(
-            panels.stat_panel(
-                title,
+            panels.kpi_stat(
+                field,
                 [query(promql.live(field, Q), instant=True)],
-                unit=unit,
                 width=4,
                 height=4,
-                decimals=1 if unit != "none" else 0,
-                description=f"docs/staffing.md#{field}",
+                decimals=1 if kpi(field).unit != "agents" else 0,
             )
         )
     return board.with_panel(
         panels.timeseries_panel(
             "Agents staffed and required",
             [
-                query(promql.live("agents_staffed", Q), legend="staffed"),
+                query(promql.live("agents_staffed", Q), legend=kpi("agents_staffed").label),
                 query(promql.live("agents_required_erlang_c", Q), legend="Erlang C", ref="B"),
                 query(promql.live("agents_required_erlang_a", Q), legend="Erlang A", ref="C"),
             ],
@@ -100,12 +89,11 @@ def build(rules: Sequence[AlertRule], windows: Sequence[str]) -> panels.Dashboar
     for tile in TILES:
         window = tile_window(tile, rules, windows)
         expr = tile_expr(tile, window).replace(promql.QUEUE_ALL, Q)
-        title = f"{tile.title} ({window})" if window else tile.title
         board = board.with_panel(
-            panels.stat_panel(
-                title,
+            panels.kpi_stat(
+                tile.kpi,
                 [query(expr, instant=True)],
-                unit=panels.unit_for(tile.unit),
+                window=window,
                 bands=kpi_bands(rules, tile.kpi, window),
                 width=width,
                 height=5,
@@ -124,23 +112,24 @@ def build(rules: Sequence[AlertRule], windows: Sequence[str]) -> panels.Dashboar
             "Agents over time",
             [
                 query(promql.live("agents", Q, by="state"), legend="{{state}}"),
-                query(promql.live("agents_staffed", Q), legend="staffed", ref="B"),
+                query(
+                    promql.live("agents_staffed", Q), legend=kpi("agents_staffed").label, ref="B"
+                ),
             ],
             width=16,
             height=7,
         )
     )
     board = board.with_row(panels.Row("Every window"))
-    for field, title, unit in _BY_WINDOW:
+    for field in _BY_WINDOW:
         board = board.with_panel(
-            panels.stat_panel(
-                title,
+            panels.kpi_stat(
+                field,
                 [query(promql.window_by(field, Q), legend="{{window}}", instant=True)],
-                unit=panels.unit_for(unit),
                 width=6,
                 height=4,
                 name_and_value=True,
-                description=f"docs/kpis.md#{field}, one value per window.",
+                note="One value per window.",
             )
         )
     board = board.with_panel(
@@ -165,9 +154,14 @@ def build(rules: Sequence[AlertRule], windows: Sequence[str]) -> panels.Dashboar
             panels.timeseries_panel(
                 "Service level and abandonment ($window)",
                 [
-                    query(promql.window("service_level", "$window", Q), legend="service level"),
                     query(
-                        promql.window("abandon_rate", "$window", Q), legend="abandonment", ref="B"
+                        promql.window("service_level", "$window", Q),
+                        legend=kpi("service_level").label,
+                    ),
+                    query(
+                        promql.window("abandon_rate", "$window", Q),
+                        legend=kpi("abandon_rate").label,
+                        ref="B",
                     ),
                 ],
                 unit="percentunit",
@@ -178,10 +172,12 @@ def build(rules: Sequence[AlertRule], windows: Sequence[str]) -> panels.Dashboar
             panels.timeseries_panel(
                 "ASA and time to abandon ($window)",
                 [
-                    query(promql.window("asa_seconds", "$window", Q), legend="ASA"),
+                    query(
+                        promql.window("asa_seconds", "$window", Q), legend=kpi("asa_seconds").label
+                    ),
                     query(
                         promql.window("avg_abandon_seconds", "$window", Q),
-                        legend="time to abandon",
+                        legend=kpi("avg_abandon_seconds").label,
                         ref="B",
                     ),
                 ],
@@ -192,8 +188,12 @@ def build(rules: Sequence[AlertRule], windows: Sequence[str]) -> panels.Dashboar
             panels.timeseries_panel(
                 "Calls waiting and oldest wait",
                 [
-                    query(promql.live("calls_waiting", Q), legend="calls waiting"),
-                    query(promql.live("oldest_wait_seconds", Q), legend="oldest wait (s)", ref="B"),
+                    query(promql.live("calls_waiting", Q), legend=kpi("calls_waiting").label),
+                    query(
+                        promql.live("oldest_wait_seconds", Q),
+                        legend=kpi("oldest_wait_seconds").label,
+                        ref="B",
+                    ),
                 ],
             )
         )
@@ -201,7 +201,7 @@ def build(rules: Sequence[AlertRule], windows: Sequence[str]) -> panels.Dashboar
             panels.timeseries_panel(
                 "Calls over $window",
                 [
-                    query(promql.window(field, "$window", Q), legend=field, ref=ref)
+                    query(promql.window(field, "$window", Q), legend=kpi(field).label, ref=ref)
                     for field, ref in (
                         ("entered", "A"),
                         ("answered", "B"),

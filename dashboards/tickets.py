@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dashboards import panels, promql
 from dashboards.panels import query
 from processors.alert_rules import AlertRule
+from processors.kpis import kpi
 from processors.thresholds import kpi_bands
 
 __all__ = ["UID", "build"]
@@ -32,30 +33,25 @@ def build(rules: Sequence[AlertRule], windows: Sequence[str]) -> panels.Dashboar
         .with_variable(panels.window_variable(list(windows), "1h"))
     )
     board = board.with_row(panels.Row("Backlog now"))
-    for field, title, unit in (
-        ("backlog", "Backlog", "none"),
-        ("tickets_past_sla", "Past SLA", "none"),
-        ("tickets_at_risk", "At risk (due within the hour)", "none"),
-    ):
+    for field in ("backlog", "tickets_past_sla", "tickets_at_risk"):
         board = board.with_panel(
-            panels.stat_panel(
-                title,
+            panels.kpi_stat(
+                field,
                 [query(promql.total(promql.live(field)), instant=True)],
-                unit=unit,
                 width=6,
                 height=5,
                 value_size=64,
-                description=f"Sum over the queues shown (docs/kpis.md#{field}).",
+                note="Sum over the queues shown.",
             )
         )
     board = board.with_panel(
-        panels.stat_panel(
-            "Oldest ticket",
+        panels.kpi_stat(
+            "oldest_ticket_age_seconds",
             [query(f"max({promql.live('oldest_ticket_age_seconds')})", instant=True)],
-            unit="s",
             width=6,
             height=5,
             value_size=64,
+            note="The oldest over the queues shown.",
         )
     )
     board = (
@@ -105,7 +101,7 @@ def build(rules: Sequence[AlertRule], windows: Sequence[str]) -> panels.Dashboar
             panels.timeseries_panel(
                 "Created, solved, reopened ($window)",
                 [
-                    query(promql.total(promql.window(field, W)), legend=field, ref=ref)
+                    query(promql.total(promql.window(field, W)), legend=kpi(field).label, ref=ref)
                     for field, ref in (
                         ("tickets_created", "A"),
                         ("tickets_solved", "B"),
@@ -122,20 +118,20 @@ def build(rules: Sequence[AlertRule], windows: Sequence[str]) -> panels.Dashboar
             )
         )
         .with_panel(
-            panels.stat_panel(
-                "First reply time ($window)",
+            panels.kpi_stat(
+                "first_reply_seconds",
                 [query(promql.window("first_reply_seconds", W), legend="{{queue}}", instant=True)],
-                unit="s",
+                window=W,
                 width=12,
                 height=5,
                 name_and_value=True,
             )
         )
         .with_panel(
-            panels.stat_panel(
-                "Reopen rate ($window)",
+            panels.kpi_stat(
+                "reopen_rate",
                 [query(promql.window("reopen_rate", W), legend="{{queue}}", instant=True)],
-                unit="percentunit",
+                window=W,
                 width=12,
                 height=5,
                 name_and_value=True,
@@ -143,28 +139,22 @@ def build(rules: Sequence[AlertRule], windows: Sequence[str]) -> panels.Dashboar
         )
     )
     board = board.with_row(panels.Row("Customer surveys over $window"))
-    for field, title, unit, decimals in (
-        ("csat", "CSAT (share of 4-5)", "percentunit", 1),
-        ("nps", "NPS (-100..100)", "none", 0),
-        ("ces", "Customer effort (1-7, lower is better)", "none", 2),
-    ):
+    for field, decimals in (("csat", 1), ("nps", 0), ("ces", 2)):
         board = board.with_panel(
-            panels.stat_panel(
-                title,
+            panels.kpi_stat(
+                field,
                 [query(promql.window(field, W), legend="{{queue}}", instant=True)],
-                unit=unit,
                 width=8,
                 height=5,
                 name_and_value=True,
                 decimals=decimals,
-                description=f"docs/kpis.md#{field}",
             )
         )
     board = board.with_panel(
         panels.timeseries_panel(
             "Survey responses ($window)",
             [
-                query(promql.total(promql.window(field, W)), legend=field, ref=ref)
+                query(promql.total(promql.window(field, W)), legend=kpi(field).label, ref=ref)
                 for field, ref in (("csat_responses", "A"), ("nps_responses", "B"))
             ],
             width=24,

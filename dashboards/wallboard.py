@@ -86,12 +86,11 @@ def build(rules: Sequence[AlertRule], windows: Sequence[str]) -> panels.Dashboar
     width = 24 // len(TILES)
     for tile in TILES:
         window = tile_window(tile, rules, windows)
-        title = f"{tile.title} ({window})" if window else tile.title
         board = board.with_panel(
-            panels.stat_panel(
-                title,
+            panels.kpi_stat(
+                tile.kpi,
                 [query(tile_expr(tile, window), legend="{{queue}}", instant=True)],
-                unit=panels.unit_for(tile.unit),
+                window=window,
                 bands=kpi_bands(rules, tile.kpi, window),
                 width=width,
                 height=6,

@@ -26,13 +26,11 @@ from typing import Annotated, Literal
 
 from msgspec import Meta, Struct, field
 
+from processors.kpis import KPIS, RATE_KPIS, SECONDS_KPIS, title_of
 from processors.settings import parse_window
 from processors.snapshot import LiveKpis, QueueSnapshot, WindowKpis
 
 __all__ = [
-    "KPI_TITLES",
-    "RATE_KPIS",
-    "SECONDS_KPIS",
     "SUMMARY_FIELDS",
     "VOLUME_KPIS",
     "AlertRule",
@@ -108,75 +106,9 @@ class RuleError(ValueError):
 
 # -- KPI metadata ---------------------------------------------------------------------------------
 
-_DICT_FIELDS = frozenset({"agents", "backlog_by_priority", "backlog_by_age"})
+_DICT_FIELDS = frozenset(k.name for k in KPIS if k.breakdown is not None)
 _LIVE = frozenset(f for f in LiveKpis.__struct_fields__ if f not in _DICT_FIELDS)
 _WINDOW = frozenset(WindowKpis.__struct_fields__)
-
-RATE_KPIS = frozenset(
-    {
-        "blocked_rate",
-        "abandon_rate",
-        "service_level",
-        "service_level_answered",
-        "service_level_offered",
-        "service_level_ignore_abandons",
-        "service_level_abandons_positive",
-        "occupancy",
-        "reopen_rate",
-        "csat",
-        "fcr",
-        "predicted_service_level",
-        "predicted_abandon_rate",
-    }
-)
-"""Fractions in 0..1, shown as percentages."""
-
-SECONDS_KPIS = frozenset(
-    {
-        "asa_seconds",
-        "avg_abandon_seconds",
-        "aht_seconds",
-        "first_reply_seconds",
-        "oldest_wait_seconds",
-        "oldest_ticket_age_seconds",
-        "patience_seconds",
-        "predicted_asa_seconds",
-    }
-)
-
-KPI_TITLES: dict[str, str] = {
-    "abandon_rate": "Abandonment",
-    "asa_seconds": "Average speed of answer",
-    "service_level": "Service level",
-    "service_level_answered": "Service level (answered)",
-    "service_level_offered": "Service level (offered)",
-    "service_level_ignore_abandons": "Service level (ignoring abandons)",
-    "service_level_abandons_positive": "Service level (abandons positive)",
-    "blocked_rate": "Blocked calls",
-    "oldest_wait_seconds": "Oldest call waiting",
-    "calls_waiting": "Calls waiting",
-    "backlog": "Ticket backlog",
-    "tickets_past_sla": "Tickets past SLA",
-    "tickets_at_risk": "Tickets at risk",
-    "oldest_ticket_age_seconds": "Oldest ticket",
-    "avg_abandon_seconds": "Average time to abandon",
-    "aht_seconds": "Average handle time",
-    "occupancy": "Occupancy",
-    "reopen_rate": "Reopen rate",
-    "first_reply_seconds": "First reply time",
-    "csat": "CSAT",
-    "nps": "NPS",
-    "ces": "Customer effort",
-    "fcr": "First-contact resolution",
-    "agents_staffed": "Agents staffed",
-    "agents_short": "Agents short",
-    "agents_required_erlang_c": "Agents required (Erlang C)",
-    "agents_required_erlang_a": "Agents required (Erlang A)",
-    "predicted_service_level": "Predicted service level",
-    "predicted_asa_seconds": "Predicted ASA",
-    "predicted_abandon_rate": "Predicted abandonment",
-    "patience_seconds": "Caller patience",
-}
 
 # Volumes that are not a single field: the denominators of the exit-family rates.
 _DERIVED_VOLUMES: dict[str, Callable[[WindowKpis], float]] = {
@@ -499,7 +431,7 @@ def summary_values(
         "rule": rule.name,
         "queue": queue,
         "kpi": rule.kpi,
-        "title": KPI_TITLES.get(rule.kpi, rule.kpi.replace("_", " ").capitalize()),
+        "title": title_of(rule.kpi),
         "value": format_value(rule.kpi, value),
         "threshold": format_value(rule.kpi, rule.fire),
         "clear": format_value(rule.kpi, rule.clear),

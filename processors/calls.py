@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from processors.counters import C
+from processors.counters import CounterIndex
 from processors.events import (
     CallAbandoned,
     CallAnswered,
@@ -53,21 +53,21 @@ def _count_exit(panes: PaneStore, visit: CallVisit, settings: QueueSettings) -> 
     second = math.floor(visit.exit_at)
     within = wait <= settings.sl_threshold_seconds
     if visit.exit_kind == EXIT_ANSWERED:
-        panes.add(second, C.ANSWERED, 1)
-        panes.add(second, C.ANSWERED_WAIT_SUM, wait)
+        panes.add(second, CounterIndex.ANSWERED, 1)
+        panes.add(second, CounterIndex.ANSWERED_WAIT_SUM, wait)
         if within:
-            panes.add(second, C.ANSWERED_WITHIN_T, 1)
+            panes.add(second, CounterIndex.ANSWERED_WITHIN_T, 1)
     elif visit.exit_kind == EXIT_ABANDONED:
         if wait < settings.short_abandon_seconds:
-            panes.add(second, C.SHORT_ABANDONED, 1)
+            panes.add(second, CounterIndex.SHORT_ABANDONED, 1)
         else:
-            panes.add(second, C.ABANDONED, 1)
-            panes.add(second, C.ABANDONED_WAIT_SUM, wait)
+            panes.add(second, CounterIndex.ABANDONED, 1)
+            panes.add(second, CounterIndex.ABANDONED_WAIT_SUM, wait)
             if within:
-                panes.add(second, C.ABANDONED_WITHIN_T, 1)
+                panes.add(second, CounterIndex.ABANDONED_WITHIN_T, 1)
     else:
-        panes.add(second, C.OTHER_EXITS, 1)
-        panes.add(second, C.OTHER_EXITS_WAIT_SUM, wait)
+        panes.add(second, CounterIndex.OTHER_EXITS, 1)
+        panes.add(second, CounterIndex.OTHER_EXITS_WAIT_SUM, wait)
     visit.counted = True
 
 
@@ -78,7 +78,7 @@ CALL_TYPES = (CallEntered, CallBlocked, CallAnswered, CallAbandoned, CallExited,
 def on_blocked(
     state: QueueState, panes: PaneStore, event: CallBlocked, t: float, settings: QueueSettings
 ) -> bool:
-    panes.add(math.floor(t), C.BLOCKED, 1)
+    panes.add(math.floor(t), CounterIndex.BLOCKED, 1)
     return True
 
 
@@ -86,9 +86,11 @@ def on_ended(
     state: QueueState, panes: PaneStore, event: CallEnded, t: float, settings: QueueSettings
 ) -> bool:
     second = math.floor(t)
-    panes.add(second, C.HANDLED, 1)
+    panes.add(second, CounterIndex.HANDLED, 1)
     panes.add(
-        second, C.HANDLE_TIME_SUM, event.talk_seconds + event.hold_seconds + event.wrapup_seconds
+        second,
+        CounterIndex.HANDLE_TIME_SUM,
+        event.talk_seconds + event.hold_seconds + event.wrapup_seconds,
     )
     return True
 
@@ -103,7 +105,7 @@ def on_entered(
         visit.entered_at = t
     else:
         return False  # a second entry for the same visit
-    panes.add(math.floor(t), C.ENTERED, 1)
+    panes.add(math.floor(t), CounterIndex.ENTERED, 1)
     if visit.exit_kind != EXIT_NONE and not visit.counted:
         _count_exit(panes, visit, settings)
     return True

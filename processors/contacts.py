@@ -14,7 +14,7 @@ from __future__ import annotations
 import bisect
 import math
 
-from processors.counters import C
+from processors.counters import CounterIndex
 from processors.panes import PaneStore
 from processors.state import QueueState
 
@@ -32,7 +32,7 @@ def apply_contact(
             # Most customers have one contact in the window: kept as the bare pair, not a list
             # (1,000 queues hold hundreds of thousands of them, docs/performance.md).
             state.lone_contacts[customer] = entry
-            panes.add(math.floor(t), C.CONTACTS, 1)
+            panes.add(math.floor(t), CounterIndex.CONTACTS, 1)
             return
         if lone == entry:
             return
@@ -44,13 +44,13 @@ def apply_contact(
     before = history[index - 1] if index else None
     after = history[index] if index < len(history) else None
     history.insert(index, entry)
-    panes.add(math.floor(t), C.CONTACTS, 1)
+    panes.add(math.floor(t), CounterIndex.CONTACTS, 1)
     if before is not None and t - before[0] <= window:
-        panes.add(math.floor(t), C.REPEAT_CONTACTS, 1)
+        panes.add(math.floor(t), CounterIndex.REPEAT_CONTACTS, 1)
     # `after` is a repeat now; it was one already only if its old predecessor was close.
     became_repeat = before is None or (after is not None and after[0] - before[0] > window)
     if after is not None and after[0] - t <= window and became_repeat:
-        panes.add(math.floor(after[0]), C.REPEAT_CONTACTS, 1)
+        panes.add(math.floor(after[0]), CounterIndex.REPEAT_CONTACTS, 1)
 
 
 def evict_contacts(state: QueueState, keep_from: float) -> None:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-__all__ = ["WIDTH", "C"]
+__all__ = ["WIDTH", "CounterIndex"]
 
 
-class C(IntEnum):
+class CounterIndex(IntEnum):
+    """The position of each additive counter in a pane vector (``pane[CounterIndex.ENTERED]``).
+    Append only: a restored state's panes are read by position."""
+
     # telephony, arrivals family
     ENTERED = 0
     BLOCKED = 1
@@ -50,4 +53,4 @@ class C(IntEnum):
     OTHER_EXITS_WAIT_SUM = 26
 
 
-WIDTH = len(C)
+WIDTH = len(CounterIndex)

@@ -10,8 +10,10 @@ benchmarks; nothing here knows about Kafka. What it guarantees, per queue:
   (telephony or ticketing) in its queue, minus the allowed lateness, is dropped and counted in
   ``late``; anything on time lands in its own second, whatever order it arrived in. The derived
   ``ticket.moved_in`` is exempt: it moves a ticket, it measures nothing.
-* **Batched.** :meth:`KpiEngine.apply` takes a whole batch and returns the set of queues it
-  touched, so the caller persists each touched queue once per batch, not once per event.
+* **Batched.** :meth:`KpiEngine.apply_grouped` (the worker, already split by queue) and
+  :meth:`KpiEngine.apply` take a whole batch and return a :class:`BatchResult`: the queues it
+  touched (the caller persists each once per batch, not once per event), the events forwarded
+  to other queues, the events refused with their reason, and the counts.
 """
 
 from __future__ import annotations
@@ -195,8 +197,10 @@ class KpiEngine:
         return state
 
     def apply(self, batch: Iterable[tuple[Event, Position | None]]) -> BatchResult:
-        """Apply a batch of events, each queue's in order. See the module docstring for the
-        guarantees."""
+        """Apply a batch of ``(event, position)`` pairs, split by queue here, each queue's in
+        the batch's order: what the state store's restore and the tests call; the worker's
+        decoder splits as it decodes and calls :meth:`apply_grouped`. See the module docstring
+        for the guarantees."""
         groups: dict[str, list[Item]] = {}
         for event, position in batch:
             item = (event, None, -1) if position is None else (event, position.key, position.offset)
@@ -437,12 +441,7 @@ class KpiEngine:
         staffing_kpis = windows.get(self.settings.staffing_window)
         inputs = self._staffing_inputs(state, settings, at, live.agents_staffed, staffing_kpis)
         figures = staffing_figures(inputs)
-        live.agents_required_erlang_c = figures.agents_required_erlang_c
-        live.agents_required_erlang_a = figures.agents_required_erlang_a
-        live.agents_short = figures.agents_short
-        live.predicted_service_level = figures.predicted_service_level
-        live.predicted_asa_seconds = figures.predicted_asa_seconds
-        live.predicted_abandon_rate = figures.predicted_abandon_rate
+        figures.copy_staffing(live)
         return QueueSnapshot(queue=queue, at=float(at), live=live, windows=windows)
 
     def _staffing_inputs(

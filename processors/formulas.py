@@ -6,7 +6,7 @@ a plain batch recomputation from the raw events.
 
 from __future__ import annotations
 
-from processors.counters import C
+from processors.counters import CounterIndex
 from processors.settings import SlVariant
 from processors.snapshot import WindowKpis
 
@@ -23,13 +23,13 @@ def _count(value: float) -> int:
 
 
 def window_kpis(totals: list[float], sl_variant: SlVariant, occupancy: float | None) -> WindowKpis:
-    entered = _count(totals[C.ENTERED])
-    blocked = _count(totals[C.BLOCKED])
-    answered = _count(totals[C.ANSWERED])
-    abandoned = _count(totals[C.ABANDONED])
-    other = _count(totals[C.OTHER_EXITS])
-    a_t = _count(totals[C.ANSWERED_WITHIN_T])
-    b_t = _count(totals[C.ABANDONED_WITHIN_T])
+    entered = _count(totals[CounterIndex.ENTERED])
+    blocked = _count(totals[CounterIndex.BLOCKED])
+    answered = _count(totals[CounterIndex.ANSWERED])
+    abandoned = _count(totals[CounterIndex.ABANDONED])
+    other = _count(totals[CounterIndex.OTHER_EXITS])
+    a_t = _count(totals[CounterIndex.ANSWERED_WITHIN_T])
+    b_t = _count(totals[CounterIndex.ABANDONED_WITHIN_T])
     exits = answered + abandoned + other
     variants: dict[str, float | None] = {
         "answered": ratio(a_t, answered),
@@ -37,16 +37,16 @@ def window_kpis(totals: list[float], sl_variant: SlVariant, occupancy: float | N
         "ignore_abandons": ratio(a_t, exits - b_t),
         "abandons_positive": ratio(a_t + b_t, exits),
     }
-    handled = _count(totals[C.HANDLED])
-    solved = _count(totals[C.TICKETS_SOLVED])
-    reopened = _count(totals[C.TICKETS_REOPENED])
-    first_replies = _count(totals[C.FIRST_REPLIES])
-    csat_n = _count(totals[C.CSAT_RESPONSES])
-    nps_n = _count(totals[C.NPS_RESPONSES])
-    ces_n = _count(totals[C.CES_RESPONSES])
-    contacts = _count(totals[C.CONTACTS])
-    repeats = _count(totals[C.REPEAT_CONTACTS])
-    nps = ratio(totals[C.NPS_PROMOTERS] - totals[C.NPS_DETRACTORS], nps_n)
+    handled = _count(totals[CounterIndex.HANDLED])
+    solved = _count(totals[CounterIndex.TICKETS_SOLVED])
+    reopened = _count(totals[CounterIndex.TICKETS_REOPENED])
+    first_replies = _count(totals[CounterIndex.FIRST_REPLIES])
+    csat_n = _count(totals[CounterIndex.CSAT_RESPONSES])
+    nps_n = _count(totals[CounterIndex.NPS_RESPONSES])
+    ces_n = _count(totals[CounterIndex.CES_RESPONSES])
+    contacts = _count(totals[CounterIndex.CONTACTS])
+    repeats = _count(totals[CounterIndex.REPEAT_CONTACTS])
+    nps = ratio(totals[CounterIndex.NPS_PROMOTERS] - totals[CounterIndex.NPS_DETRACTORS], nps_n)
     fcr = ratio(contacts - repeats, contacts)
     return WindowKpis(
         entered=entered,
@@ -55,17 +55,17 @@ def window_kpis(totals: list[float], sl_variant: SlVariant, occupancy: float | N
         blocked_rate=ratio(blocked, blocked + entered),
         answered=answered,
         abandoned=abandoned,
-        short_abandoned=_count(totals[C.SHORT_ABANDONED]),
+        short_abandoned=_count(totals[CounterIndex.SHORT_ABANDONED]),
         other_exits=other,
         answered_within_threshold=a_t,
         abandoned_within_threshold=b_t,
         abandon_rate=ratio(abandoned, exits),
-        asa_seconds=ratio(totals[C.ANSWERED_WAIT_SUM], answered),
-        avg_abandon_seconds=ratio(totals[C.ABANDONED_WAIT_SUM], abandoned),
+        asa_seconds=ratio(totals[CounterIndex.ANSWERED_WAIT_SUM], answered),
+        avg_abandon_seconds=ratio(totals[CounterIndex.ABANDONED_WAIT_SUM], abandoned),
         patience_seconds=ratio(
-            totals[C.ANSWERED_WAIT_SUM]
-            + totals[C.ABANDONED_WAIT_SUM]
-            + totals[C.OTHER_EXITS_WAIT_SUM],
+            totals[CounterIndex.ANSWERED_WAIT_SUM]
+            + totals[CounterIndex.ABANDONED_WAIT_SUM]
+            + totals[CounterIndex.OTHER_EXITS_WAIT_SUM],
             abandoned,
         ),
         service_level=variants[sl_variant],
@@ -74,20 +74,20 @@ def window_kpis(totals: list[float], sl_variant: SlVariant, occupancy: float | N
         service_level_ignore_abandons=variants["ignore_abandons"],
         service_level_abandons_positive=variants["abandons_positive"],
         handled=handled,
-        aht_seconds=ratio(totals[C.HANDLE_TIME_SUM], handled),
+        aht_seconds=ratio(totals[CounterIndex.HANDLE_TIME_SUM], handled),
         occupancy=occupancy,
-        tickets_created=_count(totals[C.TICKETS_CREATED]),
+        tickets_created=_count(totals[CounterIndex.TICKETS_CREATED]),
         tickets_solved=solved,
         tickets_reopened=reopened,
         reopen_rate=ratio(reopened, solved),
         first_replies=first_replies,
-        first_reply_seconds=ratio(totals[C.FIRST_REPLY_SUM], first_replies),
+        first_reply_seconds=ratio(totals[CounterIndex.FIRST_REPLY_SUM], first_replies),
         csat_responses=csat_n,
-        csat=ratio(totals[C.CSAT_GOOD], csat_n),
+        csat=ratio(totals[CounterIndex.CSAT_GOOD], csat_n),
         nps_responses=nps_n,
         nps=None if nps is None else 100.0 * nps,
         ces_responses=ces_n,
-        ces=ratio(totals[C.CES_SUM], ces_n),
+        ces=ratio(totals[CounterIndex.CES_SUM], ces_n),
         contacts=contacts,
         repeat_contacts=repeats,
         fcr=fcr,

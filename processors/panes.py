@@ -16,7 +16,7 @@ sparse array) per second was mostly overhead: a dict entry and an array object p
 the largest memory item of a large worker, and creating them the largest cost of adding
 (docs/performance.md). Appending never searches: a counter added twice in a minute is two pairs,
 and sums add them both. ``STRIDE`` is fixed (not the number of counters), so chunks stay
-readable when a counter is appended to :class:`~processors.counters.C`.
+readable when a counter is appended to :class:`~processors.counters.CounterIndex`.
 
 Retention is per level: chunks are kept only as long as the longest rolling window needs them at
 second precision; minute and quarter panes as long as the longest window (``today`` included).
@@ -128,7 +128,7 @@ class PaneStore:
             if minute is None:
                 minute = minutes[start] = new_pane()
             elif len(minute) < WIDTH:
-                # A pane restored from state written before a counter was appended to C.
+                # A pane restored from state written before a counter was appended to CounterIndex.
                 minute.extend([0.0] * (WIDTH - len(minute)))
             quarter_start = second - second % 900
             quarter = quarters.get(quarter_start)

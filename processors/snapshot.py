@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from msgspec import Struct, field
 
-__all__ = ["LIVE_FIELDS", "WINDOW_FIELDS", "LiveKpis", "QueueSnapshot", "WindowKpis"]
+__all__ = [
+    "LIVE_FIELDS",
+    "STAFFING_FIELDS",
+    "WINDOW_FIELDS",
+    "LiveKpis",
+    "QueueSnapshot",
+    "StaffingKpis",
+    "WindowKpis",
+]
 
 
 class WindowKpis(Struct, kw_only=True):
@@ -61,8 +69,35 @@ class WindowKpis(Struct, kw_only=True):
     fcr: float | None = None
 
 
-class LiveKpis(Struct, kw_only=True):
-    """Point-in-time gauges at the instant ``at``."""
+class StaffingKpis(Struct, kw_only=True):
+    """The live staffing figures (processors/staffing.py, docs/staffing.md), declared once: the
+    last fields of :class:`LiveKpis` and the figures :func:`processors.staffing.staffing_figures`
+    returns. None when the inputs are too thin."""
+
+    agents_required_erlang_c: float | None = None
+    """Fewest agents meeting the service-level target by Erlang C."""
+    agents_required_erlang_a: float | None = None
+    """Fewest agents meeting the service-level target by Erlang A (needs a patience)."""
+    agents_short: float | None = None
+    """Agents required (Erlang A, else Erlang C) - agents staffed; negative = spare agents."""
+    predicted_service_level: float | None = None
+    """Service level the model predicts with the agents staffed now."""
+    predicted_asa_seconds: float | None = None
+    predicted_abandon_rate: float | None = None
+    """Abandonment Erlang A predicts with the agents staffed now."""
+
+    def copy_staffing(self, into: StaffingKpis) -> None:
+        """Set the staffing fields of ``into`` (a snapshot's LiveKpis) to these."""
+        for name in STAFFING_FIELDS:
+            setattr(into, name, getattr(self, name))
+
+
+STAFFING_FIELDS: tuple[str, ...] = tuple(StaffingKpis.__struct_fields__)
+
+
+class LiveKpis(StaffingKpis):
+    """Point-in-time gauges at the instant ``at``, then the staffing figures (the keyword-only
+    fields of :class:`StaffingKpis` come after these)."""
 
     calls_waiting: int = 0
     oldest_wait_seconds: float = 0.0
@@ -77,18 +112,6 @@ class LiveKpis(Struct, kw_only=True):
     oldest_ticket_age_seconds: float = 0.0
     tickets_past_sla: int = 0
     tickets_at_risk: int = 0
-    # staffing (processors/staffing.py, docs/staffing.md): None when the inputs are too thin
-    agents_required_erlang_c: float | None = None
-    """Fewest agents meeting the service-level target by Erlang C."""
-    agents_required_erlang_a: float | None = None
-    """Fewest agents meeting the service-level target by Erlang A (needs a patience)."""
-    agents_short: float | None = None
-    """Agents required (Erlang A, else Erlang C) - agents staffed; negative = spare agents."""
-    predicted_service_level: float | None = None
-    """Service level the model predicts with the agents staffed now."""
-    predicted_asa_seconds: float | None = None
-    predicted_abandon_rate: float | None = None
-    """Abandonment Erlang A predicts with the agents staffed now."""
 
 
 class QueueSnapshot(Struct, kw_only=True):

@@ -27,8 +27,10 @@ import functools
 import math
 from dataclasses import dataclass
 
+import msgspec
+
 from processors.settings import QueueSettings
-from processors.snapshot import WindowKpis
+from processors.snapshot import STAFFING_FIELDS, StaffingKpis, WindowKpis
 
 __all__ = [
     "STAFFING_FIELDS",
@@ -45,15 +47,6 @@ __all__ = [
     "staffing_inputs",
 ]
 
-STAFFING_FIELDS: tuple[str, ...] = (
-    "agents_required_erlang_c",
-    "agents_required_erlang_a",
-    "agents_short",
-    "predicted_service_level",
-    "predicted_asa_seconds",
-    "predicted_abandon_rate",
-)
-"""The nullable LiveKpis fields filled from :class:`StaffingFigures` (same names)."""
 
 MAX_AGENTS = 100_000
 """Searches for agents required give up (``None``) beyond this many agents."""
@@ -463,16 +456,10 @@ class StaffingInputs:
     """Agents logged in now; None when the queue has never reported an agent state."""
 
 
-@dataclass(frozen=True, slots=True)
-class StaffingFigures:
-    """The live staffing figures of one queue (the nullable LiveKpis fields of that name)."""
+class StaffingFigures(StaffingKpis, frozen=True):  # type: ignore[misc]  # msgspec allows it
+    """The live staffing figures of one queue (:class:`~processors.snapshot.StaffingKpis`, the
+    nullable LiveKpis fields of the same names), and what the predictions are for."""
 
-    agents_required_erlang_c: float | None = None
-    agents_required_erlang_a: float | None = None
-    agents_short: float | None = None
-    predicted_service_level: float | None = None
-    predicted_asa_seconds: float | None = None
-    predicted_abandon_rate: float | None = None
     model: str | None = None
     """Which model the predictions use: ``erlang_a`` (a patience is known) or ``erlang_c``."""
     agents: int | None = None
@@ -535,9 +522,8 @@ def staffing_figures(inputs: StaffingInputs | None, agents: int | None = None) -
         short = float(required - inputs.agents_staffed)
     if inputs.patience_seconds is not None:
         a = erlang_a(n, inputs.arrival_rate, inputs.aht_seconds, inputs.patience_seconds, t)
-        return StaffingFigures(
-            agents_required_erlang_c=figures.agents_required_erlang_c,
-            agents_required_erlang_a=figures.agents_required_erlang_a,
+        return msgspec.structs.replace(
+            figures,
             agents_short=short,
             predicted_service_level=a.service_level,
             predicted_asa_seconds=a.asa_seconds,
@@ -546,13 +532,11 @@ def staffing_figures(inputs: StaffingInputs | None, agents: int | None = None) -
             agents=n,
         )
     c = erlang_c(n, load, inputs.aht_seconds, t)
-    return StaffingFigures(
-        agents_required_erlang_c=figures.agents_required_erlang_c,
-        agents_required_erlang_a=None,
+    return msgspec.structs.replace(
+        figures,
         agents_short=short,
         predicted_service_level=c.service_level,
         predicted_asa_seconds=c.asa_seconds,
-        predicted_abandon_rate=None,
         model="erlang_c",
         agents=n,
     )

@@ -14,7 +14,7 @@ import math
 from collections.abc import Collection, Iterable
 from datetime import UTC, datetime
 
-from processors.counters import C
+from processors.counters import CounterIndex
 from processors.events import (
     SurveyResponse,
     TicketAssigned,
@@ -91,12 +91,18 @@ def _recount_first_reply(panes: PaneStore, ticket: Ticket) -> None:
         return
     if counted is not None:
         assert ticket.created_at is not None
-        panes.add(math.floor(counted), C.FIRST_REPLIES, -1)
-        panes.add(math.floor(counted), C.FIRST_REPLY_SUM, -max(0.0, counted - ticket.created_at))
+        panes.add(math.floor(counted), CounterIndex.FIRST_REPLIES, -1)
+        panes.add(
+            math.floor(counted),
+            CounterIndex.FIRST_REPLY_SUM,
+            -max(0.0, counted - ticket.created_at),
+        )
     if desired is not None:
         assert ticket.created_at is not None
-        panes.add(math.floor(desired), C.FIRST_REPLIES, 1)
-        panes.add(math.floor(desired), C.FIRST_REPLY_SUM, max(0.0, desired - ticket.created_at))
+        panes.add(math.floor(desired), CounterIndex.FIRST_REPLIES, 1)
+        panes.add(
+            math.floor(desired), CounterIndex.FIRST_REPLY_SUM, max(0.0, desired - ticket.created_at)
+        )
     ticket.first_reply_counted = desired
 
 
@@ -134,7 +140,7 @@ def apply_ticket_event(
         ticket.priority = event.priority
         ticket.due_at = event.due_at.timestamp() if event.due_at is not None else None
         ticket.customer = event.customer
-        panes.add(second, C.TICKETS_CREATED, 1)
+        panes.add(second, CounterIndex.TICKETS_CREATED, 1)
         _recount_first_reply(panes, ticket)
         return True, None
     if isinstance(event, TicketReplied):
@@ -152,12 +158,12 @@ def apply_ticket_event(
     if isinstance(event, TicketSolved):
         if not _add_status(ticket, t, "solved"):
             return False, None
-        panes.add(second, C.TICKETS_SOLVED, 1)
+        panes.add(second, CounterIndex.TICKETS_SOLVED, 1)
         return True, None
     if isinstance(event, TicketReopened):
         if not _add_status(ticket, t, "open"):
             return False, None
-        panes.add(second, C.TICKETS_REOPENED, 1)
+        panes.add(second, CounterIndex.TICKETS_REOPENED, 1)
         return True, None
     if isinstance(event, TicketClosed):
         return _add_status(ticket, t, "closed"), None
@@ -190,18 +196,18 @@ def apply_ticket_event(
 def apply_survey(panes: PaneStore, event: SurveyResponse, t: float) -> bool:
     second = math.floor(t)
     if event.csat is not None:
-        panes.add(second, C.CSAT_RESPONSES, 1)
+        panes.add(second, CounterIndex.CSAT_RESPONSES, 1)
         if event.csat >= 4:
-            panes.add(second, C.CSAT_GOOD, 1)
+            panes.add(second, CounterIndex.CSAT_GOOD, 1)
     if event.nps is not None:
-        panes.add(second, C.NPS_RESPONSES, 1)
+        panes.add(second, CounterIndex.NPS_RESPONSES, 1)
         if event.nps >= 9:
-            panes.add(second, C.NPS_PROMOTERS, 1)
+            panes.add(second, CounterIndex.NPS_PROMOTERS, 1)
         elif event.nps <= 6:
-            panes.add(second, C.NPS_DETRACTORS, 1)
+            panes.add(second, CounterIndex.NPS_DETRACTORS, 1)
     if event.ces is not None:
-        panes.add(second, C.CES_RESPONSES, 1)
-        panes.add(second, C.CES_SUM, event.ces)
+        panes.add(second, CounterIndex.CES_RESPONSES, 1)
+        panes.add(second, CounterIndex.CES_SUM, event.ces)
     return True
 
 

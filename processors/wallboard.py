@@ -9,70 +9,62 @@ colour and the number on it describe the same thing.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Literal
 
 from msgspec import Struct
 
 from processors.alert_rules import AlertRule, format_value
+from processors.kpis import Unit, kpi
 from processors.snapshot import QueueSnapshot
 from processors.thresholds import Colour, colour_of, kpi_bands, preferred_window
 
 __all__ = ["TILES", "Tile", "TileValue", "queue_tiles", "tile_window"]
 
-Unit = Literal["count", "rate", "seconds"]
 
+class Tile(Struct, frozen=True):
+    """One tile: a KPI of the registry (:mod:`processors.kpis`), which gives its title and unit."""
 
-class Tile(Struct, frozen=True, kw_only=True):
-    key: str
-    """Stable id (the page's element ids, the Grafana panel titles' order)."""
-    title: str
     kpi: str
     """A LiveKpis or WindowKpis field, or ``agents_available`` (``agents["available"]``)."""
-    windowed: bool
-    unit: Unit
+
+    @property
+    def key(self) -> str:
+        """Stable id (the page's element ids, the Grafana panel titles' order)."""
+        return self.kpi
+
+    @property
+    def title(self) -> str:
+        return kpi(self.kpi).label
+
+    @property
+    def unit(self) -> Unit:
+        return kpi(self.kpi).unit
+
+    @property
+    def windowed(self) -> bool:
+        return kpi(self.kpi).kind == "window"
 
 
-TILES: tuple[Tile, ...] = (
-    Tile(
-        key="calls_waiting",
-        title="Calls waiting",
-        kpi="calls_waiting",
-        windowed=False,
-        unit="count",
-    ),
-    Tile(
-        key="oldest_wait_seconds",
-        title="Oldest wait",
-        kpi="oldest_wait_seconds",
-        windowed=False,
-        unit="seconds",
-    ),
-    Tile(
-        key="service_level", title="Service level", kpi="service_level", windowed=True, unit="rate"
-    ),
-    Tile(key="abandon_rate", title="Abandoned", kpi="abandon_rate", windowed=True, unit="rate"),
-    Tile(key="asa_seconds", title="ASA", kpi="asa_seconds", windowed=True, unit="seconds"),
-    Tile(
-        key="agents_available",
-        title="Agents available",
-        kpi="agents_available",
-        windowed=False,
-        unit="count",
-    ),
-    Tile(key="backlog", title="Ticket backlog", kpi="backlog", windowed=False, unit="count"),
-    Tile(
-        key="tickets_past_sla",
-        title="Tickets past SLA",
-        kpi="tickets_past_sla",
-        windowed=False,
-        unit="count",
-    ),
+TILES: tuple[Tile, ...] = tuple(
+    Tile(name)
+    for name in (
+        "calls_waiting",
+        "oldest_wait_seconds",
+        "service_level",
+        "abandon_rate",
+        "asa_seconds",
+        "agents_available",
+        "backlog",
+        "tickets_past_sla",
+    )
 )
 
 
 class TileValue(Struct, frozen=True, kw_only=True):
     key: str
     title: str
+    unit: Unit
+    """The registry's unit of the KPI (``rate``, ``seconds``, ``count``...); ``text`` is the
+    value already formatted in it."""
     window: str | None
     value: float | None
     """None when the KPI has no denominator in the window (shown as a dash, never as 0)."""
@@ -121,6 +113,7 @@ def queue_tiles(
             TileValue(
                 key=tile.key,
                 title=tile.title,
+                unit=tile.unit,
                 window=window,
                 value=value,
                 text=format_value(tile.kpi, value),

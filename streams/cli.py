@@ -26,6 +26,7 @@ COMMANDS: tuple[str, ...] = (
     "backtest",
     "alerts",
     "rules",
+    "kpis",
 )
 
 

@@ -25,7 +25,7 @@ import msgspec
 import pytest
 
 from processors.alert_rules import default_rules
-from processors.backtest import Incident, expand_grid, parse_grid
+from processors.backtest_scoring import Incident, expand_grid, parse_grid
 from processors.events import CallAbandoned, CallAnswered, CallEntered, Event
 from processors.settings import EngineSettings
 from streams.cli import main

@@ -1,11 +1,11 @@
-"""processors/backtest.py: scoring episodes against incidents, and grid expansion."""
+"""processors/backtest_scoring.py: scoring episodes against incidents, and grid expansion."""
 
 from __future__ import annotations
 
 import pytest
 
 from processors.alert_rules import AlertRule
-from processors.backtest import Episode, Incident, expand_grid, parse_grid, score
+from processors.backtest_scoring import Episode, Incident, expand_grid, parse_grid, score
 
 RULE = AlertRule(name="abandon_rate_high", kpi="abandon_rate", window="15m", fire=0.10, clear=0.07)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from processors.engine import KpiEngine
 from processors.events import CallBlocked
@@ -41,8 +42,25 @@ def test_a_restricted_scrape_builds_only_the_families_it_names() -> None:
     assert reads == {"snapshots": 1, "states": 0}
 
     text = generate_latest(registry).decode()
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    snap = engine.snapshot(AT.timestamp())["q"]
     for spec in (*LIVE_METRICS[:3], *WINDOW_METRICS[:3]):
-        assert f"# HELP {spec.name} " in text
+        family = families[spec.name]
+        assert (family.type, family.documentation) == ("gauge", spec.help)
+        assert spec.source_field is not None
+        if spec in LIVE_METRICS:
+            expected = {("q",): float(getattr(snap.live, spec.source_field))}
+        else:
+            expected = {
+                ("q", window): float(getattr(kpis, spec.source_field))
+                for window, kpis in snap.windows.items()
+                if getattr(kpis, spec.source_field) is not None
+            }
+        got = {
+            tuple(sample.labels[name] for name in spec.labels): sample.value
+            for sample in family.samples
+        }
+        assert got == expected, spec.name
     assert 'ccpulse_events_late_total{queue="q"} 0.0' in text
     assert reads["states"] == 5  # one read per engine counter family
 

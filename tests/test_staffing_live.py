@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from processors.engine import KpiEngine
 from processors.events import AgentStateChanged, CallEnded, CallExited, Event
@@ -112,11 +113,22 @@ def test_staffing_series_are_exported_when_known() -> None:
     assert f'ccpulse_queue_agents_short{{queue="q"}} {live.agents_short}' in text
     assert "ccpulse_queue_predicted_abandon_rate{" not in text
     assert "ccpulse_window_patience_seconds" in metric_names()
+    # Every staffing series carries the snapshot's value, and a figure that is None is absent.
+    scraped = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.labels == {"queue": "q"}
+    }
+    for name in STAFFING_FIELDS:
+        value = getattr(live, name)
+        assert scraped.get(f"ccpulse_queue_{name}") == value, name
+    assert scraped["ccpulse_queue_agents_required_erlang_c"] >= 1
 
 
 def test_the_staffing_fields_are_live_fields_and_figures() -> None:
     live: set[Any] = set(LiveKpis.__struct_fields__)
-    figures = set(StaffingFigures.__dataclass_fields__)
+    figures = set(StaffingFigures.__struct_fields__)
     assert set(STAFFING_FIELDS) <= live and set(STAFFING_FIELDS) <= figures
     assert {spec.name for spec in STAFFING_METRICS} == {
         f"ccpulse_queue_{name}" for name in STAFFING_FIELDS

@@ -12,7 +12,7 @@ import msgspec
 
 from processors.agents import apply_agent_state, evict_agents, occupancy
 from processors.contacts import apply_contact, evict_contacts
-from processors.counters import C
+from processors.counters import CounterIndex
 from processors.panes import PaneStore
 from processors.state import Timeline, decode_state, encode_state, new_queue_state
 
@@ -92,9 +92,11 @@ def test_a_state_written_with_one_contact_lists_counts_repeats_the_same() -> Non
         apply_contact(state, panes, "cust-1", T0, "e1", 3600.0)  # a duplicate: no change
         apply_contact(state, panes, "cust-1", T0 + 60, "e2", 3600.0)  # a repeat
     first, last = int(T0), int(T0) + 120
-    assert loaded_panes.sum(first, last)[C.REPEAT_CONTACTS] == 1
-    assert fresh_panes.sum(first, last)[C.REPEAT_CONTACTS] == 1
-    assert loaded_panes.sum(first, last)[C.CONTACTS] == 1  # e2 only: e1 was counted before
+    assert loaded_panes.sum(first, last)[CounterIndex.REPEAT_CONTACTS] == 1
+    assert fresh_panes.sum(first, last)[CounterIndex.REPEAT_CONTACTS] == 1
+    assert (
+        loaded_panes.sum(first, last)[CounterIndex.CONTACTS] == 1
+    )  # e2 only: e1 was counted before
     assert loaded.contacts == fresh.contacts
 
 

@@ -147,3 +147,16 @@ def test_a_post_body_over_the_limit_gets_413(worker: WorkerProcess) -> None:
     assert status(worker.url + "/api/alerts/ack", json.dumps(ack).encode(), auth) == 413
     # without the token nothing is read at all
     assert status(url, json.dumps(padded).encode(), {"Content-Type": "application/json"}) == 401
+
+
+def test_the_kpi_registry_is_served(worker: WorkerProcess) -> None:
+    from processors.kpis import KPIS
+
+    served = worker.get_json("/api/kpi-registry")
+    assert [entry["name"] for entry in served] == [entry.name for entry in KPIS]
+    abandon = next(entry for entry in served if entry["name"] == "abandon_rate")
+    assert (abandon["title"], abandon["unit"], abandon["better"]) == (
+        "Abandonment",
+        "rate",
+        "lower",
+    )

@@ -350,6 +350,18 @@ def test_metrics_pass_promtool_check(
         wait_for(lambda: len(worker.kpis()["queues"]) >= 4, 60, "four queues")
         body = worker.get("/metrics")
         assert b"ccpulse_window_service_level{" in body
+        # The values, not only the names: every service level a fraction, for queues this
+        # worker reports, over the windows it keeps.
+        levels = [
+            sample
+            for family in text_string_to_metric_families(body.decode())
+            if family.name == "ccpulse_window_service_level"
+            for sample in family.samples
+        ]
+        queues = set(worker.kpis()["queues"])
+        assert levels and all(0.0 <= s.value <= 1.0 for s in levels)
+        assert {s.labels["queue"] for s in levels} <= queues
+        assert {s.labels["window"] for s in levels} <= {"5m", "15m", "1h", "today"}
         result = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True)
         assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
         assert result.stdout.decode().strip() == "" and result.stderr.decode().strip() == ""

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry
 
 from streams.alerting.config import (
     AlertmanagerReceiver,
@@ -58,12 +58,40 @@ from streams.alerting.payloads import (
 )
 from streams.alerting.senders import DeliveryError, EmailSender, HttpSender
 from streams.logs import log
+from streams.metric_spec import MetricSpec
 
 __all__ = ["Dispatcher", "backoff_delay"]
 
 logger = logging.getLogger("ccpulse.alerting")
 
 _IDLE_WAKEUP_SECONDS = 60.0
+
+SENT = MetricSpec(
+    "ccpulse_alert_notifications",
+    "counter",
+    "Alert notifications delivered, by receiver and status (firing, repeat, resolved).",
+    ("receiver", "status"),
+)
+FAILURES = MetricSpec(
+    "ccpulse_alert_notification_failures",
+    "counter",
+    "Failed notification delivery attempts, by receiver (every retry counts).",
+    ("receiver",),
+)
+DROPPED = MetricSpec(
+    "ccpulse_alert_notifications_dropped",
+    "counter",
+    "Notifications given up, by receiver and reason (overflow_repeat, overflow, "
+    "rejected, retries_exhausted, shutdown).",
+    ("receiver", "reason"),
+)
+PENDING = MetricSpec(
+    "ccpulse_alert_notifications_pending",
+    "gauge",
+    "Notifications waiting for delivery, over all receivers.",
+)
+NOTIFY_METRICS: tuple[MetricSpec, ...] = (SENT, FAILURES, DROPPED, PENDING)
+"""The dispatcher's metrics (listed by streams/views/metrics_catalog.py)."""
 
 
 def backoff_delay(attempt: int, initial: float, maximum: float, rand: float) -> float:
@@ -130,30 +158,10 @@ class Dispatcher:
         self._scheduler: asyncio.Task[None] | None = None
         self._closing = False
         self._rng = random.Random()
-        self._sent = Counter(
-            "ccpulse_alert_notifications",
-            "Alert notifications delivered, by receiver and status (firing, repeat, resolved).",
-            ["receiver", "status"],
-            registry=registry,
-        )
-        self._failures = Counter(
-            "ccpulse_alert_notification_failures",
-            "Failed notification delivery attempts, by receiver (every retry counts).",
-            ["receiver"],
-            registry=registry,
-        )
-        self._dropped = Counter(
-            "ccpulse_alert_notifications_dropped",
-            "Notifications given up, by receiver and reason (overflow_repeat, overflow, "
-            "rejected, retries_exhausted, shutdown).",
-            ["receiver", "reason"],
-            registry=registry,
-        )
-        pending = Gauge(
-            "ccpulse_alert_notifications_pending",
-            "Notifications waiting for delivery, over all receivers.",
-            registry=registry,
-        )
+        self._sent = SENT.counter(registry)
+        self._failures = FAILURES.counter(registry)
+        self._dropped = DROPPED.counter(registry)
+        pending = PENDING.gauge(registry)
         pending.set_function(lambda: float(sum(len(c.queue) for c in self._channels.values())))
         for name in self._channels:
             self._failures.labels(name)

@@ -18,15 +18,8 @@ from collections.abc import Sequence
 
 import yaml
 
-from processors.alert_rules import (
-    KPI_TITLES,
-    RATE_KPIS,
-    SECONDS_KPIS,
-    AlertRule,
-    default_volume_kpi,
-    format_value,
-    window_phrase,
-)
+from processors.alert_rules import AlertRule, default_volume_kpi, format_value, window_phrase
+from processors.kpis import RATE_KPIS, SECONDS_KPIS, title_of
 from streams.views.metrics_catalog import metric_names
 
 __all__ = ["export_rules", "glob_to_regex", "rule_expr"]
@@ -122,7 +115,7 @@ def _summary(rule: AlertRule, severity: str) -> str:
         "rule": rule.name,
         "queue": "{{ $labels.queue }}",
         "kpi": rule.kpi,
-        "title": KPI_TITLES.get(rule.kpi, rule.kpi.replace("_", " ").capitalize()),
+        "title": title_of(rule.kpi),
         "value": _value_template(rule.kpi),
         "threshold": format_value(rule.kpi, rule.fire),
         "clear": format_value(rule.kpi, rule.clear),

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import msgspec
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -45,6 +45,7 @@ from processors.alerts import (
 from streams.alerting.dispatch import Dispatcher
 from streams.alerting.notification import Notification
 from streams.logs import log
+from streams.metric_spec import MetricSpec
 from streams.worker.runtime import WorkerRuntime
 
 __all__ = ["AlertRuntime", "alert_key"]
@@ -72,6 +73,33 @@ def _iso(epoch: float | None) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
+FIRING = MetricSpec(
+    "ccpulse_alert_firing",
+    "gauge",
+    "1 while the alert of a rule on a queue is firing (docs/alerts.md).",
+    ("rule", "queue", "severity"),
+)
+TRANSITIONS = MetricSpec(
+    "ccpulse_alert_transitions",
+    "counter",
+    "Alert state transitions, by rule and new state (pending, firing, resolved...).",
+    ("rule", "state"),
+)
+EVALUATION_ERRORS = MetricSpec(
+    "ccpulse_alert_evaluation_errors",
+    "counter",
+    "Alert evaluations that failed with an error (see the worker log).",
+)
+HELD = MetricSpec(
+    "ccpulse_alerts_held",
+    "gauge",
+    "1 while no alert rule is evaluated because the worker is replaying a backlog "
+    "(alerts.hold_while_behind_events).",
+)
+ALERT_METRICS: tuple[MetricSpec, ...] = (FIRING, TRANSITIONS, EVALUATION_ERRORS, HELD)
+"""The alert evaluator's metrics (listed by streams/views/metrics_catalog.py)."""
+
+
 class AlertCollector(Collector):
     """``ccpulse_alert_firing{rule,queue,severity}`` = 1 per firing alert, at scrape time."""
 
@@ -79,11 +107,7 @@ class AlertCollector(Collector):
         self._evaluator = evaluator
 
     def collect(self) -> Iterator[Metric]:
-        family = GaugeMetricFamily(
-            "ccpulse_alert_firing",
-            "1 while the alert of a rule on a queue is firing (docs/alerts.md).",
-            labels=["rule", "queue", "severity"],
-        )
+        family = GaugeMetricFamily(FIRING.name, FIRING.help, labels=list(FIRING.labels))
         for _, alert in self._evaluator.firing():
             family.add_metric([alert.rule, alert.queue, alert.severity], 1.0)
         yield family
@@ -116,23 +140,9 @@ class AlertRuntime:
         self.hold_while_behind = config.alerts.hold_while_behind_events
         self.held_behind: int | None = None
         """Events the worker was behind when evaluation was last held; None: not held."""
-        self.held = Gauge(
-            "ccpulse_alerts_held",
-            "1 while no alert rule is evaluated because the worker is replaying a backlog "
-            "(alerts.hold_while_behind_events).",
-            registry=registry,
-        )
-        self.errors = Counter(
-            "ccpulse_alert_evaluation_errors",
-            "Alert evaluations that failed with an error (see the worker log).",
-            registry=registry,
-        )
-        self.transitions = Counter(
-            "ccpulse_alert_transitions",
-            "Alert state transitions, by rule and new state (pending, firing, resolved...).",
-            ["rule", "state"],
-            registry=registry,
-        )
+        self.held = HELD.gauge(registry)
+        self.errors = EVALUATION_ERRORS.counter(registry)
+        self.transitions = TRANSITIONS.counter(registry)
 
     # -- reading ----------------------------------------------------------------------------
 

@@ -97,7 +97,7 @@ class ProgressBar:
 
 def run(args: argparse.Namespace) -> int:
     from processors.alert_rules import RuleError, validate_rules
-    from processors.backtest import expand_grid, parse_grid
+    from processors.backtest_scoring import expand_grid, parse_grid
     from streams.config import ConfigError, config_from_env
     from streams.offline.backtest import load_incidents, load_rules, run_backtest
     from streams.sources import FORMATS, ParseProblem, reader_for

@@ -50,9 +50,9 @@ def _client(config: Any, bootstrap: str | None) -> tuple[str, dict[str, Any]]:
 
 def run_asterisk(args: argparse.Namespace) -> int:
     from streams.config import ConfigError, config_from_env
-    from streams.ingest.asterisk import QueueLogIngest
     from streams.ingest.metrics import IngestMetrics
     from streams.ingest.producer import AckedProducer
+    from streams.ingest.queue_log_shipper import QueueLogIngest
 
     configure_logging("INFO")
     try:

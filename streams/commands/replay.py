@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 
+from processors.kpis import kpi
 from processors.settings import SL_VARIANTS
 from streams.config import ConfigError, config_from_env
 
@@ -77,26 +78,35 @@ def run(args: argparse.Namespace) -> int:
 
 
 _COLUMNS = (
-    ("entered", "in"),
-    ("blocked", "blk"),
-    ("answered", "ans"),
-    ("abandoned", "abn"),
-    ("short_abandoned", "short"),
-    ("other_exits", "other"),
-    ("abandon_rate", "abn%"),
-    ("blocked_rate", "blk%"),
-    ("asa_seconds", "ASA s"),
-    ("service_level", "SL%"),
-    ("calls_waiting", "wait"),
-    ("oldest_wait_seconds", "oldest s"),
-    ("backlog", "backlog"),
+    "entered",
+    "blocked",
+    "answered",
+    "abandoned",
+    "short_abandoned",
+    "other_exits",
+    "abandon_rate",
+    "blocked_rate",
+    "asa_seconds",
+    "service_level",
+    "calls_waiting",
+    "oldest_wait_seconds",
+    "backlog",
 )
+"""The KPIs of the readable table (``--json`` prints them all); headings and units from the
+KPI registry (processors/kpis.py)."""
+
+_UNIT_SUFFIX = {"rate": " %", "seconds": " s"}
+
+
+def _heading(name: str) -> str:
+    entry = kpi(name)
+    return entry.label + _UNIT_SUFFIX.get(entry.unit, "")
 
 
 def _cell(name: str, value: Any) -> str:
     if value is None:
         return "-"
-    if name.endswith("_rate") or name == "service_level":
+    if kpi(name).unit == "rate":
         return f"{100 * value:.1f}"
     if isinstance(value, float):
         return f"{value:.1f}"
@@ -104,9 +114,9 @@ def _cell(name: str, value: Any) -> str:
 
 
 def render_table(document: dict[str, Any]) -> str:
-    header = ["queue", *(label for _, label in _COLUMNS)]
+    header = ["queue", *(_heading(name) for name in _COLUMNS)]
     rows = [
-        [queue, *(_cell(name, kpis[name]) for name, _ in _COLUMNS)]
+        [queue, *(_cell(name, kpis[name]) for name in _COLUMNS)]
         for queue, kpis in document["queues"].items()
     ]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]

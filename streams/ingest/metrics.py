@@ -1,4 +1,5 @@
-"""Prometheus metrics of the ingest adapters (listed in streams/views/metrics_catalog.py).
+"""Prometheus metrics of the ingest adapters, declared once (streams/views/metrics_catalog.py
+lists these specs).
 
 Each adapter process owns a :class:`CollectorRegistry`; the webhook service exposes it on
 ``/metrics``, the queue_log follower on ``--metrics-port`` when asked.
@@ -9,75 +10,102 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry
 
 from streams.logs import log
+from streams.metric_spec import MetricSpec
 
-__all__ = ["IngestMetrics", "report_refused"]
+__all__ = ["INGEST_METRICS", "IngestMetrics", "report_refused"]
+
+
+EVENTS = MetricSpec(
+    "ccpulse_ingest_events",
+    "counter",
+    "Canonical events produced by an ingest adapter and acknowledged by Kafka, by source.",
+    ("source",),
+)
+DEADLETTERED = MetricSpec(
+    "ccpulse_ingest_deadlettered",
+    "counter",
+    "Ingest input sent to the dead-letter topic (malformed or over-long line, unmappable "
+    "payload, a record Kafka refused).",
+    ("source", "reason"),
+)
+REJECTED = MetricSpec(
+    "ccpulse_ingest_rejected",
+    "counter",
+    "Webhook requests refused with 401 before reading them (bad signature, no secret "
+    "configured...).",
+    ("source", "reason"),
+)
+REQUESTS = MetricSpec(
+    "ccpulse_ingest_requests",
+    "counter",
+    "Webhook requests answered, by source and HTTP status.",
+    ("source", "status"),
+)
+BUFFER_DEPTH = MetricSpec(
+    "ccpulse_ingest_buffer_depth",
+    "gauge",
+    "Webhook payloads accepted and not yet acknowledged by Kafka.",
+)
+BUFFER_CAPACITY = MetricSpec(
+    "ccpulse_ingest_buffer_capacity",
+    "gauge",
+    "Webhook payloads the buffer holds before requests are refused with 503.",
+)
+BUFFER_FULL = MetricSpec(
+    "ccpulse_ingest_buffer_full",
+    "counter",
+    "Webhook requests refused with 503 because the buffer was full.",
+    ("source",),
+)
+PRODUCE_ERRORS = MetricSpec(
+    "ccpulse_ingest_produce_errors",
+    "counter",
+    "Failed produce attempts of an ingest adapter (retried; nothing accepted is dropped).",
+)
+LINES = MetricSpec(
+    "ccpulse_ingest_lines",
+    "counter",
+    "queue_log lines read and committed (position saved), by file.",
+    ("file",),
+)
+FILE_RESETS = MetricSpec(
+    "ccpulse_ingest_file_resets",
+    "counter",
+    "queue_log rotations and truncations detected, by kind.",
+    ("file", "kind"),
+)
+
+INGEST_METRICS: tuple[MetricSpec, ...] = (
+    EVENTS,
+    DEADLETTERED,
+    REJECTED,
+    REQUESTS,
+    BUFFER_DEPTH,
+    BUFFER_CAPACITY,
+    BUFFER_FULL,
+    PRODUCE_ERRORS,
+    LINES,
+    FILE_RESETS,
+)
 
 
 class IngestMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.events = Counter(
-            "ccpulse_ingest_events",
-            "Canonical events produced and acknowledged by Kafka, by source.",
-            ["source"],
-            registry=r,
-        )
-        self.deadlettered = Counter(
-            "ccpulse_ingest_deadlettered",
-            "Input sent to the dead-letter topic (malformed or over-long line, unmappable "
-            "payload, a record Kafka refused).",
-            ["source", "reason"],
-            registry=r,
-        )
-        self.rejected = Counter(
-            "ccpulse_ingest_rejected",
-            "Webhook requests refused before reading them (bad signature, no secret...).",
-            ["source", "reason"],
-            registry=r,
-        )
-        self.requests = Counter(
-            "ccpulse_ingest_requests",
-            "Webhook requests answered, by source and HTTP status.",
-            ["source", "status"],
-            registry=r,
-        )
-        self.buffer_depth = Gauge(
-            "ccpulse_ingest_buffer_depth",
-            "Payloads accepted and not yet acknowledged by Kafka.",
-            registry=r,
-        )
-        self.buffer_capacity = Gauge(
-            "ccpulse_ingest_buffer_capacity",
-            "Payloads the buffer holds before requests are refused with 503.",
-            registry=r,
-        )
-        self.buffer_full = Counter(
-            "ccpulse_ingest_buffer_full",
-            "Requests refused with 503 because the buffer was full.",
-            ["source"],
-            registry=r,
-        )
-        self.produce_errors = Counter(
-            "ccpulse_ingest_produce_errors",
-            "Failed produce attempts (retried; nothing accepted is dropped).",
-            registry=r,
-        )
-        self.lines = Counter(
-            "ccpulse_ingest_lines",
-            "queue_log lines read and committed (position saved), by file.",
-            ["file"],
-            registry=r,
-        )
-        self.file_resets = Counter(
-            "ccpulse_ingest_file_resets",
-            "queue_log rotations and truncations detected, by kind.",
-            ["file", "kind"],
-            registry=r,
-        )
+        self.events = EVENTS.counter(r)
+        self.deadlettered = DEADLETTERED.counter(r)
+        self.rejected = REJECTED.counter(r)
+        self.requests = REQUESTS.counter(r)
+        self.buffer_depth = BUFFER_DEPTH.gauge(r)
+        self.buffer_capacity = BUFFER_CAPACITY.gauge(r)
+        self.buffer_full = BUFFER_FULL.counter(r)
+        self.produce_errors = PRODUCE_ERRORS.counter(r)
+        self.lines = LINES.counter(r)
+        self.file_resets = FILE_RESETS.counter(r)
 
 
 def report_refused(

@@ -4,8 +4,8 @@ The same :class:`processors.engine.KpiEngine` as the worker applies the history 
 order; every ``step`` seconds of event time the engine reports its snapshots (what a worker would
 have shown at that instant) and each candidate rule's alert state machine
 (:mod:`processors.alerts`, the worker's own) is stepped on them. The transitions into and out of
-``firing`` are the episodes :mod:`processors.backtest` scores: pages, firing time, flaps and,
-with labelled incidents, detection delay, missed incidents and false pages.
+``firing`` are the episodes :mod:`processors.backtest_scoring` scores: pages, firing time, flaps
+and, with labelled incidents, detection delay, missed incidents and false pages.
 
 Every candidate of a grid sees the very same snapshots, so a difference in the report is the
 difference the thresholds make, nothing else.
@@ -25,7 +25,7 @@ import yaml
 
 from processors.alert_rules import AlertRule, validate_rules
 from processors.alerts import AlertEvaluator
-from processors.backtest import Candidate, Episode, Incident, Score, score
+from processors.backtest_scoring import Candidate, Episode, Incident, Score, score
 from processors.engine import KpiEngine
 from processors.events import Event
 from processors.settings import EngineSettings

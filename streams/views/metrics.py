@@ -1,54 +1,134 @@
-"""Prometheus exposition: KPI gauges read from the engine at scrape time, plus pipeline counters.
+"""The worker's Prometheus metrics (``/metrics``): KPI gauges read at scrape time, the engine's
+per-queue counters, and the pipeline's own counters.
 
 Following prometheus client_python's custom-collector pattern, KPI series are not thousands of
-Gauge objects updated per event: :class:`KpiCollector` asks for the current snapshots when
-Prometheus scrapes, so a queue this worker no longer owns simply stops being exported (no stale
-series after a rebalance) and a rate with an empty denominator is absent rather than 0.
+Gauge objects updated per event: :class:`KpiCollector` registers one collector per family that
+asks for the current snapshots (or, for the engine's counters, the queue states) when Prometheus
+scrapes, so a queue this worker no longer owns simply stops being exported (no stale series
+after a rebalance), a rate with an empty denominator is absent rather than 0, and a scrape
+restricted to a few families builds only those. The families' names and help texts come from
+the KPI registry (processors/kpis.py); :class:`PipelineMetrics` creates its collectors from the
+specs declared here. streams/views/metrics_catalog.py lists both.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from processors.kpis import KPIS, Kpi
 from processors.snapshot import QueueSnapshot
 from processors.state import QueueState
-from streams.views.metrics_catalog import (
-    LIVE_DICT_METRICS,
-    LIVE_METRICS,
-    STAFFING_METRICS,
-    WINDOW_METRICS,
-)
+from streams.metric_spec import MetricSpec
 
-__all__ = ["KpiCollector", "PipelineMetrics"]
+__all__ = [
+    "KPI_METRICS",
+    "LIVE_DICT_METRICS",
+    "LIVE_METRICS",
+    "PIPELINE_METRICS",
+    "STAFFING_METRICS",
+    "STATE_COUNTER_METRICS",
+    "WINDOW_METRICS",
+    "KpiCollector",
+    "PipelineMetrics",
+]
 
 SnapshotSource = Callable[[], Mapping[str, QueueSnapshot]]
 StateSource = Callable[[], Mapping[str, QueueState]]
 
-# Per-queue engine counters kept inside the queue's state, so they survive restarts and move
-# with the queue on a rebalance.
-_STATE_COUNTERS = (
-    ("ccpulse_events_late", "late", "Events dropped as later than the allowed lateness."),
-    (
-        "ccpulse_events_duplicate",
-        "duplicates",
-        "Events ignored as already applied (same id or offset).",
-    ),
-    (
-        "ccpulse_events_ignored",
-        "ignored",
-        "Events that carried no new fact (a second exit for a call).",
-    ),
-    (
-        "ccpulse_calls_unmatched_exits",
-        "unmatched_exits",
-        "Exits whose entry never arrived in time.",
-    ),
-    ("ccpulse_calls_lost", "lost_calls", "Calls that entered and never left within the limit."),
+
+def _kpi_metric(entry: Kpi) -> MetricSpec:
+    """A KPI's gauge: ``ccpulse_window_<name>{queue,window}`` or ``ccpulse_queue_<name>{queue}``
+    (a breakdown adds its label), its help text the registry's title and description."""
+    window = entry.kind == "window"
+    labels: tuple[str, ...] = ("queue", "window") if window else ("queue",)
+    if entry.breakdown is not None:
+        labels += (entry.breakdown,)
+    scope = "over the rolling window" if window else "per queue"
+    return MetricSpec(
+        name=f"ccpulse_{'window' if window else 'queue'}_{entry.name}",
+        type="gauge",
+        help=f"{entry.title}, {scope}: {entry.description} ({entry.anchor})",
+        labels=labels,
+        source_field=entry.name,
+    )
+
+
+_SNAPSHOT_KPIS = tuple(entry for entry in KPIS if entry.part_of is None)
+WINDOW_METRICS: tuple[MetricSpec, ...] = tuple(
+    _kpi_metric(entry) for entry in _SNAPSHOT_KPIS if entry.kind == "window"
 )
+LIVE_METRICS: tuple[MetricSpec, ...] = tuple(
+    _kpi_metric(entry)
+    for entry in _SNAPSHOT_KPIS
+    if entry.kind == "live" and entry.breakdown is None and entry.doc != "staffing"
+)
+LIVE_DICT_METRICS: tuple[MetricSpec, ...] = tuple(
+    _kpi_metric(entry) for entry in _SNAPSHOT_KPIS if entry.breakdown is not None
+)
+"""Live breakdowns (agents by state, backlog by priority and by age)."""
+STAFFING_METRICS: tuple[MetricSpec, ...] = tuple(
+    _kpi_metric(entry) for entry in _SNAPSHOT_KPIS if entry.doc == "staffing"
+)
+"""Erlang C / Erlang A figures per queue: LiveKpis fields, absent when the inputs are thin."""
+
+# Per-queue engine counters kept inside the queue's state, so they survive restarts and move
+# with the queue on a rebalance: (spec, QueueState attribute).
+_STATE_COUNTERS: tuple[tuple[MetricSpec, str], ...] = (
+    (
+        MetricSpec(
+            "ccpulse_events_late",
+            "counter",
+            "Events dropped as later than the allowed lateness.",
+            ("queue",),
+        ),
+        "late",
+    ),
+    (
+        MetricSpec(
+            "ccpulse_events_duplicate",
+            "counter",
+            "Events ignored as already applied (same id or offset).",
+            ("queue",),
+        ),
+        "duplicates",
+    ),
+    (
+        MetricSpec(
+            "ccpulse_events_ignored",
+            "counter",
+            "Events that carried no new fact (a second exit for a call).",
+            ("queue",),
+        ),
+        "ignored",
+    ),
+    (
+        MetricSpec(
+            "ccpulse_calls_unmatched_exits",
+            "counter",
+            "Exits whose entry never arrived in time.",
+            ("queue",),
+        ),
+        "unmatched_exits",
+    ),
+    (
+        MetricSpec(
+            "ccpulse_calls_lost",
+            "counter",
+            "Calls that entered and never left within the limit.",
+            ("queue",),
+        ),
+        "lost_calls",
+    ),
+)
+STATE_COUNTER_METRICS: tuple[MetricSpec, ...] = tuple(spec for spec, _ in _STATE_COUNTERS)
+KPI_METRICS: tuple[MetricSpec, ...] = (
+    STATE_COUNTER_METRICS + LIVE_METRICS + STAFFING_METRICS + LIVE_DICT_METRICS + WINDOW_METRICS
+)
+"""Every family :class:`KpiCollector` registers, in its order."""
 
 
 class _Family(Collector):
@@ -99,8 +179,8 @@ class KpiCollector:
 
     def collectors(self) -> list[Collector]:
         out: list[Collector] = [
-            _Counter(name, help_text, ["queue"], self._state_counter(attribute))
-            for name, attribute, help_text in _STATE_COUNTERS
+            _Counter(spec.name, spec.help, list(spec.labels), self._state_counter(attribute))
+            for spec, attribute in _STATE_COUNTERS
         ]
         for spec in LIVE_METRICS + STAFFING_METRICS:
             assert spec.source_field is not None
@@ -152,64 +232,79 @@ class KpiCollector:
         return fill
 
 
+EVENTS = MetricSpec(
+    "ccpulse_events", "counter", "Events applied, by source topic and type.", ("topic", "type")
+)
+DEADLETTERED = MetricSpec(
+    "ccpulse_events_deadlettered",
+    "counter",
+    "Events sent to the dead-letter topic, by source topic and reason.",
+    ("topic", "reason"),
+)
+REKEYED = MetricSpec(
+    "ccpulse_events_rekeyed",
+    "counter",
+    "Events re-published because their key was not their queue.",
+    ("topic",),
+)
+BATCHES = MetricSpec("ccpulse_batches", "counter", "Batches processed by the KPI agent.")
+BATCH_EVENTS = MetricSpec(
+    "ccpulse_batch_events",
+    "histogram",
+    "Events per processed batch.",
+    buckets=(1, 10, 50, 100, 500, 1000, 2000, 5000, 10000),
+)
+REDELIVERED = MetricSpec(
+    "ccpulse_events_redelivered",
+    "counter",
+    "Records delivered again that this worker had already applied (dropped before "
+    "decoding; streams/worker/ordering.py).",
+    ("topic",),
+)
+OFFSET_GAPS = MetricSpec(
+    "ccpulse_offset_gaps",
+    "counter",
+    "Gaps in a partition's delivered offsets, read straight from Kafka before the "
+    "batch was applied (streams/worker/gap_fill.py).",
+    ("topic",),
+)
+CONSUMER_LAG = MetricSpec(
+    "ccpulse_consumer_lag",
+    "gauge",
+    "Messages not yet processed and committed, per partition (highwater - committed).",
+    ("topic", "partition"),
+)
+OWNED_QUEUES = MetricSpec(
+    "ccpulse_owned_queues", "gauge", "Queues whose partition this worker owns and exports."
+)
+READY = MetricSpec(
+    "ccpulse_ready", "gauge", "1 when table recovery has finished and the worker is ready."
+)
+PIPELINE_METRICS: tuple[MetricSpec, ...] = (
+    EVENTS,
+    DEADLETTERED,
+    REKEYED,
+    BATCHES,
+    BATCH_EVENTS,
+    REDELIVERED,
+    OFFSET_GAPS,
+    CONSUMER_LAG,
+    OWNED_QUEUES,
+    READY,
+)
+
+
 class PipelineMetrics:
     """Counters and gauges about the pipeline itself, in a registry of their own."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.events = Counter(
-            "ccpulse_events",
-            "Events applied, by source topic and type.",
-            ["topic", "type"],
-            registry=registry,
-        )
-        self.deadlettered = Counter(
-            "ccpulse_events_deadlettered",
-            "Events sent to the dead-letter topic, by source topic and reason.",
-            ["topic", "reason"],
-            registry=registry,
-        )
-        self.rekeyed = Counter(
-            "ccpulse_events_rekeyed",
-            "Events re-published because their key was not their queue.",
-            ["topic"],
-            registry=registry,
-        )
-        self.batches = Counter(
-            "ccpulse_batches", "Batches processed by the KPI agent.", registry=registry
-        )
-        self.batch_events = Histogram(
-            "ccpulse_batch_events",
-            "Events per processed batch.",
-            buckets=(1, 10, 50, 100, 500, 1000, 2000, 5000, 10000),
-            registry=registry,
-        )
-        self.redelivered = Counter(
-            "ccpulse_events_redelivered",
-            "Records delivered again that this worker had already applied (dropped before "
-            "decoding; streams/worker/ordering.py).",
-            ["topic"],
-            registry=registry,
-        )
-        self.offset_gaps = Counter(
-            "ccpulse_offset_gaps",
-            "Gaps in a partition's delivered offsets, read straight from Kafka before the "
-            "batch was applied (streams/worker/gap_fill.py).",
-            ["topic"],
-            registry=registry,
-        )
-        self.lag = Gauge(
-            "ccpulse_consumer_lag",
-            "Messages not yet processed and committed, per partition (highwater - committed).",
-            ["topic", "partition"],
-            registry=registry,
-        )
-        self.owned_queues = Gauge(
-            "ccpulse_owned_queues",
-            "Queues whose partition this worker owns and exports.",
-            registry=registry,
-        )
-        self.ready = Gauge(
-            "ccpulse_ready",
-            "1 when table recovery has finished and the worker is ready.",
-            registry=registry,
-        )
+        self.events = EVENTS.counter(registry)
+        self.deadlettered = DEADLETTERED.counter(registry)
+        self.rekeyed = REKEYED.counter(registry)
+        self.batches = BATCHES.counter(registry)
+        self.batch_events = BATCH_EVENTS.histogram(registry)
+        self.redelivered = REDELIVERED.counter(registry)
+        self.offset_gaps = OFFSET_GAPS.counter(registry)
+        self.lag = CONSUMER_LAG.gauge(registry)
+        self.owned_queues = OWNED_QUEUES.gauge(registry)
+        self.ready = READY.gauge(registry)

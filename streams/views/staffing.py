@@ -14,6 +14,8 @@ from typing import Any
 
 import faust
 
+from processors.kpis import kpi
+from processors.snapshot import STAFFING_FIELDS
 from processors.staffing import StaffingFigures, StaffingInputs, staffing_figures
 from streams.views.worker_view import WorkerView
 
@@ -52,17 +54,20 @@ def document(inputs: StaffingInputs | None, figures: StaffingFigures) -> dict[st
         "model": figures.model,
         "agents": figures.agents,
         "agents_required": None if required is None else int(required),
-        "agents_required_erlang_c": _int(figures.agents_required_erlang_c),
-        "agents_required_erlang_a": _int(figures.agents_required_erlang_a),
-        "agents_short": _int(figures.agents_short),
-        "service_level": figures.predicted_service_level,
-        "asa_seconds": figures.predicted_asa_seconds,
-        "abandon_rate": figures.predicted_abandon_rate,
+        **{_KEYS[name]: _value(name, getattr(figures, name)) for name in STAFFING_FIELDS},
     }
 
 
-def _int(value: float | None) -> int | None:
-    return None if value is None else int(value)
+_KEYS = {name: name.removeprefix("predicted_") for name in STAFFING_FIELDS}
+"""The document's key of each staffing figure: its name, the predictions without
+``predicted_`` (``service_level``, ``asa_seconds``, ``abandon_rate`` for ``agents``)."""
+
+
+def _value(name: str, value: float | None) -> float | int | None:
+    """Agent counts as whole numbers, the predictions as they are."""
+    if value is None or kpi(name).unit != "agents":
+        return value
+    return int(value)
 
 
 def parse_agents(text: str | None) -> int | None:

@@ -1,7 +1,9 @@
 """One batch of Kafka messages -> events ready for the engine, in one pass, cheaply.
 
-The KPI agent (streams/app.py) hands every batch it takes from the stream to
-:func:`decode_batch`, and so does the benchmark's direct path (bench/direct.py), so both measure
+The worker does not read events from a Faust stream (its agent receives nothing): it fetches
+each partition's records itself (streams/faust_adapter/batch_fetch.py), drops what it already
+applied and plans them in offset order (streams/worker/ordering.py), and hands the planned runs
+to :func:`decode_batch`; so does the benchmark's direct path (bench/direct.py), so both measure
 the same code. A batch comes as runs of one partition's messages; each run is handled with
 C-level passes over the whole run (``map`` over the messages for their values and offsets,
 msgspec for the events, a list comparison for the keys), and only the grouping by queue is a

@@ -11,7 +11,9 @@ prepared response through), sending the wallboard document whenever it changes (
 second, engine time moves every second). The browser's ``EventSource`` reconnects by itself; the
 server closes each stream after :data:`STREAM_SECONDS` so a forgotten tab never pins a
 connection forever, and stops streaming as soon as the worker is stopping. ``/api/wallboard``
-is the same document, once.
+is the same document, once. Tile titles and units come from the KPI registry
+(processors/kpis.py), and ``/api/kpi-registry`` serves the whole registry (name, title, unit,
+direction, definition of every KPI) for other front ends.
 
 A worker shows the queues it owns: with several workers, use the Grafana *Wallboard*.
 """
@@ -29,6 +31,7 @@ import msgspec
 from aiohttp import web as aioweb
 
 from processors.alert_rules import AlertRule, default_rules
+from processors.kpis import KPIS
 from processors.wallboard import queue_tiles
 from streams.logs import log
 from streams.views.wallboard.feed import WallboardFeed
@@ -117,6 +120,7 @@ def _static(name: str) -> bytes:
 def register_wallboard(app: faust.App, runtime: WorkerView) -> None:
     rules = _rules(runtime)
     index = _static("index.html")
+    registry_body = msgspec.json.encode(KPIS)
     assets = {name: (_static(name), kind) for name, kind in _STATIC.items()}
 
     @app.page("/")
@@ -133,6 +137,10 @@ def register_wallboard(app: faust.App, runtime: WorkerView) -> None:
             return self.text("not found", status=404)
         body, kind = assets[name]
         return self.bytes(body, content_type=kind, headers={"Cache-Control": "no-cache"})
+
+    @app.page("/api/kpi-registry")
+    async def kpi_registry(self: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        return self.bytes(registry_body, content_type="application/json")
 
     @app.page("/api/wallboard")
     async def wallboard_json(
@@ -172,7 +180,7 @@ def register_wallboard(app: faust.App, runtime: WorkerView) -> None:
         finally:
             feed.close()
 
-    del wallboard_page, wallboard_asset, wallboard_json, wallboard_stream
+    del wallboard_page, wallboard_asset, kpi_registry, wallboard_json, wallboard_stream
 
 
 async def _stream(app: faust.App, feed: WallboardFeed, response: aioweb.StreamResponse) -> None:

@@ -18,9 +18,26 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry
+
+from streams.metric_spec import MetricSpec
 
 __all__ = ["WallboardFeed"]
+
+
+STREAMS = MetricSpec("ccpulse_wallboard_streams", "gauge", "Open wallboard event streams.")
+REFUSED = MetricSpec(
+    "ccpulse_wallboard_streams_refused",
+    "counter",
+    "Wallboard streams refused with 503 (worker.wallboard_max_streams open).",
+)
+ENCODES = MetricSpec(
+    "ccpulse_wallboard_encodes",
+    "counter",
+    "Wallboard documents computed for the open streams (at most one a second, shared).",
+)
+WEB_METRICS: tuple[MetricSpec, ...] = (STREAMS, REFUSED, ENCODES)
+"""The wallboard feed's metrics (listed by streams/views/metrics_catalog.py)."""
 
 
 class WallboardFeed:
@@ -38,20 +55,10 @@ class WallboardFeed:
         self._at = -math.inf
         self._lock = asyncio.Lock()
         self.open_streams = 0
-        self.encodes = Counter(
-            "ccpulse_wallboard_encodes",
-            "Wallboard documents computed for the open streams (at most one a second, shared).",
-            registry=registry,
-        )
-        self.streams = Gauge(
-            "ccpulse_wallboard_streams", "Open wallboard event streams.", registry=registry
-        )
+        self.encodes = ENCODES.counter(registry)
+        self.streams = STREAMS.gauge(registry)
         self.streams.set_function(lambda: self.open_streams)
-        self.refused = Counter(
-            "ccpulse_wallboard_streams_refused",
-            "Wallboard streams refused with 503 (worker.wallboard_max_streams open).",
-            registry=registry,
-        )
+        self.refused = REFUSED.counter(registry)
 
     def _fresh(self) -> bool:
         return self._clock() - self._at < self.interval

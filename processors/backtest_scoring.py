@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from processors.alert_rules import RATE_KPIS, AlertRule
+from processors.alert_rules import AlertRule
+from processors.kpis import RATE_KPIS
 
 __all__ = [
     "GRID_PARAMS",
