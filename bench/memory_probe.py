@@ -91,6 +91,9 @@ def _breakdown(states: list[Any]) -> dict[str, int]:
         ("second_chunks", "minute_panes", "quarter_panes", "calls", "tickets", "contacts"), 0
     )
     parts.update(agents=0, seen_ids=0)
+    from bench.drilldown_memory import drilldown_bytes
+
+    parts["drilldown"] = drilldown_bytes(states)
     for state in states:
         levels = ("second_chunks", "minute_panes", "quarter_panes")
         for name, level in zip(levels, state.panes, strict=True):

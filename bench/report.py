@@ -167,6 +167,9 @@ def format_table(results: dict[str, Any]) -> list[str]:
                 _mb(case.get("state_bytes")),
             )
         )
+    drill = memory.get("drilldown")
+    if drill:
+        rows.append((_drilldown_label(drill), _mb(drill.get("bytes"))))
     width = max(len(name) for name, _ in rows)
     lines = [f"{name:<{width}}  {value}" for name, value in rows]
     lines.append("")
@@ -319,6 +322,15 @@ def render_markdown(results: dict[str, Any], notes: str) -> str:
             f"{case.get('events', 0):,} | {_mb(case.get('state_bytes'))} | "
             f"{_mb(case.get('encoded_state_bytes'))} | {case.get('panes', 0):,} |"
         )
+    drill = memory.get("drilldown")
+    if drill:
+        out += [
+            "",
+            f"{_drilldown_label(drill)} (bench/drilldown_memory.py: every list full, "
+            f"{drill['waiting_per_queue']} calls waiting and {drill['agents_per_queue']} agents "
+            f"per queue; `sys.getsizeof`, approximate): **{_mb(drill.get('bytes'))}**, "
+            f"{drill['bytes_per_queue'] / 1024:.1f} kB per queue.",
+        ]
     detailed = [case for case in memory.get("engine", []) if case.get("breakdown_bytes")]
     if detailed:
         target_case = detailed[-1]  # the largest case
@@ -544,3 +556,7 @@ def analysis(results: dict[str, Any]) -> list[str]:
             "",
         ]
     return out if len(out) > 3 else []
+
+
+def _drilldown_label(drill: dict[str, Any]) -> str:
+    return f"drill-down state, {drill['queues']:,} queues at N={drill['length']}"

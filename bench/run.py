@@ -198,6 +198,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         cases.append(case)
         progress(f"  -> {case['state_bytes'] / 2**20:,.0f} MiB ({case['events']:,} events)")
     results["memory"].update(engine=cases, hours=args.memory_hours)
+    results["memory"]["drilldown"] = drilldown_case(progress)
     target = cases[-1]
     results["memory"]["worker_estimate_bytes"] = (
         results["memory"]["worker_idle_rss_bytes"]
@@ -206,6 +207,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     results["duration_seconds"] = progress.elapsed
     return results
+
+
+def drilldown_case(progress: Any) -> dict[str, Any]:
+    """The drill-down of 1,000 queues, full at the default N (bench/drilldown_memory.py)."""
+    from bench.drilldown_memory import full_drilldown
+
+    case = full_drilldown(1000)
+    progress(f"drill-down, 1,000 queues at N={case['length']}: {case['bytes'] / 2**20:,.1f} MiB")
+    return case
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -61,6 +61,7 @@ __all__ = [
     "RATE_INTERVAL",
     "Dashboard",
     "Row",
+    "abandoned_calls_columns",
     "alert_annotation",
     "bar_gauge",
     "base_dashboard",
@@ -265,6 +266,30 @@ def table_panel(
     for target in targets:
         panel = panel.with_target(target.format(PromQueryFormat.TABLE))
     return panel
+
+
+def abandoned_calls_columns(panel: table.Panel) -> table.Panel:
+    """The abandoned-calls table: latest first, the value shown as the hang-up time, Grafana's
+    own time column hidden."""
+    from grafana_foundation_sdk.builders.common import TableSortByFieldState
+    from grafana_foundation_sdk.models.dashboard import DataTransformerConfig, DynamicConfigValue
+
+    organize = {
+        "excludeByName": {"Time": True},
+        "indexByName": {"Value": 0, "caller": 1, "wait_seconds": 2, "recovered": 3, "call_id": 4},
+        "renameByName": {
+            "Value": "Hung up at",
+            "caller": "Caller",
+            "wait_seconds": "Waited (s)",
+            "recovered": "Recovered",
+            "call_id": "Call",
+        },
+    }
+    return (
+        panel.with_transformation(DataTransformerConfig(id_val="organize", options=organize))
+        .override_by_name("Hung up at", [DynamicConfigValue(id_val="unit", value="dateTimeAsIso")])
+        .sort_by([TableSortByFieldState().display_name("Hung up at").desc(True)])
+    )
 
 
 def queue_variable(multi: bool) -> QueryVariable:

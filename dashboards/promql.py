@@ -78,3 +78,19 @@ def agents_available(queue: str = QUEUE_ALL) -> str:
 def firing_alerts(queue: str = QUEUE_ALL) -> str:
     """The alerts firing now, one series per (rule, queue, severity)."""
     return f"max by (rule, queue, severity) ({selector('ccpulse_alert_firing', queue)}) > 0"
+
+
+def paused_by_reason(queue: str = QUEUE_ONE) -> str:
+    """Agents not ready by pause reason; 0 ("nobody") while no agent is paused, not "no data":
+    the gauge has a series only for the reasons in use now."""
+    paused = f"max by (reason) ({selector('ccpulse_queue_agents_paused', queue)})"
+    staffed = f"max({selector('ccpulse_queue_agents_staffed', queue)})"
+    nobody = f'label_replace(0 * {staffed}, "reason", "nobody", "", "")'
+    return f"{paused} or ({nobody} unless on() {paused})"
+
+
+def abandoned_calls(queue: str = QUEUE_ONE) -> str:
+    """The day's last abandoned calls of a queue, one series each, valued with the hang-up time
+    in milliseconds (what Grafana's date units read)."""
+    labels = "call_id, caller, wait_seconds, recovered"
+    return f"max by ({labels}) ({selector('ccpulse_queue_abandoned_call', queue)}) * 1000"

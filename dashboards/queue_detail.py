@@ -74,6 +74,38 @@ def _staffing(board: panels.Dashboard) -> panels.Dashboard:
     )
 
 
+def _drilldown(board: panels.Dashboard) -> panels.Dashboard:
+    """Agents by pause reason and the day's last abandoned calls (docs/kpis.md#drill-down),
+    from Prometheus like every other panel: ``ccpulse_queue_agents_paused`` and the info-style
+    ``ccpulse_queue_abandoned_call`` (one series per call, valued with its hang-up time)."""
+    board = board.with_panel(
+        panels.bar_gauge(
+            "Agents by pause reason",
+            [query(promql.paused_by_reason(Q), legend="{{reason}}", instant=True)],
+            width=8,
+            height=7,
+        )
+    ).with_panel(
+        panels.timeseries_panel(
+            "Agents paused over time",
+            [query(promql.paused_by_reason(Q), legend="{{reason}}")],
+            width=16,
+            height=7,
+        )
+    )
+    calls = panels.table_panel(
+        "Last abandoned calls today",
+        [query(promql.abandoned_calls(Q), instant=True)],
+        width=24,
+        height=8,
+        no_value="No abandoned call today",
+        description="The day's last abandoned calls (engine.drilldown_length of them): caller "
+        "as privacy.caller_numbers shows it, wait before hanging up, and whether the caller "
+        "got through later (recovered). The worker's own /api/queues/{queue} has the same.",
+    )
+    return board.with_panel(panels.abandoned_calls_columns(calls))
+
+
 def build(rules: Sequence[AlertRule], windows: Sequence[str]) -> panels.Dashboard:
     board = (
         panels.base_dashboard(
@@ -120,6 +152,7 @@ def build(rules: Sequence[AlertRule], windows: Sequence[str]) -> panels.Dashboar
             height=7,
         )
     )
+    board = _drilldown(board)
     board = board.with_row(panels.Row("Every window"))
     for field in _BY_WINDOW:
         board = board.with_panel(
@@ -212,4 +245,59 @@ def build(rules: Sequence[AlertRule], windows: Sequence[str]) -> panels.Dashboar
             )
         )
     )
-    return board
+    return _around_the_queue(board)
+
+
+def _around_the_queue(board: panels.Dashboard) -> panels.Dashboard:
+    """Callbacks, flow-outs, transfers and the self-service flow (docs/kpis.md, Callbacks and
+    transfers, Self-service (IVR)): where the calls that left without an answer or an abandon
+    went, and what the flow in front of the queue kept."""
+    board = board.with_row(panels.Row("Callbacks, transfers and self-service over $window"))
+    return (
+        board.with_panel(
+            panels.timeseries_panel(
+                "Callbacks, flow-outs and transfers ($window)",
+                [
+                    query(promql.window(field, "$window", Q), legend=kpi(field).label, ref=ref)
+                    for field, ref in (
+                        ("callbacks_requested", "A"),
+                        ("flow_outs", "B"),
+                        ("transfers", "C"),
+                    )
+                ],
+            )
+        )
+        .with_panel(
+            panels.timeseries_panel(
+                "Callbacks pending, calls in the self-service flow",
+                [
+                    query(promql.live(field, Q), legend=kpi(field).label, ref=ref)
+                    for field, ref in (("callbacks_pending", "A"), ("ivr_active", "B"))
+                ],
+            )
+        )
+        .with_panel(
+            panels.timeseries_panel(
+                "Callback success, IVR containment, transfer rate ($window)",
+                [
+                    query(promql.window(field, "$window", Q), legend=kpi(field).label, ref=ref)
+                    for field, ref in (
+                        ("callback_success_rate", "A"),
+                        ("ivr_containment_rate", "B"),
+                        ("transfer_rate", "C"),
+                    )
+                ],
+                unit="percentunit",
+            )
+        )
+        .with_panel(
+            panels.timeseries_panel(
+                "Time to callback and time in the self-service flow ($window)",
+                [
+                    query(promql.window(field, "$window", Q), legend=kpi(field).label, ref=ref)
+                    for field, ref in (("time_to_callback_seconds", "A"), ("ivr_seconds", "B"))
+                ],
+                unit="s",
+            )
+        )
+    )

@@ -95,6 +95,21 @@ def build(rules: Sequence[AlertRule], windows: Sequence[str]) -> panels.Dashboar
             [query(promql.live("tickets_at_risk"), legend="{{queue}}")],
         )
     )
+    for state in ("breached", "at_risk"):
+        board = board.with_panel(
+            panels.timeseries_panel(
+                f"Business-hours SLAs {state.replace('_', ' ')} (sum over the queues shown)",
+                [
+                    query(promql.total(promql.live(field)), legend=kpi(field).label, ref=ref)
+                    for field, ref in (
+                        (f"first_reply_sla_{state}", "A"),
+                        (f"resolution_sla_{state}", "B"),
+                    )
+                ],
+                description="First reply and resolution targets in the queue's calendar, "
+                "paused while pending (docs/kpis.md#business-hours-ticket-slas).",
+            )
+        )
     board = board.with_row(panels.Row("Inflow and outflow over $window"))
     board = (
         board.with_panel(

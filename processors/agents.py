@@ -20,6 +20,7 @@ __all__ = [
     "WindowOccupancy",
     "agents_by_state",
     "apply_agent_state",
+    "busy_available_cells",
     "evict_agents",
     "occupancy",
 ]
@@ -117,6 +118,11 @@ def _busy_available_cells(state: QueueState, bounds: Sequence[float]) -> list[tu
                     totals[span] += overlap
                 span += 1
     return list(zip(busy, available, strict=True))
+
+
+busy_available_cells = _busy_available_cells
+"""Busy and available agent seconds per consecutive span (closed intervals: processors/
+intervals.py)."""
 
 
 def _ratio(busy: float, available: float) -> float | None:

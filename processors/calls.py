@@ -18,6 +18,7 @@ from processors.events import (
     CallAbandoned,
     CallAnswered,
     CallBlocked,
+    CallCallbackRequested,
     CallEnded,
     CallEntered,
     CallExited,
@@ -27,19 +28,24 @@ from processors.settings import QueueSettings
 from processors.state import (
     EXIT_ABANDONED,
     EXIT_ANSWERED,
+    EXIT_CALLBACK,
+    EXIT_FLOW_OUT,
     EXIT_NONE,
     EXIT_OTHER,
     CallVisit,
+    IvrVisit,
     QueueState,
 )
 
 __all__ = [
     "CALL_HANDLERS",
     "CALL_TYPES",
+    "FLOW_OUT_EXIT",
     "CallEvent",
     "apply_call_event",
     "calls_waiting",
     "evict_calls",
+    "evict_visits",
 ]
 
 
@@ -65,6 +71,12 @@ def _count_exit(panes: PaneStore, visit: CallVisit, settings: QueueSettings) -> 
             panes.add(second, CounterIndex.ABANDONED_WAIT_SUM, wait)
             if within:
                 panes.add(second, CounterIndex.ABANDONED_WITHIN_T, 1)
+    elif visit.exit_kind == EXIT_CALLBACK:
+        panes.add(second, CounterIndex.CALLBACKS_REQUESTED, 1)
+        panes.add(second, CounterIndex.CALLBACK_REQUEST_WAIT_SUM, wait)
+    elif visit.exit_kind == EXIT_FLOW_OUT:
+        panes.add(second, CounterIndex.FLOW_OUTS, 1)
+        panes.add(second, CounterIndex.FLOW_OUT_WAIT_SUM, wait)
     else:
         panes.add(second, CounterIndex.OTHER_EXITS, 1)
         panes.add(second, CounterIndex.OTHER_EXITS_WAIT_SUM, wait)
@@ -115,7 +127,7 @@ def _exit_handler(exit_kind: int) -> CallHandler:
     def on_exit(
         state: QueueState,
         panes: PaneStore,
-        event: CallAnswered | CallAbandoned | CallExited,
+        event: CallAnswered | CallAbandoned | CallExited | CallCallbackRequested,
         t: float,
         settings: QueueSettings,
     ) -> bool:
@@ -141,9 +153,12 @@ CALL_HANDLERS: dict[type, CallHandler] = {
     CallAnswered: _exit_handler(EXIT_ANSWERED),
     CallAbandoned: _exit_handler(EXIT_ABANDONED),
     CallExited: _exit_handler(EXIT_OTHER),
+    CallCallbackRequested: _exit_handler(EXIT_CALLBACK),
     CallEnded: on_ended,
 }
 """One function per telephony event type (a dict look-up, not a chain of isinstance checks)."""
+FLOW_OUT_EXIT: CallHandler = _exit_handler(EXIT_FLOW_OUT)
+"""A ``call.transferred`` with ``while_queued``: an exit of its own kind (callbacks.py)."""
 
 
 def apply_call_event(
@@ -181,8 +196,19 @@ def evict_calls(state: QueueState, finished_before: float, lost_before: float) -
     (the entry would be late): it is dropped and counted in ``unmatched_exits``. A call that
     entered before ``lost_before`` and never left is presumed lost (``lost_calls``).
     """
+    evict_visits(state, state.calls, finished_before, lost_before)
+
+
+def evict_visits(
+    state: QueueState,
+    visits: dict[str, CallVisit] | dict[str, IvrVisit],
+    finished_before: float,
+    lost_before: float,
+) -> None:
+    """:func:`evict_calls` over any visits with an entry and an exit (queue visits, IVR
+    passes: processors/ivr.py), counted in the same ``unmatched_exits`` and ``lost_calls``."""
     stale: list[str] = []
-    for call_id, visit in state.calls.items():
+    for call_id, visit in visits.items():
         if visit.exit_at is not None:
             if visit.exit_at < finished_before:
                 if not visit.counted:
@@ -192,4 +218,4 @@ def evict_calls(state: QueueState, finished_before: float, lost_before: float) -
             state.lost_calls += 1
             stale.append(call_id)
     for call_id in stale:
-        del state.calls[call_id]
+        del visits[call_id]

@@ -51,6 +51,26 @@ class CounterIndex(IntEnum):
     # telephony, exits family: wait of calls that left for another reason (with the answered
     # and abandoned wait sums, the total time waited by all exits: the patience estimate)
     OTHER_EXITS_WAIT_SUM = 26
+    # telephony, exits family: exits of their own kind (processors/callbacks.py)
+    CALLBACKS_REQUESTED = 27
+    CALLBACK_REQUEST_WAIT_SUM = 28
+    FLOW_OUTS = 29
+    FLOW_OUT_WAIT_SUM = 30
+    # transfers of answered calls, counted at the transfer
+    TRANSFERS = 31
+    # callbacks after the request: attempts, completions, time to a successful callback
+    CALLBACK_ATTEMPTS = 32
+    CALLBACKS_COMPLETED = 33
+    CALLBACKS_SUCCEEDED = 34
+    CALLBACKS_TIMED = 35
+    CALLBACK_TIME_SUM = 36
+    # self-service (IVR, processors/ivr.py): entries at entry, outcomes and time at the exit
+    IVR_ENTERED = 37
+    IVR_SELF_SERVED = 38
+    IVR_TO_QUEUE = 39
+    IVR_ABANDONED = 40
+    IVR_ERRORS = 41
+    IVR_TIME_SUM = 42
 
 
 WIDTH = len(CounterIndex)

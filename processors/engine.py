@@ -31,33 +31,60 @@ from processors.agents import (
     WindowOccupancy,
     agents_by_state,
     apply_agent_state,
+    busy_available_cells,
     evict_agents,
     occupancy,
 )
+from processors.calendars import BusinessClock
+from processors.callbacks import (
+    callbacks_pending,
+    evict_callbacks,
+    on_callback_attempted,
+    on_callback_completed,
+    on_callback_requested,
+    on_transferred,
+)
 from processors.calls import CALL_HANDLERS, CallHandler, calls_waiting, evict_calls
 from processors.contacts import apply_contact, evict_contacts
+from processors.drilldown import (
+    DEFAULT_LENGTH,
+    DRILL_HANDLERS,
+    DrillHandler,
+    evict_drilldown,
+    on_agent_state,
+    on_call_event,
+)
 from processors.events import (
     TELEPHONY_TYPES,
     TICKETING_TYPES,
     AgentStateChanged,
+    CallCallbackAttempted,
+    CallCallbackCompleted,
+    CallCallbackRequested,
     CallEntered,
+    CallMissed,
     CallTransferred,
     Event,
+    IvrEntered,
+    IvrExited,
     SurveyResponse,
     TicketCreated,
     TicketMoved,
     TicketMovedIn,
 )
 from processors.formulas import window_kpis
+from processors.ivr import evict_ivr, ivr_active, on_ivr_entered, on_ivr_exited
 from processors.panes import PaneStore
 from processors.settings import EngineSettings, QueueSettings, parse_window
 from processors.snapshot import LiveKpis, QueueSnapshot, WindowKpis
 from processors.staffing import StaffingFigures, StaffingInputs, staffing_figures, staffing_inputs
 from processors.state import QueueState, new_queue_state
+from processors.ticket_sla import ticket_sla_gauges
 from processors.tickets import (
     TicketEvent,
     apply_survey,
     apply_ticket_event,
+    backlog,
     evict_tickets,
     in_backlog_after_all_changes,
     ticket_gauges,
@@ -126,15 +153,36 @@ class _Queue:
     Rebuilt whenever the queue's state object is replaced (a recovery, a test, a replay from a
     snapshot), so it can never describe another state."""
 
-    __slots__ = ("fcr_window", "occupancy", "open_tickets", "panes", "settings", "state")
+    __slots__ = (
+        "agents_changed_from",
+        "clock",
+        "drill_length",
+        "fcr_window",
+        "occupancy",
+        "open_tickets",
+        "panes",
+        "settings",
+        "state",
+    )
 
-    def __init__(self, state: QueueState, settings: QueueSettings) -> None:
+    def __init__(
+        self,
+        state: QueueState,
+        settings: QueueSettings,
+        clock: BusinessClock | None = None,
+        drill_length: int = DEFAULT_LENGTH,
+    ) -> None:
         self.state = state
+        self.clock = clock
+        """The business-hours clock of the queue's calendar (None: around the clock)."""
+        self.drill_length = drill_length
         self.panes = PaneStore(state.panes)
         self.occupancy = WindowOccupancy(state)
         self.settings = settings
         self.fcr_window = settings.fcr_window_hours * 3600.0
         self.open_tickets: set[str] | None = None
+        self.agents_changed_from: float | None = None
+        """The earliest agent change applied since :meth:`KpiEngine.take_changed_from`."""
 
     def ticket_index(self) -> set[str]:
         if self.open_tickets is None:
@@ -158,13 +206,28 @@ class KpiEngine:
         self._runtime: dict[str, _Queue] = {}
         # One handler per event type: a dict look-up instead of a chain of isinstance checks.
         self._handlers: dict[type, Handler] = {
-            **{kind: _call_handler(apply) for kind, apply in CALL_HANDLERS.items()},
+            **{
+                kind: _call_handler(apply, DRILL_HANDLERS.get(kind))
+                for kind, apply in CALL_HANDLERS.items()
+            },
             CallEntered: self._on_entered,
             AgentStateChanged: self._on_agent,
-            CallTransferred: _on_transfer,
+            CallTransferred: _call_handler(on_transferred),
+            CallCallbackRequested: _call_handler(on_callback_requested),
+            CallCallbackAttempted: _call_handler(on_callback_attempted),
+            CallCallbackCompleted: _call_handler(on_callback_completed),
+            IvrEntered: _call_handler(on_ivr_entered),
+            IvrExited: _call_handler(on_ivr_exited),
+            CallMissed: _on_missed,
             SurveyResponse: _on_survey,
             **{kind: _on_ticket for kind in TICKETING_TYPES if kind is not SurveyResponse},
         }
+        self._clocks = {
+            name: BusinessClock(calendar) for name, calendar in self.settings.calendars.items()
+        }
+        for queue_settings in (self.settings.defaults, *self.settings.queues.values()):
+            if queue_settings.calendar is not None and queue_settings.calendar not in self._clocks:
+                raise ValueError(f"no calendar {queue_settings.calendar!r} in calendars")
         self._windows = self.settings.window_seconds()
         self._today = next((label for label, length in self._windows if length is None), None)
         windows = [length for _, length in self._windows]
@@ -263,7 +326,11 @@ class KpiEngine:
         if runtime is None or state is None or runtime.state is not state:
             if state is None:
                 state = self.state(queue) if create else self.queues[queue]
-            runtime = self._runtime[queue] = _Queue(state, self.settings.for_queue(queue))
+            settings = self.settings.for_queue(queue)
+            clock = self._clocks[settings.calendar] if settings.calendar is not None else None
+            runtime = self._runtime[queue] = _Queue(
+                state, settings, clock, self.settings.drilldown_length
+            )
         return runtime
 
     def _apply_queue(self, queue: str, items: Iterable[Item], result: BatchResult) -> None:
@@ -363,15 +430,22 @@ class KpiEngine:
     ) -> bool:
         state, panes = runtime.state, runtime.panes
         applied = CALL_HANDLERS[CallEntered](state, panes, event, t, runtime.settings)
-        if applied and event.customer is not None:
-            apply_contact(state, panes, event.customer, t, event.id, runtime.fcr_window)
+        if applied:
+            on_call_event(state, event, t, runtime.drill_length, runtime.settings.timezone)
+            if event.customer is not None:
+                apply_contact(state, panes, event.customer, t, event.id, runtime.fcr_window)
         return applied
 
     def _on_agent(
         self, runtime: _Queue, event: AgentStateChanged, t: float, result: BatchResult
     ) -> bool:
         runtime.occupancy.changed(t)
-        return apply_agent_state(runtime.state, event.agent, t, event.state)
+        if runtime.agents_changed_from is None or t < runtime.agents_changed_from:
+            runtime.agents_changed_from = t
+        applied = apply_agent_state(runtime.state, event.agent, t, event.state)
+        if applied and event.reason is not None:
+            on_agent_state(runtime.state, event, t)
+        return applied
 
     def evict(self, state: QueueState) -> None:
         """Forget what no window and no on-time event can need any more.
@@ -397,7 +471,12 @@ class KpiEngine:
         if "telephony" in state.watermarks:
             phone = state.watermarks["telephony"]
             evict_calls(state, horizons["telephony"], phone - self.settings.max_open_call_seconds)
+            evict_ivr(state, horizons["telephony"], phone - self.settings.max_open_call_seconds)
             evict_agents(state, phone - self._history)
+            evict_callbacks(
+                state, horizons["telephony"], phone - self.settings.max_open_callback_seconds
+            )
+            evict_drilldown(state, horizons["telephony"])
         through = max(state.watermarks.values())
         if math.floor(through / SLOW_EVICT_SECONDS) != math.floor(
             state.evicted_through / SLOW_EVICT_SECONDS
@@ -433,11 +512,17 @@ class KpiEngine:
         occupied = runtime.occupancy.occupancies(list(firsts.values()), at)
         for (label, first), occupancy_now in zip(firsts.items(), occupied, strict=True):
             totals = panes.sum_since(first, at) if label == self._today else panes.sum(first, at)
-            windows[label] = window_kpis(totals, settings.sl_variant, occupancy_now)
+            windows[label] = window_kpis(
+                totals, settings.sl_variant, occupancy_now, settings.exits_against()
+            )
         live = LiveKpis()
         live.calls_waiting, live.oldest_wait_seconds = calls_waiting(state, at)
+        live.callbacks_pending = callbacks_pending(state, at)
+        live.ivr_active = ivr_active(state, at)
         live.agents, live.agents_staffed = agents_by_state(state, at)
-        ticket_gauges(state, at, settings, live, runtime.ticket_index())
+        tickets_now = backlog(state, at, runtime.ticket_index())
+        ticket_gauges(state, at, settings, live, backlog_tickets=tickets_now)
+        ticket_sla_gauges(tickets_now, at, settings, runtime.clock, live)
         staffing_kpis = windows.get(self.settings.staffing_window)
         inputs = self._staffing_inputs(state, settings, at, live.agents_staffed, staffing_kpis)
         figures = staffing_figures(inputs)
@@ -477,7 +562,41 @@ class KpiEngine:
             runtime.panes.sum(first, at),
             runtime.settings.sl_variant,
             occupancy(runtime.state, first, at),
+            runtime.settings.exits_against(),
         )
+
+    def take_changed_from(self, queue: str) -> int | None:
+        """The earliest second whose counters or agent states changed in ``queue`` since the
+        last call (None: nothing changed): the closed intervals from there on may need
+        publishing again (processors/intervals.py)."""
+        runtime = self._queue(queue, create=False)
+        lowest = runtime.panes.take_lowest_added()
+        agents, runtime.agents_changed_from = runtime.agents_changed_from, None
+        if agents is not None and (lowest is None or agents < lowest):
+            lowest = math.floor(agents)
+        return lowest
+
+    def span_counters(
+        self, queue: str, bounds: Sequence[int]
+    ) -> list[tuple[list[float], float, float]]:
+        """Per consecutive span ``[bounds[i], bounds[i + 1])``: its summed counters and its
+        agents' busy and available seconds (what :meth:`window` computes KPIs from)."""
+        runtime = self._queue(queue, create=False)
+        agent_cells = busy_available_cells(runtime.state, [float(b) for b in bounds])
+        return [
+            (runtime.panes.sum_coarse(first, end - 1), busy, available)
+            for first, end, (busy, available) in zip(
+                bounds[:-1], bounds[1:], agent_cells, strict=True
+            )
+        ]
+
+    def retained_from(self, queue: str) -> int | None:
+        """The first second from which every quarter of ``queue`` still has its counters, as
+        :meth:`evict` keeps them (None: no event yet)."""
+        watermarks = self.queues[queue].watermarks
+        if not watermarks:
+            return None
+        return math.floor(min(watermarks.values()) - self._retention[2])
 
     def owned(self) -> Iterator[str]:
         return iter(self.queues)
@@ -487,15 +606,20 @@ _REPLAY_RUN = 10_000
 """Longest run of events :meth:`KpiEngine.apply_all` groups by queue before applying them."""
 
 
-def _call_handler(apply: CallHandler) -> Handler:
+def _call_handler(apply: CallHandler, drill: DrillHandler | None = None) -> Handler:
     def on_call(runtime: _Queue, event: Any, t: float, result: BatchResult) -> bool:
-        return apply(runtime.state, runtime.panes, event, t, runtime.settings)
+        applied = apply(runtime.state, runtime.panes, event, t, runtime.settings)
+        if applied and drill is not None:
+            drill(runtime.state, event, t, runtime.drill_length, runtime.settings.timezone)
+        return applied
 
     return on_call
 
 
-def _on_transfer(runtime: _Queue, event: CallTransferred, t: float, result: BatchResult) -> bool:
-    return True  # informational: a transfer is not an exit from the queue
+def _on_missed(runtime: _Queue, event: CallMissed, t: float, result: BatchResult) -> bool:
+    # Informational for the queue's KPIs: an agent's missed call (processors/drilldown.py).
+    on_call_event(runtime.state, event, t, runtime.drill_length, runtime.settings.timezone)
+    return True
 
 
 def _on_survey(runtime: _Queue, event: SurveyResponse, t: float, result: BatchResult) -> bool:

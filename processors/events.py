@@ -29,11 +29,17 @@ __all__ = [
     "CallAbandoned",
     "CallAnswered",
     "CallBlocked",
+    "CallCallbackAttempted",
+    "CallCallbackCompleted",
+    "CallCallbackRequested",
     "CallEnded",
     "CallEntered",
     "CallExited",
+    "CallMissed",
     "CallTransferred",
     "Event",
+    "IvrEntered",
+    "IvrExited",
     "SurveyResponse",
     "TicketAssigned",
     "TicketClosed",
@@ -68,6 +74,8 @@ ExitReason = Literal["timeout", "key", "empty", "other"]
 Priority = Literal["low", "normal", "high", "urgent"]
 OpenStatus = Literal["new", "open", "pending", "hold"]
 ReplyAuthor = Literal["agent", "customer", "automation"]
+CallbackOutcome = Literal["connected", "no_answer", "busy", "failed"]
+IvrOutcome = Literal["self_served", "to_queue", "abandoned", "error"]
 
 
 class _Base(
@@ -130,11 +138,60 @@ class CallExited(_Base, frozen=True, tag="call.exited"):
     wait_seconds: Seconds | None = None
 
 
+class CallMissed(_Base, frozen=True, tag="call.missed"):
+    """The queue rang ``agent`` for this call and the agent did not answer (Asterisk
+    ``RINGNOANSWER``). Informational for the queue's KPIs: it counts in the agent's *missed*."""
+
+    call_id: NonEmpty
+    agent: NonEmpty
+    ring_seconds: Seconds | None = None
+
+    def __post_init__(self) -> None:
+        _check_name("agent", self.agent)
+
+
 class CallTransferred(_Base, frozen=True, tag="call.transferred"):
-    """An answered call was transferred. Informational: it is not an exit from the queue."""
+    """A call was transferred out of ``queue`` (to ``to_queue``, if the source says).
+
+    ``while_queued`` false (the default): an answered call transferred by its agent; it is
+    counted in ``transfers`` and is not an exit from the queue. True: the call was moved on while
+    still waiting (a *flow-out*): it leaves this queue unanswered, an exit of its own kind
+    (docs/kpis.md#flow_outs). Either way the call's entry into the next queue is that queue's own
+    ``call.entered``.
+    """
 
     call_id: NonEmpty
     to_queue: NonEmpty | None = None
+    while_queued: bool = False
+    wait_seconds: Seconds | None = None
+
+
+class CallCallbackRequested(_Base, frozen=True, tag="call.callback_requested"):
+    """The caller asked to be called back and left the queue: an exit of its own kind, not an
+    abandon (docs/kpis.md#callbacks_requested). The callback belongs to this queue."""
+
+    call_id: NonEmpty
+    wait_seconds: Seconds | None = None
+
+
+class CallCallbackAttempted(_Base, frozen=True, tag="call.callback_attempted"):
+    """One outbound try to call back the caller of ``call_id``."""
+
+    call_id: NonEmpty
+    outcome: CallbackOutcome = "connected"
+    agent: NonEmpty | None = None
+
+    def __post_init__(self) -> None:
+        if self.agent is not None:
+            _check_name("agent", self.agent)
+
+
+class CallCallbackCompleted(_Base, frozen=True, tag="call.callback_completed"):
+    """The callback of ``call_id`` is over: ``success`` when the caller was reached, false when
+    the tries were given up."""
+
+    call_id: NonEmpty
+    success: bool = True
 
 
 class CallEnded(_Base, frozen=True, tag="call.ended"):
@@ -149,6 +206,33 @@ class CallEnded(_Base, frozen=True, tag="call.ended"):
     def __post_init__(self) -> None:
         if self.agent is not None:
             _check_name("agent", self.agent)
+
+
+class IvrEntered(_Base, frozen=True, tag="ivr.entered"):
+    """A call entered the self-service flow ``flow``; counted under ``queue`` (the flow's own key,
+    or the queue it serves: docs/kpis.md#ivr_entered). ``call_id`` links it to the queue visit
+    that may follow."""
+
+    call_id: NonEmpty
+    flow: NonEmpty
+
+    def __post_init__(self) -> None:
+        _check_name("flow", self.flow)
+
+
+class IvrExited(_Base, frozen=True, tag="ivr.exited"):
+    """The call left the flow: served by it (``self_served``), sent on to a queue (outcome
+    ``to_queue``; the field ``to_queue`` may name the queue), hung up (``abandoned``) or failed
+    (``error``). ``ivr_seconds`` is the source's own time in the flow, if any."""
+
+    call_id: NonEmpty
+    flow: NonEmpty
+    outcome: IvrOutcome
+    to_queue: NonEmpty | None = None
+    ivr_seconds: Seconds | None = None
+
+    def __post_init__(self) -> None:
+        _check_name("flow", self.flow)
 
 
 class AgentStateChanged(_Base, frozen=True, tag="agent.state"):
@@ -262,8 +346,14 @@ Event = (
     | CallAnswered
     | CallAbandoned
     | CallExited
+    | CallMissed
     | CallTransferred
     | CallEnded
+    | CallCallbackRequested
+    | CallCallbackAttempted
+    | CallCallbackCompleted
+    | IvrEntered
+    | IvrExited
     | AgentStateChanged
     | TicketCreated
     | TicketAssigned
@@ -286,6 +376,12 @@ TELEPHONY_TYPES: tuple[type[_Base], ...] = (
     CallTransferred,
     CallEnded,
     AgentStateChanged,
+    CallCallbackRequested,
+    CallCallbackAttempted,
+    CallCallbackCompleted,
+    IvrEntered,
+    IvrExited,
+    CallMissed,
 )
 TICKETING_TYPES: tuple[type[_Base], ...] = (
     TicketCreated,

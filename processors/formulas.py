@@ -22,7 +22,15 @@ def _count(value: float) -> int:
     return round(value)
 
 
-def window_kpis(totals: list[float], sl_variant: SlVariant, occupancy: float | None) -> WindowKpis:
+def window_kpis(
+    totals: list[float],
+    sl_variant: SlVariant,
+    occupancy: float | None,
+    against: tuple[bool, bool] = (False, False),
+) -> WindowKpis:
+    """The KPIs of one window from its summed counters. ``against``: whether callback requests
+    and flow-outs count in the exits E (abandonment and service level), QueueSettings'
+    ``sl_callbacks`` and ``sl_flow_outs``."""
     entered = _count(totals[CounterIndex.ENTERED])
     blocked = _count(totals[CounterIndex.BLOCKED])
     answered = _count(totals[CounterIndex.ANSWERED])
@@ -30,7 +38,13 @@ def window_kpis(totals: list[float], sl_variant: SlVariant, occupancy: float | N
     other = _count(totals[CounterIndex.OTHER_EXITS])
     a_t = _count(totals[CounterIndex.ANSWERED_WITHIN_T])
     b_t = _count(totals[CounterIndex.ABANDONED_WITHIN_T])
+    callbacks = _count(totals[CounterIndex.CALLBACKS_REQUESTED])
+    flow_outs = _count(totals[CounterIndex.FLOW_OUTS])
     exits = answered + abandoned + other
+    if against[0]:
+        exits += callbacks
+    if against[1]:
+        exits += flow_outs
     variants: dict[str, float | None] = {
         "answered": ratio(a_t, answered),
         "offered": ratio(a_t, exits),
@@ -38,6 +52,14 @@ def window_kpis(totals: list[float], sl_variant: SlVariant, occupancy: float | N
         "abandons_positive": ratio(a_t + b_t, exits),
     }
     handled = _count(totals[CounterIndex.HANDLED])
+    transfers = _count(totals[CounterIndex.TRANSFERS])
+    completed = _count(totals[CounterIndex.CALLBACKS_COMPLETED])
+    self_served = _count(totals[CounterIndex.IVR_SELF_SERVED])
+    to_queue = _count(totals[CounterIndex.IVR_TO_QUEUE])
+    ivr_abandoned = _count(totals[CounterIndex.IVR_ABANDONED])
+    ivr_errors = _count(totals[CounterIndex.IVR_ERRORS])
+    ivr_exits = self_served + to_queue + ivr_abandoned + ivr_errors
+    succeeded = _count(totals[CounterIndex.CALLBACKS_SUCCEEDED])
     solved = _count(totals[CounterIndex.TICKETS_SOLVED])
     reopened = _count(totals[CounterIndex.TICKETS_REOPENED])
     first_replies = _count(totals[CounterIndex.FIRST_REPLIES])
@@ -65,7 +87,9 @@ def window_kpis(totals: list[float], sl_variant: SlVariant, occupancy: float | N
         patience_seconds=ratio(
             totals[CounterIndex.ANSWERED_WAIT_SUM]
             + totals[CounterIndex.ABANDONED_WAIT_SUM]
-            + totals[CounterIndex.OTHER_EXITS_WAIT_SUM],
+            + totals[CounterIndex.OTHER_EXITS_WAIT_SUM]
+            + totals[CounterIndex.CALLBACK_REQUEST_WAIT_SUM]
+            + totals[CounterIndex.FLOW_OUT_WAIT_SUM],
             abandoned,
         ),
         service_level=variants[sl_variant],
@@ -73,6 +97,25 @@ def window_kpis(totals: list[float], sl_variant: SlVariant, occupancy: float | N
         service_level_offered=variants["offered"],
         service_level_ignore_abandons=variants["ignore_abandons"],
         service_level_abandons_positive=variants["abandons_positive"],
+        callbacks_requested=callbacks,
+        flow_outs=flow_outs,
+        transfers=transfers,
+        transfer_rate=ratio(transfers, answered),
+        callback_attempts=_count(totals[CounterIndex.CALLBACK_ATTEMPTS]),
+        callbacks_completed=completed,
+        callbacks_succeeded=succeeded,
+        callback_success_rate=ratio(succeeded, completed),
+        time_to_callback_seconds=ratio(
+            totals[CounterIndex.CALLBACK_TIME_SUM], _count(totals[CounterIndex.CALLBACKS_TIMED])
+        ),
+        ivr_entered=_count(totals[CounterIndex.IVR_ENTERED]),
+        ivr_self_served=self_served,
+        ivr_to_queue=to_queue,
+        ivr_abandoned=ivr_abandoned,
+        ivr_errors=ivr_errors,
+        ivr_containment_rate=ratio(self_served, self_served + to_queue),
+        ivr_abandon_rate=ratio(ivr_abandoned, ivr_exits),
+        ivr_seconds=ratio(totals[CounterIndex.IVR_TIME_SUM], ivr_exits),
         handled=handled,
         aht_seconds=ratio(totals[CounterIndex.HANDLE_TIME_SUM], handled),
         occupancy=occupancy,

@@ -95,6 +95,7 @@ class PaneStore:
         "_tail_sum",
         "_tail_to",
         "levels",
+        "lowest_added",
     )
 
     def __init__(self, levels: list[dict[int, Pane]] | None = None) -> None:
@@ -103,6 +104,9 @@ class PaneStore:
         # least the same minute): keep what the last add touched instead of three dict
         # look-ups per add.
         self._at: int | None = None
+        self.lowest_added = _NEVER
+        """The earliest second added to since :meth:`take_lowest_added` (closed intervals to
+        publish again: processors/intervals.py)."""
         self._minute_start = _NOWHERE
         self._code = 0.0
         self._chunk: Pane = array("d")
@@ -144,6 +148,8 @@ class PaneStore:
     def add(self, second: int, index: int, amount: float) -> None:
         """Add ``amount`` to counter ``index`` at event-time ``second`` (negative to retract)."""
         if second != self._at:
+            if second < self.lowest_added:
+                self.lowest_added = second
             if self._closed_from <= second < self._closed_to:
                 self._closed, self._closed_from, self._closed_to = None, _NEVER, _NEVER
             if self._tail_from <= second <= self._tail_to:
@@ -159,6 +165,18 @@ class PaneStore:
         chunk.append(amount)
         self._minute[index] += amount
         self._quarter[index] += amount
+
+    def take_lowest_added(self) -> int | None:
+        """The earliest second added to since the last call (None: nothing added)."""
+        lowest, self.lowest_added = self.lowest_added, _NEVER
+        self._at = None  # so the next add, even to the cached second, is recorded
+        return None if lowest == _NEVER else lowest
+
+    def sum_coarse(self, first: int, last: int) -> list[float]:
+        """:meth:`sum` walked coarse-first to the end: a whole quarter is its quarter pane, so a
+        closed 15-minute interval stays readable after its second-level detail is evicted
+        (processors/intervals.py)."""
+        return self._sum_onto([0.0] * WIDTH, first, last)
 
     def sum(self, first: int, last: int) -> list[float]:
         """Element-wise sum of all contributions at seconds ``first..last`` inclusive.

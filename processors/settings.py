@@ -13,8 +13,12 @@ from typing import Annotated, Literal
 from msgspec import Meta, Struct, field
 
 __all__ = [
+    "HOURS_RANGE",
     "SL_VARIANTS",
+    "WEEKDAYS",
+    "Calendar",
     "EngineSettings",
+    "FlowOutChoice",
     "QueueSettings",
     "SlVariant",
     "parse_window",
@@ -23,6 +27,10 @@ __all__ = [
 
 SlVariant = Literal["answered", "offered", "ignore_abandons", "abandons_positive"]
 SL_VARIANTS: tuple[SlVariant, ...] = ("answered", "offered", "ignore_abandons", "abandons_positive")
+FlowOutChoice = Literal["excluded", "against"]
+"""How an exit of its own kind (a callback request, a transfer while queued) counts in the
+queue's abandonment and service level: left out of both, or an exit not served within T
+(docs/kpis.md#flow-outs-and-callbacks-in-service-level)."""
 
 PositiveSeconds = Annotated[float, Meta(gt=0)]
 NonNegativeSeconds = Annotated[float, Meta(ge=0)]
@@ -32,6 +40,36 @@ def _default_sla_hours() -> dict[str, float]:
     return {"urgent": 4.0, "high": 8.0, "normal": 24.0, "low": 72.0}
 
 
+def _default_first_reply_hours() -> dict[str, float]:
+    return {"urgent": 1.0, "high": 4.0, "normal": 8.0, "low": 24.0}
+
+
+def _default_paused_statuses() -> list[str]:
+    return ["pending"]
+
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+HOURS_RANGE = r"^([01][0-9]|2[0-3]):[0-5][0-9]-(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"
+"""Working hours of one day, local wall-clock ``HH:MM-HH:MM`` (end ``24:00`` allowed): checked
+by streams/config.py (which names the weekday; a pattern on the type would lose it)."""
+
+
+def _default_week() -> dict[Weekday, list[str]]:
+    return {day: ["09:00-17:00"] for day in WEEKDAYS[:5]}
+
+
+class Calendar(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Business hours for ticket SLAs (processors/calendars.py, docs/kpis.md#business-hours)."""
+
+    timezone: str = "UTC"
+    """IANA zone the hours and holidays are read in."""
+    hours: dict[Weekday, list[str]] = field(default_factory=_default_week)
+    """Working hours per weekday; a day not listed has none."""
+    holidays: list[str] = field(default_factory=list)
+    """Local dates (``YYYY-MM-DD``) without working hours."""
+
+
 class QueueSettings(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Per-queue KPI parameters. Defaults follow the most common vendor defaults."""
 
@@ -39,6 +77,10 @@ class QueueSettings(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     """Service-level threshold T: a call answered with wait <= T is within service level."""
     sl_variant: SlVariant = "offered"
     """Which of the four service-level formulas is *the* service level (docs/kpis.md)."""
+    sl_callbacks: FlowOutChoice = "excluded"
+    """How callback requests count in abandonment and service level (docs/kpis.md)."""
+    sl_flow_outs: FlowOutChoice = "excluded"
+    """How calls transferred while queued count in abandonment and service level."""
     sl_target: Annotated[float, Meta(gt=0, lt=1)] = 0.8
     """Target fraction for service level (staffing and default alert thresholds)."""
     short_abandon_seconds: NonNegativeSeconds = 5.0
@@ -51,6 +93,22 @@ class QueueSettings(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     """A ticket is *at risk* when its SLA is due within this many minutes."""
     fcr_window_hours: PositiveSeconds = 24.0
     """A contact is a repeat when the same customer contacted this queue within this window."""
+    calendar: str | None = None
+    """Name of an ``engine.calendars`` entry the ticket SLA clocks run in; None: around the
+    clock."""
+    first_reply_hours: dict[str, PositiveSeconds] = field(
+        default_factory=_default_first_reply_hours
+    )
+    """First-reply target per priority, in hours of the calendar."""
+    paused_statuses: list[str] = field(default_factory=_default_paused_statuses)
+    """Ticket statuses during which the SLA clocks stop (waiting on the customer)."""
+    sla_warning_ratio: Annotated[float, Meta(gt=0, lt=1)] = 0.8
+    """A running SLA clock is *at risk* once this share of its target has elapsed."""
+
+    def exits_against(self) -> tuple[bool, bool]:
+        """Whether callback requests and flow-outs count against abandonment and service
+        level (``sl_callbacks``, ``sl_flow_outs``), as processors/formulas.py takes them."""
+        return self.sl_callbacks == "against", self.sl_flow_outs == "against"
 
 
 def _default_windows() -> list[str]:
@@ -66,10 +124,15 @@ class EngineSettings(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     """Events older than (newest event time of the queue - this) are dropped and counted."""
     max_open_call_seconds: PositiveSeconds = 4 * 3600.0
     """A call still waiting after this long is presumed lost (its exit never came) and dropped."""
+    max_open_callback_seconds: PositiveSeconds = 48 * 3600.0
+    """A callback requested and not completed after this long is presumed lost and dropped
+    (``ccpulse_callbacks_lost_total``)."""
     closed_ticket_retention_hours: PositiveSeconds = 7 * 24.0
     """How long a solved or closed ticket is remembered (so a reopen finds it)."""
     staffing_window: str = "15m"
     """Rolling window whose arrival rate, AHT and patience feed the live staffing figures."""
+    calendars: dict[str, Calendar] = field(default_factory=dict)
+    """Business-hours calendars by name, assigned to queues by ``calendar``."""
     defaults: QueueSettings = field(default_factory=QueueSettings)
     queues: dict[str, QueueSettings] = field(default_factory=dict)
     """Per-queue overrides; keys may be shell-style patterns (``sales-*``)."""
@@ -87,6 +150,10 @@ class EngineSettings(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     max_remembered_ids: Annotated[int, Meta(ge=1)] = 100_000
     """Most event ids one queue remembers per family for de-duplication, besides the lateness
     horizon; past it the oldest are forgotten first (docs/kpis.md, Duplicates)."""
+
+    drilldown_length: Annotated[int, Meta(ge=0, le=1000)] = 20
+    """N: the last abandoned and the last blocked calls kept per queue for the drill-down
+    (``/api/queues/{queue}``; processors/drilldown.py). 0 keeps none."""
 
     def for_queue(self, queue: str) -> QueueSettings:
         """The settings of ``queue``: its exact key, else the first matching pattern, else the

@@ -45,6 +45,27 @@ class WindowKpis(Struct, kw_only=True):
     service_level_offered: float | None = None
     service_level_ignore_abandons: float | None = None
     service_level_abandons_positive: float | None = None
+    # callbacks and transfers (processors/callbacks.py): exits of their own kind, at the exit
+    callbacks_requested: int = 0
+    flow_outs: int = 0
+    # ... and what follows them, at the time it happened
+    transfers: int = 0
+    transfer_rate: float | None = None
+    callback_attempts: int = 0
+    callbacks_completed: int = 0
+    callbacks_succeeded: int = 0
+    callback_success_rate: float | None = None
+    time_to_callback_seconds: float | None = None
+    # self-service (processors/ivr.py): entries at entry, outcomes and time at the exit
+    ivr_entered: int = 0
+    ivr_self_served: int = 0
+    ivr_to_queue: int = 0
+    ivr_abandoned: int = 0
+    ivr_errors: int = 0
+    ivr_containment_rate: float | None = None
+    ivr_abandon_rate: float | None = None
+    ivr_seconds: float | None = None
+    """Mean time in the flow of the passes that ended in W."""
     # handling and agents
     handled: int = 0
     aht_seconds: float | None = None
@@ -101,6 +122,10 @@ class LiveKpis(StaffingKpis):
 
     calls_waiting: int = 0
     oldest_wait_seconds: float = 0.0
+    callbacks_pending: int = 0
+    """Callbacks requested and not yet completed."""
+    ivr_active: int = 0
+    """Calls in a self-service flow now."""
     agents: dict[str, int] = field(default_factory=dict)
     """Agents by state now (available, on_call, wrap_up, not_ready); logged-out agents omitted."""
     agents_staffed: int = 0
@@ -112,6 +137,13 @@ class LiveKpis(StaffingKpis):
     oldest_ticket_age_seconds: float = 0.0
     tickets_past_sla: int = 0
     tickets_at_risk: int = 0
+    # business-hours SLAs (processors/ticket_sla.py): calendar, pauses, warning ratio
+    first_reply_sla_breached: int = 0
+    """Backlog tickets without a first reply whose first-reply target has elapsed."""
+    first_reply_sla_at_risk: int = 0
+    resolution_sla_breached: int = 0
+    """Backlog tickets whose resolution target has elapsed."""
+    resolution_sla_at_risk: int = 0
 
 
 class QueueSnapshot(Struct, kw_only=True):

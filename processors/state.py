@@ -24,10 +24,13 @@ from typing import Any
 import msgspec
 from msgspec import Struct, field
 
+from processors.drilldown_state import DrillDown
 from processors.panes import Pane, chunks_from_seconds
 
 __all__ = [
     "CallVisit",
+    "Callback",
+    "IvrVisit",
     "QueueState",
     "Ticket",
     "Timeline",
@@ -37,6 +40,9 @@ __all__ = [
 ]
 
 EXIT_NONE, EXIT_ANSWERED, EXIT_ABANDONED, EXIT_OTHER = 0, 1, 2, 3
+EXIT_CALLBACK, EXIT_FLOW_OUT = 4, 5
+"""A callback request and a transfer while queued: exits of their own kind
+(processors/callbacks.py)."""
 
 
 class CallVisit(Struct, array_like=True, gc=False):
@@ -49,6 +55,31 @@ class CallVisit(Struct, array_like=True, gc=False):
     counted: bool = False
     """True once the exit has been added to the panes (it needs the wait, so the entry or a
     source-reported wait)."""
+
+
+class Callback(Struct, array_like=True, gc=False):
+    """One requested callback of the queue (processors/callbacks.py). Either end may arrive
+    first."""
+
+    requested_at: float | None = None
+    completed_at: float | None = None
+    success: bool = False
+    timed: bool = False
+    """True once its time to callback (completion - request) has been added to the panes: a
+    successful completion needs its request for that."""
+
+
+class IvrVisit(Struct, array_like=True, gc=False):
+    """One call's pass through a self-service flow (processors/ivr.py). Either end may arrive
+    first."""
+
+    entered_at: float | None = None
+    outcome: str | None = None
+    exit_at: float | None = None
+    reported_seconds: float | None = None
+    counted: bool = False
+    """True once the exit has been added to the panes (it needs the time in the flow: the
+    entry or a source-reported ``ivr_seconds``)."""
 
 
 class Ticket(Struct, array_like=True, gc=False):
@@ -138,8 +169,21 @@ class QueueState(Struct, gc=False):
     """Events that carried no new fact (a second entry or exit for the same call)."""
     unmatched_exits: int = 0
     lost_calls: int = 0
+    callbacks: dict[str, Callback] = field(default_factory=dict)
+    """Per call id, the callbacks requested and not yet forgotten (processors/callbacks.py)."""
+    lost_callbacks: int = 0
+    """Callbacks requested and never completed within ``engine.max_open_callback_seconds``."""
+    ivr: dict[str, IvrVisit] = field(default_factory=dict)
+    """Per call id, its pass through a self-service flow counted under this queue."""
     evicted_through: float = 0.0
     """Event time up to which stale state was last evicted."""
+    drill: DrillDown = field(default_factory=DrillDown)
+    """Waiting callers, last abandoned and blocked calls, agents' day (processors/drilldown.py)."""
+    intervals: dict[int, int] = field(default_factory=dict)
+    """Per closed 15-minute interval (start second), the fingerprint of its record known to be
+    in Kafka (``ccpulse.intervals``, processors/intervals.py): an interval whose record differs
+    from it is published (again); after a crash, what was sent and not confirmed is sent again,
+    the same key and value."""
 
     @property
     def watermark(self) -> float | None:

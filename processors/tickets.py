@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from datetime import UTC, datetime
 
 from processors.counters import CounterIndex
@@ -37,6 +37,7 @@ __all__ = [
     "TicketEvent",
     "apply_survey",
     "apply_ticket_event",
+    "backlog",
     "evict_tickets",
     "in_backlog_after_all_changes",
     "ticket_gauges",
@@ -241,27 +242,33 @@ def in_backlog_after_all_changes(ticket: Ticket) -> bool:
     return not ticket.statuses or ticket.statuses[-1][1] in UNSOLVED
 
 
+def backlog(state: QueueState, at: int, open_ids: Collection[str] | None = None) -> list[Ticket]:
+    """The tickets in the backlog at second ``at`` (``open_ids``: see :func:`ticket_gauges`)."""
+    tickets = state.tickets
+    family_watermark = state.watermarks.get("ticketing")
+    if open_ids is not None and (family_watermark is None or math.floor(family_watermark) <= at):
+        return [tickets[i] for i in open_ids if i in tickets]
+    return [ticket for ticket in tickets.values() if _in_backlog(ticket, at)]
+
+
 def ticket_gauges(
     state: QueueState,
     at: int,
     settings: QueueSettings,
     live: LiveKpis,
     open_ids: Collection[str] | None = None,
+    backlog_tickets: list[Ticket] | None = None,
 ) -> None:
-    """Fill the ticket fields of ``live`` for second ``at``.
+    """Fill the ticket fields of ``live`` for second ``at`` (``backlog_tickets``: the
+    :func:`backlog` at ``at`` when the caller has it already).
 
     ``open_ids``: the ids of the tickets for which :func:`in_backlog_after_all_changes` holds,
     kept up to date by the caller. When every ticket change of the queue is at or before ``at``
     (the live case), those are the backlog at ``at``, and only they are read instead of every
     ticket remembered, solved ones included (a week of them by default).
     """
-    tickets = state.tickets
-    family_watermark = state.watermarks.get("ticketing")
-    backlog_tickets: Iterable[Ticket]
-    if open_ids is not None and (family_watermark is None or math.floor(family_watermark) <= at):
-        backlog_tickets = [tickets[i] for i in open_ids if i in tickets]
-    else:
-        backlog_tickets = [ticket for ticket in tickets.values() if _in_backlog(ticket, at)]
+    if backlog_tickets is None:
+        backlog_tickets = backlog(state, at, open_ids)
     by_priority: dict[str, int] = {}
     young = middle = old = 0
     oldest = 0.0

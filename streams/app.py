@@ -29,6 +29,7 @@ from streams.logs import log
 from streams.views.metrics import KpiCollector, PipelineMetrics
 from streams.worker.checkpoint import Checkpoint
 from streams.worker.gap_fill import GapFiller
+from streams.worker.intervals import IntervalPublisher
 from streams.worker.ordering import PartitionOrder
 from streams.worker.outputs import Outputs
 from streams.worker.recovery import Recovery, SnapshotWriter
@@ -60,8 +61,13 @@ def build_app(config: Config) -> tuple[faust.App, WorkerRuntime]:
     table = app.Table(
         TABLE_NAME, default=None, partitions=topics.partitions, key_type=bytes, value_type=bytes
     )
-    runtime.store = QueueStateStore(
+    store = runtime.store = QueueStateStore(
         table, runtime.engine, on_failure=lambda error: _changelog_failed(app, error)
+    )
+    runtime.intervals = IntervalPublisher(
+        app.topic(topics.intervals, key_type=bytes, value_type=bytes, partitions=1),
+        runtime.engine,
+        store.deliveries,
     )
     runtime.order = PartitionOrder(source.committed)
     runtime.gaps = GapFiller(config.kafka, config.worker.gap_fill_warn_seconds)

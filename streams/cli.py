@@ -18,6 +18,7 @@ COMMANDS: tuple[str, ...] = (
     "worker",
     "simulate",
     "replay",
+    "report",
     "audit",
     "schema",
     "ingest",

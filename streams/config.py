@@ -22,17 +22,22 @@ import yaml
 from msgspec import Meta, Struct, field
 
 from processors.alert_rules import AlertRule, RuleError, default_rules, merge_rules, validate_rules
-from processors.settings import EngineSettings, QueueSettings, parse_window
+from processors.calendars import parse_range
+from processors.settings import HOURS_RANGE, Calendar, EngineSettings, QueueSettings, parse_window
 from streams.alerting.config import NotifyConfig, Receiver
 from streams.sources.settings import SourcesConfig
 from streams.worker.codec import MAX_EVENT_BYTES
 from streams.worker.deadletter import DEADLETTER_ORIGINAL_BYTES
 
 __all__ = [
+    "AccessConfig",
+    "AccessToken",
     "AlertsConfig",
     "Config",
     "ConfigError",
     "KafkaConfig",
+    "MetricsConfig",
+    "PrivacyConfig",
     "TopicsConfig",
     "WorkerConfig",
     "config_from_env",
@@ -61,6 +66,8 @@ class TopicsConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     ticketing: str = "ccpulse.ticketing"
     alerts: str = "ccpulse.alerts"
     deadletter: str = "ccpulse.deadletter"
+    intervals: str = "ccpulse.intervals"
+    """Closed 15-minute intervals per queue (compacted; docs/reports.md)."""
     partitions: int = 8
     replication_factor: int = 1
 
@@ -153,6 +160,48 @@ class AlertsConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
         return merge_rules(defaults, self.rules, self.disable)
 
 
+class PrivacyConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """What the drill-down (``/api/queues/{queue}``, the wallboard's queue view) shows of a
+    caller's number. The worker keeps the number in its state either way (to tell whether a
+    caller who hung up got through later): this only governs what is shown."""
+
+    caller_numbers: Literal["full", "masked", "hidden"] = "masked"
+    visible_digits: Annotated[int, Meta(ge=0, le=16)] = 4
+    """``masked`` keeps this many last characters (``*******4567``)."""
+
+
+class MetricsConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Optional Prometheus series."""
+
+    per_agent: bool = False
+    """Export per-agent series (``ccpulse_agent_*``, one per agent and queue). Off by default:
+    a large centre has thousands of agents, each a set of series (cardinality)."""
+
+
+Action = Literal["read", "ack", "silence", "admin"]
+
+
+class AccessToken(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One bearer token (give it as ``${ENV_VAR}``), the queues it may see and what it may do
+    there. ``admin`` may do everything on every queue."""
+
+    name: str
+    """Who holds it (in logs; never the token)."""
+    token: Annotated[str, Meta(min_length=16)]
+    queues: list[str] = field(default_factory=lambda: ["*"])
+    """Shell-style patterns of queue names."""
+    actions: list[Action] = field(default_factory=lambda: ["read"])
+
+
+class AccessConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Who may see which queues and act on their alerts (streams/views/access.py). No tokens:
+    today's behaviour (read open; ack and silence need ``worker.api_token``)."""
+
+    tokens: list[AccessToken] = field(default_factory=list)
+    metrics_token: str | None = None
+    """Bearer token ``/metrics`` requires (None: open, for Prometheus on loopback)."""
+
+
 class Config(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     kafka: KafkaConfig = field(default_factory=KafkaConfig)
     topics: TopicsConfig = field(default_factory=TopicsConfig)
@@ -161,6 +210,9 @@ class Config(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     sources: SourcesConfig = field(default_factory=SourcesConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    access: AccessConfig = field(default_factory=AccessConfig)
 
 
 class ConfigError(ValueError):
@@ -241,6 +293,7 @@ class _EntryError(Exception):
 # ``queues[...]``, losing the name, so their entries are checked one by one first.
 _NAMED_ENTRIES: tuple[tuple[tuple[str, ...], Any], ...] = (
     (("engine", "queues"), QueueSettings),
+    (("engine", "calendars"), Calendar),
     (("notify", "receivers"), Receiver),
 )
 
@@ -287,7 +340,41 @@ def _validate_semantics(config: Config) -> tuple[str, str] | None:
             ZoneInfo(settings.timezone)
         except (ZoneInfoNotFoundError, ValueError):
             return f"engine.{where}.timezone", f"unknown time zone {settings.timezone!r}"
+        if settings.calendar is not None and settings.calendar not in config.engine.calendars:
+            known = ", ".join(sorted(config.engine.calendars)) or "none defined"
+            return f"engine.{where}.calendar", (
+                f"no calendar {settings.calendar!r} in engine.calendars ({known})"
+            )
+    for name, calendar in config.engine.calendars.items():
+        problem = _calendar_problem(calendar)
+        if problem is not None:
+            return f"engine.calendars.{name}.{problem[0]}", problem[1]
     return _validate_alerts(config)
+
+
+def _calendar_problem(calendar: Calendar) -> tuple[str, str] | None:
+    """(field, reason) of what the types cannot check in a calendar: its zone, each range's
+    order, each holiday's date."""
+    from datetime import date
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(calendar.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "timezone", f"unknown time zone {calendar.timezone!r}"
+    for day, ranges in calendar.hours.items():
+        for index, text in enumerate(ranges):
+            if not re.match(HOURS_RANGE, text):
+                return f"hours.{day}[{index}]", f"not a range of hours: {text!r} (HH:MM-HH:MM)"
+            start, end = parse_range(text)
+            if start >= end:
+                return f"hours.{day}[{index}]", f"{text!r} ends before it starts"
+    for index, text in enumerate(calendar.holidays):
+        try:
+            date.fromisoformat(text)
+        except ValueError:
+            return f"holidays[{index}]", f"not a date: {text!r} (YYYY-MM-DD)"
+    return None
 
 
 def _validate_alerts(config: Config) -> tuple[str, str] | None:

@@ -5,15 +5,19 @@ events for each question. No panes, no state, no incremental updates. The proper
 that the streaming engine gives exactly these numbers whatever the arrival order.
 
 Assumes what the property generator guarantees: no event is late, each call has at most one
-entry and one exit, a ticket is moved only while unsolved with nothing but its creation in the
+entry and one exit (a callback request and a transfer while queued are exits), at most one
+callback completion, a ticket is moved only while unsolved with nothing but its creation in the
 old queue, and events of a moved ticket after the move name its new queue.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from processors.engine import local_midnight
 from processors.events import (
@@ -21,10 +25,16 @@ from processors.events import (
     CallAbandoned,
     CallAnswered,
     CallBlocked,
+    CallCallbackAttempted,
+    CallCallbackCompleted,
+    CallCallbackRequested,
     CallEnded,
     CallEntered,
     CallExited,
+    CallTransferred,
     Event,
+    IvrEntered,
+    IvrExited,
     SurveyResponse,
     TicketClosed,
     TicketCreated,
@@ -34,7 +44,7 @@ from processors.events import (
     TicketSolved,
     TicketStatusChanged,
 )
-from processors.settings import EngineSettings, parse_window
+from processors.settings import WEEKDAYS, Calendar, EngineSettings, parse_window
 
 
 def sec(event: Event) -> int:
@@ -81,9 +91,14 @@ def _queue(
 
     # --- telephony
     entries = {e.call_id: e for e in mine if isinstance(e, CallEntered)}
-    exits = {e.call_id: e for e in mine if isinstance(e, CallAnswered | CallAbandoned | CallExited)}
-    answered = abandoned = short = other = a_t = b_t = 0
-    answered_wait = abandoned_wait = other_wait = 0.0
+    exits = {
+        e.call_id: e
+        for e in mine
+        if isinstance(e, CallAnswered | CallAbandoned | CallExited | CallCallbackRequested)
+        or (isinstance(e, CallTransferred) and e.while_queued)
+    }
+    answered = abandoned = short = other = a_t = b_t = callbacks = flow_outs = 0
+    answered_wait = abandoned_wait = other_wait = own_kind_wait = 0.0
     for call_id, exit_event in exits.items():
         if not first <= sec(exit_event) <= at:
             continue
@@ -104,12 +119,20 @@ def _queue(
                 abandoned += 1
                 abandoned_wait += wait
                 b_t += wait <= qs.sl_threshold_seconds
+        elif isinstance(exit_event, CallCallbackRequested):
+            callbacks += 1
+            own_kind_wait += wait
+        elif isinstance(exit_event, CallTransferred):
+            flow_outs += 1
+            own_kind_wait += wait
         else:
             other += 1
             other_wait += wait
     entered = sum(1 for e in inside if isinstance(e, CallEntered))
     blocked = sum(1 for e in inside if isinstance(e, CallBlocked))
     exits_n = answered + abandoned + other
+    exits_n += callbacks if qs.sl_callbacks == "against" else 0
+    exits_n += flow_outs if qs.sl_flow_outs == "against" else 0
     variants = {
         "answered": div(a_t, answered),
         "offered": div(a_t, exits_n),
@@ -131,7 +154,9 @@ def _queue(
         abandon_rate=div(abandoned, exits_n),
         asa_seconds=div(answered_wait, answered),
         avg_abandon_seconds=div(abandoned_wait, abandoned),
-        patience_seconds=div(answered_wait + abandoned_wait + other_wait, abandoned),
+        patience_seconds=div(
+            answered_wait + abandoned_wait + other_wait + own_kind_wait, abandoned
+        ),
         service_level=variants[qs.sl_variant],
         service_level_answered=variants["answered"],
         service_level_offered=variants["offered"],
@@ -148,6 +173,8 @@ def _queue(
         if sec(entry) <= at and (call_id not in exits or sec(exits[call_id]) > at)
     ]
     out["calls_waiting"] = len(waiting)
+    out.update(_callbacks(mine, inside, first, at, callbacks, flow_outs, answered))
+    out.update(_ivr(mine, inside, first, at))
     out["oldest_wait_seconds"] = float(at - min(waiting)) if waiting else 0.0
 
     # --- agents
@@ -174,7 +201,8 @@ def _queue(
     out["occupancy"] = div(busy, busy + available)
 
     # --- tickets
-    out.update(_tickets(queue, events, at, first, qs))
+    calendar = settings.calendars[qs.calendar] if qs.calendar is not None else None
+    out.update(_tickets(queue, events, at, first, qs, calendar))
 
     # --- surveys
     surveys = [e for e in inside if isinstance(e, SurveyResponse)]
@@ -212,10 +240,142 @@ def _queue(
     return out
 
 
+def _callbacks(
+    mine: list[Event],
+    inside: list[Event],
+    first: int,
+    at: int,
+    callbacks: int,
+    flow_outs: int,
+    answered: int,
+) -> dict[str, Any]:
+    """Callbacks and transfers (docs/kpis.md): the first request and the first completion of
+    each call id are the callback's; a transfer without ``while_queued`` is of an answered call."""
+    requests: dict[str, CallCallbackRequested] = {}
+    completions: dict[str, CallCallbackCompleted] = {}
+    for e in sorted(mine, key=ts):
+        if isinstance(e, CallCallbackRequested):
+            requests.setdefault(e.call_id, e)
+        elif isinstance(e, CallCallbackCompleted):
+            completions.setdefault(e.call_id, e)
+    pending = sum(
+        1
+        for call_id, request in requests.items()
+        if sec(request) <= at and (call_id not in completions or sec(completions[call_id]) > at)
+    )
+    done = [c for c in completions.values() if first <= sec(c) <= at]
+    succeeded = [c for c in done if c.success]
+    timed = [ts(c) - ts(requests[c.call_id]) for c in succeeded if c.call_id in requests]
+    transfers = sum(1 for e in inside if isinstance(e, CallTransferred) and not e.while_queued)
+    return {
+        "callbacks_requested": callbacks,
+        "flow_outs": flow_outs,
+        "transfers": transfers,
+        "transfer_rate": div(transfers, answered),
+        "callback_attempts": sum(1 for e in inside if isinstance(e, CallCallbackAttempted)),
+        "callbacks_completed": len(done),
+        "callbacks_succeeded": len(succeeded),
+        "callback_success_rate": div(len(succeeded), len(done)),
+        "time_to_callback_seconds": div(sum(max(0.0, x) for x in timed), len(timed)),
+        "callbacks_pending": pending,
+    }
+
+
+def _ivr(mine: list[Event], inside: list[Event], first: int, at: int) -> dict[str, Any]:
+    """Self-service: each pass's exit counted in its second once its time is known (reported,
+    or exit - entry)."""
+    entries = {e.call_id: e for e in mine if isinstance(e, IvrEntered)}
+    exits = {e.call_id: e for e in mine if isinstance(e, IvrExited)}
+    outcomes = {"self_served": 0, "to_queue": 0, "abandoned": 0, "error": 0}
+    total = 0.0
+    for call_id, exit_event in exits.items():
+        if not first <= sec(exit_event) <= at:
+            continue
+        if exit_event.ivr_seconds is not None:
+            seconds = exit_event.ivr_seconds
+        elif call_id in entries:
+            seconds = max(0.0, ts(exit_event) - ts(entries[call_id]))
+        else:
+            continue
+        outcomes[exit_event.outcome] += 1
+        total += seconds
+    ended = sum(outcomes.values())
+    active = sum(
+        1
+        for call_id, entry in entries.items()
+        if sec(entry) <= at and (call_id not in exits or sec(exits[call_id]) > at)
+    )
+    return {
+        "ivr_entered": sum(1 for e in inside if isinstance(e, IvrEntered)),
+        "ivr_self_served": outcomes["self_served"],
+        "ivr_to_queue": outcomes["to_queue"],
+        "ivr_abandoned": outcomes["abandoned"],
+        "ivr_errors": outcomes["error"],
+        "ivr_containment_rate": div(
+            outcomes["self_served"], outcomes["self_served"] + outcomes["to_queue"]
+        ),
+        "ivr_abandon_rate": div(outcomes["abandoned"], ended),
+        "ivr_seconds": div(total, ended),
+        "ivr_active": active,
+    }
+
+
 UNSOLVED = {"new", "open", "pending", "hold"}
+_MINUTES: dict[tuple[int, int], bool] = {}
 
 
-def _tickets(queue: str, events: list[Event], at: int, first: int, qs: Any) -> dict[str, Any]:
+def _working_minute(calendar: Calendar, minute: int) -> bool:
+    """Is the UTC minute ``minute`` working time? Its local wall-clock time, read in the zone,
+    within a range of its local weekday, on a day that is not a holiday. Every range boundary
+    is a whole local minute, and zones' offsets are whole minutes, so a minute is all in or out.
+    """
+    key = (id(calendar), minute)
+    found = _MINUTES.get(key)
+    if found is None:
+        local = datetime.fromtimestamp(minute * 60, UTC).astimezone(ZoneInfo(calendar.timezone))
+        hm = local.hour * 60 + local.minute
+        found = local.date().isoformat() not in calendar.holidays and any(
+            int(r[0:2]) * 60 + int(r[3:5]) <= hm < int(r[6:8]) * 60 + int(r[9:11])
+            for r in calendar.hours.get(WEEKDAYS[local.weekday()], [])
+        )
+        _MINUTES[key] = found
+    return found
+
+
+def _working(calendar: Calendar | None, a: float, b: float) -> float:
+    if b <= a:
+        return 0.0
+    if calendar is None:
+        return b - a
+    total = 0.0
+    for minute in range(math.floor(a / 60), math.ceil(b / 60)):
+        if _working_minute(calendar, minute):
+            total += min(b, minute * 60 + 60) - max(a, minute * 60)
+    return total
+
+
+def _sla_clock(
+    created: float,
+    statuses: list[tuple[float, str | None]],
+    at: int,
+    paused: set[str],
+    calendar: Calendar | None,
+) -> float:
+    """Working time from creation to instant ``at`` while the status is not paused (``new``
+    until the first change)."""
+    cuts = sorted({created, float(at), *(t for t, _ in statuses if created < t < at)})
+    total = 0.0
+    for start, end in itertools.pairwise(cuts):
+        before = [s for t, s in statuses if t <= start]
+        status = before[-1] if before else "new"
+        if status not in paused:
+            total += _working(calendar, start, end)
+    return total
+
+
+def _tickets(
+    queue: str, events: list[Event], at: int, first: int, qs: Any, calendar: Calendar | None
+) -> dict[str, Any]:
     by_ticket: dict[str, list[Event]] = defaultdict(list)
     for e in events:
         ticket_id = getattr(e, "ticket_id", None)
@@ -226,6 +386,7 @@ def _tickets(queue: str, events: list[Event], at: int, first: int, qs: Any) -> d
     by_age = {"lt_24h": 0, "24h_48h": 0, "gt_48h": 0}
     oldest = 0.0
     created_n = solved_n = reopened_n = replies_n = 0
+    reply_breached = reply_risk = resolve_breached = resolve_risk = 0
     reply_sum = 0.0
     for ticket_events in by_ticket.values():
         ticket_events.sort(key=lambda e: (ts(e), e.id))
@@ -278,6 +439,20 @@ def _tickets(queue: str, events: list[Event], at: int, first: int, qs: Any) -> d
         if status not in UNSOLVED:
             continue
         backlog += 1
+        clock = _sla_clock(ts(created), statuses, at, set(qs.paused_statuses), calendar)
+        ratio = qs.sla_warning_ratio
+        reply_hours = qs.first_reply_hours.get(created.priority, qs.first_reply_hours.get("normal"))
+        if not (replies and sec(replies[0]) <= at) and reply_hours is not None:
+            reply_breached += clock >= reply_hours * 3600
+            reply_risk += ratio * reply_hours * 3600 <= clock < reply_hours * 3600
+        resolve_hours = qs.sla_hours.get(created.priority, qs.sla_hours.get("normal"))
+        if created.due_at is not None:
+            due_at = created.due_at.timestamp()
+            resolve_breached += due_at <= at
+            resolve_risk += due_at > at and at - ts(created) >= ratio * (due_at - ts(created))
+        elif resolve_hours is not None:
+            resolve_breached += clock >= resolve_hours * 3600
+            resolve_risk += ratio * resolve_hours * 3600 <= clock < resolve_hours * 3600
         by_priority[created.priority] = by_priority.get(created.priority, 0) + 1
         age = float(at - sec(created))
         oldest = max(oldest, age)
@@ -298,6 +473,10 @@ def _tickets(queue: str, events: list[Event], at: int, first: int, qs: Any) -> d
         "oldest_ticket_age_seconds": oldest,
         "tickets_past_sla": past,
         "tickets_at_risk": risk,
+        "first_reply_sla_breached": reply_breached,
+        "first_reply_sla_at_risk": reply_risk,
+        "resolution_sla_breached": resolve_breached,
+        "resolution_sla_at_risk": resolve_risk,
         "tickets_created": created_n,
         "tickets_solved": solved_n,
         "tickets_reopened": reopened_n,

@@ -83,6 +83,82 @@ def test_bad_enum_in_a_queue_override(tmp_path: Path) -> None:
     assert info.value.path == "engine.queues.billing.sl_variant"
 
 
+def test_callback_and_flow_out_choices_default_and_are_checked(tmp_path: Path) -> None:
+    defaults = load_config(None).engine
+    assert defaults.for_queue("q").sl_callbacks == "excluded"
+    assert defaults.for_queue("q").sl_flow_outs == "excluded"
+    assert defaults.max_open_callback_seconds == 48 * 3600
+    path = write(
+        tmp_path,
+        "engine:\n  max_open_callback_seconds: 600\n  queues:\n    sales-*:\n"
+        "      sl_callbacks: against\n",
+    )
+    engine = load_config(path).engine
+    assert engine.for_queue("sales-emea").sl_callbacks == "against"
+    assert engine.for_queue("sales-emea").sl_flow_outs == "excluded"
+    assert engine.max_open_callback_seconds == 600
+    path = write(tmp_path, "engine:\n  queues:\n    billing:\n\n      sl_flow_outs: ignored\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert (info.value.line, info.value.path) == (5, "engine.queues.billing.sl_flow_outs")
+    assert str(path) in str(info.value)
+
+
+CALENDARS = """engine:
+  calendars:
+    office:
+      timezone: Europe/Berlin
+      hours:
+        mon: ["09:00-12:00", "13:00-17:00"]
+        sat: ["10:00-14:00"]
+      holidays: ["2026-12-25"]
+  queues:
+    support-*:
+      calendar: office
+      paused_statuses: [pending, hold]
+      sla_warning_ratio: 0.75
+"""
+
+
+def test_calendars_are_read_and_assigned_by_pattern(tmp_path: Path) -> None:
+    engine = load_config(write(tmp_path, CALENDARS)).engine
+    assert engine.calendars["office"].hours["sat"] == ["10:00-14:00"]
+    support = engine.for_queue("support-de")
+    assert (support.calendar, support.paused_statuses, support.sla_warning_ratio) == (
+        "office",
+        ["pending", "hold"],
+        0.75,
+    )
+    defaults = load_config(None).engine.for_queue("x")
+    assert (defaults.calendar, defaults.paused_statuses, defaults.sla_warning_ratio) == (
+        None,
+        ["pending"],
+        0.8,
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "line", "path"),
+    [
+        (("09:00-12:00", "9-12"), 6, "engine.calendars.office.hours.mon[0]"),
+        (("13:00-17:00", "17:00-13:00"), 6, "engine.calendars.office.hours.mon[1]"),
+        (("Europe/Berlin", "Europe/Atlantis"), 4, "engine.calendars.office.timezone"),
+        (("2026-12-25", "2026-13-45"), 8, "engine.calendars.office.holidays[0]"),
+        (("calendar: office", "calendar: shop"), 11, "engine.queues.support-*.calendar"),
+        (("sla_warning_ratio: 0.75", "sla_warning_ratio: 1.5"), 13, None),
+    ],
+)
+def test_a_bad_calendar_names_file_line_and_field(
+    tmp_path: Path, change: tuple[str, str], line: int, path: str | None
+) -> None:
+    config = write(tmp_path, CALENDARS.replace(*change))
+    with pytest.raises(ConfigError) as info:
+        load_config(config)
+    assert info.value.line == line, str(info.value)
+    assert info.value.path == (path or "engine.queues.support-*.sla_warning_ratio")
+    assert str(config) in str(info.value)
+
+
 def test_unknown_time_zone_and_bad_window(tmp_path: Path) -> None:
     path = write(tmp_path, "engine:\n  defaults:\n    timezone: Mars/Olympus\n")
     with pytest.raises(ConfigError, match=r":3: engine.defaults.timezone: unknown time zone"):

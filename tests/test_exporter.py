@@ -62,7 +62,7 @@ def test_a_restricted_scrape_builds_only_the_families_it_names() -> None:
         }
         assert got == expected, spec.name
     assert 'ccpulse_events_late_total{queue="q"} 0.0' in text
-    assert reads["states"] == 5  # one read per engine counter family
+    assert reads["states"] == 6  # one read per engine counter family
 
 
 def test_register_names_the_families_read_from_snapshots_and_nothing_else() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -105,15 +106,11 @@ def busiest(cluster: Cluster, exclude: set[int]) -> WorkerProcess:
     return max(candidates, key=lambda w: sum(w.port in ports for ports in owners.values()))
 
 
-@pytest.mark.parametrize("kill_at", [0.2, 0.5, 0.8], ids=["kill-early", "kill-mid", "kill-late"])
-def test_sigkill_and_sigterm_mid_stream_give_the_replay_kpis(
-    broker: Broker, tmp_path: Path, topic_prefix: str, kill_at: float
-) -> None:
-    config = cluster_config(tmp_path / "ccpulse.yaml", topic_prefix, snapshot_interval=3.0)
-    topics = setup_topics(broker, config)
-    events_file, lines = known_events(tmp_path, seed=31, seconds=3600)
-    cluster = Cluster(broker, tmp_path, f"{topic_prefix}-app", config)
-    cluster.start(3)
+def kill_then_stop(
+    cluster: Cluster,
+) -> tuple[dict[str, WorkerProcess], Callable[[], None], Background]:
+    """The victims (filled in as they fall), what SIGKILLs the busiest worker, and a background
+    task that SIGTERMs the busiest of the others (a graceful stop takes a while)."""
     victims: dict[str, WorkerProcess] = {}
 
     def crash() -> None:
@@ -124,7 +121,19 @@ def test_sigkill_and_sigterm_mid_stream_give_the_replay_kpis(
         victims["stopped"] = busiest(cluster, {victims["killed"].port})
         victims["stopped"].stop()
 
-    sigterm = Background(terminate)
+    return victims, crash, Background(terminate)
+
+
+@pytest.mark.parametrize("kill_at", [0.2, 0.5, 0.8], ids=["kill-early", "kill-mid", "kill-late"])
+def test_sigkill_and_sigterm_mid_stream_give_the_replay_kpis(
+    broker: Broker, tmp_path: Path, topic_prefix: str, kill_at: float
+) -> None:
+    config = cluster_config(tmp_path / "ccpulse.yaml", topic_prefix, snapshot_interval=3.0)
+    topics = setup_topics(broker, config)
+    events_file, lines = known_events(tmp_path, seed=31, seconds=3600)
+    cluster = Cluster(broker, tmp_path, f"{topic_prefix}-app", config)
+    cluster.start(3)
+    victims, crash, sigterm = kill_then_stop(cluster)
     try:
         with OwnershipWatch(cluster) as watch:
             produce_paced(

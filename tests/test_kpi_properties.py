@@ -24,10 +24,16 @@ from processors.events import (
     CallAbandoned,
     CallAnswered,
     CallBlocked,
+    CallCallbackAttempted,
+    CallCallbackCompleted,
+    CallCallbackRequested,
     CallEnded,
     CallEntered,
     CallExited,
+    CallTransferred,
     Event,
+    IvrEntered,
+    IvrExited,
     SurveyResponse,
     TicketClosed,
     TicketCreated,
@@ -37,7 +43,7 @@ from processors.events import (
     TicketSolved,
     TicketStatusChanged,
 )
-from processors.settings import EngineSettings, QueueSettings
+from processors.settings import Calendar, EngineSettings, QueueSettings
 from processors.state import decode_state, encode_state
 from tests.kpi_reference import reference
 
@@ -48,13 +54,50 @@ WINDOWS = ["5m", "15m", "1h", "today"]
 SETTINGS = EngineSettings(
     windows=WINDOWS,
     allowed_lateness_seconds=LATENESS,
-    defaults=QueueSettings(fcr_window_hours=0.25, sl_variant="offered"),
+    # Business hours around the span (Saturday 23:30 UTC on) and the three days of older tickets
+    # before it: ranges that open and close within the span, a holiday, weekend gaps.
+    calendars={
+        "london": Calendar(
+            timezone="Europe/London",
+            hours={
+                **{day: ["09:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")},
+                "sat": ["23:00-23:45", "23:50-24:00"],
+                "sun": ["00:00-00:05", "00:07-01:30"],
+            },
+            holidays=["2026-03-26"],
+        ),
+        "shifts": Calendar(
+            hours={
+                **{day: ["08:00-12:00"] for day in ("wed", "thu", "fri")},
+                "sat": ["23:40-24:00"],
+                "sun": ["00:00-00:03"],
+            }
+        ),
+    },
+    defaults=QueueSettings(
+        fcr_window_hours=0.25,
+        sl_variant="offered",
+        sl_flow_outs="against",
+        calendar="shifts",
+        first_reply_hours={"urgent": 0.01, "high": 0.05, "normal": 0.1, "low": 2},
+    ),
     queues={
         "q-london": QueueSettings(
-            timezone="Europe/London", sl_variant="answered", fcr_window_hours=0.1
+            timezone="Europe/London",
+            sl_variant="answered",
+            fcr_window_hours=0.1,
+            calendar="london",
+            first_reply_hours={"urgent": 0.05, "high": 0.1, "normal": 0.2, "low": 8},
+            sla_hours={"urgent": 0.15, "high": 0.3, "normal": 9, "low": 12},
+            paused_statuses=["pending", "hold"],
+            sla_warning_ratio=0.5,
         ),
         "q-kolkata": QueueSettings(
-            timezone="Asia/Kolkata", sl_threshold_seconds=30, short_abandon_seconds=3
+            timezone="Asia/Kolkata",
+            sl_threshold_seconds=30,
+            short_abandon_seconds=3,
+            sl_callbacks="against",
+            first_reply_hours={"urgent": 0.1, "high": 0.2, "normal": 0.3, "low": 30},
         ),
     },
 )
@@ -80,12 +123,45 @@ class History:
     def t(self, low: float, high: float) -> float:
         return round(self.rng.uniform(low, high), 3)
 
+    def ivr(self, queue: str, call_id: str, t: float) -> float:
+        """Maybe a pass through a self-service flow ending at ``t`` (before the call queues) or,
+        for a call that never queues, anywhere; returns when the pass ended."""
+        rng = self.rng
+        flow = rng.choice(["main", "billing-menu"])
+        start = t - rng.choice([0.0, 4.5, round(rng.uniform(1, 200), 3)])
+        if rng.random() < 0.9:  # else: an exit whose entry never arrives
+            self.events.append(
+                IvrEntered(id=self.id(), time=when(start), queue=queue, call_id=call_id, flow=flow)
+            )
+        if rng.random() < 0.15:
+            return t  # still in the flow
+        reported = None if rng.random() < 0.6 else round(t - start + rng.choice([0.0, 2.0]), 3)
+        self.events.append(
+            IvrExited(
+                id=self.id(),
+                time=when(t),
+                queue=queue,
+                call_id=call_id,
+                flow=flow,
+                outcome=rng.choice(
+                    ["self_served", "self_served", "to_queue", "abandoned", "error"]
+                ),
+                ivr_seconds=reported,
+            )
+        )
+        return t
+
     def call(self, queue: str) -> None:
         rng, t = self.rng, self.t(0, SPAN)
         call_id = f"call-{self.n}"
+        if rng.random() < 0.35:
+            self.ivr(queue, call_id, t)
         customer = f"cust-{rng.randrange(6)}" if rng.random() < 0.7 else None
         outcome = rng.choice(
-            ["answered", "answered", "abandoned", "exited", "waiting", "blocked", "orphan"]
+            [
+                *("answered", "answered", "abandoned", "exited", "waiting", "blocked", "orphan"),
+                *("callback", "flow_out"),
+            ]
         )
         if outcome == "blocked":
             self.events.append(
@@ -110,12 +186,33 @@ class History:
             "abandoned": CallAbandoned,
             "exited": CallExited,
             "orphan": CallAnswered,
+            "callback": CallCallbackRequested,
+            "flow_out": CallTransferred,
         }[outcome]
+        extra: dict[str, Any] = {"while_queued": True} if kind is CallTransferred else {}
         self.events.append(
             kind(
-                id=self.id(), time=when(exit_t), queue=queue, call_id=call_id, wait_seconds=reported
+                id=self.id(),
+                time=when(exit_t),
+                queue=queue,
+                call_id=call_id,
+                wait_seconds=reported,
+                **extra,
             )
         )
+        if kind is CallCallbackRequested:
+            self.callback(queue, call_id, exit_t)
+        if kind is CallAnswered and rng.random() < 0.3:
+            # An agent transfers the answered call: counted in `transfers`, not an exit.
+            self.events.append(
+                CallTransferred(
+                    id=self.id(),
+                    time=when(exit_t + self.t(0, 400)),
+                    queue=queue,
+                    call_id=call_id,
+                    to_queue=rng.choice(QUEUES),
+                )
+            )
         if kind is CallAnswered and rng.random() < 0.6:
             talk = round(rng.uniform(10, 300), 3)
             self.events.append(
@@ -127,6 +224,33 @@ class History:
                     talk_seconds=talk,
                     hold_seconds=rng.choice([0.0, 12.5]),
                     wrapup_seconds=5.0,
+                )
+            )
+
+    def callback(self, queue: str, call_id: str, requested: float) -> None:
+        """Tries after a callback request, and maybe its completion; either may come before the
+        request in arrival order (close in time) or much later (still pending at times)."""
+        rng, t = self.rng, requested
+        for _ in range(rng.randrange(0, 3)):
+            t += rng.choice([0.0, self.t(0, 30), self.t(30, 900)])
+            self.events.append(
+                CallCallbackAttempted(
+                    id=self.id(),
+                    time=when(t),
+                    queue=queue,
+                    call_id=call_id,
+                    outcome=rng.choice(["connected", "no_answer", "busy"]),
+                )
+            )
+        if rng.random() < 0.75:
+            t += rng.choice([0.0, self.t(0, 20), self.t(20, 1200)])
+            self.events.append(
+                CallCallbackCompleted(
+                    id=self.id(),
+                    time=when(t),
+                    queue=queue,
+                    call_id=call_id,
+                    success=rng.random() < 0.7,
                 )
             )
 
@@ -174,7 +298,10 @@ class History:
         for _ in range(rng.randrange(0, 6)):
             t += self.t(1, 600)
             step = rng.choice(
-                ["reply", "reply", "customer", "private", "pending", "solved", "reopened", "closed"]
+                [
+                    *("reply", "reply", "customer", "private", "pending", "solved"),
+                    *("reopened", "closed", "hold", "open"),
+                ]
             )
             common = {"id": self.id(), "time": when(t), "queue": queue, "ticket_id": ticket_id}
             if step == "reply":
@@ -183,8 +310,8 @@ class History:
                 self.events.append(TicketReplied(**common, author="customer"))
             elif step == "private":
                 self.events.append(TicketReplied(**common, author="agent", public=False))
-            elif step == "pending":
-                self.events.append(TicketStatusChanged(**common, status="pending"))
+            elif step in ("pending", "hold", "open"):
+                self.events.append(TicketStatusChanged(**common, status=step))
             elif step == "solved":
                 self.events.append(TicketSolved(**common))
             elif step == "reopened":

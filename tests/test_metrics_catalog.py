@@ -16,8 +16,9 @@ from processors.engine import KpiEngine
 from streams.alerting.config import NotifyConfig
 from streams.alerting.dispatch import Dispatcher
 from streams.alerting.runtime import AlertRuntime
-from streams.config import Config
+from streams.config import Config, MetricsConfig
 from streams.ingest.metrics import IngestMetrics
+from streams.views.agent_metrics import AgentCollector
 from streams.views.metrics import KpiCollector, PipelineMetrics
 from streams.views.metrics_catalog import ALL_METRICS
 from streams.views.wallboard.feed import WallboardFeed
@@ -34,6 +35,8 @@ def registered() -> dict[str, tuple[str, str]]:
     AlertRuntime(runtime, None, None, None, worker)
     WallboardFeed(lambda: None, 1, worker)  # type: ignore[arg-type, return-value]
     IngestMetrics(ingest)
+    per_agent = Config(metrics=MetricsConfig(per_agent=True))  # every agent family
+    worker.register(AgentCollector(types.SimpleNamespace(config=per_agent, engine=engine)))
     found: dict[str, tuple[str, str]] = {}
     for registry in (worker, ingest):
         for family in registry.collect():

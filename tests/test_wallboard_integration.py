@@ -204,3 +204,193 @@ _TILE_VALUES = (
     "t => t.closest('section').dataset.queue + '/' + t.dataset.tile + '=' + "
     "t.querySelector('.value').textContent)"
 )
+
+
+# -- 3. the queue view, the clock, no overflow, TV mode ----------------------------------------
+
+SIZES = [(1280, 720), (1920, 1080), (3840, 2160)]
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "img"
+"""Where ``CCPULSE_SCREENSHOTS=docs`` writes the README's pictures (else test-output/)."""
+
+_OVERFLOWING = """() => Array.from(document.querySelectorAll(
+    '.tile, .tile .value, .tile .label, .tile .sub, .tile .mark, .summary-item'))
+  .filter(n => n.offsetParent !== null && n.scrollWidth > n.clientWidth)
+  .map(n => (n.closest('section') || {dataset: {}}).dataset.queue + ' ' + n.className + ' '
+    + JSON.stringify(n.textContent) + ' ' + n.scrollWidth + '>' + n.clientWidth)"""
+
+
+def _picture(output_dir: Path, name: str) -> Path:
+    import os
+
+    return (SCREENSHOTS if os.environ.get("CCPULSE_SCREENSHOTS") == "docs" else output_dir) / name
+
+
+def test_queue_view_clock_overflow_and_tv_mode(stack: Stack, output_dir: Path) -> None:
+    require_binary(CHROMIUM, "chromium")
+    from playwright.sync_api import sync_playwright
+
+    assert stack.worker is not None
+    queues = simulator_queues()
+    queue = queues[0]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1920, "height": 1080})
+            page.goto(stack.worker.url + "/")
+            for name in queues:
+                page.wait_for_selector(f'section.queue[data-queue="{name}"] .tile[data-colour]')
+
+            # The clock is the wall clock, not the simulator's event time (5x ahead), which is
+            # shown apart as "data as of".
+            shown = page.locator("#clock").inner_text()
+            wall = page.evaluate(
+                "new Date().getHours() * 3600 + new Date().getMinutes() * 60 "
+                "+ new Date().getSeconds()"
+            )
+            hours, minutes, seconds = (int(part) for part in shown.split(":"))
+            assert abs((hours * 3600 + minutes * 60 + seconds) - wall) % 86_400 <= 2, shown
+            page.wait_for_selector("#data-as-of:not([hidden])")
+            assert page.locator("#data-as-of").inner_text().startswith("data as of ")
+
+            # States are told apart without colour: every coloured tile carries a word.
+            marks = page.locator(".tile[data-colour=red] .mark, .tile[data-colour=green] .mark")
+            assert marks.count() > 0
+            assert all(
+                marks.nth(i).inner_text().split()[-1] in ("OK", "ALERT")
+                for i in range(marks.count())
+            )
+
+            # The queue whose alert fires flashes, and says so in words.
+            alerting = f'section.queue.alerting[data-queue="{queue}"]'
+            page.wait_for_selector(alerting, timeout=60_000)
+            assert "ALERT" in page.locator(f"{alerting} .alert-mark").inner_text()
+            # Exactly the queues the alert strip names flash (read in one go: no race).
+            flashing, named = page.evaluate(
+                "() => [Array.from(document.querySelectorAll('section.queue.alerting'))"
+                ".map(c => c.dataset.queue).sort(), Array.from(new Set(Array.from("
+                "document.querySelectorAll('#alert-list li')).map(l => l.dataset.queue))).sort()]"
+            )
+            assert flashing == named and queue in flashing
+
+            # No tile overflows at any of the three sizes.
+            for width, height in SIZES:
+                page.set_viewport_size({"width": width, "height": height})
+                page.wait_for_timeout(400)  # the resize observer refits on the next frame
+                overflowing = page.evaluate(_OVERFLOWING)
+                assert not overflowing, f"{width}x{height}: {overflowing}"
+            page.set_viewport_size({"width": 1920, "height": 1080})
+
+            # A click on a card opens its queue: waiting calls and agents.
+            page.click(f'section.queue[data-queue="{queue}"]')
+            page.wait_for_selector("#detail:not([hidden])")
+            assert page.url.endswith(f"#queue={queue}")
+            assert page.locator("#queues").is_hidden()
+            page.wait_for_selector("#agents tbody tr[data-agent]", timeout=30_000)
+            page.wait_for_selector("#waiting tbody tr[data-call]", timeout=60_000)
+            waiting = page.locator("#waiting tbody tr[data-call]")
+            caller = waiting.first.locator("td").nth(2).inner_text()
+            assert caller == "\u2013" or caller.startswith("*"), caller  # masked by default
+            assert page.locator("#detail-card .tile").count() == len(TILES)
+
+            # Time in state ticks without a new document.
+            cell = page.locator("#agents tbody tr[data-agent] td.in-state").first
+            agent = page.locator("#agents tbody tr[data-agent]").first.get_attribute("data-agent")
+            before = cell.inner_text()
+            page.wait_for_function(
+                "([agent, before]) => { const c = document.querySelector("
+                '`#agents tr[data-agent="${agent}"] td.in-state`);'
+                " return c && c.textContent !== before; }",
+                arg=[agent, before],
+                timeout=10_000,
+            )
+
+            # Sortable: by agent name, then the other way round.
+            page.click('#agents th[data-sort="agent"]')
+            names = page.eval_on_selector_all(
+                "#agents tbody tr[data-agent]", "rows => rows.map(r => r.dataset.agent)"
+            )
+            assert names == sorted(names)
+            page.click('#agents th[data-sort="agent"]')
+            names = page.eval_on_selector_all(
+                "#agents tbody tr[data-agent]", "rows => rows.map(r => r.dataset.agent)"
+            )
+            assert names == sorted(names, reverse=True)
+            page.wait_for_selector("#abandoned tbody tr[data-call]", timeout=60_000)
+            for width, height in SIZES:
+                page.set_viewport_size({"width": width, "height": height})
+                page.wait_for_timeout(400)
+                overflowing = page.evaluate(_OVERFLOWING)
+                assert not overflowing, f"queue view {width}x{height}: {overflowing}"
+            page.set_viewport_size({"width": 1920, "height": 1080})
+            page.wait_for_timeout(400)
+            page.screenshot(path=str(_picture(output_dir, "wallboard-queue.png")), full_page=True)
+
+            # And back.
+            page.click("#back")
+            page.wait_for_selector("#queues:not([hidden])")
+            assert page.locator("#detail").is_hidden()
+
+            # TV mode: one group at a time (each pattern a group), rotating.
+            first = queues[0]
+            others = [name for name in queues if name.startswith("s")]
+            assert others and not first.startswith("s")
+            page.goto(f"{stack.worker.url}/?queues={first},s*&rotate=2s")
+            page.wait_for_selector(f'section.queue[data-queue="{first}"]')
+            assert page.locator("section.queue").count() == 1
+            page.wait_for_selector(f'section.queue[data-queue="{others[0]}"]', timeout=10_000)
+            assert page.locator("section.queue").count() == len(others)
+            assert page.locator(f'section.queue[data-queue="{first}"]').count() == 0
+            page.wait_for_selector(f'section.queue[data-queue="{first}"]', timeout=10_000)
+            page.goto(f"{stack.worker.url}/?queues=*&rotate=600s")
+            page.wait_for_selector(f'section.queue[data-queue="{queues[-1]}"] .tile[data-colour]')
+            assert page.locator(".legend").is_hidden()
+            page.wait_for_timeout(400)
+            page.screenshot(path=str(_picture(output_dir, "wallboard-tv.png")))
+            page.goto(f"{stack.worker.url}/")
+            page.wait_for_selector("#summary:not([hidden])")
+            total = page.locator("#summary .summary-item").first.locator(".value").inner_text()
+            assert total == str(len(queues))
+
+            # A phone.
+            page.set_viewport_size({"width": 390, "height": 844})
+            page.wait_for_timeout(400)
+            assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+            assert not page.evaluate(_OVERFLOWING)
+        finally:
+            browser.close()
+
+
+def test_drilldown_api_and_agent_series(stack: Stack) -> None:
+    assert stack.worker is not None
+    queue = simulator_queues()[0]
+
+    def get(path: str) -> tuple[int, Any]:
+        try:
+            with urllib.request.urlopen(stack.worker.url + path, timeout=10) as response:
+                body = response.read()
+                kind = response.headers.get("Content-Type", "")
+                return response.status, json.loads(body) if "json" in kind else body.decode()
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    status, body = get(f"/api/queues/{queue}")
+    assert status == 200
+    assert body["queue"] == queue and body["caller_numbers"] == "masked"
+    assert body["agents"] and body["abandoned"]
+    assert len(body["abandoned"]) <= body["length"] == 20
+    for call in body["abandoned"]:
+        assert call["caller"] is None or call["caller"][:-4].strip("*") == ""
+    assert [w["position"] for w in body["waiting"]] == list(range(1, len(body["waiting"]) + 1))
+    status, agents = get(f"/api/agents?queue={queue}")
+    assert status == 200
+    assert {a["agent"] for a in agents["agents"]} == {a["agent"] for a in body["agents"]}
+    assert all(a["queues"] == [queue] for a in agents["agents"])
+    assert get("/api/queues/no-such-queue")[0] == 404
+    assert get("/api/agents?queue=no-such-queue")[0] == 404
+    status, metrics = get("/metrics")
+    abandoned = [
+        line for line in metrics.splitlines() if line.startswith("ccpulse_queue_abandoned_call{")
+    ]
+    assert any(f'queue="{queue}"' in line for line in abandoned), abandoned[:3]
+    assert "ccpulse_queue_agents_paused" in metrics
+    assert "ccpulse_agent_state{" not in metrics  # metrics.per_agent is off by default

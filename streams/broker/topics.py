@@ -14,6 +14,7 @@ __all__ = [
     "TopicSpec",
     "changelog_topic",
     "ensure_topics",
+    "intervals_spec",
     "list_topics",
     "state_partitions",
     "topic_specs",
@@ -28,12 +29,23 @@ class TopicSpec:
     name: str
     partitions: int
     replication_factor: int = 1
+    configs: tuple[tuple[str, str], ...] = ()
+    """Topic-level settings, e.g. ``cleanup.policy=compact``."""
+
+
+def intervals_spec(topics: TopicsConfig) -> TopicSpec:
+    """``ccpulse.intervals``: one record per queue and closed interval, republished with the
+    same key when a late event changes it, so compacted (never deleted by time: a warehouse
+    sink may read it from the start). Low volume: one partition."""
+    return TopicSpec(
+        topics.intervals, 1, topics.replication_factor, (("cleanup.policy", "compact"),)
+    )
 
 
 def topic_specs(topics: TopicsConfig, partitions: int | None = None) -> list[TopicSpec]:
-    """The four topics. Telephony and ticketing share a partition count: both are keyed by queue
-    and one worker owns each queue's whole state. Alerts and dead letters are low-volume and
-    need no parallelism; one partition keeps them in order."""
+    """The five topics. Telephony and ticketing share a partition count: both are keyed by queue
+    and one worker owns each queue's whole state. Alerts, dead letters and intervals are
+    low-volume and need no parallelism; one partition keeps them in order."""
     count = partitions or topics.partitions
     rf = topics.replication_factor
     return [
@@ -41,6 +53,7 @@ def topic_specs(topics: TopicsConfig, partitions: int | None = None) -> list[Top
         TopicSpec(topics.ticketing, count, rf),
         TopicSpec(topics.alerts, 1, rf),
         TopicSpec(topics.deadletter, 1, rf),
+        intervals_spec(topics),
     ]
 
 
@@ -58,7 +71,15 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec], **client: Any) -> list
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(
-                    [NewTopic(s.name, s.partitions, s.replication_factor) for s in missing]
+                    [
+                        NewTopic(
+                            s.name,
+                            s.partitions,
+                            s.replication_factor,
+                            topic_configs=dict(s.configs),
+                        )
+                        for s in missing
+                    ]
                 )
         return [spec.name for spec in missing]
     finally:

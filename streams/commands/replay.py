@@ -88,9 +88,16 @@ _COLUMNS = (
     "blocked_rate",
     "asa_seconds",
     "service_level",
+    "ivr_containment_rate",
+    "callbacks_requested",
+    "flow_outs",
+    "transfer_rate",
     "calls_waiting",
     "oldest_wait_seconds",
+    "callbacks_pending",
+    "callback_success_rate",
     "backlog",
+    "resolution_sla_breached",
 )
 """The KPIs of the readable table (``--json`` prints them all); headings and units from the
 KPI registry (processors/kpis.py)."""

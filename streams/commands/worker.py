@@ -122,6 +122,11 @@ def with_state_partitions(config: Config) -> Config:
                 raise
             log(logger, "broker not answering yet", logging.WARNING, error=str(error)[:200])
             time.sleep(2.0)
+    if config.topics.intervals not in existing:
+        # Compacted, as Kafka's auto-creation would not make it (streams/worker/intervals.py).
+        from streams.broker.topics import ensure_topics, intervals_spec
+
+        ensure_topics(bootstrap, [intervals_spec(config.topics)], **client)
     partitions = state_partitions(config.topics, config.worker.app_id, existing)
     if partitions == config.topics.partitions:
         return config

@@ -16,6 +16,7 @@ documentation of queue_log events (Asterisk "Queue Logs" reference):
 | ADDMEMBER, AGENTLOGIN, UNPAUSE, UNPAUSEALL | - | agent.state available |
 | REMOVEMEMBER, AGENTLOGOFF | - | agent.state logged_out |
 | PAUSE, PAUSEALL | reason | agent.state not_ready |
+| RINGNOANSWER | ringtime (ms) | call.missed (the agent rang and did not answer) |
 
 A transferred call is not followed by COMPLETECALLER / COMPLETEAGENT (the transfer ends the
 queue call), so the transfer line also ends the agent's work on it (``call.ended``, talk =
@@ -31,7 +32,7 @@ next line exactly as an uninterrupted run would.
 
 Asterisk's "holdtime" is the time the caller waited in the queue, not time on hold, so a
 ``call.ended`` from queue_log has hold 0; queue_log records no after-call work, so wrap-up is 0.
-Lines with no KPI meaning (RINGNOANSWER, QUEUESTART, CONFIGRELOAD, anything on queue NONE) are
+Lines with no KPI meaning (RINGCANCELED, QUEUESTART, CONFIGRELOAD, anything on queue NONE) are
 read and produce nothing. Every event's id is derived from the line itself, so a line read twice
 (a restarted follower) is a duplicate the engine ignores.
 """
@@ -50,6 +51,7 @@ from processors.events import (
     CallEnded,
     CallEntered,
     CallExited,
+    CallMissed,
     CallTransferred,
     Event,
 )
@@ -70,7 +72,7 @@ _AGENT_STATES = {
     "PAUSEALL": "not_ready",
 }
 _TRANSFERS = {"TRANSFER", "BLINDTRANSFER", "ATTENDEDTRANSFER"}
-_SILENT = {"RINGNOANSWER", "RINGCANCELED", "QUEUESTART", "CONFIGRELOAD", "SYSCOMPAT", "INFO", "DID"}
+_SILENT = {"RINGCANCELED", "QUEUESTART", "CONFIGRELOAD", "SYSCOMPAT", "INFO", "DID"}
 
 
 def _seconds(data: list[str], index: int, what: str) -> float:
@@ -131,6 +133,12 @@ def parse_queue_log_line(
                     wait_seconds=_seconds(data, index, "waittime"),
                 )
             ]  # type: ignore[arg-type]
+        if kind == "RINGNOANSWER":
+            name = _agent(agent)
+            if name is None:
+                return []  # rang nobody we can name: nothing to count
+            ring = float(data[0]) / 1000.0 if data and data[0].isdigit() else None
+            return [CallMissed(**base, call_id=callid, agent=name, ring_seconds=ring)]
         if kind in _BLOCKED:
             return [CallBlocked(**base, call_id=callid, reason=_BLOCKED[kind])]  # type: ignore[arg-type]
         if kind in ("COMPLETECALLER", "COMPLETEAGENT"):

@@ -17,6 +17,7 @@ import faust
 import msgspec
 from msgspec import Meta, Struct
 
+from streams.views.access import access_of
 from streams.views.request_body import read_body, too_large
 from streams.views.worker_view import WorkerView
 
@@ -54,7 +55,22 @@ def register_alert_views(app: faust.App, runtime: WorkerView) -> None:
     token = runtime.config.worker.api_token
     limit = runtime.config.worker.max_body_bytes
 
-    def refuse(view: faust.web.View, request: faust.web.Request) -> faust.web.Response | None:
+    access = access_of(runtime)
+
+    def refuse(
+        view: faust.web.View, request: faust.web.Request, action: str, queue: str | None
+    ) -> faust.web.Response | None:
+        """None if the request may ``action`` on ``queue`` (None: on some queue; checked
+        before the body is read, the queue once it is)."""
+        if access.enabled:
+            grant = access.grant(request)
+            if grant is None:
+                return access.refused(view, request, "missing or wrong bearer token")
+            if queue is None and (action in grant.actions or "admin" in grant.actions):
+                return None
+            if queue is None or not grant.may(action, queue):
+                return access.refused(view, request, f"{grant.name} may not {action} here", 403)
+            return None
         if authorized(request.headers.get("Authorization"), token):
             return None
         reason = (
@@ -68,6 +84,9 @@ def register_alert_views(app: faust.App, runtime: WorkerView) -> None:
 
     @app.page("/api/alerts")
     async def list_alerts(self: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        grant = access.grant(request)
+        if grant is None:
+            return access.refused(self, request, "missing or wrong bearer token")
         alerts = runtime.alerts
         document = {
             "at": runtime.clock(),
@@ -75,15 +94,17 @@ def register_alert_views(app: faust.App, runtime: WorkerView) -> None:
             "ready": bool(runtime.ready and alerts.ready),
             "last_evaluation": alerts.last_evaluation,
             "held_behind_events": alerts.held_behind,
-            "alerts": alerts.active(),
-            "silences": msgspec.to_builtins(alerts.silences()),
+            "alerts": [a for a in alerts.active() if grant.may("read", str(a["queue"]))],
+            "silences": msgspec.to_builtins(
+                [s for s in alerts.silences() if grant.may("read", s.queue)]
+            ),
         }
         return self.bytes(msgspec.json.encode(document), content_type="application/json")
 
     @app.page("/api/alerts/ack")
     class Ack(faust.web.View):
         async def post(self, request: faust.web.Request) -> faust.web.Response:
-            refused = refuse(self, request)
+            refused = refuse(self, request, "ack", None)  # before the body is read
             if refused is not None:
                 return refused
             raw = await read_body(request, limit)
@@ -93,6 +114,12 @@ def register_alert_views(app: faust.App, runtime: WorkerView) -> None:
                 body = msgspec.json.decode(raw, type=AckRequest)
             except msgspec.DecodeError as exc:
                 return _bad_request(self, exc)
+            if access.enabled:  # the alert's queue
+                active = runtime.alerts.active()
+                queues = [a["queue"] for a in active if a["fingerprint"] == body.fingerprint]
+                refused = refuse(self, request, "ack", queues[0]) if queues else None
+                if refused is not None:
+                    return refused
             alert = runtime.alerts.acknowledge(body.fingerprint, body.by, body.comment)
             if alert is None:
                 return self.json(
@@ -103,11 +130,16 @@ def register_alert_views(app: faust.App, runtime: WorkerView) -> None:
     @app.page("/api/silences")
     class Silences(faust.web.View):
         async def get(self, request: faust.web.Request) -> faust.web.Response:
-            silences = msgspec.to_builtins(runtime.alerts.silences())
+            grant = access.grant(request)
+            if grant is None:
+                return access.refused(self, request, "missing or wrong bearer token")
+            silences = msgspec.to_builtins(
+                [s for s in runtime.alerts.silences() if grant.may("read", s.queue)]
+            )
             return self.json({"silences": silences, "at": time.time()})
 
         async def post(self, request: faust.web.Request) -> faust.web.Response:
-            refused = refuse(self, request)
+            refused = refuse(self, request, "silence", None)  # before the body is read
             if refused is not None:
                 return refused
             raw = await read_body(request, limit)
@@ -117,6 +149,9 @@ def register_alert_views(app: faust.App, runtime: WorkerView) -> None:
                 body = msgspec.json.decode(raw, type=SilenceRequest)
             except msgspec.DecodeError as exc:
                 return _bad_request(self, exc)
+            refused = refuse(self, request, "silence", body.queue) if access.enabled else None
+            if refused is not None:
+                return refused
             silence, covered = runtime.alerts.silence(
                 body.rule, body.queue, body.duration_seconds, body.by, body.comment
             )

@@ -123,6 +123,15 @@ _STATE_COUNTERS: tuple[tuple[MetricSpec, str], ...] = (
         ),
         "lost_calls",
     ),
+    (
+        MetricSpec(
+            "ccpulse_callbacks_lost",
+            "counter",
+            "Callbacks requested and never completed within the limit.",
+            ("queue",),
+        ),
+        "lost_callbacks",
+    ),
 )
 STATE_COUNTER_METRICS: tuple[MetricSpec, ...] = tuple(spec for spec, _ in _STATE_COUNTERS)
 KPI_METRICS: tuple[MetricSpec, ...] = (

@@ -17,6 +17,7 @@ from streams.alerting.dispatch import NOTIFY_METRICS
 from streams.alerting.runtime import ALERT_METRICS
 from streams.ingest.metrics import INGEST_METRICS
 from streams.metric_spec import MetricSpec
+from streams.views.agent_metrics import AGENT_METRICS
 from streams.views.metrics import (
     LIVE_DICT_METRICS,
     LIVE_METRICS,
@@ -28,6 +29,7 @@ from streams.views.metrics import (
 from streams.views.wallboard.feed import WEB_METRICS
 
 __all__ = [
+    "AGENT_METRICS",
     "ALERT_METRICS",
     "ALL_METRICS",
     "INGEST_METRICS",
@@ -47,6 +49,7 @@ OPERATIONAL_METRICS: tuple[MetricSpec, ...] = PIPELINE_METRICS + STATE_COUNTER_M
 
 ALL_METRICS: tuple[MetricSpec, ...] = (
     (LIVE_METRICS + LIVE_DICT_METRICS + WINDOW_METRICS + STAFFING_METRICS + OPERATIONAL_METRICS)
+    + AGENT_METRICS
     + INGEST_METRICS
     + NOTIFY_METRICS
     + ALERT_METRICS

@@ -17,6 +17,7 @@ import faust
 import msgspec
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from streams.views.access import access_of
 from streams.views.worker_view import WorkerView
 
 __all__ = ["kpis_document", "register_views"]
@@ -41,9 +42,12 @@ def kpis_document(runtime: WorkerView, snapshots: dict[str, Any] | None = None) 
 
 def register_views(app: faust.App, runtime: WorkerView) -> None:
     content_type, _, charset = CONTENT_TYPE_LATEST.partition("; charset=")
+    access = access_of(runtime)
 
     @app.page("/metrics")
     async def metrics(self: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        if not access.metrics_allowed(request):
+            return access.refused(self, request, "missing or wrong metrics token")
         # ``?name[]=family`` restricts the page to those families, as prometheus_client's own
         # handlers do: a probe or a federation of a few series skips rendering the rest.
         names = request.query.getall("name[]", [])
@@ -60,7 +64,11 @@ def register_views(app: faust.App, runtime: WorkerView) -> None:
 
     @app.page("/api/kpis")
     async def kpis(self: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        grant = access.grant(request)
+        if grant is None:
+            return access.refused(self, request, "missing or wrong bearer token")
         snapshots = await runtime.fresh_snapshots()
+        snapshots = {q: snapshots[q] for q in grant.readable(snapshots)}
         return self.bytes(
             msgspec.json.encode(kpis_document(runtime, snapshots)), content_type="application/json"
         )
@@ -81,6 +89,13 @@ def register_views(app: faust.App, runtime: WorkerView) -> None:
     from streams.views.staffing import register_staffing_view
 
     register_staffing_view(app, runtime)
+    # GET /api/queues/{queue} and /api/agents?queue=Q: the drill-down (streams/views/queues.py).
+    from streams.views.queues import register_queue_views
+
+    register_queue_views(app, runtime)
     from streams.views.wallboard import register_wallboard
 
     register_wallboard(app, runtime)
+    from streams.views.intervals import register_interval_views
+
+    register_interval_views(app, runtime)

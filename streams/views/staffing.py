@@ -105,9 +105,16 @@ def live_staffing_document(
 
 
 def register_staffing_view(app: faust.App, runtime: WorkerView) -> None:
+    from streams.views.access import access_of
+
+    access = access_of(runtime)
+
     @app.page("/api/staffing")
     async def staffing(self: faust.web.View, request: faust.web.Request) -> faust.web.Response:
         query = request.query
+        grant = access.grant(request)
+        if grant is None or not grant.may("read", query.get("queue") or ""):
+            return access.refused(self, request, "missing or wrong bearer token for this queue")
         try:
             body = live_staffing_document(
                 runtime, query.get("queue"), parse_agents(query.get("agents"))

@@ -201,6 +201,10 @@ class Checkpoint:
             sent.append(outputs.dead_letter(message, failure))
         for forward in result.forwarded:
             sent.append(outputs.forward(forward))
+        if runtime.intervals is not None:
+            # Intervals the batch closed (streams/worker/intervals.py), in Kafka before the
+            # batch's offsets are committable, like its other records.
+            sent.extend(runtime.intervals.publish(result.touched))
         self.store.stage(decoded.applied, mark, sent)
         runtime.invalidate(result.touched)
         metrics.batches.inc()

@@ -48,6 +48,8 @@ class Recovery:
         partitions = self.source.assigned_partitions()
         started = time.monotonic()
         queues = self.store.rebuild(partitions)
+        if runtime.intervals is not None:
+            runtime.intervals.publish(queues, full=True)  # what was sent and not confirmed
         runtime.ready = True
         runtime.invalidate()
         runtime.metrics.ready.set(1)

@@ -23,6 +23,7 @@ from streams.config import Config
 from streams.views.metrics import PipelineMetrics
 from streams.views.worker_view import AlertBook
 from streams.worker.gap_fill import GapFiller
+from streams.worker.intervals import IntervalPublisher
 from streams.worker.ordering import PartitionOrder
 from streams.worker.source import SourceConsumer
 from streams.worker.state_store import QueueStateStore
@@ -64,6 +65,8 @@ class WorkerRuntime:
     """Held while records are planned and applied: by the checkpoint, the stall reader, and
     the revocation handler (which waits for the batch in progress)."""
 
+    intervals: IntervalPublisher | None = None
+    """Closed intervals to ``ccpulse.intervals`` (streams/worker/intervals.py)."""
     kpi_metric_names: frozenset[str] = frozenset()
     """The metric names read from the snapshots (streams/views/metrics.py)."""
     _pinned: int | None = field(default=None, init=False, repr=False)

@@ -6,6 +6,14 @@ served for an agent, abandon after an exponential patience or time out; agents t
 handle time, sometimes with hold), wrap up, take breaks. Tickets are created, assigned, replied
 to, set pending, solved, sometimes reopened or moved to another queue; surveys come back for a
 share of handled calls and solved tickets. Same seed and start -> the very same events.
+
+Around the queues (docs/kpis.md, Callbacks and transfers, Self-service): a share of callers pass
+a self-service flow first (served there, hanging up, or sent on to the queue with the same call
+id); callers still waiting after 40 s are offered a callback (tried later, not always reached)
+and some are moved on to another queue (overflow: a flow-out, then an entry there), as are some
+who time out, and some about to hang up after a long wait ask for a callback instead; a few
+answered calls are transferred by their agent to another queue. These draw from a random
+stream of their own (``seed`` + 1).
 """
 
 from __future__ import annotations
@@ -24,10 +32,16 @@ from processors.events import (
     CallAbandoned,
     CallAnswered,
     CallBlocked,
+    CallCallbackAttempted,
+    CallCallbackCompleted,
+    CallCallbackRequested,
     CallEnded,
     CallEntered,
     CallExited,
+    CallTransferred,
     Event,
+    IvrEntered,
+    IvrExited,
     SurveyResponse,
     TicketAssigned,
     TicketCreated,
@@ -45,6 +59,24 @@ DAILY_CURVE: tuple[float, ...] = (
     0.15, 0.1, 0.1, 0.1, 0.15, 0.25, 0.45, 0.75, 1.1, 1.35, 1.4, 1.3,
     1.15, 1.2, 1.35, 1.3, 1.15, 0.95, 0.7, 0.5, 0.4, 0.3, 0.25, 0.2,
 )  # fmt: skip
+
+
+IVR_SHARE = 0.35
+"""Share of callers who pass the self-service flow before the queue."""
+IVR_OUTCOMES = (("self_served", 0.45), ("abandoned", 0.08), ("error", 0.02), ("to_queue", 0.45))
+CALLBACK_SHARE = 0.3
+"""Share of callers about to hang up after at least ``CALLBACK_MIN_WAIT`` who ask for a
+callback instead."""
+CALLBACK_MIN_WAIT = 45.0
+FLOW_OUT_SHARE = 0.5
+"""Share of timed-out callers moved on to another queue."""
+OFFER_AFTER = 40.0
+"""Seconds of waiting after which a caller is offered a callback (``OFFER_CALLBACK`` of them
+take it) or moved on to another queue (``OFFER_OVERFLOW``)."""
+OFFER_CALLBACK = 0.3
+OFFER_OVERFLOW = 0.15
+TRANSFER_SHARE = 0.06
+"""Share of answered calls transferred by their agent to another queue."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +156,10 @@ class Simulation:
         self.start = start if start is not None else datetime.now(UTC).timestamp()
         self.seed = seed
         self.rng = random.Random(seed)
+        self.extra = random.Random(seed + 1)
+        """Draws for the IVR, callbacks and transfers: the queues' own draws stay as they were."""
+        self._moved: set[str] = set()
+        """Calls already moved to another queue once (moved at most once)."""
         scenario = scenario or Scenario()
         if scenario.name != "normal" and scenario.queue is None:
             scenario = Scenario(
@@ -240,6 +276,42 @@ class Simulation:
         )
         call_id = f"call-{self._id()}"
         customer = f"cust-{model.name}-{self.rng.randrange(self.customers)}"
+        if self.extra.random() < IVR_SHARE:
+            return self._ivr(queue, call_id, customer, t)
+        return self._join(queue, call_id, customer, t)
+
+    def _ivr(self, queue: _Queue, call_id: str, customer: str, t: float) -> list[Event]:
+        """The caller enters the self-service flow; the pass ends 15-120 s later."""
+        name = queue.model.name
+        flow = "main-menu"
+        outcome = self.extra.choices(
+            [o for o, _ in IVR_OUTCOMES], weights=[w for _, w in IVR_OUTCOMES]
+        )[0]
+
+        def leave(t2: float) -> list[Event]:
+            out: list[Event] = [
+                IvrExited(
+                    id=self._id(),
+                    time=self._time(t2),
+                    queue=name,
+                    call_id=call_id,
+                    flow=flow,
+                    outcome=outcome,  # type: ignore[arg-type]
+                    to_queue=name if outcome == "to_queue" else None,
+                )
+            ]
+            if outcome == "to_queue":
+                out.extend(self._join(queue, call_id, customer, t2))
+            return out
+
+        self._at(t + self.extra.uniform(15, 120), leave)
+        return [
+            IvrEntered(id=self._id(), time=self._time(t), queue=name, call_id=call_id, flow=flow)
+        ]
+
+    def _join(self, queue: _Queue, call_id: str, customer: str | None, t: float) -> list[Event]:
+        """The call reaches the queue: blocked, answered at once, or waiting."""
+        model = queue.model
         when = self._time(t)
         if all(a.state == "logged_out" for a in queue.agents):
             return [
@@ -270,7 +342,23 @@ class Simulation:
             self._at(
                 t + model.max_wait, lambda t2: self._give_up(queue, call_id, t, t2, abandoned=False)
             )
+        self._at(t + OFFER_AFTER, lambda t2: self._offer(queue, call_id, t, t2))
         return out
+
+    def _offer(self, queue: _Queue, call_id: str, entered: float, t: float) -> list[Event]:
+        """A caller still waiting after ``OFFER_AFTER`` hears the offer of a callback (some
+        take it), or the routing moves the call on to another queue (overflow)."""
+        if (call_id, entered) not in queue.waiting:
+            return []
+        draw = self.extra.random()
+        wait = round(t - entered, 3)
+        if draw < OFFER_CALLBACK:
+            queue.waiting.remove((call_id, entered))
+            return self._callback_requested(queue, call_id, t, wait)
+        if draw < OFFER_CALLBACK + OFFER_OVERFLOW and call_id not in self._moved:
+            queue.waiting.remove((call_id, entered))
+            return self._move(queue, call_id, t, wait)
+        return []
 
     def _give_up(
         self, queue: _Queue, call_id: str, entered: float, t: float, abandoned: bool
@@ -279,6 +367,10 @@ class Simulation:
             return []  # answered meanwhile
         queue.waiting.remove((call_id, entered))
         wait = round(t - entered, 3)
+        if abandoned and wait >= CALLBACK_MIN_WAIT and self.extra.random() < CALLBACK_SHARE:
+            return self._callback_requested(queue, call_id, t, wait)
+        if not abandoned and call_id not in self._moved and self.extra.random() < FLOW_OUT_SHARE:
+            return self._move(queue, call_id, t, wait)
         if abandoned:
             return [
                 CallAbandoned(
@@ -299,6 +391,62 @@ class Simulation:
                 wait_seconds=wait,
             )
         ]
+
+    def _move(
+        self, queue: _Queue, call_id: str, t: float, wait: float | None = None
+    ) -> list[Event]:
+        """The call goes on to another queue: a flow-out while waiting (``wait`` given), else an
+        answered call transferred by its agent; then it joins the other queue."""
+        others = [q for q in self._queues.values() if q is not queue]
+        target = self.extra.choice(others)
+        self._moved.add(call_id)
+        moved = CallTransferred(
+            id=self._id(),
+            time=self._time(t),
+            queue=queue.model.name,
+            call_id=call_id,
+            to_queue=target.model.name,
+            while_queued=wait is not None,
+            wait_seconds=wait,
+        )
+        return [moved, *self._join(target, call_id, None, t)]
+
+    def _callback_requested(
+        self, queue: _Queue, call_id: str, t: float, wait: float
+    ) -> list[Event]:
+        """The caller leaves the queue for a callback: tried 5-30 minutes later, again 10
+        minutes after a try that reached nobody, given up after three."""
+        name = queue.model.name
+
+        def attempt(t2: float, tries: int) -> list[Event]:
+            reached = self.extra.random() < 0.7
+            out: list[Event] = [
+                CallCallbackAttempted(
+                    id=self._id(),
+                    time=self._time(t2),
+                    queue=name,
+                    call_id=call_id,
+                    outcome="connected" if reached else "no_answer",
+                )
+            ]
+            if reached or tries == 3:
+                end = t2 + (self.extra.uniform(60, 400) if reached else 0.0)
+                self._at(end, lambda t3: [self._callback_done(name, call_id, t3, reached)])
+            else:
+                self._at(t2 + 600, lambda t3: attempt(t3, tries + 1))
+            return out
+
+        self._at(t + self.extra.uniform(300, 1800), lambda t2: attempt(t2, 1))
+        return [
+            CallCallbackRequested(
+                id=self._id(), time=self._time(t), queue=name, call_id=call_id, wait_seconds=wait
+            )
+        ]
+
+    def _callback_done(self, queue: str, call_id: str, t: float, success: bool) -> Event:
+        return CallCallbackCompleted(
+            id=self._id(), time=self._time(t), queue=queue, call_id=call_id, success=success
+        )
 
     def _answer(
         self, queue: _Queue, agent: _Agent, call_id: str, entered: float, t: float
@@ -338,7 +486,10 @@ class Simulation:
         t: float,
     ) -> list[Event]:
         name = queue.model.name
-        out: list[Event] = [
+        out: list[Event] = []
+        if call_id not in self._moved and self.extra.random() < TRANSFER_SHARE:
+            out.extend(self._move(queue, call_id, t))
+        out.append(
             CallEnded(
                 id=self._id(),
                 time=self._time(t),
@@ -349,7 +500,7 @@ class Simulation:
                 hold_seconds=round(hold, 3),
                 wrapup_seconds=round(wrapup, 3),
             )
-        ]
+        )
         if self.rng.random() < 0.15:
             self._at(t + 60, lambda t2: [self._survey(name, t2, call_id=call_id)])
         if self.scenario.name == "outage" and self.scenario.active(name, t - self.start):

@@ -25,6 +25,7 @@ import logging
 import time
 from importlib import resources
 from typing import Any
+from urllib.parse import parse_qs
 
 import faust
 import msgspec
@@ -34,6 +35,8 @@ from processors.alert_rules import AlertRule, default_rules
 from processors.kpis import KPIS
 from processors.wallboard import queue_tiles
 from streams.logs import log
+from streams.views.access import COOKIE, Grant, access_of
+from streams.views.request_body import read_body
 from streams.views.wallboard.feed import WallboardFeed
 from streams.views.worker_view import WorkerView
 
@@ -49,6 +52,7 @@ KEEPALIVE_SECONDS = 15.0
 _STATIC = {
     "wallboard.css": "text/css",
     "wallboard.js": "text/javascript",
+    "queue_view.js": "text/javascript",
 }
 ROOT_BLUEPRINTS = ("faust.web.apps.production_index:blueprint", "faust.web.apps.stats:blueprint")
 """Faust's placeholder index (``{"status": "OK"}``, or its debug statistics), which it mounts at
@@ -123,11 +127,29 @@ def register_wallboard(app: faust.App, runtime: WorkerView) -> None:
     registry_body = msgspec.json.encode(KPIS)
     assets = {name: (_static(name), kind) for name, kind in _STATIC.items()}
 
+    access = access_of(runtime)
+
     @app.page("/")
     async def wallboard_page(
         self: faust.web.View, request: faust.web.Request
     ) -> faust.web.Response:
-        return self.bytes(index, content_type="text/html", headers={"Cache-Control": "no-cache"})
+        page = index if access.grant(request) is not None else _static("login.html")
+        return self.bytes(page, content_type="text/html", headers={"Cache-Control": "no-cache"})
+
+    @app.page("/login")
+    class Login(faust.web.View):
+        async def post(self, request: Any) -> Any:
+            """The token, once, from the login form: kept in an HttpOnly, SameSite=Strict
+            cookie the wallboard's requests and event stream then carry."""
+            raw = await read_body(request, 4096)
+            token = parse_qs((raw or b"").decode(errors="replace")).get("token", [""])[0]
+            if not access.enabled or access.grant_for(token) is None:
+                return access.refused(self, request, "wrong token at login")
+            response = aioweb.Response(status=303, headers={"Location": "/"})
+            response.set_cookie(
+                COOKIE, token, httponly=True, samesite="Strict", path="/", max_age=12 * 3600
+            )
+            return response
 
     @app.page("/static/{name}")
     async def wallboard_asset(
@@ -146,10 +168,12 @@ def register_wallboard(app: faust.App, runtime: WorkerView) -> None:
     async def wallboard_json(
         self: faust.web.View, request: faust.web.Request
     ) -> faust.web.Response:
+        grant = access.grant(request)
+        if grant is None:
+            return access.refused(self, request, "missing or wrong bearer token")
         snapshots = await runtime.fresh_snapshots()
-        return self.bytes(
-            _encode(wallboard_document(runtime, rules, snapshots)), content_type="application/json"
-        )
+        body = _encode(wallboard_document(runtime, rules, snapshots))
+        return self.bytes(_visible(body, grant), content_type="application/json")
 
     async def document() -> bytes:
         snapshots = await runtime.fresh_snapshots()
@@ -160,6 +184,9 @@ def register_wallboard(app: faust.App, runtime: WorkerView) -> None:
 
     @app.page("/api/kpis/stream")
     async def wallboard_stream(self: faust.web.View, request: Any) -> Any:
+        grant = access.grant(request)
+        if grant is None:
+            return access.refused(self, request, "missing or wrong bearer token")
         if not feed.open():
             return self.json(
                 {"error": f"{feed.max_streams} wallboard streams open (wallboard_max_streams)"},
@@ -175,22 +202,35 @@ def register_wallboard(app: faust.App, runtime: WorkerView) -> None:
                 }
             )
             await response.prepare(request)
-            await _stream(app, feed, response)
+            await _stream(app, feed, response, grant)
             return response
         finally:
             feed.close()
 
-    del wallboard_page, wallboard_asset, kpi_registry, wallboard_json, wallboard_stream
+    del wallboard_page, Login, wallboard_asset, kpi_registry, wallboard_json, wallboard_stream
 
 
-async def _stream(app: faust.App, feed: WallboardFeed, response: aioweb.StreamResponse) -> None:
+def _visible(body: bytes, grant: Grant) -> bytes:
+    """The wallboard document with only the queues (and their alerts) ``grant`` may read."""
+    if "admin" in grant.actions or ("read" in grant.actions and "*" in grant.queues):
+        return body  # every queue
+    document = msgspec.json.decode(body)
+    document["queues"] = [q for q in document["queues"] if grant.may("read", q["queue"])]
+    document["alerts"] = [a for a in document["alerts"] if grant.may("read", str(a.get("queue")))]
+    return msgspec.json.encode(document)
+
+
+async def _stream(
+    app: faust.App, feed: WallboardFeed, response: aioweb.StreamResponse, grant: Grant
+) -> None:
     """Send the document whenever it changes; a comment line now and then keeps proxies open."""
     started = last_write = time.monotonic()
     last = b""
     try:
         await response.write(b"retry: 2000\n\n")
         while not app.should_stop and time.monotonic() - started < STREAM_SECONDS:
-            body = await feed.current()  # one encode a second, shared by every stream
+            # One encode a second, shared by every stream; then what this stream may see.
+            body = _visible(await feed.current(), grant)
             now = time.monotonic()
             if body != last:
                 await response.write(b"data: " + body + b"\n\n")

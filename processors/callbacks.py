@@ -1,0 +1,160 @@
+"""Callbacks and transfers: calls that leave a queue without being answered or abandoned there,
+and answered calls passed on.
+
+Definitions (docs/kpis.md, Callbacks and transfers):
+
+* ``call.callback_requested`` is an exit of the queue of its own kind (not an abandon), counted
+  at the request with its wait like every exit (processors/calls.py), and it opens a callback.
+* A callback is *pending* from its request's second until its completion's second.
+* ``call.callback_completed`` closes it; a successful one adds its time to callback
+  (completion - request) at the completion's second, once the request is known: a completion
+  that arrives before its request waits for it, as an exit waits for its entry.
+* ``call.transferred`` with ``while_queued`` is a *flow-out*, an exit of its own kind; without
+  it, an answered call transferred by its agent (``transfers``), not an exit.
+"""
+
+from __future__ import annotations
+
+import math
+
+from processors.calls import CALL_HANDLERS, FLOW_OUT_EXIT
+from processors.counters import CounterIndex
+from processors.events import (
+    CallCallbackAttempted,
+    CallCallbackCompleted,
+    CallCallbackRequested,
+    CallTransferred,
+)
+from processors.panes import PaneStore
+from processors.settings import QueueSettings
+from processors.state import Callback, QueueState
+
+__all__ = [
+    "callbacks_pending",
+    "evict_callbacks",
+    "on_callback_attempted",
+    "on_callback_completed",
+    "on_callback_requested",
+    "on_transferred",
+]
+
+_EXIT_AS_CALLBACK = CALL_HANDLERS[CallCallbackRequested]
+
+
+def _time(panes: PaneStore, callback: Callback) -> None:
+    """Add a successful callback's time to callback at its completion, once both ends are in."""
+    if callback.timed or not callback.success:
+        return
+    if callback.requested_at is None or callback.completed_at is None:
+        return
+    second = math.floor(callback.completed_at)
+    panes.add(second, CounterIndex.CALLBACKS_TIMED, 1)
+    panes.add(
+        second,
+        CounterIndex.CALLBACK_TIME_SUM,
+        max(0.0, callback.completed_at - callback.requested_at),
+    )
+    callback.timed = True
+
+
+def on_callback_requested(
+    state: QueueState,
+    panes: PaneStore,
+    event: CallCallbackRequested,
+    t: float,
+    settings: QueueSettings,
+) -> bool:
+    """The request is the call's exit from the queue and the callback's start; False if the
+    call already had an exit and a callback (nothing new)."""
+    exited = _EXIT_AS_CALLBACK(state, panes, event, t, settings)
+    callback = state.callbacks.get(event.call_id)
+    if callback is None:
+        callback = state.callbacks[event.call_id] = Callback(requested_at=t)
+    elif callback.requested_at is None:
+        callback.requested_at = t
+    else:
+        return exited
+    _time(panes, callback)
+    return True
+
+
+def on_callback_attempted(
+    state: QueueState,
+    panes: PaneStore,
+    event: CallCallbackAttempted,
+    t: float,
+    settings: QueueSettings,
+) -> bool:
+    panes.add(math.floor(t), CounterIndex.CALLBACK_ATTEMPTS, 1)
+    return True
+
+
+def on_callback_completed(
+    state: QueueState,
+    panes: PaneStore,
+    event: CallCallbackCompleted,
+    t: float,
+    settings: QueueSettings,
+) -> bool:
+    """Counted at once (completed, succeeded); its time to callback once the request is known.
+    A second completion of the same callback is no new fact."""
+    callback = state.callbacks.get(event.call_id)
+    if callback is None:
+        callback = state.callbacks[event.call_id] = Callback()
+    elif callback.completed_at is not None:
+        return False
+    callback.completed_at = t
+    callback.success = event.success
+    second = math.floor(t)
+    panes.add(second, CounterIndex.CALLBACKS_COMPLETED, 1)
+    if event.success:
+        panes.add(second, CounterIndex.CALLBACKS_SUCCEEDED, 1)
+    _time(panes, callback)
+    return True
+
+
+def on_transferred(
+    state: QueueState,
+    panes: PaneStore,
+    event: CallTransferred,
+    t: float,
+    settings: QueueSettings,
+) -> bool:
+    if event.while_queued:
+        return FLOW_OUT_EXIT(state, panes, event, t, settings)
+    panes.add(math.floor(t), CounterIndex.TRANSFERS, 1)
+    return True
+
+
+def callbacks_pending(state: QueueState, at: int) -> int:
+    """Callbacks requested at or before second ``at`` and not completed by then."""
+    before = at + 1  # floor(t) <= at  <=>  t < at + 1
+    pending = 0
+    for callback in state.callbacks.values():
+        requested_at = callback.requested_at
+        if requested_at is None or requested_at >= before:
+            continue
+        completed_at = callback.completed_at
+        if completed_at is None or completed_at >= before:
+            pending += 1
+    return pending
+
+
+def evict_callbacks(state: QueueState, finished_before: float, lost_before: float) -> None:
+    """Forget callbacks that can no longer change any KPI.
+
+    A completed callback older than ``finished_before`` (the lateness horizon) is done (a
+    request still missing then would be late). One requested before ``lost_before`` and never
+    completed is presumed lost (``lost_callbacks``); a completion of it arriving after that
+    still counts as completed, without a time to callback.
+    """
+    stale: list[str] = []
+    for call_id, callback in state.callbacks.items():
+        if callback.completed_at is not None:
+            if callback.completed_at < finished_before:
+                stale.append(call_id)
+        elif callback.requested_at is not None and callback.requested_at < lost_before:
+            state.lost_callbacks += 1
+            stale.append(call_id)
+    for call_id in stale:
+        del state.callbacks[call_id]

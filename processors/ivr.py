@@ -1,0 +1,93 @@
+"""Self-service (IVR): calls served by a flow without an agent, and the ones it passes on.
+
+Definitions (docs/kpis.md, Self-service): a pass through a flow starts at ``ivr.entered`` and
+ends at ``ivr.exited`` with its outcome. Its *time in the flow* is the source's own
+``ivr_seconds`` when the exit carries one, else exit time - entry time. Entries are counted at
+entry; an exit (its outcome and its time) at the exit's second, once its time is known: an exit
+that arrives before its entry, without ``ivr_seconds``, waits for the entry, as a queue exit does
+(processors/calls.py).
+"""
+
+from __future__ import annotations
+
+import math
+
+from processors.calls import evict_visits
+from processors.counters import CounterIndex
+from processors.events import IvrEntered, IvrExited
+from processors.panes import PaneStore
+from processors.settings import QueueSettings
+from processors.state import IvrVisit, QueueState
+
+__all__ = ["evict_ivr", "ivr_active", "on_ivr_entered", "on_ivr_exited"]
+
+_OUTCOME_COUNTER = {
+    "self_served": CounterIndex.IVR_SELF_SERVED,
+    "to_queue": CounterIndex.IVR_TO_QUEUE,
+    "abandoned": CounterIndex.IVR_ABANDONED,
+    "error": CounterIndex.IVR_ERRORS,
+}
+
+
+def _count_exit(panes: PaneStore, visit: IvrVisit) -> None:
+    assert visit.exit_at is not None and visit.outcome is not None
+    if visit.reported_seconds is not None:
+        seconds = visit.reported_seconds
+    else:
+        assert visit.entered_at is not None
+        seconds = max(0.0, visit.exit_at - visit.entered_at)
+    second = math.floor(visit.exit_at)
+    panes.add(second, _OUTCOME_COUNTER[visit.outcome], 1)
+    panes.add(second, CounterIndex.IVR_TIME_SUM, seconds)
+    visit.counted = True
+
+
+def on_ivr_entered(
+    state: QueueState, panes: PaneStore, event: IvrEntered, t: float, settings: QueueSettings
+) -> bool:
+    visit = state.ivr.get(event.call_id)
+    if visit is None:
+        visit = state.ivr[event.call_id] = IvrVisit(entered_at=t)
+    elif visit.entered_at is None:
+        visit.entered_at = t
+    else:
+        return False  # a second entry of the same pass
+    panes.add(math.floor(t), CounterIndex.IVR_ENTERED, 1)
+    if visit.outcome is not None and not visit.counted:
+        _count_exit(panes, visit)
+    return True
+
+
+def on_ivr_exited(
+    state: QueueState, panes: PaneStore, event: IvrExited, t: float, settings: QueueSettings
+) -> bool:
+    visit = state.ivr.get(event.call_id)
+    if visit is None:
+        visit = state.ivr[event.call_id] = IvrVisit()
+    elif visit.outcome is not None:
+        return False  # the pass already ended; a second exit is not a new fact
+    visit.outcome = event.outcome
+    visit.exit_at = t
+    visit.reported_seconds = event.ivr_seconds
+    if visit.reported_seconds is not None or visit.entered_at is not None:
+        _count_exit(panes, visit)
+    return True
+
+
+def ivr_active(state: QueueState, at: int) -> int:
+    """Calls in a flow at second ``at``: entered at or before it, not left by then."""
+    before = at + 1  # floor(t) <= at  <=>  t < at + 1
+    active = 0
+    for visit in state.ivr.values():
+        exit_at = visit.exit_at
+        if exit_at is not None and exit_at < before:
+            continue
+        entered_at = visit.entered_at
+        if entered_at is not None and entered_at < before:
+            active += 1
+    return active
+
+
+def evict_ivr(state: QueueState, finished_before: float, lost_before: float) -> None:
+    """Forget passes that can no longer change any KPI, as queue visits are forgotten."""
+    evict_visits(state, state.ivr, finished_before, lost_before)
