@@ -3,7 +3,7 @@
 * ``processors/`` imports nothing from ``streams``;
 * no module outside streams/faust_adapter/ names a private attribute of faust, mode or aiokafka
   (the names the adapter checks at import, and any ``getattr(x, "_...")``);
-* no import cycle between the packages of ``streams`` (nor between its modules).
+* no import cycle between the packages of ``streams``, nor between its modules at import time.
 """
 
 from __future__ import annotations
@@ -32,8 +32,26 @@ def modules(*tops: str) -> Iterator[tuple[str, Path, ast.Module]]:
             yield name.removesuffix(".__init__"), path, ast.parse(path.read_text(), str(path))
 
 
-def imports(tree: ast.Module) -> Iterator[str]:
-    for node in ast.walk(tree):
+def run_time_nodes(tree: ast.AST, at_import: bool = False) -> Iterator[ast.AST]:
+    """Every node of ``tree`` but those under ``if TYPE_CHECKING:`` (imports for type
+    annotations only: they never run, so they make no import cycle); ``at_import``: only what
+    runs when the module is imported (not the bodies of functions)."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test) in TYPE_CHECKING_TESTS:
+            for child in node.orelse:
+                yield child
+                yield from run_time_nodes(child, at_import)
+            continue
+        yield node
+        if not (at_import and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)):
+            yield from run_time_nodes(node, at_import)
+
+
+TYPE_CHECKING_TESTS = {"TYPE_CHECKING", "typing.TYPE_CHECKING"}
+
+
+def imports(tree: ast.Module, at_import: bool = False) -> Iterator[str]:
+    for node in run_time_nodes(tree, at_import):
         if isinstance(node, ast.Import):
             yield from (alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -133,19 +151,22 @@ def cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 
 def import_graphs() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
-    """(package graph, module graph) of ``streams``: who imports whom, at any depth of the
-    code (function-level imports count too)."""
+    """(package graph, module graph) of ``streams``: who imports whom. The package graph
+    counts every import (function-level ones too); the module graph only those that run when
+    a module is imported (a cycle there breaks the import)."""
     known = {name for name, _, _ in modules("streams")}
     packages: dict[str, set[str]] = {}
     by_module: dict[str, set[str]] = {}
     for name, _, tree in modules("streams"):
+        at_import = set(imports(tree, at_import=True))
         for imported in imports(tree):
             target = imported
             while target not in known and "." in target:
                 target = target.rsplit(".", 1)[0]
             if target not in known or target == "streams":
                 continue
-            by_module.setdefault(name, set()).add(target)
+            if imported in at_import:
+                by_module.setdefault(name, set()).add(target)
             if name in GATHERERS or target in GATHERERS:
                 continue
             source, dest = package_of(name), package_of(target)
@@ -165,3 +186,13 @@ def test_the_cycle_finder_finds_one() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert cycle(graph) == ["a", "b", "c", "a"]
     assert cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_imports_skip_type_checking_blocks_and_function_bodies_at_import() -> None:
+    tree = ast.parse(
+        "from typing import TYPE_CHECKING\nimport a\n"
+        "if TYPE_CHECKING:\n    import b\nelse:\n    import c\n"
+        "def f():\n    import d\n"
+    )
+    assert list(imports(tree)) == ["typing", "a", "c", "d"]
+    assert list(imports(tree, at_import=True)) == ["typing", "a", "c"]

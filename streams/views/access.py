@@ -111,9 +111,9 @@ class Access:
 
 def access_of(runtime: WorkerView) -> Access:
     """The worker's :class:`Access` (built once from ``runtime.config.access``)."""
-    access = getattr(runtime, "_access", None)
+    access = getattr(runtime, "access", None)
     if access is None:
         config = getattr(runtime.config, "access", None) or AccessConfig()
         access = Access(config)
-        runtime._access = access
+        runtime.access = access
     return access

@@ -11,13 +11,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from processors.events import Event
 from streams.logs import log
-from streams.views.metrics import PipelineMetrics
 from streams.worker.codec import DecodeFailure, encode_event
 from streams.worker.deadletter import LogBudget, deadletter_record
+
+if TYPE_CHECKING:
+    from streams.views.metrics import PipelineMetrics  # types only (tests/test_layering.py)
 
 __all__ = ["Outputs", "SendTopic"]
 

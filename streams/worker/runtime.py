@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
@@ -20,13 +21,18 @@ from processors.engine import KpiEngine
 from processors.snapshot import QueueSnapshot
 from processors.snapshot_cache import SnapshotCache
 from streams.config import Config
-from streams.views.metrics import PipelineMetrics
-from streams.views.worker_view import AlertBook
 from streams.worker.gap_fill import GapFiller
 from streams.worker.intervals import IntervalPublisher
 from streams.worker.ordering import PartitionOrder
 from streams.worker.source import SourceConsumer
 from streams.worker.state_store import QueueStateStore
+
+if TYPE_CHECKING:
+    # Types only: streams.views reads this runtime (through its WorkerView Protocol), so the
+    # worker imports nothing of it at run time (tests/test_layering.py).
+    from streams.views.access import Access
+    from streams.views.metrics import PipelineMetrics
+    from streams.views.worker_view import AlertBook
 
 __all__ = ["SNAPSHOT_SLICE_SECONDS", "WorkerRuntime"]
 
@@ -67,6 +73,8 @@ class WorkerRuntime:
 
     intervals: IntervalPublisher | None = None
     """Closed intervals to ``ccpulse.intervals`` (streams/worker/intervals.py)."""
+    access: Access | None = None
+    """Who may read and act on which queues (streams/views/access.py), built on first use."""
     kpi_metric_names: frozenset[str] = frozenset()
     """The metric names read from the snapshots (streams/views/metrics.py)."""
     _pinned: int | None = field(default=None, init=False, repr=False)
