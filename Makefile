@@ -23,7 +23,13 @@ $(STAMP): pyproject.toml | $(PY)
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-install: $(STAMP)
+# processors/ compiled with mypyc (mk/native_build.py); pure Python if that fails or with
+# CCPULSE_PURE=1. Rebuilt when a source changes; a failed build is not retried until then.
+NATIVE := processors/_native/SOURCES
+$(NATIVE): $(wildcard processors/*.py) mk/native_build.py | $(STAMP)
+	$(PY) mk/native_build.py
+
+install: $(STAMP) $(NATIVE)
 
 include mk/system.mk
 include mk/kafka.mk
@@ -57,4 +63,4 @@ dashboards: install
 	$(VENV)/bin/ccpulse dashboards generate
 
 clean:
-	rm -rf $(VENV) var test-output .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) processors/_native var test-output .pytest_cache .mypy_cache .ruff_cache .hypothesis

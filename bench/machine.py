@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import processors
+
 __all__ = ["machine_info", "rss_bytes"]
 
 
@@ -43,6 +45,8 @@ def machine_info() -> dict[str, Any]:
         "platform": platform.platform(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "load_average_at_start": [round(x, 2) for x in load],
+        # processors/ compiled with mypyc (processors/__init__.py); CCPULSE_PURE=1: not.
+        "processors_compiled": processors.NATIVE,
     }
 
 

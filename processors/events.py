@@ -119,7 +119,7 @@ class CallAnswered(_Base, frozen=True, tag="call.answered"):
     wait_seconds: Seconds | None = None
 
     def __post_init__(self) -> None:
-        if self.agent is not None:
+        if self.agent is not None and not self.agent.isprintable():
             _check_name("agent", self.agent)
 
 
@@ -204,7 +204,7 @@ class CallEnded(_Base, frozen=True, tag="call.ended"):
     wrapup_seconds: Seconds = 0.0
 
     def __post_init__(self) -> None:
-        if self.agent is not None:
+        if self.agent is not None and not self.agent.isprintable():
             _check_name("agent", self.agent)
 
 
@@ -243,8 +243,9 @@ class AgentStateChanged(_Base, frozen=True, tag="agent.state"):
     reason: Text | None = None
 
     def __post_init__(self) -> None:
-        _check_name("agent", self.agent)
-        if self.reason is not None:
+        if not self.agent.isprintable():
+            _check_name("agent", self.agent)
+        if self.reason is not None and not self.reason.isprintable():
             _check_name("reason", self.reason)
 
 
@@ -266,7 +267,8 @@ class TicketAssigned(_Base, frozen=True, tag="ticket.assigned"):
     agent: NonEmpty
 
     def __post_init__(self) -> None:
-        _check_name("agent", self.agent)
+        if not self.agent.isprintable():
+            _check_name("agent", self.agent)
 
 
 class TicketReplied(_Base, frozen=True, tag="ticket.replied"):
@@ -309,7 +311,8 @@ class TicketMoved(_Base, frozen=True, tag="ticket.moved"):
     to_queue: NonEmpty
 
     def __post_init__(self) -> None:
-        _check_name("to_queue", self.to_queue)
+        if not self.to_queue.isprintable():
+            _check_name("to_queue", self.to_queue)
         if self.to_queue == self.queue:
             raise ValueError("a ticket cannot move to the queue it is in (to_queue == queue)")
 
@@ -416,7 +419,9 @@ def name_problem(field: str, value: str) -> str | None:
 
 
 def _check_name(field: str, value: str) -> None:
-    """Raise ValueError (msgspec turns it into a ValidationError) if ``value`` is no name."""
+    """Raise ValueError (msgspec turns it into a ValidationError) if ``value`` is no name.
+    Callers test ``value.isprintable()`` first: the common case costs no Python call (a
+    ``__post_init__`` runs for every decoded event that names an agent)."""
     problem = name_problem(field, value)
     if problem is not None:
         raise ValueError(problem)

@@ -29,7 +29,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Mapping
 from operator import add
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TypeAlias
 
 from processors.counters import WIDTH
 
@@ -43,10 +43,11 @@ STRIDE = 64
 _SHIFT = 6  # STRIDE == 1 << _SHIFT
 assert WIDTH <= STRIDE == 1 << _SHIFT
 
-if TYPE_CHECKING:
-    Pane: TypeAlias = array[float]
-else:  # ``array`` is not subscriptable at run time; msgspec resolves the alias to the class
-    Pane = array
+Pane: TypeAlias = "array[float]"
+# ``array`` is not subscriptable at run time: the name msgspec resolves in QueueState's
+# annotations (processors/state.py) is the class. Not an ``if TYPE_CHECKING`` branch: mypyc
+# compiles the ``else`` of one as unreachable (mk/native_build.py).
+globals()["Pane"] = array
 
 _ZERO_BYTES = bytes(8 * WIDTH)
 _NOWHERE = -(2**62)

@@ -96,6 +96,10 @@ def test_a_record_over_the_size_limit_is_refused_unread() -> None:
             {**event(), "type": "agent.state", "agent": "a", "state": "available", "reason": "\n"},
             "bad_name",
         ),
+        ({**event(), "type": "agent.state", "agent": "a\u200b", "state": "available"}, "bad_name"),
+        ({**event(), "type": "call.ended", "agent": "ann\x1b"}, "bad_name"),
+        ({**event(), "type": "ticket.assigned", "ticket_id": "t", "agent": "\u202e"}, "bad_name"),
+        ({**event(), "type": "ticket.moved", "ticket_id": "t", "to_queue": "b\x7f"}, "bad_name"),
     ],
 )
 def test_the_contract_refuses_bad_content_with_its_reason(body: dict[str, Any], code: str) -> None:

@@ -12,8 +12,10 @@ from typing import Any
 
 import faust
 
+from streams.alerting.delivery_log import NotificationLog, NotificationPublisher
 from streams.alerting.dispatch import Dispatcher
 from streams.alerting.runtime import AlertRuntime
+from streams.alerting.silences import SilenceLog
 from streams.faust_adapter.lag import partition_highwaters
 from streams.worker.runtime import WorkerRuntime
 
@@ -35,11 +37,24 @@ def events_behind(app: faust.App, runtime: WorkerRuntime, source_topics: Collect
 def install_alerts(
     app: faust.App, runtime: WorkerRuntime, table: Any, source_topics: Iterable[str]
 ) -> None:
-    """Register the alert timer, recovery/revoke hooks, dispatcher lifecycle and HTTP views."""
+    """Register the alert timer, recovery/revoke hooks, the delivery from the alerts topic, the
+    cluster's silences, and the HTTP views."""
     config = runtime.config
     topic = app.topic(config.topics.alerts, key_type=bytes, value_type=bytes, partitions=1)
     dispatcher = Dispatcher(config.notify, runtime.registry)
-    alerts = runtime.alerts = AlertRuntime(runtime, table, topic, dispatcher, runtime.registry)
+    silence_log = SilenceLog(config.kafka, config.topics.silences, config.topics.replication_factor)
+    publisher = NotificationPublisher(topic, config.worker.app_id)
+    alerts = runtime.alerts = AlertRuntime(
+        runtime, table, topic, publisher, runtime.registry, silence_log
+    )
+    delivery = NotificationLog(
+        config.kafka,
+        config.topics.alerts,
+        config.topics.deadletter,
+        config.notify.consumer_group or f"{config.worker.app_id}-notify",
+        dispatcher,
+        silence_log,
+    )
     sources = set(source_topics)
 
     @app.timer(interval=config.alerts.evaluate_interval_seconds)
@@ -58,6 +73,8 @@ def install_alerts(
     @app.task
     async def start_notifications() -> None:
         await dispatcher.start()
+        await silence_log.start()
+        await delivery.start()
 
     @table.on_recover
     async def restore_alerts() -> None:
@@ -70,7 +87,9 @@ def install_alerts(
 
     @app.on_before_shutdown.connect
     async def close_notifications(sender: Any, **_: Any) -> None:
+        await delivery.close()
         await dispatcher.close(timeout=5.0)
+        await silence_log.close()
 
     from streams.views.alerts import register_alert_views
 
