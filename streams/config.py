@@ -18,7 +18,6 @@ streams/config_checks.py.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import msgspec
@@ -41,10 +40,10 @@ from streams.config_sections import (
     WorkerConfig,
 )
 from streams.config_yaml import (
-    PATH,
     EntryError,
     check_mapping_entries,
     check_rule_entries,
+    error_path,
     expand_env,
     join_path,
     line_of,
@@ -124,14 +123,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
             source, line_of(root, exc.parts), join_path(exc.parts), exc.reason
         ) from None
     except msgspec.ValidationError as exc:
-        message = str(exc)
-        match = PATH.search(message)
-        dotted = match.group("path") if match else ""
-        reason = message[: match.start()] if match else message
-        parts = split_path(dotted)
-        unknown = re.match(r"Object contains unknown field `([^`]+)`", reason)
-        if unknown:
-            parts.append(unknown.group(1))
+        parts, reason = error_path(exc)
         raise ConfigError(source, line_of(root, parts), join_path(parts), reason) from None
     problem = validate_semantics(config) or config.notify.problem()
     if problem:

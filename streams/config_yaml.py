@@ -21,6 +21,7 @@ __all__ = [
     "EntryError",
     "check_mapping_entries",
     "check_rule_entries",
+    "error_path",
     "expand_env",
     "join_path",
     "line_of",
@@ -84,6 +85,19 @@ def line_of(node: yaml.Node | None, parts: list[str | int]) -> int | None:
     return line
 
 
+def error_path(exc: msgspec.ValidationError) -> tuple[list[str | int], str]:
+    """The path msgspec's error names (with the unknown field, if that is the error) and its
+    reason without the path."""
+    message = str(exc)
+    match = PATH.search(message)
+    parts = split_path(match.group("path")) if match else []
+    reason = message[: match.start()] if match else message
+    unknown = re.match(r"Object contains unknown field `([^`]+)`", reason)
+    if unknown:
+        parts.append(unknown.group(1))
+    return parts, reason
+
+
 def join_path(parts: list[str | int]) -> str:
     return ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in parts).replace(".[", "[")
 
@@ -113,12 +127,7 @@ def check_mapping_entries(data: Any) -> None:
             try:
                 msgspec.convert(value, entry_type)
             except msgspec.ValidationError as exc:
-                match = PATH.search(str(exc))
-                inner = split_path(match.group("path")) if match else []
-                reason = str(exc)[: match.start()] if match else str(exc)
-                unknown = re.match(r"Object contains unknown field `([^`]+)`", reason)
-                if unknown:
-                    inner.append(unknown.group(1))
+                inner, reason = error_path(exc)
                 raise EntryError([*path, str(name), *inner], reason) from None
 
 
@@ -132,12 +141,7 @@ def check_rule_entries(data: Any) -> None:
         try:
             msgspec.convert(entry, AlertRule)
         except msgspec.ValidationError as exc:
-            match = PATH.search(str(exc))
-            inner = split_path(match.group("path")) if match else []
-            reason = str(exc)[: match.start()] if match else str(exc)
-            unknown = re.match(r"Object contains unknown field `([^`]+)`", reason)
-            if unknown:
-                inner.append(unknown.group(1))
+            inner, reason = error_path(exc)
             name = entry.get("name") if isinstance(entry, dict) else None
             label = f"rule {name!r}: " if isinstance(name, str) else ""
             raise EntryError(["alerts", "rules", index, *inner], label + reason) from None
