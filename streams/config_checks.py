@@ -8,8 +8,9 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from processors.alert_rules import RuleError, default_rules, validate_rules
+from processors.alert_rules import RuleError, validate_rules
 from processors.calendars import parse_range
+from processors.default_alert_rules import default_rules
 from processors.settings import HOURS_RANGE, Calendar, parse_window
 
 if TYPE_CHECKING:

@@ -9,7 +9,8 @@ from typing import Annotated, Literal
 
 from msgspec import Meta, Struct, field
 
-from processors.alert_rules import AlertRule, default_rules, merge_rules
+from processors.alert_rules import AlertRule, merge_rules
+from processors.default_alert_rules import default_rules
 from streams.worker.codec import MAX_EVENT_BYTES
 from streams.worker.deadletter import DEADLETTER_ORIGINAL_BYTES
 
@@ -122,8 +123,8 @@ class AlertsConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
 
     enabled: bool = True
     use_default_rules: bool = True
-    """Start from processors.alert_rules.default_rules(); an own rule of the same name replaces
-    the default one."""
+    """Start from processors.default_alert_rules.default_rules(); an own rule of the same name
+    replaces the default one."""
     disable: list[str] = field(default_factory=list)
     """Names of default rules to drop."""
     rules: list[AlertRule] = field(default_factory=list)

@@ -149,8 +149,8 @@ def test_staffing_window_must_be_rolling() -> None:
 
 
 def test_the_default_agents_short_rule_pages_an_understaffed_queue() -> None:
-    from processors.alert_rules import default_rules
     from processors.alerts import AlertEvaluator
+    from processors.default_alert_rules import default_rules
 
     [rule] = [r for r in default_rules() if r.kpi == "agents_short"]
     evaluator = AlertEvaluator([rule])
