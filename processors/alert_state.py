@@ -23,6 +23,7 @@ __all__ = [
     "decode_alert_states",
     "encode_alert_states",
     "fingerprint",
+    "transition_id",
 ]
 
 AlertStatus = Literal["inactive", "pending", "firing", "resolved"]
@@ -32,6 +33,23 @@ def fingerprint(rule: str, queue: str) -> str:
     """A stable id of the alert of ``rule`` on ``queue``: the same in every process and run, and
     for the alert's whole life (escalation does not change it)."""
     return hashlib.sha256(f"{rule}\x1f{queue}".encode()).hexdigest()[:16]
+
+
+def transition_id(
+    fingerprint_: str, state: str, severity: str, fired_at: float | None, at: float
+) -> str:
+    """The id of one transition, the idempotency key of what it notifies: the same for every
+    delivery attempt and every worker. A firing (or escalation) is named by the alert, its
+    severity and when it began firing; a resolution by the alert and the firing it ends; other
+    states by their instant. Deterministic, so a worker that re-evaluates after a crash and
+    publishes the same transition again gives it the same id, and a receiver drops the repeat."""
+    if state == "firing":
+        parts = [fingerprint_, state, severity, repr(fired_at)]
+    elif state == "resolved":
+        parts = [fingerprint_, state, repr(fired_at)]
+    else:
+        parts = [fingerprint_, state, repr(at)]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:20]
 
 
 class Silence(Struct, frozen=True, kw_only=True):
@@ -118,6 +136,8 @@ class AlertTransition(Struct, frozen=True, kw_only=True):
     """True on the firing -> firing transition of an escalation to critical."""
     acknowledged: bool = False
     silenced: bool = False
+    id: str = ""
+    """:func:`transition_id`: the idempotency key of its notification."""
 
     @property
     def notifies(self) -> bool:

@@ -42,6 +42,7 @@ from processors.alert_state import (
     decode_alert_states,
     encode_alert_states,
     fingerprint,
+    transition_id,
 )
 from processors.snapshot import QueueSnapshot
 
@@ -55,6 +56,7 @@ __all__ = [
     "decode_alert_states",
     "encode_alert_states",
     "fingerprint",
+    "transition_id",
 ]
 
 
@@ -204,6 +206,13 @@ class AlertEvaluator:
             escalated=escalated,
             acknowledged=alert.acknowledged_by is not None,
             silenced=alert.silenced_by(at) is not None,
+            id=transition_id(
+                alert.fingerprint,
+                state,
+                alert.severity,
+                alert.fired_at if state in ("firing", "resolved") else None,
+                at,
+            ),
         )
 
     # -- people: acknowledge and silence --------------------------------------------------------
@@ -215,6 +224,13 @@ class AlertEvaluator:
                 alert.acknowledged_by, alert.acknowledged_at = by, at
                 return alert
         return None
+
+    def unsilence(self, silence_id: str) -> None:
+        """Drop a silence (expired, tombstoned on the silences topic)."""
+        self.silences = [s for s in self.silences if s.id != silence_id]
+        for alert in self.alerts.values():
+            if alert.silences:
+                alert.silences = [s for s in alert.silences if s.id != silence_id]
 
     def silence(self, silence: Silence) -> list[AlertState]:
         """Add a silence; returns the known alerts it covers now or later."""

@@ -49,6 +49,8 @@ class TopicsConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     ticketing: str = "ccpulse.ticketing"
     alerts: str = "ccpulse.alerts"
     deadletter: str = "ccpulse.deadletter"
+    silences: str = "ccpulse.silences"
+    """Compacted: the cluster's silences and acknowledgements (streams/alerting/silences.py)."""
     intervals: str = "ccpulse.intervals"
     """Closed 15-minute intervals per queue (compacted; docs/reports.md)."""
     partitions: int = 8

@@ -6,17 +6,21 @@ Every ``alerts.evaluate_interval_seconds`` (1 s) a timer evaluates the configure
 
 * publishes it as JSON on the alerts topic (``ccpulse.alerts``), keyed by the alert's
   fingerprint, so the whole history of every alert is on Kafka;
-* hands firing / escalated / resolved alerts to the notification dispatcher
-  (:mod:`streams.alerting.dispatch`), unless the alert is silenced; a silenced alert that is
-  still firing when its silence ends is notified then; a resolution is only sent for an alert
-  whose firing was;
+* publishes firing / escalated / resolved alerts as ``notification`` records on the same topic,
+  unless the alert is silenced; a silenced alert that is still firing when its silence ends is
+  notified then; a resolution is only sent for an alert whose firing was. The consumer group
+  of :mod:`streams.alerting.delivery_log` delivers them (docs/alerts.md, "Where notifications
+  are delivered"), so a page survives the death of the worker that decided it;
 * writes the queue's alert state to the queue-state changelog table under
   ``{partition}/{queue}/a``, next to the queue's KPI state, so it moves with the queue.
 
 After a restart or a rebalance, table recovery restores those records before anything is
 evaluated: an alert that was pending carries on pending from its original start, and one that
-was firing is registered with the dispatcher with ``track()`` (repeats continue, nobody is paged
-a second time). ``ccpulse_alert_firing{rule,queue,severity}`` is read from the evaluator at
+was firing is published with ``track()`` (repeats continue, nobody is paged a second time).
+Silences and acknowledgements are the cluster's (streams/alerting/silences.py): read from the
+compacted silences topic, applied to the owned alerts whenever one arrives and after every
+restore, and nothing is evaluated before that topic has been read to its end.
+``ccpulse_alert_firing{rule,queue,severity}`` is read from the evaluator at
 scrape time, so a queue handed to another worker stops being exported here at once.
 """
 
@@ -41,9 +45,12 @@ from processors.alerts import (
     Silence,
     decode_alert_states,
     encode_alert_states,
+    transition_id,
 )
+from streams.alerting.delivery_log import NotificationLog, NotificationPublisher
 from streams.alerting.dispatch import Dispatcher
 from streams.alerting.notification import Notification
+from streams.alerting.silences import Ack, SilenceLog, ack_key
 from streams.faust_adapter.lag import partition_highwaters
 from streams.logs import log
 from streams.metric_spec import MetricSpec
@@ -53,6 +60,19 @@ __all__ = ["AlertRuntime", "alert_key", "install_alerts"]
 logger = logging.getLogger("ccpulse.alerts")
 
 _json = msgspec.json.Encoder()
+_SHARED = (
+    "fingerprint",
+    "rule",
+    "queue",
+    "state",
+    "severity",
+    "since",
+    "summary",
+    "acknowledged_by",
+    "silenced",
+    "silence_id",
+)
+"""What of an alert's description every worker lists (``GET /api/alerts`` ``cluster``)."""
 
 
 def alert_key(partition: int, queue: str) -> bytes:
@@ -121,14 +141,19 @@ class AlertRuntime:
         runtime: Any,
         table: Any,
         topic: Any,
-        dispatcher: Dispatcher | None,
+        dispatcher: Dispatcher | NotificationPublisher | None,
         registry: CollectorRegistry,
+        silence_log: SilenceLog | None = None,
     ) -> None:
         config = runtime.config
         self.runtime = runtime
         self.table = table
         self.topic = topic
         self.dispatcher = dispatcher
+        self.silence_log = silence_log
+        if silence_log is not None:
+            silence_log.on_silence.append(self.silence_changed)
+            silence_log.on_ack.append(self.ack_changed)
         self.worker = config.worker.app_id
         self.evaluator = AlertEvaluator(config.alerts.effective_rules())
         self.ready = False
@@ -155,7 +180,34 @@ class AlertRuntime:
         return [self._describe(rule, alert) for rule, alert in self.evaluator.active()]
 
     def silences(self) -> list[Silence]:
-        return list(self.evaluator.silences)
+        """The silences in force: the cluster's (the same on every worker) when they are kept
+        on the silences topic."""
+        if self.silence_log is None:
+            return list(self.evaluator.silences)
+        now = time.time()
+        return sorted(
+            (s for s in self.silence_log.silences.values() if s.ends_at > now),
+            key=lambda s: (s.starts_at, s.id),
+        )
+
+    def cluster(self) -> list[dict[str, Any]]:
+        """The cluster's pending and firing alerts as their owners last wrote them on the
+        silences topic: the same list on every worker (empty without that topic)."""
+        if self.silence_log is None:
+            return []
+        return sorted(self.silence_log.alerts.values(), key=lambda a: (a["rule"], a["queue"]))
+
+    def _share(self, rule: AlertRule, alert: AlertState) -> None:
+        """Write the cluster's view of ``alert`` (an owned one), or its tombstone once it is
+        neither pending nor firing."""
+        if self.silence_log is None:
+            return
+        if alert.state not in ("pending", "firing"):
+            self.silence_log.put_alert_soon(alert.fingerprint, None)
+            return
+        described = self._describe(rule, alert)
+        shared = {name: described[name] for name in _SHARED}
+        self.silence_log.put_alert_soon(alert.fingerprint, {**shared, "worker": self.worker})
 
     def _describe(self, rule: AlertRule, alert: AlertState) -> dict[str, Any]:
         at = self.runtime.clock(alert.queue)
@@ -208,6 +260,8 @@ class AlertRuntime:
         number of transitions."""
         if not (self.ready and self.runtime.ready):
             return 0  # before recovery the restored state is not there yet: never re-page
+        if self.silence_log is not None and not self.silence_log.ready.is_set():
+            return 0  # the cluster's silences are not known yet: never page a silenced alert
         if snapshots is None:
             snapshots = self.runtime.snapshots()
         if not snapshots:
@@ -229,6 +283,9 @@ class AlertRuntime:
             changed.add(transition.queue)
             alert = self.evaluator.alerts[(transition.rule, transition.queue)]
             rule = self.evaluator.rules[transition.rule]
+            self._share(rule, alert)
+            if transition.state == "resolved":
+                self._end_ack(transition.fingerprint)
             if transition.state == "resolved" and alert.notified:
                 self._submit(rule, alert, "resolved", transition.at, transition.value)
                 alert.notified, alert.notified_at = False, None
@@ -249,6 +306,11 @@ class AlertRuntime:
     ) -> None:
         if self.dispatcher is not None:
             self.dispatcher.submit(notification(rule, alert, status, at, value))
+
+    def _end_ack(self, fingerprint: str) -> None:
+        """The alert resolved: its acknowledgement ends, on the silences topic too."""
+        if self.silence_log is not None and fingerprint in self.silence_log.acks:
+            self.silence_log.remove_soon(ack_key(fingerprint))
 
     def _publish_transition(self, transition: AlertTransition) -> None:
         record = {
@@ -277,7 +339,8 @@ class AlertRuntime:
     # -- people -----------------------------------------------------------------------------
 
     def acknowledge(self, fingerprint: str, by: str, comment: str = "") -> dict[str, Any] | None:
-        """Acknowledge a firing alert of an owned queue; None when there is none."""
+        """Acknowledge a firing alert of an owned queue; None when there is none here (the
+        caller writes :meth:`ack_record` to the silences topic: the owner applies it)."""
         at = self.runtime.clock()
         alert = self.evaluator.acknowledge(fingerprint, by, at)
         if alert is None:
@@ -300,8 +363,48 @@ class AlertRuntime:
             },
         )
         self.persist(alert.queue)
+        self._share(rule, alert)
         log(logger, "alert acknowledged", rule=alert.rule, queue=alert.queue, by=by)
         return self._describe(rule, alert)
+
+    def ack_record(self, fingerprint: str, by: str, comment: str = "") -> Ack:
+        """The cluster-wide acknowledgement of ``fingerprint`` (for the silences topic)."""
+        return Ack(fingerprint=fingerprint, by=by, at=self.runtime.clock(), comment=comment)
+
+    def ack_changed(self, fingerprint: str, ack: Ack | None) -> None:
+        """An acknowledgement on the silences topic: applied if the alert fires here."""
+        if ack is None:
+            return
+        for _, alert in self.evaluator.firing():
+            if alert.fingerprint == fingerprint and alert.acknowledged_by is None:
+                self.evaluator.acknowledge(fingerprint, ack.by, ack.at)
+                self.persist(alert.queue)
+                self._share(self.evaluator.rules[alert.rule], alert)
+                log(logger, "alert acknowledged", rule=alert.rule, queue=alert.queue, by=ack.by)
+
+    def silence_changed(self, silence_id: str, silence: Silence | None) -> None:
+        """A silence on the silences topic: added (or removed) for the alerts owned here."""
+        if silence is None:
+            self.evaluator.unsilence(silence_id)
+            return
+        if any(s == silence for s in self.evaluator.silences):
+            return
+        covered = self.evaluator.silence(silence)
+        for queue in {alert.queue for alert in covered}:
+            self.persist(queue)
+        for alert in covered:
+            if alert.rule in self.evaluator.rules:
+                self._share(self.evaluator.rules[alert.rule], alert)
+
+    def _apply_cluster_state(self) -> None:
+        """After a restore: the cluster's silences and acknowledgements over the restored
+        alerts (their own copies may predate a silence posted while they moved)."""
+        if self.silence_log is None:
+            return
+        for silence in self.silence_log.silences.values():
+            self.evaluator.silence(silence)
+        for fingerprint, ack in self.silence_log.acks.items():
+            self.ack_changed(fingerprint, ack)
 
     def silence(
         self, rule: str, queue: str, duration: float, by: str, comment: str = ""
@@ -360,16 +463,20 @@ class AlertRuntime:
             if parsed is None or value is None or parsed[0] not in partitions:
                 continue
             partition, queue = parsed
-            states = self.evaluator.restore_queue(queue, decode_alert_states(value))
+            self.evaluator.restore_queue(queue, decode_alert_states(value))
             self.partition_of[queue] = partition
             restored.append(queue)
-            for alert in states:
-                if alert.state == "firing" and alert.notified and self.dispatcher is not None:
-                    rule = self.evaluator.rules[alert.rule]
-                    at = alert.evaluated_at or time.time()
-                    self.dispatcher.track(notification(rule, alert, "firing", at, alert.value))
-                    if alert.acknowledged_by is not None:  # acknowledged before the move
-                        self.dispatcher.acknowledge(alert.fingerprint)
+        self._apply_cluster_state()
+        owned = set(restored)
+        for rule, alert in self.evaluator.active():
+            if alert.queue in owned:
+                self._share(rule, alert)
+        for rule, alert in self.evaluator.firing():
+            if alert.queue in owned and alert.notified and self.dispatcher is not None:
+                at = alert.evaluated_at or time.time()
+                self.dispatcher.track(notification(rule, alert, "firing", at, alert.value))
+                if alert.acknowledged_by is not None:  # acknowledged before the move
+                    self.dispatcher.acknowledge(alert.fingerprint)
         self.ready = True
         firing = sum(1 for _, a in self.evaluator.firing())
         log(logger, "alert state restored", queues=len(restored), firing=firing)
@@ -406,8 +513,10 @@ def notification(
     else:
         starts = min(alert.fired_at if alert.fired_at is not None else at, wall)
     relation = ">" if rule.direction == "above" else "<"
+    state = "resolved" if status == "resolved" else "firing"
     return Notification(
         fingerprint=alert.fingerprint,
+        id=transition_id(alert.fingerprint, state, alert.severity, alert.fired_at, at),
         rule=rule.name,
         queue=alert.queue,
         severity=alert.severity,
@@ -437,11 +546,24 @@ def events_behind(app: Any, runtime: Any, source_topics: Collection[str]) -> int
 
 
 def install_alerts(app: Any, runtime: Any, table: Any, source_topics: Iterable[str]) -> None:
-    """Register the alert timer, recovery/revoke hooks, dispatcher lifecycle and HTTP views."""
+    """Register the alert timer, recovery/revoke hooks, the delivery from the alerts topic, the
+    cluster's silences, and the HTTP views."""
     config = runtime.config
     topic = app.topic(config.topics.alerts, key_type=bytes, value_type=bytes, partitions=1)
     dispatcher = Dispatcher(config.notify, runtime.registry)
-    alerts = runtime.alerts = AlertRuntime(runtime, table, topic, dispatcher, runtime.registry)
+    silence_log = SilenceLog(config.kafka, config.topics.silences, config.topics.replication_factor)
+    publisher = NotificationPublisher(topic, config.worker.app_id)
+    alerts = runtime.alerts = AlertRuntime(
+        runtime, table, topic, publisher, runtime.registry, silence_log
+    )
+    delivery = NotificationLog(
+        config.kafka,
+        config.topics.alerts,
+        config.topics.deadletter,
+        config.notify.consumer_group or f"{config.worker.app_id}-notify",
+        dispatcher,
+        silence_log,
+    )
     sources = set(source_topics)
 
     @app.timer(interval=config.alerts.evaluate_interval_seconds)
@@ -459,6 +581,8 @@ def install_alerts(app: Any, runtime: Any, table: Any, source_topics: Iterable[s
     @app.task
     async def start_notifications() -> None:
         await dispatcher.start()
+        await silence_log.start()
+        await delivery.start()
 
     @table.on_recover
     async def restore_alerts() -> None:
@@ -471,7 +595,9 @@ def install_alerts(app: Any, runtime: Any, table: Any, source_topics: Iterable[s
 
     @app.on_before_shutdown.connect
     async def close_notifications(sender: Any, **_: Any) -> None:
+        await delivery.close()
         await dispatcher.close(timeout=5.0)
+        await silence_log.close()
 
     from streams.views.alerts import register_alert_views
 
