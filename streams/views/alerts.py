@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 import faust
 import msgspec
@@ -22,6 +22,7 @@ from msgspec import Meta, Struct
 
 from streams.views.access import access_of
 from streams.views.request_body import read_body, too_large
+from streams.views.worker_view import WorkerView
 
 __all__ = ["AckRequest", "SilenceRequest", "authorized", "register_alert_views"]
 
@@ -53,7 +54,7 @@ def _bad_request(view: faust.web.View, exc: Exception) -> faust.web.Response:
     return view.json({"error": f"bad request: {exc}"}, status=400)
 
 
-def register_alert_views(app: faust.App, runtime: Any) -> None:
+def register_alert_views(app: faust.App, runtime: WorkerView) -> None:
     token = runtime.config.worker.api_token
     limit = runtime.config.worker.max_body_bytes
 

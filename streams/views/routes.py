@@ -18,11 +18,12 @@ import msgspec
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams.views.access import access_of
+from streams.views.worker_view import WorkerView
 
 __all__ = ["kpis_document", "register_views"]
 
 
-def kpis_document(runtime: Any, snapshots: dict[str, Any] | None = None) -> dict[str, Any]:
+def kpis_document(runtime: WorkerView, snapshots: dict[str, Any] | None = None) -> dict[str, Any]:
     """The /api/kpis body: ``{"at": ..., "at_iso": ..., "queues": {queue: snapshot}}``, of
     ``snapshots`` (default: the runtime's current ones)."""
     if snapshots is None:
@@ -39,7 +40,7 @@ def kpis_document(runtime: Any, snapshots: dict[str, Any] | None = None) -> dict
     }
 
 
-def register_views(app: faust.App, runtime: Any) -> None:
+def register_views(app: faust.App, runtime: WorkerView) -> None:
     content_type, _, charset = CONTENT_TYPE_LATEST.partition("; charset=")
     access = access_of(runtime)
 
@@ -54,8 +55,8 @@ def register_views(app: faust.App, runtime: Any) -> None:
         if names and runtime.kpi_metric_names.isdisjoint(names):
             body = generate_latest(registry)  # pipeline metrics only: no snapshot needed
         else:
-            # Computed with the event loop given back now and then (streams/app.py), then read
-            # by the collectors, in the same second, while the page is written.
+            # Computed with the event loop given back now and then (streams/worker/runtime.py),
+            # then read by the collectors, in the same second, while the page is written.
             snapshots = await runtime.fresh_snapshots()
             with runtime.pinned(snapshots):
                 body = generate_latest(registry)
