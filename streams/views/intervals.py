@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import faust
 
-from processors.engine import local_midnight
+from processors.calendars import local_midnight
 from processors.intervals import INTERVAL_SECONDS, IntervalCounters, KpiChoices
 from processors.reports import ReportRow, parse_instant
 from streams.offline.report import render

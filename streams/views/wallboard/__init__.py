@@ -31,7 +31,8 @@ import faust
 import msgspec
 from aiohttp import web as aioweb
 
-from processors.alert_rules import AlertRule, default_rules
+from processors.alert_rules import AlertRule
+from processors.default_alert_rules import default_rules
 from processors.kpis import KPIS
 from processors.wallboard import queue_tiles
 from streams.logs import log
