@@ -1,7 +1,7 @@
 """The worker's own per-batch code fed by a plain aiokafka consumer, without Faust.
 
 A plain aiokafka consumer takes batches (``getmany``) from the same pre-produced topics and
-runs exactly what the worker's batch task runs per batch:
+runs exactly what the worker's checkpoint runs per batch (streams/worker/checkpoint.py):
 :func:`streams.worker.batching.decode_batch`,
 the engine's batch apply and the state store's staging and delta encoding (into an in-memory
 table; only the changelog send is left out). It is the upper bound of the worker, which takes

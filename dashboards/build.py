@@ -19,7 +19,8 @@ from types import ModuleType
 from typing import Any
 
 from dashboards import operations, queue_detail, tickets, wallboard
-from processors.alert_rules import AlertRule, default_rules
+from processors.alert_rules import AlertRule
+from processors.default_alert_rules import default_rules
 from processors.settings import EngineSettings
 
 with warnings.catch_warnings():

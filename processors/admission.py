@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from operator import attrgetter, itemgetter
 from typing import Protocol, TypeVar
 
-from processors.events import name_problem
+from processors.event_fields import name_problem
 from processors.settings import EngineSettings
 
 __all__ = ["EARLIEST", "LATEST", "Admission", "Refusal"]

@@ -14,7 +14,8 @@ quiet minute never pages anybody.
 Everything a rule can get wrong is checked by :func:`validate_rules` when the configuration is
 loaded (unknown KPI, a window that is not kept, ``clear`` on the wrong side of ``fire``, a rate
 threshold written as a percentage...), and the error names the rule. The state machine that
-uses the rules lives in :mod:`processors.alerts`.
+uses the rules lives in :mod:`processors.alerts`, the built-in rules in
+:mod:`processors.default_alert_rules`.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ __all__ = [
     "Direction",
     "RuleError",
     "Severity",
-    "default_rules",
     "default_volume_kpi",
     "format_value",
     "is_live_kpi",
@@ -307,120 +307,6 @@ def merge_rules(
     by_name = {rule.name: rule for rule in own}
     merged = [by_name.pop(r.name, r) for r in defaults if r.name not in disabled]
     return merged + [r for r in own if r.name in by_name]
-
-
-# -- defaults -------------------------------------------------------------------------------------
-
-
-def default_rules() -> list[AlertRule]:
-    """Rules that work out of the box; docs/alerts.md explains each number.
-
-    Windowed rules use 15 minutes (long enough to need 20 calls, short enough to react within a
-    quarter-hour) and ask the condition to hold for 2-3 minutes; warnings escalate to critical
-    after 15 minutes; a resolved alert stays quiet for 5 minutes.
-    """
-    return [
-        AlertRule(
-            name="abandon_rate_high",
-            kpi="abandon_rate",
-            window="15m",
-            direction="above",
-            fire=0.10,
-            clear=0.07,
-            for_seconds=120,
-            min_volume=20,
-            severity="warning",
-            escalate_after_seconds=900,
-            cooldown_seconds=300,
-        ),
-        AlertRule(
-            name="asa_high",
-            kpi="asa_seconds",
-            window="15m",
-            direction="above",
-            fire=60,
-            clear=45,
-            for_seconds=120,
-            min_volume=20,
-            severity="warning",
-            escalate_after_seconds=900,
-            cooldown_seconds=300,
-        ),
-        AlertRule(
-            name="service_level_low",
-            kpi="service_level",
-            window="15m",
-            direction="below",
-            fire=0.70,
-            clear=0.75,
-            for_seconds=180,
-            min_volume=20,
-            severity="warning",
-            escalate_after_seconds=900,
-            cooldown_seconds=300,
-        ),
-        AlertRule(
-            name="blocked_rate_high",
-            kpi="blocked_rate",
-            window="15m",
-            direction="above",
-            fire=0.05,
-            clear=0.02,
-            for_seconds=60,
-            min_volume=20,
-            severity="critical",
-            cooldown_seconds=300,
-        ),
-        AlertRule(
-            name="oldest_wait_high",
-            kpi="oldest_wait_seconds",
-            direction="above",
-            fire=300,
-            clear=180,
-            for_seconds=60,
-            severity="warning",
-            escalate_after_seconds=600,
-            cooldown_seconds=300,
-        ),
-        AlertRule(
-            name="backlog_high",
-            kpi="backlog",
-            direction="above",
-            fire=300,
-            clear=250,
-            for_seconds=600,
-            severity="warning",
-            cooldown_seconds=900,
-        ),
-        AlertRule(
-            name="tickets_past_sla",
-            kpi="tickets_past_sla",
-            direction="above",
-            fire=10,
-            clear=5,
-            for_seconds=300,
-            severity="warning",
-            escalate_after_seconds=3600,
-            cooldown_seconds=900,
-        ),
-        AlertRule(
-            # Staffing (docs/staffing.md#agents_short): Erlang A (else C) agents required for
-            # the queue's SL target minus agents logged in. Above 2 means 3 or more missing, so
-            # a stray call in an empty night queue (1-2 agents "required") never pages; the 5
-            # minutes ride out a shift change.
-            name="agents_short",
-            kpi="agents_short",
-            direction="above",
-            fire=2,
-            clear=0,
-            for_seconds=300,
-            severity="warning",
-            escalate_after_seconds=1800,
-            cooldown_seconds=900,
-            summary="{queue} is {value} agents short of its service-level target "
-            "(threshold {threshold})",
-        ),
-    ]
 
 
 def summary_values(

@@ -10,6 +10,8 @@ Computed without walking seconds: a span is cut where the zone's UTC offset chan
 piece the local time is the UTC instant plus one offset, so working time is the overlap of that
 shifted piece with the ranges of each local day. Whole UTC days are computed once per calendar
 and kept: a ticket open for weeks costs a dictionary look-up per day, not a calendar walk.
+
+Also here: :func:`local_midnight`, where a local calendar day starts (the ``today`` window).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from processors.settings import WEEKDAYS, Calendar
 
-__all__ = ["BusinessClock", "parse_range"]
+__all__ = ["BusinessClock", "local_midnight", "parse_range"]
 
 DAY = 86400
 _EPOCH = date(1970, 1, 1).toordinal()
@@ -118,3 +120,22 @@ class BusinessClock:
                         total += overlap
             day += 1
         return total
+
+
+def local_midnight(at: int, timezone: str) -> int:
+    """The first whole second of the local calendar day containing ``at`` in ``timezone``.
+
+    Midnight is computed from the local date, not as ``at - 86400``: on a daylight-saving day the
+    local day is 23 or 25 hours long. Where a zone skips midnight itself, the day starts at the
+    first instant that exists.
+    """
+    zone = ZoneInfo(timezone)
+    day: date = datetime.fromtimestamp(at, zone).date()
+    start = datetime(day.year, day.month, day.day, tzinfo=zone)
+    candidate = math.floor(start.timestamp())
+    # Guard against a skipped midnight: walk to the first second whose local date is `day`.
+    while datetime.fromtimestamp(candidate, zone).date() < day:
+        candidate += 60
+    while datetime.fromtimestamp(candidate - 1, zone).date() == day:
+        candidate -= 60
+    return candidate

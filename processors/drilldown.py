@@ -29,6 +29,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from processors.calendars import local_midnight
 from processors.drilldown_state import AbandonedCall, AgentDay, AgentNote, BlockedCall, DrillDown
 from processors.events import (
     AgentStateChanged,
@@ -59,8 +60,6 @@ DEFAULT_LENGTH = 20
 
 @functools.lru_cache(maxsize=8192)
 def _day_of_quarter(quarter: int, timezone: str) -> int:
-    from processors.engine import local_midnight  # the engine imports this module
-
     return local_midnight(quarter, timezone)
 
 

@@ -18,183 +18,31 @@ benchmarks; nothing here knows about Kafka. What it guarantees, per queue:
 
 from __future__ import annotations
 
-import functools
-import itertools
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from typing import Any
-from zoneinfo import ZoneInfo
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 
-from processors.agents import (
-    WindowOccupancy,
-    agents_by_state,
-    apply_agent_state,
-    busy_available_cells,
-    evict_agents,
-    occupancy,
-)
+from processors.agents import agents_by_state
+from processors.batch import BatchResult, Item, Position, source_key
 from processors.calendars import BusinessClock
-from processors.callbacks import (
-    callbacks_pending,
-    evict_callbacks,
-    on_callback_attempted,
-    on_callback_completed,
-    on_callback_requested,
-    on_transferred,
-)
-from processors.calls import CALL_HANDLERS, CallHandler, calls_waiting, evict_calls
-from processors.contacts import apply_contact, evict_contacts
-from processors.drilldown import (
-    DEFAULT_LENGTH,
-    DRILL_HANDLERS,
-    DrillHandler,
-    evict_drilldown,
-    on_agent_state,
-    on_call_event,
-)
-from processors.events import (
-    TELEPHONY_TYPES,
-    TICKETING_TYPES,
-    AgentStateChanged,
-    CallCallbackAttempted,
-    CallCallbackCompleted,
-    CallCallbackRequested,
-    CallEntered,
-    CallMissed,
-    CallTransferred,
-    Event,
-    IvrEntered,
-    IvrExited,
-    SurveyResponse,
-    TicketCreated,
-    TicketMoved,
-    TicketMovedIn,
-)
-from processors.formulas import window_kpis
-from processors.ivr import evict_ivr, ivr_active, on_ivr_entered, on_ivr_exited
-from processors.panes import PaneStore
-from processors.settings import EngineSettings, QueueSettings, parse_window
-from processors.snapshot import LiveKpis, QueueSnapshot, WindowKpis
-from processors.staffing import StaffingFigures, StaffingInputs, staffing_figures, staffing_inputs
+from processors.event_handlers import event_handlers
+from processors.events import TELEPHONY_TYPES, TICKETING_TYPES, Event, TicketMoved, TicketMovedIn
+from processors.eviction import EVICT_EVERY_SECONDS, evict_queue, forget_oldest
+from processors.queue_report import queue_snapshot, span_counters, staffing_inputs_of, window_of
+from processors.queue_runtime import Handler, QueueRuntime
+from processors.settings import EngineSettings, parse_window
+from processors.snapshot import QueueSnapshot, WindowKpis
+from processors.staffing import StaffingFigures, StaffingInputs, staffing_figures
 from processors.state import QueueState, new_queue_state
-from processors.ticket_sla import ticket_sla_gauges
-from processors.tickets import (
-    TicketEvent,
-    apply_survey,
-    apply_ticket_event,
-    backlog,
-    evict_tickets,
-    in_backlog_after_all_changes,
-    ticket_gauges,
-)
 
-__all__ = ["BatchResult", "Item", "KpiEngine", "Position", "local_midnight", "source_key"]
+__all__ = ["BatchResult", "Item", "KpiEngine", "Position", "source_key"]
+"""The batch types (processors/batch.py) are re-exported: they are the engine's signature, and
+the worker, replay and the tests import them from here."""
 
-EVICT_EVERY_SECONDS = 60.0
-SLOW_EVICT_SECONDS = 3600.0
-"""FCR contacts and tickets are evicted once per hour of event time, not every minute: each
-eviction scans every customer and every remembered ticket (a week of solved ones) of the queue,
-which dominated catch-up runs (a queue is evicted after every batch there: ``make bench``).
-What is kept up to an hour longer than needed is a day's or a week's worth plus an hour, and
-changes no KPI (docs/kpis.md, Retention)."""
 _FAMILY: dict[type, str] = {
     **{kind: "telephony" for kind in TELEPHONY_TYPES},
     **{kind: "ticketing" for kind in TICKETING_TYPES},
 }
-
-
-@functools.lru_cache(maxsize=4096)
-def source_key(topic: str, partition: int) -> str:
-    """The key under which a queue's state remembers the last offset applied from a
-    partition (``QueueState.offsets``)."""
-    return f"{topic}:{partition}"
-
-
-Item = tuple[Event, str | None, int]
-"""An event ready for :meth:`KpiEngine.apply_grouped`: (event, :func:`source_key` of the
-partition it came from or None, its offset there (ignored without a key))."""
-
-
-@dataclass(frozen=True, slots=True)
-class Position:
-    """Where an event came from: used to skip what a previous run already applied."""
-
-    topic: str
-    partition: int
-    offset: int
-
-    @property
-    def key(self) -> str:
-        return source_key(self.topic, self.partition)
-
-
-@dataclass(slots=True)
-class BatchResult:
-    touched: set[str] = field(default_factory=set)
-    """Queues whose state changed (persist these once)."""
-    forwarded: list[TicketMovedIn] = field(default_factory=list)
-    """Events for other queues (a ticket moved away): produce them keyed by their queue."""
-    refused: list[tuple[Item, str, str]] = field(default_factory=list)
-    """Events the engine would not count, with a reason code and a sentence: an id already
-    applied with another event time (``id_conflict``), or an event its handler raised on
-    (``apply_error``). The worker sends them to the dead-letter topic; the queue's other events
-    are applied."""
-    applied: int = 0
-    late: int = 0
-    duplicates: int = 0
-
-
-class _Queue:
-    """What the engine keeps beside one queue's state to apply and report on it quickly: its
-    pane store, its settings, its agents' occupancy per closed minute and quarter, and the ids
-    of its tickets in the backlog once all their changes are in (None until first needed).
-    Rebuilt whenever the queue's state object is replaced (a recovery, a test, a replay from a
-    snapshot), so it can never describe another state."""
-
-    __slots__ = (
-        "agents_changed_from",
-        "clock",
-        "drill_length",
-        "fcr_window",
-        "occupancy",
-        "open_tickets",
-        "panes",
-        "settings",
-        "state",
-    )
-
-    def __init__(
-        self,
-        state: QueueState,
-        settings: QueueSettings,
-        clock: BusinessClock | None = None,
-        drill_length: int = DEFAULT_LENGTH,
-    ) -> None:
-        self.state = state
-        self.clock = clock
-        """The business-hours clock of the queue's calendar (None: around the clock)."""
-        self.drill_length = drill_length
-        self.panes = PaneStore(state.panes)
-        self.occupancy = WindowOccupancy(state)
-        self.settings = settings
-        self.fcr_window = settings.fcr_window_hours * 3600.0
-        self.open_tickets: set[str] | None = None
-        self.agents_changed_from: float | None = None
-        """The earliest agent change applied since :meth:`KpiEngine.take_changed_from`."""
-
-    def ticket_index(self) -> set[str]:
-        if self.open_tickets is None:
-            self.open_tickets = {
-                ticket_id
-                for ticket_id, ticket in self.state.tickets.items()
-                if in_backlog_after_all_changes(ticket)
-            }
-        return self.open_tickets
-
-
-Handler = Callable[[_Queue, Any, float, BatchResult], bool]
 
 
 class KpiEngine:
@@ -203,25 +51,9 @@ class KpiEngine:
     def __init__(self, settings: EngineSettings | None = None) -> None:
         self.settings = settings or EngineSettings()
         self.queues: dict[str, QueueState] = {}
-        self._runtime: dict[str, _Queue] = {}
+        self._runtime: dict[str, QueueRuntime] = {}
         # One handler per event type: a dict look-up instead of a chain of isinstance checks.
-        self._handlers: dict[type, Handler] = {
-            **{
-                kind: _call_handler(apply, DRILL_HANDLERS.get(kind))
-                for kind, apply in CALL_HANDLERS.items()
-            },
-            CallEntered: self._on_entered,
-            AgentStateChanged: self._on_agent,
-            CallTransferred: _call_handler(on_transferred),
-            CallCallbackRequested: _call_handler(on_callback_requested),
-            CallCallbackAttempted: _call_handler(on_callback_attempted),
-            CallCallbackCompleted: _call_handler(on_callback_completed),
-            IvrEntered: _call_handler(on_ivr_entered),
-            IvrExited: _call_handler(on_ivr_exited),
-            CallMissed: _on_missed,
-            SurveyResponse: _on_survey,
-            **{kind: _on_ticket for kind in TICKETING_TYPES if kind is not SurveyResponse},
-        }
+        self._handlers: dict[type, Handler] = event_handlers()
         self._clocks = {
             name: BusinessClock(calendar) for name, calendar in self.settings.calendars.items()
         }
@@ -318,8 +150,8 @@ class KpiEngine:
             if watermark is not None and watermark - state.evicted_through >= EVICT_EVERY_SECONDS:
                 self.evict(state)
 
-    def _queue(self, queue: str, create: bool = True) -> _Queue:
-        """The queue's :class:`_Queue`; its state is created if new, or (``create=False``) a
+    def _queue(self, queue: str, create: bool = True) -> QueueRuntime:
+        """The queue's :class:`QueueRuntime`; its state is created if new, or (``create=False``) a
         KeyError raised."""
         runtime = self._runtime.get(queue)
         state = self.queues.get(queue)
@@ -328,7 +160,7 @@ class KpiEngine:
                 state = self.state(queue) if create else self.queues[queue]
             settings = self.settings.for_queue(queue)
             clock = self._clocks[settings.calendar] if settings.calendar is not None else None
-            runtime = self._runtime[queue] = _Queue(
+            runtime = self._runtime[queue] = QueueRuntime(
                 state, settings, clock, self.settings.drilldown_length
             )
         return runtime
@@ -415,7 +247,7 @@ class KpiEngine:
         cap = self._max_ids
         for family_seen in seen_ids.values():
             if len(family_seen) > cap:
-                _forget_oldest(family_seen, len(family_seen) - cap)
+                forget_oldest(family_seen, len(family_seen) - cap)
         state.late += late
         state.duplicates += duplicates
         state.ignored += ignored
@@ -425,69 +257,12 @@ class KpiEngine:
         if touched:
             result.touched.add(queue)
 
-    def _on_entered(
-        self, runtime: _Queue, event: CallEntered, t: float, result: BatchResult
-    ) -> bool:
-        state, panes = runtime.state, runtime.panes
-        applied = CALL_HANDLERS[CallEntered](state, panes, event, t, runtime.settings)
-        if applied:
-            on_call_event(state, event, t, runtime.drill_length, runtime.settings.timezone)
-            if event.customer is not None:
-                apply_contact(state, panes, event.customer, t, event.id, runtime.fcr_window)
-        return applied
-
-    def _on_agent(
-        self, runtime: _Queue, event: AgentStateChanged, t: float, result: BatchResult
-    ) -> bool:
-        runtime.occupancy.changed(t)
-        if runtime.agents_changed_from is None or t < runtime.agents_changed_from:
-            runtime.agents_changed_from = t
-        applied = apply_agent_state(runtime.state, event.agent, t, event.state)
-        if applied and event.reason is not None:
-            on_agent_state(runtime.state, event, t)
-        return applied
-
     def evict(self, state: QueueState) -> None:
-        """Forget what no window and no on-time event can need any more.
-
-        Each family's facts are evicted against that family's own lateness horizon; what both
-        families feed (panes, FCR contacts) against the older of the two.
-        """
-        if not state.watermarks:
-            return
-        horizons = {family: mark - self._lateness for family, mark in state.watermarks.items()}
-        oldest = min(state.watermarks.values())
+        """Forget what no window and no on-time event can need any more
+        (processors/eviction.py)."""
         runtime = self._runtime.get(state.queue)
         panes = runtime.panes if runtime is not None and runtime.state is state else None
-        (panes or PaneStore(state.panes)).evict(
-            (
-                math.floor(oldest - self._retention[0]),
-                math.floor(oldest - self._retention[1]),
-                math.floor(oldest - self._retention[2]),
-            )
-        )
-        for family, seen in state.seen.items():
-            _evict_seen(seen, horizons[family])
-        if "telephony" in state.watermarks:
-            phone = state.watermarks["telephony"]
-            evict_calls(state, horizons["telephony"], phone - self.settings.max_open_call_seconds)
-            evict_ivr(state, horizons["telephony"], phone - self.settings.max_open_call_seconds)
-            evict_agents(state, phone - self._history)
-            evict_callbacks(
-                state, horizons["telephony"], phone - self.settings.max_open_callback_seconds
-            )
-            evict_drilldown(state, horizons["telephony"])
-        through = max(state.watermarks.values())
-        if math.floor(through / SLOW_EVICT_SECONDS) != math.floor(
-            state.evicted_through / SLOW_EVICT_SECONDS
-        ):
-            if "ticketing" in state.watermarks:
-                retention = self.settings.closed_ticket_retention_hours * 3600.0
-                closed_before = state.watermarks["ticketing"] - retention
-                evict_tickets(state, horizons["ticketing"], closed_before)
-            max_fcr = self.settings.for_queue(state.queue).fcr_window_hours * 3600.0
-            evict_contacts(state, min(horizons.values()) - max_fcr)
-        state.evicted_through = through
+        evict_queue(state, panes, self.settings, self._lateness, self._retention, self._history)
 
     # -- reporting ----------------------------------------------------------------------------
 
@@ -501,54 +276,24 @@ class KpiEngine:
 
     def queue_snapshot(self, queue: str, at: int) -> QueueSnapshot:
         runtime = self._queue(queue, create=False)
-        state, settings, panes = runtime.state, runtime.settings, runtime.panes
-        windows: dict[str, WindowKpis] = {}
-        firsts = {
-            label: at - length + 1 if length else local_midnight(at, settings.timezone)
-            for label, length in self._windows
-        }
-        # Occupancy from cached closed minutes and quarters (processors/agents.py); `today`'s
-        # panes from its cached closed quarters (processors/panes.py).
-        occupied = runtime.occupancy.occupancies(list(firsts.values()), at)
-        for (label, first), occupancy_now in zip(firsts.items(), occupied, strict=True):
-            totals = panes.sum_since(first, at) if label == self._today else panes.sum(first, at)
-            windows[label] = window_kpis(
-                totals, settings.sl_variant, occupancy_now, settings.exits_against()
-            )
-        live = LiveKpis()
-        live.calls_waiting, live.oldest_wait_seconds = calls_waiting(state, at)
-        live.callbacks_pending = callbacks_pending(state, at)
-        live.ivr_active = ivr_active(state, at)
-        live.agents, live.agents_staffed = agents_by_state(state, at)
-        tickets_now = backlog(state, at, runtime.ticket_index())
-        ticket_gauges(state, at, settings, live, backlog_tickets=tickets_now)
-        ticket_sla_gauges(tickets_now, at, settings, runtime.clock, live)
-        staffing_kpis = windows.get(self.settings.staffing_window)
-        inputs = self._staffing_inputs(state, settings, at, live.agents_staffed, staffing_kpis)
-        figures = staffing_figures(inputs)
-        figures.copy_staffing(live)
-        return QueueSnapshot(queue=queue, at=float(at), live=live, windows=windows)
-
-    def _staffing_inputs(
-        self,
-        state: QueueState,
-        settings: QueueSettings,
-        at: int,
-        staffed: int,
-        kpis: WindowKpis | None = None,
-    ) -> StaffingInputs | None:
-        length = self._staffing_window
-        if kpis is None:
-            kpis = self.window(state.queue, at, at - length + 1)
-        # A queue that never reported an agent state has unknown staffing, not zero agents.
-        return staffing_inputs(kpis, length, settings, staffed if state.agents else None)
+        return queue_snapshot(
+            queue,
+            runtime,
+            at,
+            self._windows,
+            self._today,
+            self.settings.staffing_window,
+            self._staffing_window,
+        )
 
     def staffing_inputs(self, queue: str, at: int) -> StaffingInputs | None:
         """Arrival rate, AHT, patience and staffed agents of ``queue`` over the staffing window
         ending at ``at`` (None when too thin)."""
         state = self.queues[queue]
         _, staffed = agents_by_state(state, at)
-        return self._staffing_inputs(state, self.settings.for_queue(queue), at, staffed)
+        runtime = self._queue(queue, create=False)
+        settings = self.settings.for_queue(queue)
+        return staffing_inputs_of(runtime, settings, at, staffed, self._staffing_window)
 
     def staffing(self, queue: str, at: int, agents: int | None = None) -> StaffingFigures:
         """Live staffing figures of ``queue`` at ``at``, predicted for ``agents`` agents (default:
@@ -557,13 +302,7 @@ class KpiEngine:
 
     def window(self, queue: str, at: int, first: int) -> WindowKpis:
         """KPIs over the seconds ``first..at`` (for ad-hoc windows, e.g. replay --window)."""
-        runtime = self._queue(queue, create=False)
-        return window_kpis(
-            runtime.panes.sum(first, at),
-            runtime.settings.sl_variant,
-            occupancy(runtime.state, first, at),
-            runtime.settings.exits_against(),
-        )
+        return window_of(self._queue(queue, create=False), at, first)
 
     def take_changed_from(self, queue: str) -> int | None:
         """The earliest second whose counters or agent states changed in ``queue`` since the
@@ -581,14 +320,7 @@ class KpiEngine:
     ) -> list[tuple[list[float], float, float]]:
         """Per consecutive span ``[bounds[i], bounds[i + 1])``: its summed counters and its
         agents' busy and available seconds (what :meth:`window` computes KPIs from)."""
-        runtime = self._queue(queue, create=False)
-        agent_cells = busy_available_cells(runtime.state, [float(b) for b in bounds])
-        return [
-            (runtime.panes.sum_coarse(first, end - 1), busy, available)
-            for first, end, (busy, available) in zip(
-                bounds[:-1], bounds[1:], agent_cells, strict=True
-            )
-        ]
+        return span_counters(self._queue(queue, create=False), bounds)
 
     def retained_from(self, queue: str) -> int | None:
         """The first second from which every quarter of ``queue`` still has its counters, as
@@ -606,85 +338,6 @@ _REPLAY_RUN = 10_000
 """Longest run of events :meth:`KpiEngine.apply_all` groups by queue before applying them."""
 
 
-def _call_handler(apply: CallHandler, drill: DrillHandler | None = None) -> Handler:
-    def on_call(runtime: _Queue, event: Any, t: float, result: BatchResult) -> bool:
-        applied = apply(runtime.state, runtime.panes, event, t, runtime.settings)
-        if applied and drill is not None:
-            drill(runtime.state, event, t, runtime.drill_length, runtime.settings.timezone)
-        return applied
-
-    return on_call
-
-
-def _on_missed(runtime: _Queue, event: CallMissed, t: float, result: BatchResult) -> bool:
-    # Informational for the queue's KPIs: an agent's missed call (processors/drilldown.py).
-    on_call_event(runtime.state, event, t, runtime.drill_length, runtime.settings.timezone)
-    return True
-
-
-def _on_survey(runtime: _Queue, event: SurveyResponse, t: float, result: BatchResult) -> bool:
-    return apply_survey(runtime.panes, event, t)
-
-
-def _on_ticket(runtime: _Queue, event: TicketEvent, t: float, result: BatchResult) -> bool:
-    state, panes = runtime.state, runtime.panes
-    applied, forward = apply_ticket_event(state, panes, event, t)
-    if forward is not None:
-        result.forwarded.append(forward)
-    if applied and isinstance(event, TicketCreated) and event.customer is not None:
-        apply_contact(state, panes, event.customer, t, event.id, runtime.fcr_window)
-    open_tickets = runtime.open_tickets
-    if open_tickets is not None:
-        ticket = state.tickets.get(event.ticket_id)
-        if ticket is not None and in_backlog_after_all_changes(ticket):
-            open_tickets.add(event.ticket_id)
-        else:
-            open_tickets.discard(event.ticket_id)
-    return applied
-
-
 def _conflict(event_id: str, first_time: float) -> str:
     first = datetime.fromtimestamp(first_time, UTC).isoformat()
     return f"id {event_id[:64]!r} was already applied with another event time ({first})"
-
-
-def _forget_oldest(seen: dict[str, float], count: int) -> None:
-    """Forget the ``count`` ids remembered first (engine.max_remembered_ids)."""
-    for event_id in list(itertools.islice(seen, count)):
-        del seen[event_id]
-
-
-def _evict_seen(seen: dict[str, float], horizon: float) -> None:
-    """Forget the ids of events older than ``horizon``: any copy of them would be late anyway.
-
-    Ids are remembered in the order they were applied, so the old ones are at the front: the
-    scan stops at the first id still needed. An older id applied after it (out of order, within
-    the lateness) is forgotten by a later eviction; until then it only costs memory, since a
-    copy of it is dropped as late before its id is looked up.
-    """
-    stale = []
-    for event_id, t in seen.items():
-        if t >= horizon:
-            break
-        stale.append(event_id)
-    for event_id in stale:
-        del seen[event_id]
-
-
-def local_midnight(at: int, timezone: str) -> int:
-    """The first whole second of the local calendar day containing ``at`` in ``timezone``.
-
-    Midnight is computed from the local date, not as ``at - 86400``: on a daylight-saving day the
-    local day is 23 or 25 hours long. Where a zone skips midnight itself, the day starts at the
-    first instant that exists.
-    """
-    zone = ZoneInfo(timezone)
-    day: date = datetime.fromtimestamp(at, zone).date()
-    start = datetime(day.year, day.month, day.day, tzinfo=zone)
-    candidate = math.floor(start.timestamp())
-    # Guard against a skipped midnight: walk to the first second whose local date is `day`.
-    while datetime.fromtimestamp(candidate, zone).date() < day:
-        candidate += 60
-    while datetime.fromtimestamp(candidate - 1, zone).date() == day:
-        candidate -= 60
-    return candidate

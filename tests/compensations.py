@@ -15,7 +15,7 @@ import re
 import sys
 from pathlib import Path
 
-# column -> the message of the worker's log line (streams/app.py)
+# column -> the message of the worker's log line (streams/worker/checkpoint.py, stall_reader.py)
 MESSAGES = {
     "gaps read": "gap in a partition's delivered offsets read straight from Kafka",
     "stalls read": "partition stalled: records Faust handed over never reached the agent",

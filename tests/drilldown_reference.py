@@ -12,7 +12,7 @@ import math
 from collections import defaultdict
 from typing import Any
 
-from processors.engine import local_midnight
+from processors.calendars import local_midnight
 from processors.events import (
     AgentStateChanged,
     CallAbandoned,

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from processors.engine import local_midnight
+from processors.calendars import local_midnight
 from processors.events import (
     AgentStateChanged,
     CallAbandoned,

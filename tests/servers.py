@@ -127,6 +127,7 @@ class WebhookSink:
         self.port = free_port()
         self.fail_first = fail_first
         self.out = workdir / f"webhook-{self.port}.jsonl"
+        self.hold_file = workdir / f"webhook-{self.port}.hold"
         workdir.mkdir(parents=True, exist_ok=True)
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -143,6 +144,7 @@ class WebhookSink:
                 f"--port={self.port}",
                 f"--out={self.out}",
                 f"--fail-first={self.fail_first}",
+                f"--hold={self.hold_file}",
             ],
             cwd=Path(__file__).resolve().parents[1],
         )
@@ -172,6 +174,21 @@ class WebhookSink:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"webhook sink: condition not met; got {records}")
             time.sleep(0.1)
+
+    def hold(self) -> None:
+        """From now on, hold every request's answer (see tests/webhook_sink.py)."""
+        self.hold_file.touch()
+
+    def release(self) -> None:
+        """Answer the held requests (503: not accepted) and accept the next ones."""
+        self.hold_file.unlink(missing_ok=True)
+
+    def held(self) -> list[dict[str, Any]]:
+        """The requests that arrived while held (never accepted)."""
+        path = Path(f"{self.out}.held")
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line]
 
     def kill(self) -> None:
         if self.process and self.process.poll() is None:

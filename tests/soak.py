@@ -55,9 +55,14 @@ class SoakRun:
     log: str = ""
 
 
-def soak_config(path: Path, prefix: str, partitions: int | None = PARTITIONS) -> Path:
+def soak_config(
+    path: Path,
+    prefix: str,
+    partitions: int | None = PARTITIONS,
+    session_timeout: float | None = None,
+) -> Path:
     """Default configuration but for the topic names (and their partition count, unless
-    None: the default)."""
+    None: the default; and the consumer session timeout, unless None)."""
     config: dict[str, Any] = {
         "topics": {
             "telephony": f"{prefix}.telephony",
@@ -68,6 +73,8 @@ def soak_config(path: Path, prefix: str, partitions: int | None = PARTITIONS) ->
     }
     if partitions is not None:
         config["topics"]["partitions"] = partitions
+    if session_timeout is not None:
+        config["worker"] = {"session_timeout_seconds": session_timeout}
     path.write_text(yaml.safe_dump(config))
     return path
 
@@ -213,15 +220,17 @@ def soak_run(
     drain_timeout: float = 180.0,
     chunks: int = 0,
     configured_partitions: int | None = PARTITIONS,
+    session_timeout: float | None = None,
 ) -> SoakRun:
     """One soak run (see the module docstring) on ``broker``; its figures and differences.
 
     The source topics get ``PARTITIONS`` partitions; the workers' configuration says
-    ``configured_partitions`` (None: the default, which is not ``PARTITIONS``)."""
+    ``configured_partitions`` (None: the default, which is not ``PARTITIONS``) and
+    ``session_timeout`` (None: the default of the broker kind)."""
     started = time.monotonic()
     workdir.mkdir(parents=True, exist_ok=True)
     prefix = f"soak{seed}x{free_port()}"
-    config = soak_config(workdir / "ccpulse.yaml", prefix, configured_partitions)
+    config = soak_config(workdir / "ccpulse.yaml", prefix, configured_partitions, session_timeout)
     topics = create_topics(broker.bootstrap, config)
     events_file, lines = hour_of_traffic(workdir, seed)
     result = SoakRun(seed=seed, events=len(lines))

@@ -9,12 +9,12 @@ import pytest
 from processors.alert_rules import (
     AlertRule,
     RuleError,
-    default_rules,
     format_value,
     merge_rules,
     render_summary,
     validate_rules,
 )
+from processors.default_alert_rules import default_rules
 from streams.config import ConfigError, load_config
 
 WINDOWS = ["5m", "15m", "1h", "today"]

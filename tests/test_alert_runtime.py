@@ -268,7 +268,7 @@ def test_events_behind_is_each_partitions_highwater_minus_its_next_offset_to_app
 
     from faust.types.tuples import TP
 
-    from streams.alerting.runtime import events_behind
+    from streams.alerting.install import events_behind
     from streams.worker.ordering import PartitionOrder
 
     highwaters = {TP("t.telephony", 0): 120, TP("t.telephony", 1): 40, TP("t.alerts", 0): 999}

@@ -24,8 +24,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from processors.alert_rules import default_rules
 from processors.backtest_scoring import Incident, expand_grid, parse_grid
+from processors.default_alert_rules import default_rules
 from processors.events import CallAbandoned, CallAnswered, CallEntered, Event
 from processors.settings import EngineSettings
 from streams.cli import main

@@ -1,4 +1,5 @@
-"""streams/faust_adapter/batch_fetch.py: the buffer between Faust's drain loop and the batch task."""
+"""The buffer between the consumer's drain loop and the checkpoint (streams/worker/fetched.py),
+and the drain loop (streams/faust_adapter/batch_fetch.py) on a real Faust consumer."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from streams.faust_adapter.batch_fetch import FetchedBatches
+from streams.worker.fetched import FetchedBatches
+from tests.faust_objects import worker_consumer
 
 
 def test_fetches_of_one_generation_are_popped_together_in_order_up_to_the_limit() -> None:
@@ -91,76 +93,30 @@ def test_the_drain_loop_waits_while_too_much_is_buffered_and_clear_drops_it_all(
     asyncio.run(scenario())
 
 
-class _Flag:
-    def __init__(self) -> None:
-        self.value = False
+def _scripted(consumer: Any, fetches: list[tuple[dict[Any, list[Any]], Any]]) -> Any:
+    """A real Faust fetcher for ``consumer`` (a real consumer of the worker's app, never
+    started), with the broker replaced: ``fetches`` are what successive waits for records
+    return, each after running its ``during`` callback (what happens while the fetch waits);
+    the fetcher stops after the last. What Faust's per-message path delivers is recorded in
+    ``consumer.delivered``."""
+    from faust.transport.consumer import Fetcher
 
-    def is_set(self) -> bool:
-        return self.value
+    fetcher = Fetcher(consumer.app)
+    consumer.delivered = []
 
-    def set(self) -> None:
-        self.value = True
-
-
-class _Diag:
-    def set_flag(self, flag: str) -> None: ...
-
-    def unset_flag(self, flag: str) -> None: ...
-
-
-class _App:
-    def __init__(self) -> None:
-        self.consumer_generation_id = 1
-        self.rebalancing = False
-        self.topics = self
-
-    def acks_enabled_for(self, topic: str) -> bool:
-        return True
-
-
-class _FakeConsumer:
-    """The parts of Faust's consumer the drain loop uses; ``fetches`` are what successive
-    ``_wait_next_records`` calls return, each after running its ``during`` callback (what
-    happens while the fetch waits)."""
-
-    def __init__(self, fetches: list[tuple[dict[Any, list[Any]], Any]]) -> None:
-        from collections import defaultdict
-
-        self.app = _App()
-        self._read_offset: defaultdict[Any, int | None] = defaultdict(lambda: None)
-        self._stopped = _Flag()
-        self.fetcher = type("Fetcher", (), {"_stopped": _Flag()})()
-        self.diag = _Diag()
-        self.should_stop = False
-        self.flow_active = True
-        self.delivered: list[Any] = []
-        self._fetches = fetches
-
-    async def _wait_next_records(self, timeout: float) -> tuple[dict[Any, list[Any]], None]:
-        records, during = self._fetches.pop(0)
-        during(self)
-        if not self._fetches:
-            self.fetcher._stopped.set()
+    async def wait_next_records(timeout: float) -> tuple[dict[Any, list[Any]], None]:
+        records, during = fetches.pop(0)
+        during(consumer)
+        if not fetches:
+            fetcher._stopped.set()
         return records, None
 
-    async def sleep(self, seconds: float) -> None: ...
+    async def callback(message: Any) -> None:
+        consumer.delivered.append(message)
 
-    def _to_message(self, tp: Any, record: Any) -> Any:
-        return record
-
-    async def callback(self, message: Any) -> None:
-        self.delivered.append(message)
-
-    async def wait_first(self, *coros: Any) -> None:
-        await coros[0]
-        for other in coros[1:]:
-            other.close()
-
-    @property
-    def suspend_flow(self) -> Any:
-        return asyncio.Event()
-
-    async def _add_gap(self, tp: Any, start: int, end: int) -> None: ...
+    consumer._wait_next_records = wait_next_records
+    consumer.callback = callback
+    return fetcher
 
 
 def _records(topic: str, partition: int, offsets: range) -> list[Any]:
@@ -192,14 +148,22 @@ def test_the_drain_loop_batches_source_records_and_delivers_the_rest_one_by_one(
         # Faust's own loop does; the batch task drops what it already applied.
         ({telephony: _records(*telephony, range(1, 4))}, lambda consumer: None),
     ]
-    consumer = _FakeConsumer(fetches)
-    batches = FetchedBatches(["t.telephony", "t.ticketing"], max_buffered=100)
-    asyncio.run(_drain_in_batches(consumer, consumer.fetcher, batches))
+    consumer = worker_consumer()
+    app = consumer.app
+    generation, app.consumer_generation_id = app.consumer_generation_id, 1
+    try:
+        fetcher = _scripted(consumer, fetches)
+        batches = FetchedBatches(["t.telephony", "t.ticketing"], max_buffered=100)
+        # On the consumer's own loop: Faust's per-message path schedules its futures there.
+        consumer.loop.run_until_complete(_drain_in_batches(consumer, fetcher, batches))
+    finally:
+        app.consumer_generation_id = generation
     first, second = batches.pop(100), batches.pop(100)
     assert first is not None and second is None  # one generation: taken as one batch
     generation, runs = first
     assert generation == 2
     assert [[r.offset for r in run] for run in runs] == [[0, 1, 2], [2, 3]]
     assert [m.offset for m in consumer.delivered] == [0, 1, 2, 3, 4]  # the changelog's
+    assert all(m.tp == changelog for m in consumer.delivered)
     assert consumer._read_offset[telephony] == 3
     assert consumer._read_offset[changelog] == 4

@@ -41,8 +41,15 @@ def test_source_topics_with_other_partitions_than_configured_lose_nothing(
     # default topics.partitions (8). Faust then gave a source partition and the changelog
     # partition of the same number to different workers, and a queue's state written by one
     # was recovered by nobody after a crash (2 runs of 2 lost events before the fix).
+    # Sessions of 6 s, as on the embedded broker: each kill's partitions move in seconds.
     run = soak_run(
-        broker, tmp_path, seed=21, stream_seconds=20.0, chunks=5, configured_partitions=None
+        broker,
+        tmp_path,
+        seed=21,
+        stream_seconds=20.0,
+        chunks=5,
+        configured_partitions=None,
+        session_timeout=6.0,
     )
     assert run.kills == 4
     assert run.differences == [], "\n".join(run.differences[:40]) + "\n" + run.log

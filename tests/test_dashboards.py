@@ -13,7 +13,8 @@ import yaml
 
 from dashboards.build import BOARDS, GENERATED_DIR, dashboard_queries, render, stale_files
 from dashboards.panels import DATASOURCE_UID
-from processors.alert_rules import AlertRule, default_rules
+from processors.alert_rules import AlertRule
+from processors.default_alert_rules import default_rules
 from processors.settings import EngineSettings
 from processors.snapshot import LiveKpis, QueueSnapshot, WindowKpis
 from processors.thresholds import band_steps, colour_of, kpi_bands, preferred_window

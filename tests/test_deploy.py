@@ -52,7 +52,7 @@ def test_worker_health_alerts_pass_promtool_check_and_unit_tests() -> None:
     promtool = require_binary("promtool", "prometheus")
     checked = run(promtool, "check", "rules", str(DEPLOY / "prometheus" / "ccpulse-ops.yml"))
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 4 rules found" in checked.stdout
+    assert "SUCCESS: 5 rules found" in checked.stdout
     tested = run(promtool, "test", "rules", "ccpulse-ops.test.yml", cwd=DEPLOY / "prometheus")
     assert tested.returncode == 0, tested.stdout + tested.stderr
     assert "SUCCESS" in tested.stdout

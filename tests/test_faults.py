@@ -54,6 +54,8 @@ def cluster_config(
         "worker": {
             "snapshot_interval_seconds": snapshot_interval,
             "batch_within_seconds": 0.1,
+            # A SIGKILLed worker's partitions move after 6 s, not Apache Kafka's default 30 s.
+            "session_timeout_seconds": 6.0,
         },
     }
     if alerts is not None:

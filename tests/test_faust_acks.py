@@ -1,13 +1,15 @@
-"""streams/faust_adapter/acks.py: the agent's acks land in Faust's bookkeeping so that Faust's own
-commit (``Consumer._new_offset``, called here) commits exactly what was applied."""
+"""streams/faust_adapter/acks.py: the checkpoint's acks land in Faust's bookkeeping so that
+Faust's own commit (``Consumer._new_offset``, called here) commits exactly what was applied.
+Against real Faust consumers (tests/faust_objects.py), not stand-ins."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from aiokafka.structs import ConsumerRecord
 from faust.types.tuples import TP
 from hypothesis import given
 from hypothesis import strategies as st
-from intervaltree import IntervalTree
 
 from streams.faust_adapter.acks import (
     _faust_new_offset,
@@ -16,24 +18,16 @@ from streams.faust_adapter.acks import (
     dedupe_acked,
     new_offset,
 )
+from tests.faust_objects import worker_consumer
 
 
-class FaustAckBook:
-    """The acked-offsets bookkeeping of Faust's consumer (faust/transport/consumer.py)."""
-
-    def __init__(self, committed: int | None) -> None:
-        from collections import defaultdict
-
-        self._committed_offset: defaultdict[TP, int | None] = defaultdict(lambda: None)
-        self._committed_offset[TP("t.telephony", 0)] = committed
-        self._acked: defaultdict[TP, list[int]] = defaultdict(list)
-        self._acked_index: defaultdict[TP, set[int]] = defaultdict(set)
-        self._gap: defaultdict[TP, IntervalTree] = defaultdict(IntervalTree)
-        self._n_acked = 0
-
-    def new_offset(self, tp: TP) -> int | None:
-        """What Faust's own commit would commit next (its ``Consumer._new_offset``)."""
-        return _faust_new_offset(self, tp)  # type: ignore[arg-type]
+def FaustAckBook(committed: int | None) -> Any:
+    """A real consumer of the worker's Faust app (tests/faust_objects.py) whose committed
+    offset of partition 0 is ``committed``; ``book.new_offset(tp)`` is what Faust's own commit
+    would commit next (its ``Consumer._new_offset``)."""
+    book = worker_consumer({TP("t.telephony", 0): committed})
+    book.new_offset = lambda tp: _faust_new_offset(book, tp)
+    return book
 
 
 def test_a_gaps_offsets_are_acked_once_and_never_below_the_committed_offset() -> None:

@@ -1,5 +1,6 @@
-"""``worker.fetch_max_wait_ms`` (streams/config.py) and the consumer subclass that applies it to
-Faust's worker consumer only (streams/faust_adapter/consumer.py)."""
+"""``worker.fetch_max_wait_ms`` (streams/config.py) and the consumer thread that applies it to
+the worker app's Faust consumer only (streams/faust_adapter/consumer.py), on real Faust and
+aiokafka objects."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import msgspec
 import pytest
 
 from streams.config import ConfigError, load_config
-from streams.faust_adapter.consumer import FetchWaitConsumer, install_fetch_wait
 
 
 def test_default_wait_is_fausts_on_kafka_and_short_on_the_embedded_broker(tmp_path: Path) -> None:
@@ -33,15 +33,26 @@ def test_a_negative_wait_is_refused_with_its_line(tmp_path: Path) -> None:
     assert ":2:" in str(info.value) and "worker.fetch_max_wait_ms" in str(info.value)
 
 
-def test_only_the_registered_group_gets_the_wait() -> None:
-    install_fetch_wait("ccpulse-test-fetch-wait", 80)
-    assert aiokafka.AIOKafkaConsumer is FetchWaitConsumer
+def test_only_the_worker_apps_consumer_gets_the_wait_and_no_library_class_changes() -> None:
+    import faust
+    from faust.transport.consumer import Consumer as FaustConsumer
+    from faust.transport.drivers import aiokafka as faust_aiokafka
+
+    from streams.app import build_app
+    from streams.faust_adapter.consumer import BatchConsumer
+
+    config = load_config(None)
+    config = msgspec.structs.replace(
+        config, worker=msgspec.structs.replace(config.worker, fetch_max_wait_ms=80)
+    )
+    worker, _ = build_app(config)
+    other = faust.App("ccpulse-test-someone-else", broker="kafka://127.0.0.1:1")
 
     async def waits() -> tuple[int, int, int]:
-        kwargs = {"bootstrap_servers": "127.0.0.1:1", "fetch_max_wait_ms": 1500}
         consumers = [
-            aiokafka.AIOKafkaConsumer(group_id="ccpulse-test-fetch-wait", **kwargs),
-            aiokafka.AIOKafkaConsumer(group_id="someone-else", **kwargs),
+            # What each app's consumer thread builds at start (not started here).
+            worker.consumer._thread._create_worker_consumer(worker.transport),
+            other.consumer._thread._create_worker_consumer(other.transport),
             aiokafka.AIOKafkaConsumer(bootstrap_servers="127.0.0.1:1"),
         ]
         try:
@@ -51,4 +62,10 @@ def test_only_the_registered_group_gets_the_wait() -> None:
             for consumer in consumers:
                 await consumer.stop()
 
+    assert isinstance(worker.consumer, BatchConsumer)
+    assert type(other.consumer) is faust_aiokafka.Consumer
     assert asyncio.run(waits()) == (80, 1500, 500)
+    # Nothing of the libraries is replaced for the process: every other app keeps Faust's own.
+    assert aiokafka.AIOKafkaConsumer.__module__.startswith("aiokafka")
+    assert FaustConsumer._drain_messages.__module__ == "faust.transport.consumer"
+    assert FaustConsumer._new_offset.__module__ == "faust.transport.consumer"

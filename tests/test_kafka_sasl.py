@@ -58,7 +58,8 @@ def write_config(path: Path, kafka: SaslSslKafka, prefix: str, **changes: str) -
         "ssl_cafile": str(kafka.certificates.ca),
         **changes,
     }
-    topics = {kind: f"{prefix}.{kind}" for kind in ("telephony", "ticketing", "alerts")}
+    kinds = ("telephony", "ticketing", "alerts", "silences", "intervals")
+    topics = {kind: f"{prefix}.{kind}" for kind in kinds}
     config = {
         "kafka": connection,
         "topics": {**topics, "deadletter": f"{prefix}.deadletter", "partitions": 2},
@@ -119,6 +120,7 @@ def test_topics_worker_simulate_and_ingest_reach_kafka_over_sasl_ssl(
     created = ccpulse(config, "topics", "create")
     assert created.returncode == 0, created.stderr
     names = [topics.telephony, topics.ticketing, topics.alerts, topics.deadletter]
+    names += [topics.silences, topics.intervals]
     assert created.stdout.strip() == "created: " + ", ".join(names)
     listed = ccpulse(config, "topics", "list")
     assert f"{topics.telephony}\t2" in listed.stdout.splitlines(), listed.stderr

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from processors.engine import KpiEngine, Position, local_midnight
+from processors.calendars import local_midnight
+from processors.engine import KpiEngine, Position
 from processors.events import (
     AgentStateChanged,
     CallAbandoned,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from processors.alert_rules import default_rules
+from processors.default_alert_rules import default_rules
 from processors.kpis import KPIS, kpi, snapshot_fields, summary_table, with_summary_table
 from processors.snapshot import STAFFING_FIELDS, LiveKpis, QueueSnapshot, WindowKpis
 from processors.wallboard import queue_tiles

@@ -1,50 +1,36 @@
-"""streams/faust_adapter/lag.py against a stand-in consumer (the real one: tests/test_health.py)."""
+"""streams/faust_adapter/lag.py on real Faust consumers (tests/faust_objects.py; a running
+worker's: tests/test_health.py)."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
+from faust.types.tuples import TP
 from prometheus_client import CollectorRegistry
 
-from streams.faust_adapter.lag import partition_lags, update_lag_gauge
+from streams.faust_adapter.lag import (
+    committed_offset,
+    handed_over,
+    partition_highwaters,
+    partition_lags,
+    update_lag_gauge,
+)
 from streams.views.metrics import PipelineMetrics
-
-
-class TP(NamedTuple):
-    topic: str
-    partition: int
-
-
-class FakeConsumer:
-    """What partition_lags reads of a Faust consumer: assignment, highwater, committed."""
-
-    def __init__(
-        self, highwater: dict[TP, int | None], committed: dict[TP, int | None], started: bool
-    ) -> None:
-        self._highwater, self._committed_offset, self._started = highwater, committed, started
-
-    def assignment(self) -> set[TP]:
-        if not self._started:
-            raise RuntimeError("consumer not started")
-        return set(self._highwater)
-
-    def highwater(self, tp: TP) -> int | None:
-        return self._highwater[tp]
+from tests.faust_objects import worker_consumer
 
 
 def test_lag_is_highwater_minus_committed_for_the_source_topics_only() -> None:
-    consumer = FakeConsumer(
-        highwater={
-            TP("tel", 0): 120,
-            TP("tel", 1): 50,
-            TP("tick", 0): 7,
-            TP("tick", 1): None,  # nothing fetched yet: left out, not guessed
-            TP("queue-state-changelog", 0): 999,  # not a source topic
-        },
-        committed={TP("tel", 0): 100, TP("tel", 1): 50, TP("tick", 0): None},
-        started=True,
-    )
-    assert partition_lags(consumer, {"tel", "tick"}) == {
+    highwater = {
+        TP("tel", 0): 120,
+        TP("tel", 1): 50,
+        TP("tick", 0): 7,
+        TP("tick", 1): None,  # nothing fetched yet: left out, not guessed
+        TP("queue-state-changelog", 0): 999,  # not a source topic
+    }
+    consumer = worker_consumer({TP("tel", 0): 100, TP("tel", 1): 50, TP("tick", 0): None})
+    # The consumer's public view of the broker, as a started one reports it.
+    consumer.assignment = lambda: set(highwater)
+    consumer.highwater = highwater.__getitem__
+    highwaters = partition_highwaters(consumer, {"tel", "tick"})
+    assert partition_lags(highwaters, lambda key: committed_offset(consumer, key)) == {
         ("tel", 0): 20,
         ("tel", 1): 0,
         ("tick", 0): 7,  # never committed: everything from offset 0 is still to do
@@ -52,7 +38,7 @@ def test_lag_is_highwater_minus_committed_for_the_source_topics_only() -> None:
 
 
 def test_a_consumer_that_is_not_running_reports_no_partition() -> None:
-    assert partition_lags(FakeConsumer({}, {}, started=False), {"tel"}) == {}
+    assert partition_highwaters(worker_consumer(), {"tel"}) == {}
 
 
 def test_the_gauge_keeps_only_the_partitions_of_the_last_measurement() -> None:
@@ -70,14 +56,10 @@ def test_the_gauge_keeps_only_the_partitions_of_the_last_measurement() -> None:
 
 
 def test_handed_over_is_one_past_faust_s_read_offset_and_never_past_the_highwater() -> None:
-    from faust.types.tuples import TP
-
-    from streams.faust_adapter.lag import handed_over
-
-    class Reader:
-        _read_offset = {TP("tel", 0): 41, TP("tel", 1): None}
-
-    assert handed_over(Reader(), ("tel", 0), 100) == 42
-    assert handed_over(Reader(), ("tel", 0), 40) == 40
-    assert handed_over(Reader(), ("tel", 1), 100) == 0  # nothing handed over since the seek
-    assert handed_over(Reader(), ("tel", 2), 100) == 0
+    reader = worker_consumer()
+    reader._read_offset[TP("tel", 0)] = 41
+    reader._read_offset[TP("tel", 1)] = None
+    assert handed_over(reader, ("tel", 0), 100) == 42
+    assert handed_over(reader, ("tel", 0), 40) == 40
+    assert handed_over(reader, ("tel", 1), 100) == 0  # nothing handed over since the seek
+    assert handed_over(reader, ("tel", 2), 100) == 0

@@ -129,7 +129,8 @@ def test_retries_with_backoff_until_the_server_accepts() -> None:
         assert server.accepted()[0]["fingerprint"] == "asa_high/billing"
         assert sample("ccpulse_alert_notification_failures_total", receiver="hook") == 3
         assert sample("ccpulse_alert_notifications_total", receiver="hook", status="firing") == 1
-        assert sample("ccpulse_alert_notifications_pending") == 0
+        assert sample("ccpulse_alert_notifications_pending", receiver="hook") == 0
+        assert sample("ccpulse_alert_notifications_oldest_pending_seconds", receiver="hook") == 0
 
     run(main())
 
@@ -346,7 +347,10 @@ def test_a_dead_receiver_does_not_hold_up_the_others() -> None:
         await until(
             lambda: (sample("ccpulse_alert_notification_failures_total", receiver="dead") or 0) >= 2
         )
-        assert sample("ccpulse_alert_notifications_pending") == 2  # kept for the dead one
+        assert sample("ccpulse_alert_notifications_pending", receiver="dead") == 2  # kept
+        assert sample("ccpulse_alert_notifications_pending", receiver="alive") == 0
+        assert sample("ccpulse_alert_notifications_oldest_pending_seconds", receiver="dead") > 0
+        assert sample("ccpulse_alert_notifications_oldest_pending_seconds", receiver="alive") == 0
         await d.close(timeout=0.2)
         await alive.stop()
         assert (

@@ -34,6 +34,7 @@ STARTS = 1_700_000_000.25  # 2023-11-14T22:13:20.250Z
 
 FIRING = Notification(
     fingerprint="abandon_rate_high/billing",
+    id="0f1e2d3c4b5a69788796",
     rule="abandon_rate_high",
     queue="billing",
     severity="critical",
@@ -62,6 +63,7 @@ def test_webhook_payload_shape() -> None:
     assert body == {
         "version": "1",
         "id": "key-1",
+        "transition_id": "0f1e2d3c4b5a69788796",
         "kind": "firing",
         "status": "firing",
         "fingerprint": "abandon_rate_high/billing",
@@ -161,6 +163,7 @@ def test_alertmanager_payload_is_a_postable_alerts_list() -> None:
         "value": "0.14",
         "threshold": "0.1",
         "fingerprint": FIRING.fingerprint,
+        "transition_id": FIRING.id,
     }
     assert all(isinstance(v, str) for v in alert["annotations"].values())
     assert alert["startsAt"] == "2023-11-14T22:13:20.250Z"
@@ -234,7 +237,9 @@ def test_submit_routes_and_never_raises_on_garbage() -> None:
     d.submit(None)  # type: ignore[arg-type]  # a caller bug: logged, not raised
     assert queued(d, "a") == [("firing", "r/billing")]
     assert queued(d, "b") == [("firing", "r/sales")]
-    assert registry.get_sample_value("ccpulse_alert_notifications_pending") == 2
+    pending = "ccpulse_alert_notifications_pending"
+    assert registry.get_sample_value(pending, {"receiver": "a"}) == 1
+    assert registry.get_sample_value(pending, {"receiver": "b"}) == 1
 
 
 def test_no_receivers_means_logged_only(caplog: pytest.LogCaptureFixture) -> None:
@@ -244,7 +249,7 @@ def test_no_receivers_means_logged_only(caplog: pytest.LogCaptureFixture) -> Non
     record = next(r for r in caplog.records if r.getMessage() == "alert notification")
     assert record.kv["receivers"] == "none (logged only)"  # type: ignore[attr-defined]
     assert record.kv["queue"] == "billing"  # type: ignore[attr-defined]
-    assert registry.get_sample_value("ccpulse_alert_notifications_pending") == 0
+    assert registry.get_sample_value("ccpulse_alert_notifications_pending") is None  # no receiver
 
 
 def test_duplicate_firing_is_not_sent_twice_but_escalation_is() -> None:

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from processors.alert_rules import AlertRule, default_rules
+from processors.alert_rules import AlertRule
+from processors.default_alert_rules import default_rules
 from streams.alerting.prom_rules import export_rules, glob_to_regex, rule_expr
 from tests.servers import require_binary
 

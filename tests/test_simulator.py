@@ -159,7 +159,8 @@ def test_tickets_have_consistent_lifecycles() -> None:
 def test_a_flat_day_is_as_busy_at_night_as_at_the_peak() -> None:
     from datetime import UTC, datetime
 
-    from streams.offline.simulator.model import DAILY_CURVE, Simulation
+    from streams.offline.simulator import Simulation
+    from streams.offline.simulator.traffic import DAILY_CURVE
 
     night = datetime(2026, 11, 25, 2, 0, tzinfo=UTC).timestamp()  # 02:00 in London
     flat = Simulation(start=night, flat_day=True)

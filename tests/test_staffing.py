@@ -1,5 +1,6 @@
-"""Erlang C and Erlang A (processors/staffing.py) against published values, an independent
-brute-force sum of the birth-death chain, and a discrete-event simulation of M/M/N+M."""
+"""Erlang C and Erlang A (processors/erlang_c.py, erlang_a.py) against published values, an
+independent brute-force sum of the birth-death chain, and a discrete-event simulation of
+M/M/N+M."""
 
 from __future__ import annotations
 
@@ -10,17 +11,11 @@ from dataclasses import dataclass
 
 import pytest
 
+from processors.erlang_a import erlang_a, erlang_a_agents_required
+from processors.erlang_c import erlang_b, erlang_c, erlang_c_agents_required
 from processors.settings import QueueSettings
 from processors.snapshot import WindowKpis
-from processors.staffing import (
-    erlang_a,
-    erlang_a_agents_required,
-    erlang_b,
-    erlang_c,
-    erlang_c_agents_required,
-    staffing_figures,
-    staffing_inputs,
-)
+from processors.staffing import staffing_figures, staffing_inputs
 
 # -- Erlang C: the published worked example ----------------------------------------------------
 
@@ -297,7 +292,7 @@ def test_unknown_staffing_gives_requirements_but_no_shortfall() -> None:
 
 
 def test_the_agents_required_search_reads_the_same_service_level_as_erlang_a() -> None:
-    from processors.staffing import _erlang_a_service_level
+    from processors.erlang_a import _erlang_a_service_level
 
     rng = random.Random(4)
     for _ in range(300):

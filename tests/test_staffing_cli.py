@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from processors.engine import KpiEngine
-from processors.staffing import erlang_a, erlang_c
+from processors.erlang_a import erlang_a
+from processors.erlang_c import erlang_c
 from streams.cli import main
 from streams.config import ConfigError, load_config
 from tests.servers import free_port

@@ -9,16 +9,12 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from processors.engine import KpiEngine
+from processors.erlang_a import erlang_a, erlang_a_agents_required
+from processors.erlang_c import erlang_c_agents_required
 from processors.events import AgentStateChanged, CallEnded, CallExited, Event
 from processors.settings import EngineSettings, QueueSettings
-from processors.snapshot import LiveKpis
-from processors.staffing import (
-    STAFFING_FIELDS,
-    StaffingFigures,
-    erlang_a,
-    erlang_a_agents_required,
-    erlang_c_agents_required,
-)
+from processors.snapshot import STAFFING_FIELDS, LiveKpis
+from processors.staffing import StaffingFigures
 from streams.views.metrics import KpiCollector
 from streams.views.metrics_catalog import STAFFING_METRICS, metric_names
 from tests.test_kpi_golden import BASE, abandoned, answered, at, calls_for_service_level, eid
@@ -153,8 +149,8 @@ def test_staffing_window_must_be_rolling() -> None:
 
 
 def test_the_default_agents_short_rule_pages_an_understaffed_queue() -> None:
-    from processors.alert_rules import default_rules
     from processors.alerts import AlertEvaluator
+    from processors.default_alert_rules import default_rules
 
     [rule] = [r for r in default_rules() if r.kpi == "agents_short"]
     evaluator = AlertEvaluator([rule])

@@ -8,7 +8,7 @@ from importlib import resources
 from types import SimpleNamespace
 from typing import Any
 
-from processors.alert_rules import default_rules
+from processors.default_alert_rules import default_rules
 from processors.snapshot import LiveKpis, QueueSnapshot, WindowKpis
 from streams.app import build_app
 from streams.config import load_config

@@ -45,7 +45,13 @@ def write_config(path: Path, prefix: str) -> Path:
             "deadletter": f"{prefix}.deadletter",
             "partitions": 4,
         },
-        "worker": {"snapshot_interval_seconds": 2.0, "batch_within_seconds": 0.1},
+        # A SIGKILLed worker's partitions move (and its restart joins) after 6 s of silence,
+        # not after Apache Kafka's default session of 30 s.
+        "worker": {
+            "snapshot_interval_seconds": 2.0,
+            "batch_within_seconds": 0.1,
+            "session_timeout_seconds": 6.0,
+        },
     }
     path.write_text(yaml.safe_dump(config))
     return path

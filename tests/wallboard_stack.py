@@ -81,7 +81,7 @@ def write_config(path: Path, prefix: str, webhook_url: str, firing_queue: str) -
 
 def simulator_queues() -> list[str]:
     """The queues the simulator produces."""
-    from streams.offline.simulator.model import default_queues
+    from streams.offline.simulator.traffic import default_queues
 
     return [model.name for model in default_queues()]
 

@@ -84,7 +84,7 @@ class WorkerProcess:
                     return
             except (OSError, ValueError):
                 pass
-            time.sleep(0.3)
+            time.sleep(0.1)
         raise TimeoutError(f"worker not ready after {timeout} s:\n{self.log_tail()}")
 
     def get(self, path: str) -> bytes:

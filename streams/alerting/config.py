@@ -87,6 +87,10 @@ class EmailReceiver(
     host: str
     port: int = 587
     security: Literal["starttls", "ssl", "none"] = "starttls"
+    ca_file: str | None = None
+    """PEM file of the certificate authorities to trust for the server's certificate (STARTTLS
+    or SSL), e.g. a company CA. None (the default): the system's trust store. The certificate
+    and its host name are always checked; an untrusted one is refused, never retried."""
     username: str | None = None
     password: str | None = None
     """Use ``${ENV_VAR}`` to keep it out of the file."""
@@ -145,6 +149,9 @@ class NotifyConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     repeat_interval_seconds: float = 3600.0
     """Notify again about a still-firing alert this often (0: never repeat)."""
     send_resolved: bool = True
+    consumer_group: str = ""
+    """The consumer group that delivers notifications from the alerts topic (docs/alerts.md,
+    "Where notifications are delivered"). Empty (the default): ``<worker.app_id>-notify``."""
 
     def receivers_for(self, notification: Notification) -> list[str]:
         """Receiver names for ``notification``, in route order, without duplicates."""

@@ -18,12 +18,16 @@ alert resolves; ``forget()`` stops everything scheduled for an alert whose queue
 another worker in a rebalance (the new owner carries on), without sending anything.
 
 Guarantees and limits: delivery is at-least-once per receiver (an answer lost on the way back
-means the request is sent again; payloads carry an idempotency key). Queues live in memory: a
-worker stopped while a receiver is unreachable logs and counts what it could not deliver
-(``close()`` first tries to flush). When a queue is full, the oldest repeat notifications are
-dropped first, first-firing and resolved ones only when nothing else is left; every drop is
-counted in ``ccpulse_alert_notifications_dropped_total`` and logged. Call ``submit()``,
-``track()``, ``acknowledge()`` and ``forget()`` from the event loop's thread.
+means the request is sent again; payloads carry an idempotency key, the transition's id). Queues
+live in memory; what makes a notification survive the process is the alerts topic it was read
+from: ``submit(n, done)`` calls ``done`` once every receiver accepted it or gave it up, and only
+then does :mod:`streams.alerting.delivery_log` commit its offset, so a worker killed mid-delivery
+leaves it to the next member of the consumer group. When a queue is full, the oldest repeat
+notifications are dropped first, first-firing and resolved ones only when nothing else is left.
+Every notification given up (queue full, rejected, retries exhausted) is counted in
+``ccpulse_alert_notifications_dropped_total``, logged, and handed to ``on_failed`` (the delivery
+log writes it to the dead-letter topic). Call ``submit()``, ``track()``, ``acknowledge()`` and
+``forget()`` from the event loop's thread.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import logging
 import random
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,9 +93,16 @@ DROPPED = MetricSpec(
 PENDING = MetricSpec(
     "ccpulse_alert_notifications_pending",
     "gauge",
-    "Notifications waiting for delivery, over all receivers.",
+    "Notifications waiting for delivery, by receiver.",
+    ("receiver",),
 )
-NOTIFY_METRICS: tuple[MetricSpec, ...] = (SENT, FAILURES, DROPPED, PENDING)
+OLDEST_PENDING = MetricSpec(
+    "ccpulse_alert_notifications_oldest_pending_seconds",
+    "gauge",
+    "Age of the oldest notification waiting for delivery, by receiver (0: none).",
+    ("receiver",),
+)
+NOTIFY_METRICS: tuple[MetricSpec, ...] = (SENT, FAILURES, DROPPED, PENDING, OLDEST_PENDING)
 """The dispatcher's metrics (listed by streams/views/metrics_catalog.py)."""
 
 
@@ -102,12 +114,43 @@ def backoff_delay(attempt: int, initial: float, maximum: float, rand: float) -> 
     return base / 2 + rand * base / 2
 
 
+class _Ticket:
+    """Counts the deliveries one ``submit()`` started; calls ``done`` when the last one ends
+    (delivered or given up)."""
+
+    def __init__(self, done: Callable[[], None] | None) -> None:
+        self._done = done
+        self._open = 1  # the submit itself, closed by seal()
+
+    def add(self) -> None:
+        self._open += 1
+
+    def finish(self) -> None:
+        self._open -= 1
+        if self._open == 0 and self._done is not None:
+            done, self._done = self._done, None
+            done()
+
+    seal = finish
+
+
 @dataclass(slots=True, eq=False)
 class _Item:
     notification: Notification
     kind: Kind
     key: str
     attempts: int = 0
+    ticket: _Ticket | None = None
+    queued_at: float = field(default_factory=time.time)
+
+    def finish(self) -> None:
+        if self.ticket is not None:
+            ticket, self.ticket = self.ticket, None
+            ticket.finish()
+
+
+FailureHook = Callable[[str, Notification, str, str, str], None]
+"""``on_failed(receiver, notification, kind, reason, error)``: a notification given up."""
 
 
 @dataclass(eq=False)
@@ -144,8 +187,18 @@ def _sender(receiver: Receiver) -> HttpSender | EmailSender:
 class Dispatcher:
     """Routes notifications to receivers and delivers them; see the module docstring."""
 
-    def __init__(self, config: NotifyConfig, registry: CollectorRegistry) -> None:
+    def __init__(
+        self,
+        config: NotifyConfig,
+        registry: CollectorRegistry,
+        on_failed: FailureHook | None = None,
+        muted: Callable[[Notification], bool] | None = None,
+    ) -> None:
         self.config = config
+        self.on_failed = on_failed
+        self.muted = muted
+        """Whether a firing alert is silenced now: its repeats to humans are skipped."""
+        self._ticket: _Ticket | None = None
         self._channels = {
             name: _Channel(name, receiver, _sender(receiver))
             for name, receiver in config.receivers.items()
@@ -162,8 +215,10 @@ class Dispatcher:
         self._failures = FAILURES.counter(registry)
         self._dropped = DROPPED.counter(registry)
         pending = PENDING.gauge(registry)
-        pending.set_function(lambda: float(sum(len(c.queue) for c in self._channels.values())))
-        for name in self._channels:
+        oldest = OLDEST_PENDING.gauge(registry)
+        for name, channel in self._channels.items():
+            pending.labels(name).set_function(lambda c=channel: float(len(c.queue)))
+            oldest.labels(name).set_function(lambda c=channel: _oldest_age(c.queue))
             self._failures.labels(name)
             for status in ("firing", "resolved"):
                 self._sent.labels(name, status)
@@ -186,8 +241,10 @@ class Dispatcher:
             routes=len(self.config.routes),
         )
 
-    def submit(self, notification: Notification) -> None:
-        """Queue ``notification`` for its receivers. Never blocks, never raises."""
+    def submit(self, notification: Notification, done: Callable[[], None] | None = None) -> None:
+        """Queue ``notification`` for its receivers; ``done()`` is called once each of them
+        accepted it or gave it up (at once when it goes nowhere). Never blocks, never raises."""
+        ticket = self._ticket = _Ticket(done)
         try:
             self._submit(notification)
         except Exception:  # a bug here must never stop the KPI agent
@@ -195,6 +252,9 @@ class Dispatcher:
                 "alert notification not queued",
                 extra={"kv": {"fingerprint": getattr(notification, "fingerprint", None)}},
             )
+        finally:
+            self._ticket = None
+            ticket.seal()
 
     def track(self, notification: Notification) -> None:
         """Register an alert that was already firing before a restart: no notification now,
@@ -320,6 +380,7 @@ class Dispatcher:
                     channel = self._channels.get(name)
                     if channel and isinstance(channel.receiver, AlertmanagerReceiver):
                         ended = _resolved(previous.notification, now)
+                        ended = msgspec.structs.replace(ended, id=_ended_id(ended))
                         self._enqueue(name, _Item(ended, "resolved", _key(ended, "resolved")))
                 receivers_all = receivers + [r for r in previous.receivers if r not in receivers]
             else:
@@ -417,7 +478,7 @@ class Dispatcher:
             if victim is not None:
                 if victim is not item:
                     channel.queue.remove(victim)
-                self._dropped.labels(name, reason).inc()
+                self._given_up(name, victim, reason, "queue full")
                 log(
                     logger,
                     "notification queue full: dropped the oldest",
@@ -430,6 +491,9 @@ class Dispatcher:
                 )
                 if victim is item:
                     return
+        if self._ticket is not None:
+            item.ticket = self._ticket
+            self._ticket.add()
         channel.queue.append(item)
         channel.wake.set()
 
@@ -448,8 +512,12 @@ class Dispatcher:
                     if due <= now:
                         channel = self._channels[name]
                         fingerprint = firing.notification.fingerprint
-                        # Still trying to deliver an earlier one: that one will do.
-                        if not any(
+                        # Still trying to deliver an earlier one: that one will do. A silenced
+                        # alert is not repeated to humans (Alertmanager re-posts go on).
+                        silenced = not isinstance(
+                            channel.receiver, AlertmanagerReceiver
+                        ) and self._muted(firing.notification)
+                        if not silenced and not any(
                             i.notification.fingerprint == fingerprint for i in channel.queue
                         ):
                             firing.repeats += 1
@@ -474,7 +542,7 @@ class Dispatcher:
             item = channel.queue[0]
             channel.in_flight = item
             try:
-                await channel.sender.send(self._body(channel, item))
+                await channel.sender.send(self._body(channel, item), item.key)
             except DeliveryError as exc:
                 error: DeliveryError | None = exc
             except Exception as exc:  # a bug in a payload: report it, do not loop on it
@@ -486,6 +554,7 @@ class Dispatcher:
                 channel.in_flight = None
             if error is None:
                 _discard(channel.queue, item)
+                item.finish()
                 self._sent.labels(channel.name, item.kind).inc()
                 log(
                     logger,
@@ -502,18 +571,7 @@ class Dispatcher:
             if not error.retryable or (limit is not None and item.attempts > limit):
                 _discard(channel.queue, item)
                 reason = "rejected" if not error.retryable else "retries_exhausted"
-                self._dropped.labels(channel.name, reason).inc()
-                log(
-                    logger,
-                    "notification given up",
-                    logging.ERROR,
-                    receiver=channel.name,
-                    kind=item.kind,
-                    fingerprint=item.notification.fingerprint,
-                    attempts=item.attempts,
-                    reason=reason,
-                    error=error.reason,
-                )
+                self._given_up(channel.name, item, reason, error.reason)
                 continue
             delay = backoff_delay(
                 item.attempts,
@@ -536,6 +594,37 @@ class Dispatcher:
             )
             await asyncio.sleep(delay)
 
+    def _muted(self, notification: Notification) -> bool:
+        try:
+            return self.muted is not None and self.muted(notification)
+        except Exception:
+            logger.exception("silence check failed")
+            return False
+
+    def _given_up(self, receiver: str, item: _Item, reason: str, error: str) -> None:
+        """Count, log and report one notification that will not be delivered, then release
+        its ticket (the delivery log may commit past it: it is recorded, not lost)."""
+        self._dropped.labels(receiver, reason).inc()
+        n = item.notification
+        log(
+            logger,
+            "notification given up",
+            logging.ERROR,
+            receiver=receiver,
+            kind=item.kind,
+            fingerprint=n.fingerprint,
+            id=item.key,
+            attempts=item.attempts,
+            reason=reason,
+            error=error,
+        )
+        if self.on_failed is not None:
+            try:
+                self.on_failed(receiver, n, item.kind, reason, error)
+            except Exception:
+                logger.exception("failed notification not recorded")
+        item.finish()
+
     def _body(self, channel: _Channel, item: _Item) -> Any:
         receiver, n, now = channel.receiver, item.notification, time.time()
         if isinstance(receiver, AlertmanagerReceiver):
@@ -545,6 +634,10 @@ class Dispatcher:
         if isinstance(receiver, EmailReceiver):
             return email_message(n, item.kind, item.key, receiver, now)
         return webhook_payload(n, item.kind, item.key, now)
+
+
+def _oldest_age(queue: deque[_Item]) -> float:
+    return max(0.0, time.time() - queue[0].queued_at) if queue else 0.0
 
 
 def _discard(queue: deque[_Item], item: _Item) -> None:
@@ -570,7 +663,15 @@ def _resolved(n: Notification, now: float) -> Notification:
     return msgspec.structs.replace(n, status="resolved", ends_at=now)
 
 
+def _ended_id(n: Notification) -> str:
+    """The id of the end of an alert's old severity at Alertmanager (on an escalation)."""
+    return f"{n.id}:ended" if n.id else ""
+
+
 def _key(n: Notification, kind: Kind, repeat: int = 0) -> str:
-    """Idempotency key: the same for every attempt of one notification."""
+    """Idempotency key: the same for every attempt of one notification. The transition's id
+    when known (the same from whichever worker delivers it), a repeat's own after it."""
+    if n.id:
+        return f"{n.id}:repeat:{repeat}" if repeat else n.id
     key = f"{n.fingerprint}:{kind}:{n.severity}:{int(n.starts_at * 1000)}"
     return f"{key}:{repeat}" if repeat else key

@@ -25,6 +25,9 @@ class Notification(msgspec.Struct, frozen=True, kw_only=True):
 
     fingerprint: str
     """Stable id of the (rule, queue) alert; the same for firing, repeats and resolved."""
+    id: str = ""
+    """The id of the transition it tells of (processors.alerts.transition_id): the idempotency
+    key of its delivery, the same on every attempt and from every worker. Empty: none known."""
     rule: str
     queue: str
     severity: Severity

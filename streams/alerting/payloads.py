@@ -52,6 +52,7 @@ def webhook_payload(notification: Notification, kind: Kind, key: str, now: float
     return {
         "version": "1",
         "id": key,
+        "transition_id": notification.id or None,
         "kind": kind,
         "status": notification.status,
         "fingerprint": notification.fingerprint,
@@ -144,6 +145,7 @@ def alertmanager_payload(
         "value": _number(notification.value),
         "threshold": _number(notification.threshold),
         "fingerprint": notification.fingerprint,
+        "transition_id": notification.id,
     }
     if notification.status == "resolved":
         ends = notification.ends_at if notification.ends_at is not None else now

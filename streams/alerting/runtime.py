@@ -6,17 +6,21 @@ Every ``alerts.evaluate_interval_seconds`` (1 s) a timer evaluates the configure
 
 * publishes it as JSON on the alerts topic (``ccpulse.alerts``), keyed by the alert's
   fingerprint, so the whole history of every alert is on Kafka;
-* hands firing / escalated / resolved alerts to the notification dispatcher
-  (:mod:`streams.alerting.dispatch`), unless the alert is silenced; a silenced alert that is
-  still firing when its silence ends is notified then; a resolution is only sent for an alert
-  whose firing was;
+* publishes firing / escalated / resolved alerts as ``notification`` records on the same topic,
+  unless the alert is silenced; a silenced alert that is still firing when its silence ends is
+  notified then; a resolution is only sent for an alert whose firing was. The consumer group
+  of :mod:`streams.alerting.delivery_log` delivers them (docs/alerts.md, "Where notifications
+  are delivered"), so a page survives the death of the worker that decided it;
 * writes the queue's alert state to the queue-state changelog table under
   ``{partition}/{queue}/a``, next to the queue's KPI state, so it moves with the queue.
 
 After a restart or a rebalance, table recovery restores those records before anything is
 evaluated: an alert that was pending carries on pending from its original start, and one that
-was firing is registered with the dispatcher with ``track()`` (repeats continue, nobody is paged
-a second time). ``ccpulse_alert_firing{rule,queue,severity}`` is read from the evaluator at
+was firing is published with ``track()`` (repeats continue, nobody is paged a second time).
+Silences and acknowledgements are the cluster's (streams/alerting/silences.py): read from the
+compacted silences topic, applied to the owned alerts whenever one arrives and after every
+restore, and nothing is evaluated before that topic has been read to its end.
+``ccpulse_alert_firing{rule,queue,severity}`` is read from the evaluator at
 scrape time, so a queue handed to another worker stops being exported here at once.
 """
 
@@ -26,7 +30,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -42,14 +46,17 @@ from processors.alerts import (
     Silence,
     decode_alert_states,
     encode_alert_states,
+    transition_id,
 )
+from streams.alerting.delivery_log import NotificationPublisher
 from streams.alerting.dispatch import Dispatcher
 from streams.alerting.notification import Notification
-from streams.faust_adapter.lag import partition_highwaters
+from streams.alerting.silences import Ack, SilenceLog, ack_key
 from streams.logs import log
 from streams.metric_spec import MetricSpec
+from streams.worker.runtime import WorkerRuntime
 
-__all__ = ["AlertRuntime", "alert_key", "install_alerts"]
+__all__ = ["ALERT_SLICE_SECONDS", "AlertRuntime", "alert_key"]
 
 logger = logging.getLogger("ccpulse.alerts")
 
@@ -57,6 +64,19 @@ ALERT_SLICE_SECONDS = 0.005
 """Longest stretch of rule evaluation before the event loop is given back."""
 
 _json = msgspec.json.Encoder()
+_SHARED = (
+    "fingerprint",
+    "rule",
+    "queue",
+    "state",
+    "severity",
+    "since",
+    "summary",
+    "acknowledged_by",
+    "silenced",
+    "silence_id",
+)
+"""What of an alert's description every worker lists (``GET /api/alerts`` ``cluster``)."""
 
 
 def alert_key(partition: int, queue: str) -> bytes:
@@ -122,17 +142,22 @@ class AlertRuntime:
 
     def __init__(
         self,
-        runtime: Any,
+        runtime: WorkerRuntime,
         table: Any,
         topic: Any,
-        dispatcher: Dispatcher | None,
+        dispatcher: Dispatcher | NotificationPublisher | None,
         registry: CollectorRegistry,
+        silence_log: SilenceLog | None = None,
     ) -> None:
         config = runtime.config
         self.runtime = runtime
         self.table = table
         self.topic = topic
         self.dispatcher = dispatcher
+        self.silence_log = silence_log
+        if silence_log is not None:
+            silence_log.on_silence.append(self.silence_changed)
+            silence_log.on_ack.append(self.ack_changed)
         self.worker = config.worker.app_id
         self.evaluator = AlertEvaluator(config.alerts.effective_rules())
         self.ready = False
@@ -159,7 +184,34 @@ class AlertRuntime:
         return [self._describe(rule, alert) for rule, alert in self.evaluator.active()]
 
     def silences(self) -> list[Silence]:
-        return list(self.evaluator.silences)
+        """The silences in force: the cluster's (the same on every worker) when they are kept
+        on the silences topic."""
+        if self.silence_log is None:
+            return list(self.evaluator.silences)
+        now = time.time()
+        return sorted(
+            (s for s in self.silence_log.silences.values() if s.ends_at > now),
+            key=lambda s: (s.starts_at, s.id),
+        )
+
+    def cluster(self) -> list[dict[str, Any]]:
+        """The cluster's pending and firing alerts as their owners last wrote them on the
+        silences topic: the same list on every worker (empty without that topic)."""
+        if self.silence_log is None:
+            return []
+        return sorted(self.silence_log.alerts.values(), key=lambda a: (a["rule"], a["queue"]))
+
+    def _share(self, rule: AlertRule, alert: AlertState) -> None:
+        """Write the cluster's view of ``alert`` (an owned one), or its tombstone once it is
+        neither pending nor firing."""
+        if self.silence_log is None:
+            return
+        if alert.state not in ("pending", "firing"):
+            self.silence_log.put_alert_soon(alert.fingerprint, None)
+            return
+        described = self._describe(rule, alert)
+        shared = {name: described[name] for name in _SHARED}
+        self.silence_log.put_alert_soon(alert.fingerprint, {**shared, "worker": self.worker})
 
     def _describe(self, rule: AlertRule, alert: AlertState) -> dict[str, Any]:
         at = self.runtime.clock(alert.queue)
@@ -210,8 +262,8 @@ class AlertRuntime:
     def tick(self, snapshots: dict[str, Any] | None = None) -> int:
         """Evaluate once on ``snapshots`` (default: the runtime's current ones); returns the
         number of transitions."""
-        if not (self.ready and self.runtime.ready):
-            return 0  # before recovery the restored state is not there yet: never re-page
+        if not self._may_evaluate():
+            return 0
         if snapshots is None:
             snapshots = self.runtime.snapshots()
         if not snapshots:
@@ -224,7 +276,7 @@ class AlertRuntime:
         given back every ``slice_seconds``: 1,000 queues at one go held the worker's loop for
         a few hundred milliseconds every second (``make bench``, "Loop stalls"). Each queue's
         evaluation depends on its snapshot alone, so the result is the same."""
-        if not (self.ready and self.runtime.ready) or not snapshots:
+        if not self._may_evaluate() or not snapshots:
             return 0
         at = self._begin(snapshots)
         transitions: list[Any] = []
@@ -235,6 +287,12 @@ class AlertRuntime:
                 await asyncio.sleep(0)
                 started = time.perf_counter()
         return self._conclude(snapshots, at, transitions)
+
+    def _may_evaluate(self) -> bool:
+        if not (self.ready and self.runtime.ready):
+            return False  # before recovery the restored state is not there yet: never re-page
+        # The cluster's silences not known yet: never page a silenced alert.
+        return self.silence_log is None or self.silence_log.ready.is_set()
 
     def _begin(self, snapshots: dict[str, Any]) -> float:
         """Before an evaluation: each queue's partition noted, silences expired; its instant."""
@@ -259,6 +317,9 @@ class AlertRuntime:
             changed.add(transition.queue)
             alert = self.evaluator.alerts[(transition.rule, transition.queue)]
             rule = self.evaluator.rules[transition.rule]
+            self._share(rule, alert)
+            if transition.state == "resolved":
+                self._end_ack(transition.fingerprint)
             if transition.state == "resolved" and alert.notified:
                 self._submit(rule, alert, "resolved", transition.at, transition.value)
                 alert.notified, alert.notified_at = False, None
@@ -279,6 +340,11 @@ class AlertRuntime:
     ) -> None:
         if self.dispatcher is not None:
             self.dispatcher.submit(notification(rule, alert, status, at, value))
+
+    def _end_ack(self, fingerprint: str) -> None:
+        """The alert resolved: its acknowledgement ends, on the silences topic too."""
+        if self.silence_log is not None and fingerprint in self.silence_log.acks:
+            self.silence_log.remove_soon(ack_key(fingerprint))
 
     def _publish_transition(self, transition: AlertTransition) -> None:
         record = {
@@ -307,7 +373,8 @@ class AlertRuntime:
     # -- people -----------------------------------------------------------------------------
 
     def acknowledge(self, fingerprint: str, by: str, comment: str = "") -> dict[str, Any] | None:
-        """Acknowledge a firing alert of an owned queue; None when there is none."""
+        """Acknowledge a firing alert of an owned queue; None when there is none here (the
+        caller writes :meth:`ack_record` to the silences topic: the owner applies it)."""
         at = self.runtime.clock()
         alert = self.evaluator.acknowledge(fingerprint, by, at)
         if alert is None:
@@ -330,8 +397,48 @@ class AlertRuntime:
             },
         )
         self.persist(alert.queue)
+        self._share(rule, alert)
         log(logger, "alert acknowledged", rule=alert.rule, queue=alert.queue, by=by)
         return self._describe(rule, alert)
+
+    def ack_record(self, fingerprint: str, by: str, comment: str = "") -> Ack:
+        """The cluster-wide acknowledgement of ``fingerprint`` (for the silences topic)."""
+        return Ack(fingerprint=fingerprint, by=by, at=self.runtime.clock(), comment=comment)
+
+    def ack_changed(self, fingerprint: str, ack: Ack | None) -> None:
+        """An acknowledgement on the silences topic: applied if the alert fires here."""
+        if ack is None:
+            return
+        for _, alert in self.evaluator.firing():
+            if alert.fingerprint == fingerprint and alert.acknowledged_by is None:
+                self.evaluator.acknowledge(fingerprint, ack.by, ack.at)
+                self.persist(alert.queue)
+                self._share(self.evaluator.rules[alert.rule], alert)
+                log(logger, "alert acknowledged", rule=alert.rule, queue=alert.queue, by=ack.by)
+
+    def silence_changed(self, silence_id: str, silence: Silence | None) -> None:
+        """A silence on the silences topic: added (or removed) for the alerts owned here."""
+        if silence is None:
+            self.evaluator.unsilence(silence_id)
+            return
+        if any(s == silence for s in self.evaluator.silences):
+            return
+        covered = self.evaluator.silence(silence)
+        for queue in {alert.queue for alert in covered}:
+            self.persist(queue)
+        for alert in covered:
+            if alert.rule in self.evaluator.rules:
+                self._share(self.evaluator.rules[alert.rule], alert)
+
+    def _apply_cluster_state(self) -> None:
+        """After a restore: the cluster's silences and acknowledgements over the restored
+        alerts (their own copies may predate a silence posted while they moved)."""
+        if self.silence_log is None:
+            return
+        for silence in self.silence_log.silences.values():
+            self.evaluator.silence(silence)
+        for fingerprint, ack in self.silence_log.acks.items():
+            self.ack_changed(fingerprint, ack)
 
     def silence(
         self, rule: str, queue: str, duration: float, by: str, comment: str = ""
@@ -390,16 +497,20 @@ class AlertRuntime:
             if parsed is None or value is None or parsed[0] not in partitions:
                 continue
             partition, queue = parsed
-            states = self.evaluator.restore_queue(queue, decode_alert_states(value))
+            self.evaluator.restore_queue(queue, decode_alert_states(value))
             self.partition_of[queue] = partition
             restored.append(queue)
-            for alert in states:
-                if alert.state == "firing" and alert.notified and self.dispatcher is not None:
-                    rule = self.evaluator.rules[alert.rule]
-                    at = alert.evaluated_at or time.time()
-                    self.dispatcher.track(notification(rule, alert, "firing", at, alert.value))
-                    if alert.acknowledged_by is not None:  # acknowledged before the move
-                        self.dispatcher.acknowledge(alert.fingerprint)
+        self._apply_cluster_state()
+        owned = set(restored)
+        for rule, alert in self.evaluator.active():
+            if alert.queue in owned:
+                self._share(rule, alert)
+        for rule, alert in self.evaluator.firing():
+            if alert.queue in owned and alert.notified and self.dispatcher is not None:
+                at = alert.evaluated_at or time.time()
+                self.dispatcher.track(notification(rule, alert, "firing", at, alert.value))
+                if alert.acknowledged_by is not None:  # acknowledged before the move
+                    self.dispatcher.acknowledge(alert.fingerprint)
         self.ready = True
         firing = sum(1 for _, a in self.evaluator.firing())
         log(logger, "alert state restored", queues=len(restored), firing=firing)
@@ -436,8 +547,10 @@ def notification(
     else:
         starts = min(alert.fired_at if alert.fired_at is not None else at, wall)
     relation = ">" if rule.direction == "above" else "<"
+    state = "resolved" if status == "resolved" else "firing"
     return Notification(
         fingerprint=alert.fingerprint,
+        id=transition_id(alert.fingerprint, state, alert.severity, alert.fired_at, at),
         rule=rule.name,
         queue=alert.queue,
         severity=alert.severity,
@@ -454,56 +567,3 @@ def notification(
         ends_at=max(wall, starts) if status == "resolved" else None,
         labels={"kpi": rule.kpi, "window": window, **rule.labels},
     )
-
-
-def events_behind(app: Any, runtime: Any, source_topics: Collection[str]) -> int:
-    """Events in the worker's source partitions it has not applied yet: per partition, its
-    highwater (as of the last fetch) minus the next offset to apply."""
-    order = runtime.order
-    if order is None:
-        return 0
-    highwaters = partition_highwaters(app.consumer, source_topics)
-    return sum(max(0, highwater - order.expected(key)) for key, highwater in highwaters.items())
-
-
-def install_alerts(app: Any, runtime: Any, table: Any, source_topics: Iterable[str]) -> None:
-    """Register the alert timer, recovery/revoke hooks, dispatcher lifecycle and HTTP views."""
-    config = runtime.config
-    topic = app.topic(config.topics.alerts, key_type=bytes, value_type=bytes, partitions=1)
-    dispatcher = Dispatcher(config.notify, runtime.registry)
-    alerts = runtime.alerts = AlertRuntime(runtime, table, topic, dispatcher, runtime.registry)
-    sources = set(source_topics)
-
-    @app.timer(interval=config.alerts.evaluate_interval_seconds)
-    async def evaluate_alerts() -> None:
-        try:
-            if alerts.hold(events_behind(app, runtime, sources)):
-                return
-            # Snapshots computed with the event loop given back now and then (streams/app.py).
-            await alerts.tick_in_slices(await runtime.fresh_snapshots(), ALERT_SLICE_SECONDS)
-        except Exception:
-            # A timer that raises is not restarted by Faust: alerting would stop silently.
-            alerts.errors.inc()
-            logger.exception("alert evaluation failed")
-
-    @app.task
-    async def start_notifications() -> None:
-        await dispatcher.start()
-
-    @table.on_recover
-    async def restore_alerts() -> None:
-        assigned = app.assignor.assigned_actives()
-        alerts.restore({tp.partition for tp in assigned if tp.topic in sources})
-
-    @app.on_partitions_revoked.connect
-    async def forget_alerts(sender: Any, revoked: Any, **_: Any) -> None:
-        alerts.forget({tp.partition for tp in revoked if tp.topic in sources})
-
-    @app.on_before_shutdown.connect
-    async def close_notifications(sender: Any, **_: Any) -> None:
-        await dispatcher.close(timeout=5.0)
-
-    from streams.views.alerts import register_alert_views
-
-    register_alert_views(app, runtime)
-    del evaluate_alerts, start_notifications, restore_alerts, forget_alerts, close_notifications

@@ -56,11 +56,14 @@ class HttpSender:
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
 
-    async def send(self, body: Any) -> None:
+    async def send(self, body: Any, key: str = "") -> None:
+        """POST ``body``; ``key`` goes in an ``Idempotency-Key`` header (the transition's id,
+        the same on every attempt), so a receiver can drop a repeat without reading the body."""
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(timeout=self.timeout)
+        headers = {**self.headers, "Idempotency-Key": key} if key else self.headers
         try:
-            async with self._session.post(self.url, json=body, headers=self.headers) as response:
+            async with self._session.post(self.url, json=body, headers=headers) as response:
                 if 200 <= response.status < 300:
                     await response.read()
                     return
@@ -93,20 +96,20 @@ class EmailSender:
     def _send_blocking(self, message: EmailMessage) -> None:
         r = self.receiver
         smtp: smtplib.SMTP
+        context = ssl.create_default_context(cafile=r.ca_file)
         if r.security == "ssl":
-            smtp = smtplib.SMTP_SSL(
-                r.host, r.port, timeout=r.timeout_seconds, context=ssl.create_default_context()
-            )
+            smtp = smtplib.SMTP_SSL(r.host, r.port, timeout=r.timeout_seconds, context=context)
         else:
             smtp = smtplib.SMTP(r.host, r.port, timeout=r.timeout_seconds)
         with smtp:
             if r.security == "starttls":
-                smtp.starttls(context=ssl.create_default_context())
+                smtp.starttls(context=context)
             if r.username:
                 smtp.login(r.username, r.password or "")
             smtp.send_message(message, from_addr=r.from_, to_addrs=r.to)
 
-    async def send(self, body: EmailMessage) -> None:
+    async def send(self, body: EmailMessage, key: str = "") -> None:
+        """Send ``body`` (its ``X-Ccpulse-Id`` header already carries ``key``)."""
         loop = asyncio.get_running_loop()
         try:
             await asyncio.wait_for(
@@ -126,6 +129,10 @@ class EmailSender:
             raise DeliveryError(
                 f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", retryable=exc.smtp_code < 500
             ) from None
+        except ssl.SSLCertVerificationError as exc:
+            # The server's certificate is not trusted: trying again cannot change that, and
+            # sending the mail (and a password) anyway is what TLS is there to prevent.
+            raise DeliveryError(f"certificate refused: {exc}", retryable=False) from None
         except (smtplib.SMTPException, OSError) as exc:
             raise DeliveryError(f"{type(exc).__name__}: {exc}") from None
 

@@ -24,6 +24,15 @@ TABLE_NAME = "queue-state"
 """The worker's Faust table: each queue's KPI state, kept in its changelog topic."""
 
 
+COMPACTED = (
+    ("cleanup.policy", "compact"),
+    ("min.compaction.lag.ms", "0"),
+    ("segment.ms", "3600000"),
+)
+"""Topic settings of the silences topic: the latest record per key is kept for ever (a
+tombstone removes it), so every worker rebuilds the cluster's silences from it at start."""
+
+
 @dataclass(frozen=True)
 class TopicSpec:
     name: str
@@ -43,9 +52,10 @@ def intervals_spec(topics: TopicsConfig) -> TopicSpec:
 
 
 def topic_specs(topics: TopicsConfig, partitions: int | None = None) -> list[TopicSpec]:
-    """The five topics. Telephony and ticketing share a partition count: both are keyed by queue
-    and one worker owns each queue's whole state. Alerts, dead letters and intervals are
-    low-volume and need no parallelism; one partition keeps them in order."""
+    """The six topics. Telephony and ticketing share a partition count: both are keyed by queue
+    and one worker owns each queue's whole state. Alerts, dead letters, silences and intervals
+    are low-volume and need no parallelism; one partition keeps them in order. Silences and
+    intervals are compacted."""
     count = partitions or topics.partitions
     rf = topics.replication_factor
     return [
@@ -53,6 +63,7 @@ def topic_specs(topics: TopicsConfig, partitions: int | None = None) -> list[Top
         TopicSpec(topics.ticketing, count, rf),
         TopicSpec(topics.alerts, 1, rf),
         TopicSpec(topics.deadletter, 1, rf),
+        TopicSpec(topics.silences, 1, rf, COMPACTED),
         intervals_spec(topics),
     ]
 

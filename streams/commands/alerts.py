@@ -1,8 +1,10 @@
 """``ccpulse alerts list|ack|silence``: the worker's alert API from the command line.
 
 Each worker only knows the alerts of the queues it owns, so ``--url`` may be given once per
-worker: ``list`` merges them, ``ack`` goes to the worker that holds the alert, ``silence`` to
-all of them. The bearer token comes from ``--token``, ``$CCPULSE_API_TOKEN`` or the config's
+worker: ``list`` merges them. Silences and acknowledgements are the cluster's (kept on the
+silences topic): ``ack`` and ``silence`` need one worker, any of them; given several URLs,
+``ack`` stops at the first that takes it and ``silence`` posts to the first that answers.
+The bearer token comes from ``--token``, ``$CCPULSE_API_TOKEN`` or the config's
 ``worker.api_token``; ``--by`` (default: the login name) is recorded on the alerts topic.
 """
 
@@ -146,7 +148,11 @@ def run_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(documents if len(documents) > 1 else documents[0], indent=2))
         return 0
-    alerts = [a for d in documents for a in d["alerts"]]
+    # Each worker lists the cluster's alerts (the same everywhere, from the silences topic);
+    # a worker without them lists its own.
+    shared = {a["fingerprint"]: a for d in documents for a in d.get("cluster", [])}
+    owned = {a["fingerprint"]: a for d in documents for a in d["alerts"]}
+    alerts = list({**shared, **{f: a for f, a in owned.items() if f not in shared}}.values())
     if not alerts:
         print("no pending or firing alerts")
     for alert in sorted(alerts, key=lambda a: (a["state"] != "firing", a["rule"], a["queue"])):
@@ -161,7 +167,8 @@ def run_list(args: argparse.Namespace) -> int:
             f"{alert['state']:8} {alert['severity']:8} {alert['fingerprint']}  since {since}Z  "
             f"{alert['summary']}{extra}"
         )
-    silences = [s for d in documents for s in d["silences"]]
+    # Every worker lists the cluster's silences: each once.
+    silences = {s["id"]: s for d in documents for s in d["silences"]}.values()
     for silence in silences:
         ends = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(silence["ends_at"]))
         print(
@@ -190,6 +197,9 @@ def run_ack(args: argparse.Namespace) -> int:
             continue
         if status == 200:
             print(f"acknowledged: {document['acknowledged']['summary']}")
+            return 0
+        if status == 202:
+            print(f"acknowledged: {fingerprint} (its owner applies it from the silences topic)")
             return 0
         if status == 401:
             return _fail(f"{url}: 401 unauthorized: {document.get('error')}")
@@ -229,4 +239,5 @@ def run_silence(args: argparse.Namespace) -> int:
             f"silenced rule={silence['rule']} queue={silence['queue']} until {ends} "
             f"(id {silence['id']}, {len(document['covers'])} active alert(s) covered)"
         )
+        return 0  # the cluster has it: every worker applies it from the silences topic
     return 1 if failures else 0

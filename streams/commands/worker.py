@@ -68,12 +68,12 @@ def apply_overrides(config: msgspec.Struct, args: argparse.Namespace) -> msgspec
 
 
 def run(args: argparse.Namespace) -> int:
-    from faust.worker import Worker
     from kafka.errors import KafkaError
 
     from streams.app import build_app
     from streams.broker.access import check_access
     from streams.broker.topics import TopicLayoutError
+    from streams.faust_adapter.startup import PromptWorker
     from streams.logs import configure_logging
 
     config = apply_overrides(config_from_env(args.config), args)
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     # `make bench`: ~25 % more events/s through the engine at 50,000 (docs/performance.md).
     gc.set_threshold(50_000, 20, 100)
     app, _runtime = build_app(config)  # type: ignore[arg-type]
-    worker = Worker(app, loglevel=args.loglevel, quiet=True, override_logging=False)
+    worker = PromptWorker(app, loglevel=args.loglevel, quiet=True, override_logging=False)
     worker.execute_from_commandline()
     return 0
 

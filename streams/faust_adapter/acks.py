@@ -1,12 +1,13 @@
-"""The agent's acks, written into Faust's consumer bookkeeping so Faust commits them.
+"""The checkpoint's acks, written into Faust's consumer bookkeeping so Faust commits them.
 
 Source records never pass through Faust's streams (streams/faust_adapter/batch_fetch.py), so
-nothing of
-Faust acks them: the agent does, per applied batch (:func:`ack_records`) and per gap it read
-itself (:func:`ack_offsets`), exactly as ``Consumer.ack`` would have, into the same acked lists
-``Consumer._new_offset`` commits from. They are called once the batch's changelog records (and
-whatever else it produced) are in Kafka (streams/worker/delivery.py): Faust's commit can then never
-cover an offset before its state is in Kafka.
+nothing of Faust acks them: the checkpoint does (through
+:meth:`streams.faust_adapter.source.FaustSource.mark_committable`), per applied batch
+(:func:`ack_records`) and per gap it read itself (:func:`ack_offsets`), exactly as
+``Consumer.ack`` would have, into the same acked lists ``Consumer._new_offset`` commits from.
+They are called once the batch's changelog records (and whatever else it produced) are in Kafka
+(streams/worker/delivery.py): Faust's commit can then never cover an offset before its state is
+in Kafka. :class:`streams.faust_adapter.consumer.BatchConsumer` commits with :func:`new_offset`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from faust.types.tuples import TP, ack_lock
 
 from streams.worker.ordering import consecutive
 
-__all__ = ["ack_offsets", "ack_records", "dedupe_acked", "install_commit_offsets", "new_offset"]
+__all__ = ["ack_offsets", "ack_records", "dedupe_acked", "new_offset"]
 
 
 def _ack(consumer: Any, tp: TP, offsets: Iterable[int]) -> int:
@@ -61,7 +62,7 @@ def _ack_run(consumer: Any, tp: TP, run: Sequence[Any], known: bool) -> int | No
 
 
 def ack_records(consumer: Any, runs: Iterable[Sequence[Any]], consecutive: bool = False) -> int:
-    """Ack every record of a batch the agent applied (or dropped as dead-lettered or
+    """Ack every record of a batch the checkpoint applied (or dropped as dead-lettered or
     re-keyed), given as runs of one partition's records; how many offsets were new.
     ``consecutive``: each run is known to hold consecutive offsets (planned runs,
     streams/worker/ordering.py), so that is not checked again."""
@@ -80,7 +81,7 @@ def ack_offsets(consumer: Any, topic: str, partition: int, start: int, end: int)
     """Mark offsets ``start`` to ``end - 1`` of a partition acked in Faust's consumer, as its
     stream would have had it delivered them; how many were new.
 
-    For the records the agent read itself (a gap, streams/worker/gap_fill.py): Faust commits a
+    For the records the checkpoint read itself (a gap, streams/worker/gap_fill.py): Faust commits a
     partition only up to the first offset not acked, so without this its commits stop at the
     gap for good (the lag never drains). Called, like :func:`ack_records`, once the changelog
     records of the batch holding the gap's records are in Kafka.
@@ -144,9 +145,3 @@ def new_offset(consumer: Any, tp: TP) -> int | None:
     del acked[:end]
     consumer._acked_index[tp].difference_update(batch)
     return batch[-1] + 1
-
-
-def install_commit_offsets() -> None:
-    """Make every Faust consumer of this process find its commit offsets with :func:`new_offset`
-    (call before the app starts; the results are Faust's own)."""
-    FaustConsumer._new_offset = new_offset

@@ -15,7 +15,7 @@ processing by whatever is buffered.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from faust.types.tuples import TP
@@ -29,18 +29,21 @@ __all__ = [
     "update_lag_gauge",
 ]
 
+PartitionKey = tuple[str, int]
 
-def partition_highwaters(consumer: Any, topics: Collection[str]) -> dict[tuple[str, int], int]:
+
+def partition_highwaters(consumer: Any, topics: Collection[str]) -> dict[PartitionKey, int]:
     """{(topic, partition): highwater} for the assigned partitions of ``topics``.
 
-    ``consumer`` is a started Faust consumer (``app.consumer``); a partition whose highwater is
-    not known yet (nothing fetched since the assignment) is left out rather than guessed.
+    ``consumer`` is a Faust consumer (``app.consumer``); a partition whose highwater is not
+    known yet (nothing fetched since the assignment) is left out rather than guessed, and a
+    consumer that is not running reports none.
     """
     try:
         assigned = consumer.assignment()
     except Exception:  # ConsumerNotStarted, or stopping: no assignment to report
         return {}
-    highwaters: dict[tuple[str, int], int] = {}
+    highwaters: dict[PartitionKey, int] = {}
     for tp in assigned:
         if tp.topic in topics:
             highwater = consumer.highwater(tp)
@@ -49,46 +52,46 @@ def partition_highwaters(consumer: Any, topics: Collection[str]) -> dict[tuple[s
     return highwaters
 
 
-def committed_offset(consumer: Any, key: tuple[str, int]) -> int | None:
+def committed_offset(consumer: Any, key: PartitionKey) -> int | None:
     """The offset Faust's consumer last committed (or found committed) for ``key`` (topic,
     partition): the next one to read. None: nothing, or 0 (Faust keeps a committed 0 as None),
     or the seek of a new assignment has not happened yet."""
-    # Faust keeps the committed offsets here (pinned faust-streaming; no public accessor).
-    committed: Mapping[Any, int | None] = getattr(consumer, "_committed_offset", {})
-    offset = committed.get(TP(*key))
+    # Faust keeps the committed offsets here (no public accessor; checked at import:
+    # streams/faust_adapter/private_names.py).
+    offset = consumer._committed_offset.get(TP(*key))
     return None if offset is None else int(offset)
 
 
-def handed_over(consumer: Any, key: tuple[str, int], highwater: int) -> int:
+def handed_over(consumer: Any, key: PartitionKey, highwater: int) -> int:
     """One past the last offset of ``key`` that Faust's consumer handed over (its read offset,
     kept by streams/faust_adapter/batch_fetch.py), at most ``highwater``; 0 if it handed over
-    nothing since
-    the assignment.
+    nothing since the assignment.
 
-    Records up to there were given to the batch task or dropped at a rebalance (fetched, not
-    yet applied); records beyond are still to come. A
-    busy worker's fetcher can leave a partition waiting for many seconds, which is not a stall.
+    Records up to there were given to the checkpoint or dropped at a rebalance (fetched, not
+    yet applied); records beyond are still to come. A busy worker's fetcher can leave a
+    partition waiting for many seconds, which is not a stall.
     """
-    read: Mapping[Any, int | None] = getattr(consumer, "_read_offset", {})
-    offset = read.get(TP(*key))
+    offset = consumer._read_offset.get(TP(*key))
     return 0 if offset is None else min(highwater, int(offset) + 1)
 
 
-def partition_lags(consumer: Any, topics: Collection[str]) -> dict[tuple[str, int], int]:
-    """{(topic, partition): lag} for the partitions :func:`partition_highwaters` reports."""
-    lags: dict[tuple[str, int], int] = {}
-    for (topic, partition), highwater in partition_highwaters(consumer, topics).items():
+def partition_lags(
+    highwaters: Mapping[PartitionKey, int], committed: Callable[[PartitionKey], int | None]
+) -> dict[PartitionKey, int]:
+    """{(topic, partition): lag} for the partitions of ``highwaters``, given the committed
+    offset of each."""
+    lags: dict[PartitionKey, int] = {}
+    for key, highwater in highwaters.items():
         # Nothing committed yet: Faust keeps a committed 0 as None, and before the group's first
         # commit the consumer reads from the start of the log (auto_offset_reset=earliest),
         # offset 0 unless retention has deleted old segments (then this overstates the lag
         # until the first commit, a second later). No broker request: an offsets request from
         # here waits on Faust's consumer thread for seconds while it fetches.
-        done = committed_offset(consumer, (topic, partition)) or 0
-        lags[(topic, partition)] = max(0, highwater - done)
+        lags[key] = max(0, highwater - (committed(key) or 0))
     return lags
 
 
-def update_lag_gauge(gauge: Gauge, lags: Mapping[tuple[str, int], int]) -> None:
+def update_lag_gauge(gauge: Gauge, lags: Mapping[PartitionKey, int]) -> None:
     """Replace every series of ``ccpulse_consumer_lag`` with ``lags`` (no stale partitions)."""
     gauge.clear()
     for (topic, partition), lag in lags.items():

@@ -22,6 +22,7 @@ from typing import Any
 
 from streams.config import AccessConfig
 from streams.logs import log
+from streams.views.worker_view import WorkerView
 
 __all__ = ["COOKIE", "Access", "Grant", "access_of"]
 
@@ -108,11 +109,11 @@ class Access:
         return view.json({"error": reason}, status=status, headers=headers)
 
 
-def access_of(runtime: Any) -> Access:
+def access_of(runtime: WorkerView) -> Access:
     """The worker's :class:`Access` (built once from ``runtime.config.access``)."""
-    access = getattr(runtime, "_access", None)
+    access = getattr(runtime, "access", None)
     if access is None:
         config = getattr(runtime.config, "access", None) or AccessConfig()
         access = Access(config)
-        runtime._access = access
+        runtime.access = access
     return access

@@ -16,7 +16,6 @@ series per agent and queue is what makes a large centre's Prometheus expensive.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -24,6 +23,7 @@ from prometheus_client.registry import Collector
 from processors.agent_board import agent_rows, pause_reasons
 from processors.drilldown import abandoned_today
 from streams.metric_spec import MetricSpec
+from streams.views.worker_view import WorkerView
 
 __all__ = ["AGENT_METRICS", "PER_AGENT_METRICS", "QUEUE_AGENT_METRICS", "AgentCollector"]
 
@@ -72,7 +72,7 @@ AGENT_METRICS = QUEUE_AGENT_METRICS + PER_AGENT_METRICS
 
 
 class AgentCollector(Collector):
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: WorkerView) -> None:
         self._runtime = runtime
 
     def _per_agent(self) -> bool:

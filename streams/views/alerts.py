@@ -1,17 +1,20 @@
 """The worker's alert HTTP API: list, acknowledge, silence.
 
 ``GET /api/alerts`` lists the pending and firing alerts of the queues this worker owns, and the
-silences it knows. ``POST /api/alerts/ack`` and ``POST /api/silences`` change state, so they need
+cluster's silences. ``POST /api/alerts/ack`` and ``POST /api/silences`` change state, so they need
 ``Authorization: Bearer <worker.api_token>`` and answer 401 without it (or when no token is
-configured: state changes are then disabled). Who did it (``by``) is recorded on the alerts
-topic with the change. ``ccpulse alerts list|ack|silence`` calls this API.
+configured: state changes are then disabled). Both are written to the compacted silences topic
+before the answer (streams/alerting/silences.py), so any worker takes them and every worker
+applies them; 503 when that write fails. An acknowledgement of an alert another worker owns is
+answered 202 (the owner applies it). Who did it (``by``) is recorded on the alerts topic with
+the change. ``ccpulse alerts list|ack|silence`` calls this API.
 """
 
 from __future__ import annotations
 
 import hmac
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 import faust
 import msgspec
@@ -19,6 +22,7 @@ from msgspec import Meta, Struct
 
 from streams.views.access import access_of
 from streams.views.request_body import read_body, too_large
+from streams.views.worker_view import WorkerView
 
 __all__ = ["AckRequest", "SilenceRequest", "authorized", "register_alert_views"]
 
@@ -50,7 +54,7 @@ def _bad_request(view: faust.web.View, exc: Exception) -> faust.web.Response:
     return view.json({"error": f"bad request: {exc}"}, status=400)
 
 
-def register_alert_views(app: faust.App, runtime: Any) -> None:
+def register_alert_views(app: faust.App, runtime: WorkerView) -> None:
     token = runtime.config.worker.api_token
     limit = runtime.config.worker.max_body_bytes
 
@@ -94,6 +98,7 @@ def register_alert_views(app: faust.App, runtime: Any) -> None:
             "last_evaluation": alerts.last_evaluation,
             "held_behind_events": alerts.held_behind,
             "alerts": [a for a in alerts.active() if grant.may("read", str(a["queue"]))],
+            "cluster": [a for a in alerts.cluster() if grant.may("read", str(a["queue"]))],
             "silences": msgspec.to_builtins(
                 [s for s in alerts.silences() if grant.may("read", s.queue)]
             ),
@@ -113,17 +118,30 @@ def register_alert_views(app: faust.App, runtime: Any) -> None:
                 body = msgspec.json.decode(raw, type=AckRequest)
             except msgspec.DecodeError as exc:
                 return _bad_request(self, exc)
-            if access.enabled:  # the alert's queue
-                active = runtime.alerts.active()
-                queues = [a["queue"] for a in active if a["fingerprint"] == body.fingerprint]
-                refused = refuse(self, request, "ack", queues[0]) if queues else None
+            alerts = runtime.alerts
+            if access.enabled:  # the alert's queue, here or as the cluster lists it
+                known = alerts.active() + alerts.cluster()
+                queues = [a["queue"] for a in known if a["fingerprint"] == body.fingerprint]
+                if not queues:  # nothing to check the grant against: write nothing
+                    return self.json(
+                        {"error": f"no firing alert {body.fingerprint!r} known"}, status=404
+                    )
+                refused = refuse(self, request, "ack", queues[0])
                 if refused is not None:
                     return refused
-            alert = runtime.alerts.acknowledge(body.fingerprint, body.by, body.comment)
-            if alert is None:
+            alert = alerts.acknowledge(body.fingerprint, body.by, body.comment)
+            ack = alerts.ack_record(body.fingerprint, body.by, body.comment)
+            if alerts.silence_log is not None:
+                try:
+                    await alerts.silence_log.put_ack(ack)
+                except Exception as exc:
+                    return self.json({"error": f"not recorded on the cluster: {exc}"}, status=503)
+            elif alert is None:
                 return self.json(
                     {"error": f"no firing alert {body.fingerprint!r} on this worker"}, status=404
                 )
+            if alert is None:  # another worker owns it and applies it from the silences topic
+                return self.json({"acknowledged": msgspec.to_builtins(ack)}, status=202)
             return self.json({"acknowledged": alert})
 
     @app.page("/api/silences")
@@ -154,6 +172,11 @@ def register_alert_views(app: faust.App, runtime: Any) -> None:
             silence, covered = runtime.alerts.silence(
                 body.rule, body.queue, body.duration_seconds, body.by, body.comment
             )
+            if runtime.alerts.silence_log is not None:
+                try:
+                    await runtime.alerts.silence_log.put_silence(silence)
+                except Exception as exc:
+                    return self.json({"error": f"not recorded on the cluster: {exc}"}, status=503)
             return self.json(
                 {"silence": msgspec.to_builtins(silence), "covers": covered}, status=201
             )

@@ -9,21 +9,21 @@ now); ``format=csv`` answers the CSV download of the wallboard's "today by inter
 from __future__ import annotations
 
 import math
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import faust
 
-from processors.engine import local_midnight
+from processors.calendars import local_midnight
 from processors.intervals import INTERVAL_SECONDS, IntervalCounters, KpiChoices
 from processors.reports import ReportRow, parse_instant
 from streams.offline.report import render
 from streams.views.access import access_of
+from streams.views.worker_view import WorkerView
 
 __all__ = ["interval_rows", "register_interval_views"]
 
 
-def interval_rows(runtime: Any, queue: str, first: int, end: int) -> list[ReportRow]:
+def interval_rows(runtime: WorkerView, queue: str, first: int, end: int) -> list[ReportRow]:
     """The 15-minute rows of ``queue`` from ``first`` to ``end`` (up to its "now")."""
     engine = runtime.engine
     settings = engine.settings.for_queue(queue)
@@ -43,7 +43,7 @@ def interval_rows(runtime: Any, queue: str, first: int, end: int) -> list[Report
     return rows
 
 
-def register_interval_views(app: faust.App, runtime: Any) -> None:
+def register_interval_views(app: faust.App, runtime: WorkerView) -> None:
     access = access_of(runtime)
 
     @app.page("/api/intervals")

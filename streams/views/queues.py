@@ -23,6 +23,7 @@ from processors.agent_board import AgentRow, agent_rows, logged_in, pause_reason
 from processors.drilldown import abandoned_today, blocked_today, waiting_calls
 from processors.state import QueueState
 from streams.views.access import access_of
+from streams.views.worker_view import WorkerView
 
 __all__ = [
     "agents_document",
@@ -45,14 +46,14 @@ def mask_caller(number: str | None, mode: str, visible: int = 4) -> str | None:
     return "*" * (len(number) - visible) + number[-visible:]
 
 
-def _privacy(runtime: Any) -> tuple[str, int]:
+def _privacy(runtime: WorkerView) -> tuple[str, int]:
     privacy = getattr(runtime.config, "privacy", None)
     if privacy is None:
         return "masked", 4
     return privacy.caller_numbers, privacy.visible_digits
 
 
-def queue_time(runtime: Any, queue: str) -> int:
+def queue_time(runtime: WorkerView, queue: str) -> int:
     """The whole second the queue's drill-down describes (its "now")."""
     return math.floor(runtime.clock(queue))
 
@@ -68,7 +69,7 @@ def _agent(row: AgentRow, at: int) -> dict[str, Any]:
 
 
 def queue_document(
-    runtime: Any, queue: str, readable: set[str] | None = None
+    runtime: WorkerView, queue: str, readable: set[str] | None = None
 ) -> dict[str, Any] | None:
     """The drill-down of ``queue`` (None when this worker does not own it); ``readable``: the
     queues the asker may see (None: all), for the agents' other queues."""
@@ -123,7 +124,7 @@ def queue_document(
 
 
 def _served(
-    runtime: Any, agents: set[str], readable: set[str] | None = None
+    runtime: WorkerView, agents: set[str], readable: set[str] | None = None
 ) -> dict[str, list[str]]:
     """Per agent of ``agents``, the owned (and ``readable``) queues in which it is logged in now
     (one pass over the queues, looking up only those agents)."""
@@ -143,7 +144,7 @@ def _served(
 
 
 def agents_document(
-    runtime: Any, queue: str | None, readable: set[str] | None = None
+    runtime: WorkerView, queue: str | None, readable: set[str] | None = None
 ) -> dict[str, Any] | None:
     """``{"agents": [...]}``: the agents of ``queue``, or of every owned (and ``readable``)
     queue (each row then names its queue). None when ``queue`` is not owned here."""
@@ -165,7 +166,7 @@ def agents_document(
     return {"queue": queue, "agents": agents}
 
 
-def register_queue_views(app: faust.App, runtime: Any) -> None:
+def register_queue_views(app: faust.App, runtime: WorkerView) -> None:
     access = access_of(runtime)
 
     @app.page("/api/queues/{queue}")

@@ -18,11 +18,12 @@ import msgspec
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams.views.access import access_of
+from streams.views.worker_view import WorkerView
 
 __all__ = ["kpis_document", "register_views"]
 
 
-def kpis_document(runtime: Any, snapshots: dict[str, Any] | None = None) -> dict[str, Any]:
+def kpis_document(runtime: WorkerView, snapshots: dict[str, Any] | None = None) -> dict[str, Any]:
     """The /api/kpis body: ``{"at": ..., "at_iso": ..., "queues": {queue: snapshot}}``, of
     ``snapshots`` (default: the runtime's current ones)."""
     if snapshots is None:
@@ -39,7 +40,7 @@ def kpis_document(runtime: Any, snapshots: dict[str, Any] | None = None) -> dict
     }
 
 
-def register_views(app: faust.App, runtime: Any) -> None:
+def register_views(app: faust.App, runtime: WorkerView) -> None:
     content_type, _, charset = CONTENT_TYPE_LATEST.partition("; charset=")
     access = access_of(runtime)
 
@@ -52,13 +53,14 @@ def register_views(app: faust.App, runtime: Any) -> None:
         names = request.query.getall("name[]", [])
         registry = runtime.registry.restricted_registry(names) if names else runtime.registry
         page = runtime.kpi_page
+        assert page is not None  # built with the runtime (streams/app.py)
         families = page.families(names)
         if families == []:
             body = generate_latest(registry)  # pipeline metrics only: no snapshot needed
         else:
             # Snapshots computed, then the page rendered, with the event loop given back now
-            # and then (streams/app.py, streams/views/exposition.py): a scrape of 1,000 queues
-            # never holds up the batches, the producer or the timers for long.
+            # and then (streams/worker/runtime.py, streams/views/exposition.py): a scrape of
+            # 1,000 queues never holds up the batches, the producer or the timers for long.
             snapshots = await runtime.fresh_snapshots()
             kpis = await page.render(snapshots, runtime.engine.queues, families)
             body = generate_latest(registry) + kpis

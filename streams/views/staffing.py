@@ -17,6 +17,7 @@ import faust
 from processors.kpis import kpi
 from processors.snapshot import STAFFING_FIELDS
 from processors.staffing import StaffingFigures, StaffingInputs, staffing_figures
+from streams.views.worker_view import WorkerView
 
 __all__ = ["StaffingRequestError", "document", "live_staffing_document", "register_staffing_view"]
 
@@ -81,7 +82,9 @@ def parse_agents(text: str | None) -> int | None:
     return agents
 
 
-def live_staffing_document(runtime: Any, queue: str | None, agents: int | None) -> dict[str, Any]:
+def live_staffing_document(
+    runtime: WorkerView, queue: str | None, agents: int | None
+) -> dict[str, Any]:
     """The what-if for ``queue`` from the worker's engine, at the engine's "now"."""
     if not queue:
         raise StaffingRequestError(400, "missing ?queue=")
@@ -101,7 +104,7 @@ def live_staffing_document(runtime: Any, queue: str | None, agents: int | None) 
     }
 
 
-def register_staffing_view(app: faust.App, runtime: Any) -> None:
+def register_staffing_view(app: faust.App, runtime: WorkerView) -> None:
     from streams.views.access import access_of
 
     access = access_of(runtime)

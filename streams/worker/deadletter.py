@@ -42,7 +42,7 @@ _REASON_CHARS = 1000
 
 def classify_decode_error(error: msgspec.DecodeError) -> str:
     """A short, stable code for metrics labels (the full message goes in ``reason``)."""
-    from processors.events import NAME_REFUSED
+    from processors.event_fields import NAME_REFUSED
 
     text = str(error)
     if isinstance(error, msgspec.ValidationError):

@@ -2,12 +2,12 @@
 
 When a record arrives ahead of its partition's next expected offset (streams/worker/ordering.py),
 the
-records before it were not delivered to the agent: Faust may still deliver them later, or
+records before it were not delivered to the checkpoint: Faust may still deliver them later, or
 never (see streams/faust_adapter/acks.py). Waiting for the consumer to go back has no right length,
 and whatever was received meanwhile would have to be held, and was acked and committed by
 Faust while held. :class:`GapFiller` reads them instead: a consumer of its own, outside the
 consumer group (no commits, no rebalances), assigned to that one partition and positioned at
-the first missing offset, reads up to the record that arrived. The agent applies them first,
+the first missing offset, reads up to the record that arrived. The checkpoint applies them first,
 in order, then the batch.
 
 Offsets that hold no record are normal on Apache Kafka (the commit markers of a transactional

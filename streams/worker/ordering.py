@@ -7,8 +7,9 @@ in offset order and none is missing. One worker consumes every record of a parti
 contiguous. Right after a rebalance they were not, in the fault tests on the embedded broker:
 Faust delivers records of a new assignment before it seeks the partitions to their committed
 offsets, so a new owner's first records were sometimes far ahead of the committed offset
-(before Faust went back) or one past it (and the skipped record never came). The agent now
-waits for the seek before it plans a partition's first batch (streams/app.py), so it knows
+(before Faust went back) or one past it (and the skipped record never came). The checkpoint
+now waits for the seek before it plans a partition's first batch
+(:meth:`streams.worker.checkpoint.Checkpoint.take_fetch`), so it knows
 where each partition resumes; records ahead of that still arrive after the seek at times
 (gaps of 1 to 1,327 records in the test runs, when Faust's stream delivered them: it cleared
 its stream queues when it resumed flow, right after the seek; the worker drops the records it
@@ -22,7 +23,7 @@ offset (from the committed offset, at the first record after an assignment). A r
 it was already applied in this assignment, or is below the committed offset (applied by an
 earlier owner), and is dropped: the engine would skip it anyway, and dropping it also keeps its
 dead letter or re-keyed copy from being sent twice. A record ahead of it is preceded, in the
-planned batch, by a :class:`Gap` naming the missing offsets, which the agent reads directly
+planned batch, by a :class:`Gap` naming the missing offsets, which the checkpoint reads directly
 from Kafka (streams/worker/gap_fill.py) before it applies the batch. No hold, no timer, nothing
 buffered: the batch waits only for that one fetch.
 """

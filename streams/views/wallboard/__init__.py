@@ -31,13 +31,15 @@ import faust
 import msgspec
 from aiohttp import web as aioweb
 
-from processors.alert_rules import AlertRule, default_rules
+from processors.alert_rules import AlertRule
+from processors.default_alert_rules import default_rules
 from processors.kpis import KPIS
 from processors.wallboard import queue_tiles
 from streams.logs import log
 from streams.views.access import COOKIE, Grant, access_of
 from streams.views.request_body import read_body
 from streams.views.wallboard.feed import WallboardFeed
+from streams.views.worker_view import WorkerView
 
 __all__ = ["STREAM_SECONDS", "firing_alerts", "register_wallboard", "wallboard_document"]
 
@@ -53,17 +55,20 @@ _STATIC = {
     "wallboard.js": "text/javascript",
     "queue_view.js": "text/javascript",
 }
-_ROOT_BLUEPRINTS = ("faust.web.apps.production_index:blueprint", "faust.web.apps.stats:blueprint")
+ROOT_BLUEPRINTS = ("faust.web.apps.production_index:blueprint", "faust.web.apps.stats:blueprint")
+"""Faust's placeholder index (``{"status": "OK"}``, or its debug statistics), which it mounts at
+``/``: aiohttp refuses two GET routes on one path, so streams/app.py has the adapter drop them
+(streams/faust_adapter/web.py) and the wallboard takes ``/``."""
 
 
-def _rules(runtime: Any) -> list[AlertRule]:
+def _rules(runtime: WorkerView) -> list[AlertRule]:
     alerts = getattr(runtime.config, "alerts", None)
     if alerts is None:
         return default_rules()
     return list(alerts.effective_rules())
 
 
-def firing_alerts(runtime: Any) -> list[dict[str, Any]]:
+def firing_alerts(runtime: WorkerView) -> list[dict[str, Any]]:
     """``runtime.alerts.firing()``, or nothing when the worker runs no alert evaluation."""
     alerts = getattr(runtime, "alerts", None)
     firing = getattr(alerts, "firing", None)
@@ -77,7 +82,9 @@ def firing_alerts(runtime: Any) -> list[dict[str, Any]]:
 
 
 def wallboard_document(
-    runtime: Any, rules: list[AlertRule] | None = None, snapshots: dict[str, Any] | None = None
+    runtime: WorkerView,
+    rules: list[AlertRule] | None = None,
+    snapshots: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``{"at", "at_iso", "worker", "ready", "queues": [{"queue", "tiles"}], "alerts"}``, of
     ``snapshots`` (default: the runtime's current ones)."""
@@ -115,20 +122,7 @@ def _static(name: str) -> bytes:
     return resources.files(__package__).joinpath("static", name).read_bytes()
 
 
-def _free_root(app: faust.App) -> None:
-    """Faust mounts a placeholder index (``{"status": "OK"}``, or its debug statistics) at
-    ``/``; aiohttp refuses two GET routes on one path, so the wallboard takes ``/`` instead."""
-    manager = app.web.blueprints
-    # Faust has no public switch for its root blueprint: filter the list it will apply.
-    manager._enabled = [
-        (prefix, blueprint)
-        for prefix, blueprint in manager._enabled
-        if not (prefix == "" and blueprint in _ROOT_BLUEPRINTS)
-    ]
-
-
-def register_wallboard(app: faust.App, runtime: Any) -> None:
-    _free_root(app)
+def register_wallboard(app: faust.App, runtime: WorkerView) -> None:
     rules = _rules(runtime)
     index = _static("index.html")
     registry_body = msgspec.json.encode(KPIS)
