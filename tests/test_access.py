@@ -49,6 +49,22 @@ def test_a_token_reads_and_acks_its_own_queues_only() -> None:
     assert ops is not None and ops.may("silence", "*") and ops.may("read", "billing")
 
 
+def test_a_silence_pattern_wider_than_the_grant_is_refused() -> None:
+    """fnmatch of one pattern against another is not containment: ``client*-*`` matches the
+    string ``client?-*`` yet silences ``clientXYZ-q``, which the grant cannot read."""
+    grant = Access(
+        AccessConfig(
+            tokens=[
+                AccessToken(name="b", token=A, queues=["client?-*"], actions=["read", "silence"])
+            ]
+        )
+    ).grant(request(f"Bearer {A}"))
+    assert grant is not None and not grant.may("read", "clientXYZ-q")
+    assert not grant.may("silence", "client*-*")
+    assert not grant.may("silence", "client[A-Z]-*")
+    assert grant.may("silence", "client?-*") and grant.may("silence", "clientA-sales")
+
+
 def test_wrong_missing_or_prefix_tokens_are_refused() -> None:
     rules = access()
     for header in (None, "Bearer ", f"Bearer {A[:-1]}", f"Bearer {A}x", f"Basic {A}", A):

@@ -46,7 +46,13 @@ class Grant:
             return True
         if action not in self.actions:
             return False
-        return queue in self.queues or any(fnmatch.fnmatchcase(queue, p) for p in self.queues)
+        if queue in self.queues:
+            return True
+        if action == "silence" and any(c in queue for c in "*?["):
+            # A pattern is not a name: "client*-*" matches the grant "client?-*" as a string
+            # yet covers queues the grant does not. Only the token's own patterns pass.
+            return False
+        return any(fnmatch.fnmatchcase(queue, p) for p in self.queues)
 
     def readable(self, queues: Iterable[str]) -> list[str]:
         return [queue for queue in queues if self.may("read", queue)]

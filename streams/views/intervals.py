@@ -51,8 +51,10 @@ def register_interval_views(app: faust.App, runtime: WorkerView) -> None:
         query = request.query
         queue = query.get("queue") or ""
         grant = access.grant(request)
-        if grant is None or not grant.may("read", queue):
-            return access.refused(self, request, "missing or wrong bearer token for this queue")
+        if grant is None:
+            return access.refused(self, request, "missing or wrong bearer token")
+        if not grant.may("read", queue):
+            return access.refused(self, request, "may not read this queue", 403)
         if queue not in runtime.engine.queues:
             return self.json({"error": f"queue {queue!r} is not owned by this worker"}, status=404)
         zone = ZoneInfo(runtime.engine.settings.for_queue(queue).timezone)

@@ -113,8 +113,10 @@ def register_staffing_view(app: faust.App, runtime: WorkerView) -> None:
     async def staffing(self: faust.web.View, request: faust.web.Request) -> faust.web.Response:
         query = request.query
         grant = access.grant(request)
-        if grant is None or not grant.may("read", query.get("queue") or ""):
-            return access.refused(self, request, "missing or wrong bearer token for this queue")
+        if grant is None:
+            return access.refused(self, request, "missing or wrong bearer token")
+        if not grant.may("read", query.get("queue") or ""):
+            return access.refused(self, request, "may not read this queue", 403)
         try:
             body = live_staffing_document(
                 runtime, query.get("queue"), parse_agents(query.get("agents"))
