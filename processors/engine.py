@@ -9,7 +9,11 @@ benchmarks; nothing here knows about Kafka. What it guarantees, per queue:
 * **Event time, bounded lateness.** An event older than the newest event time of its family
   (telephony or ticketing) in its queue, minus the allowed lateness, is dropped and counted in
   ``late``; anything on time lands in its own second, whatever order it arrived in. The derived
-  ``ticket.moved_in`` is exempt: it moves a ticket, it measures nothing.
+  ``ticket.moved_in`` is exempt: it moves a ticket, it measures nothing. Nor does it move the
+  watermark: its time is the move's, on the source queue's clock, and it travels through
+  Kafka on its own, so it can reach the new queue ahead of that queue's own earlier events (a
+  source partition whose leader died, its producer retrying); had it moved the watermark, they
+  would be dropped as late (tests/test_kpi_properties.py).
 * **Batched.** :meth:`KpiEngine.apply_grouped` (the worker, already split by queue) and
   :meth:`KpiEngine.apply` take a whole batch and return a :class:`BatchResult`: the queues it
   touched (the caller persists each once per batch, not once per event), the events forwarded
@@ -234,7 +238,7 @@ class KpiEngine:
                 del seen[event_id]
                 result.refused.append((item, "apply_error", f"{type(error).__name__}: {error}"))
                 continue
-            if watermark is None or t > watermark:
+            if (watermark is None or t > watermark) and kind is not TicketMovedIn:
                 watermark = t
             if counted:
                 applied += 1

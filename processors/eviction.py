@@ -56,7 +56,10 @@ def evict_queue(
         )
     )
     for family, seen in state.seen.items():
-        _evict_seen(seen, horizons[family])
+        # A family may have ids and no watermark: a queue whose only tickets so far were
+        # moved in (a ticket.moved_in moves no watermark, processors/engine.py).
+        if family in horizons:
+            _evict_seen(seen, horizons[family])
     if "telephony" in state.watermarks:
         phone = state.watermarks["telephony"]
         evict_calls(state, horizons["telephony"], phone - settings.max_open_call_seconds)

@@ -241,6 +241,50 @@ def test_a_ticket_moved_and_reopened() -> None:
     assert billing.windows["1h"].reopen_rate == 1.0  # 1 reopened / 1 solved
 
 
+def test_a_moved_in_ticket_ahead_of_the_queue_s_own_events_makes_none_of_them_late() -> None:
+    """The worker's order when the new queue's source partition stalls (its leader died, the
+    producer retrying) while the old queue's worker forwards a move: the forwarded
+    ticket.moved_in reaches the new queue before the new queue's own, older events. They are
+    on time (replay applies them before the move); the moved_in must not move the watermark
+    past them (test_broker_failure saw surveys and tickets dropped as late this way)."""
+    created = TicketCreated(id=eid(), time=at(0), queue="technical", ticket_id="t9")
+    moved = TicketMoved(id=eid(), time=at(600), queue="technical", ticket_id="t9", to_queue="q")
+    own: list[Event] = [
+        TicketCreated(id=eid(), time=at(100), queue="q", ticket_id="t1"),
+        SurveyResponse(id=eid(), time=at(200), queue="q", csat=5, nps=10, ces=2),
+        TicketReplied(id=eid(), time=at(900), queue="q", ticket_id="t1", author="agent"),
+    ]
+    settings = EngineSettings(windows=["1h", "today"])
+    replay = KpiEngine(settings)
+    replay.apply_all(sorted([created, moved, *own], key=lambda e: e.time))
+
+    worker = KpiEngine(settings)
+    forwarded = worker.apply(
+        [(created, Position("ticketing", 1, 0)), (moved, Position("ticketing", 1, 1))]
+    ).forwarded
+    result = worker.apply(
+        [(forwarded[0], Position("ticketing", 0, 0))]
+        + [(event, Position("ticketing", 0, 1 + i)) for i, event in enumerate(own)]
+    )
+    assert result.late == 0
+    assert worker.snapshot(BASE + 1000)["q"] == replay.snapshot(BASE + 1000)["q"]
+    window = worker.snapshot(BASE + 1000)["q"].windows["1h"]
+    assert (window.tickets_created, window.csat_responses, window.first_replies) == (1, 1, 1)
+
+
+def test_a_queue_whose_only_tickets_were_moved_in_is_evicted() -> None:
+    """Ids of the ticketing family and no ticketing watermark (a moved_in moves none): the
+    eviction a telephony watermark triggers must cope."""
+    moved = TicketMoved(id=eid(), time=at(0), queue="technical", ticket_id="t9", to_queue="q")
+    engine = KpiEngine(EngineSettings(windows=["1h"]))
+    engine.apply_all(
+        [TicketCreated(id=eid(), time=at(0), queue="technical", ticket_id="t9"), moved]
+    )
+    engine.apply_all([entered(t, f"c{t}") for t in range(0, 7200, 300)])
+    assert engine.queues["q"].evicted_through > 0
+    assert engine.snapshot(BASE + 7200)["q"].live.backlog == 1
+
+
 def test_backlog_by_age_and_sla() -> None:
     settings = EngineSettings(windows=["1h"], defaults=QueueSettings(at_risk_minutes=60))
     events: list[Event] = [
