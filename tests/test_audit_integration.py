@@ -59,7 +59,7 @@ def test_audit_passes_on_the_worker_s_own_topics_and_names_a_difference(
     now = datetime.now(UTC).replace(microsecond=0)
     events_file = tmp_path / "events.jsonl"
     events = simulate_jsonl(
-        events_file, now - timedelta(minutes=40), 40 * 60, seed=26, flat_day=True
+        events_file, now - timedelta(minutes=40), 40 * 60, seed=28, flat_day=True
     )
     lines = events_file.read_bytes().splitlines()
     moves = sum(isinstance(event, TicketMoved) for event in events)
