@@ -31,12 +31,17 @@ TOKENS = {
 }
 
 
-def call(url: str, token: str | None = None, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+def call(
+    url: str,
+    token: str | None = None,
+    body: dict[str, Any] | None = None,
+    method: str | None = None,
+) -> tuple[int, Any]:
     request = urllib.request.Request(
         url,
         data=None if body is None else json.dumps(body).encode(),
         headers={"Authorization": f"Bearer {token}"} if token else {},
-        method="GET" if body is None else "POST",
+        method=method or ("GET" if body is None else "POST"),
     )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
@@ -110,8 +115,13 @@ def test_team_a_sees_its_queue_only_cannot_ack_b_and_downloads_its_csv(
         _, document = call(worker.url + "/api/alerts", admin)
         alert_b = next(a for a in document["alerts"] if a["queue"] == queue_b)
         silence = {"queue": queue_b, "duration_seconds": 60, "by": "ops"}
-        assert call(worker.url + "/api/silences", admin, silence)[0] == 201
+        status, posted = call(worker.url + "/api/silences", admin, silence)
+        assert status == 201
         assert call(worker.url + "/api/silences", TOKENS["CCPULSE_TEST_TEAM_B"], silence)[0] == 403
+        # Expiring it is silencing too: team B (read, ack) may not, nor may a stranger.
+        expire_url = worker.url + f"/api/silences/{posted['silence']['id']}"
+        assert call(expire_url, TOKENS["CCPULSE_TEST_TEAM_B"], method="DELETE")[0] == 403
+        assert call(expire_url, "not-a-token", method="DELETE")[0] == 401
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
@@ -170,6 +180,12 @@ def test_team_a_sees_its_queue_only_cannot_ack_b_and_downloads_its_csv(
                 page.screenshot(path=str(output_dir / "team-a.png"), full_page=True)
             finally:
                 browser.close()
+        # The admin expires B's silence: gone from the cluster's list, and a second time 404.
+        status, expired = call(expire_url, admin, method="DELETE")
+        assert status == 200 and expired["expired"]["id"] == posted["silence"]["id"]
+        listed = call(worker.url + "/api/silences", admin)[1]["silences"]
+        assert posted["silence"]["id"] not in [s["id"] for s in listed]
+        assert call(expire_url, admin, method="DELETE")[0] == 404
         header, *rows = text.splitlines()
         assert header.startswith("queue,interval_start,interval_end,entered,answered")
         assert rows and all(row.startswith(f"{queue_a},") for row in rows)

@@ -1,4 +1,4 @@
-"""``ccpulse alerts list|ack|silence``: the worker's alert API from the command line.
+"""``ccpulse alerts list|ack|silence|expire``: the worker's alert API from the command line.
 
 Each worker only knows the alerts of the queues it owns, so ``--url`` may be given once per
 worker: ``list`` merges them. Silences and acknowledgements are the cluster's (kept on the
@@ -17,6 +17,7 @@ import os
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -54,6 +55,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     silence.add_argument("--by", default=None, help="who silences (default: login name)")
     silence.add_argument("--comment", default="")
     silence.set_defaults(func=run_silence)
+
+    expire = actions.add_parser("expire", help="end a silence now", parents=[common])
+    expire.add_argument("silence_id", help="the silence's id (see list)")
+    expire.set_defaults(func=run_expire)
 
 
 def _connection_options(parser: argparse.ArgumentParser, default: object) -> None:
@@ -219,25 +224,43 @@ def run_silence(args: argparse.Namespace) -> int:
         "by": _who(args),
         "comment": args.comment,
     }
+    document = _first_to_take(args, "/api/silences", "POST", body, 201)
+    if document is None:
+        return 1
+    silence = document["silence"]
+    ends = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(silence["ends_at"]))
+    print(
+        f"silenced rule={silence['rule']} queue={silence['queue']} until {ends} "
+        f"(id {silence['id']}, {len(document['covers'])} active alert(s) covered)"
+    )
+    return 0  # the cluster has it: every worker applies it from the silences topic
+
+
+def _first_to_take(
+    args: argparse.Namespace, path: str, method: str, body: Any, expected: int
+) -> Any:
+    """The answer of the first worker that answers ``expected`` (a silence is the cluster's:
+    any worker writes it to the silences topic); None, with each refusal printed, if none."""
     token = _token(args)
-    failures = 0
     for url in _urls(args):
         try:
-            status, document = _call(url + "/api/silences", "POST", body, token)
+            status, document = _call(url + path, method, body, token)
         except OSError as exc:
-            failures += 1
             print(f"ccpulse alerts: {url}: {exc}", file=sys.stderr)
             continue
-        if status != 201:
-            failures += 1
-            error = document.get("error") if isinstance(document, dict) else document
-            print(f"ccpulse alerts: {url}: HTTP {status}: {error}", file=sys.stderr)
-            continue
-        silence = document["silence"]
-        ends = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(silence["ends_at"]))
-        print(
-            f"silenced rule={silence['rule']} queue={silence['queue']} until {ends} "
-            f"(id {silence['id']}, {len(document['covers'])} active alert(s) covered)"
-        )
-        return 0  # the cluster has it: every worker applies it from the silences topic
-    return 1 if failures else 0
+        if status == expected:
+            return document
+        error = document.get("error") if isinstance(document, dict) else document
+        print(f"ccpulse alerts: {url}: HTTP {status}: {error}", file=sys.stderr)
+    return None
+
+
+def run_expire(args: argparse.Namespace) -> int:
+    """Expire a silence now: the cluster forgets it on every worker."""
+    path = "/api/silences/" + urllib.parse.quote(args.silence_id, safe="")
+    document = _first_to_take(args, path, "DELETE", None, 200)
+    if document is None:
+        return 1
+    silence = document["expired"]
+    print(f"expired silence {silence['id']} rule={silence['rule']} queue={silence['queue']}")
+    return 0

@@ -1,13 +1,14 @@
 """The worker's alert HTTP API: list, acknowledge, silence.
 
 ``GET /api/alerts`` lists the pending and firing alerts of the queues this worker owns, and the
-cluster's silences. ``POST /api/alerts/ack`` and ``POST /api/silences`` change state, so they need
+cluster's silences. ``POST /api/alerts/ack``, ``POST /api/silences`` and ``DELETE
+/api/silences/{id}`` (expire a silence now) change state, so they need
 ``Authorization: Bearer <worker.api_token>`` and answer 401 without it (or when no token is
-configured: state changes are then disabled). Both are written to the compacted silences topic
+configured: state changes are then disabled). All are written to the compacted silences topic
 before the answer (streams/alerting/silences.py), so any worker takes them and every worker
 applies them; 503 when that write fails. An acknowledgement of an alert another worker owns is
 answered 202 (the owner applies it). Who did it (``by``) is recorded on the alerts topic with
-the change. ``ccpulse alerts list|ack|silence`` calls this API.
+the change. ``ccpulse alerts list|ack|silence|expire`` calls this API.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import faust
 import msgspec
 from msgspec import Meta, Struct
 
+from streams.alerting.silences import silence_key
 from streams.views.access import access_of
 from streams.views.request_body import read_body, too_large
 from streams.views.worker_view import WorkerView
@@ -181,4 +183,29 @@ def register_alert_views(app: faust.App, runtime: WorkerView) -> None:
                 {"silence": msgspec.to_builtins(silence), "covers": covered}, status=201
             )
 
-    del list_alerts, Ack, Silences
+    @app.page("/api/silences/{silence_id}")
+    class SilenceById(faust.web.View):
+        async def delete(self, request: faust.web.Request, silence_id: str) -> faust.web.Response:
+            """Expire a silence now (Alertmanager's "expire"): the planned outage ended early.
+            Tombstoned on the silences topic, so every worker forgets it; an alert it covered
+            that still fires is notified then, as at the silence's own end."""
+            refused = refuse(self, request, "silence", None)
+            if refused is not None:
+                return refused
+            alerts = runtime.alerts
+            found = [s for s in alerts.silences() if s.id == silence_id]
+            if not found:
+                return self.json({"error": f"no silence {silence_id!r} in force"}, status=404)
+            refused = refuse(self, request, "silence", found[0].queue) if access.enabled else None
+            if refused is not None:
+                return refused
+            if alerts.silence_log is not None:
+                try:
+                    await alerts.silence_log.remove(silence_key(silence_id))
+                except Exception as exc:
+                    return self.json({"error": f"not recorded on the cluster: {exc}"}, status=503)
+            else:
+                alerts.silence_changed(silence_id, None)
+            return self.json({"expired": msgspec.to_builtins(found[0])})
+
+    del list_alerts, Ack, Silences, SilenceById
