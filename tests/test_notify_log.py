@@ -8,8 +8,8 @@ fixture), ccpulse workers, the simulator's surge on ``billing`` and a webhook re
 2. A silence posted to worker A mutes the alert of a queue worker B owns; after both restart,
    it still holds, and both list the same; an acknowledgement posted to A is applied by B;
    when the silence is expired (``ccpulse alerts expire`` on A) it is tombstoned on the
-   silences topic and the alert, still firing, is paged then (once). Expiry by time takes the
-   same path (``SilenceLog.sweep`` tombstones what ``expired`` names, tests/test_notify_completion.py).
+   silences topic and the alert, still firing, is paged then (once); a silence that ends by time
+   is tombstoned too (``SilenceLog.sweep``).
 """
 
 from __future__ import annotations
@@ -240,8 +240,13 @@ def test_a_silence_posted_to_one_worker_mutes_another_and_survives_restarting_al
         )
 
         # 3. Expired on the worker that does not own the alert: tombstoned on the silences
-        # topic, and the alert, still firing, is paged then, once.
+        # topic, and the alert, still firing, is paged then, once. A second, short silence
+        # (of a rule that is not configured) ends by time: tombstoned by the sweep.
         assert pages(sink, "firing") == []
+        short = {"queue": "billing", "rule": "no-such-rule", "duration_seconds": 5, "by": "ana"}
+        status, body = post(other.url + "/api/silences", short, TOKEN)
+        assert status == 201, body
+        short_key = f"silence/{body['silence']['id']}"
         expired = cli("alerts", "--url", other.url, "--token", TOKEN, "expire", silence_id)
         assert expired.returncode == 0 and f"expired silence {silence_id}" in expired.stdout, (
             expired
@@ -260,6 +265,18 @@ def test_a_silence_posted_to_one_worker_mutes_another_and_survives_restarting_al
             ),
             60,
             "the expired silence's tombstone",
+        )
+        wait_for(
+            lambda: (
+                [
+                    v
+                    for k, v in topic_records(broker.bootstrap, config.topics.silences)
+                    if k == short_key
+                ][-1:]
+                == [None]
+            ),
+            60,
+            "the short silence's tombstone at its end",
         )
         assert all(w.get_json("/api/alerts")["silences"] == [] for w in running)
         assert len(notification_records(broker.bootstrap, config.topics.alerts)) == 1
