@@ -182,6 +182,10 @@ class SilenceLog:
         await self._write(key, None)
         self._apply(key, None)
 
+    async def expire(self, silence_id: str) -> None:
+        """End a silence now (``DELETE /api/silences/{id}``): its tombstone, as at its end."""
+        await self.remove(silence_key(silence_id))
+
     def remove_soon(self, key: bytes) -> None:
         """Tombstone ``key`` without waiting (from synchronous code in the event loop)."""
         self._soon(key, None)

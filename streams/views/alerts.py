@@ -21,7 +21,6 @@ import faust
 import msgspec
 from msgspec import Meta, Struct
 
-from streams.alerting.silences import silence_key
 from streams.views.access import access_of
 from streams.views.request_body import read_body, too_large
 from streams.views.worker_view import WorkerView
@@ -201,7 +200,7 @@ def register_alert_views(app: faust.App, runtime: WorkerView) -> None:
                 return refused
             if alerts.silence_log is not None:
                 try:
-                    await alerts.silence_log.remove(silence_key(silence_id))
+                    await alerts.silence_log.expire(silence_id)
                 except Exception as exc:
                     return self.json({"error": f"not recorded on the cluster: {exc}"}, status=503)
             else:
