@@ -6,6 +6,7 @@ here a fake table, topic and dispatcher record what the glue does, step by step.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +15,9 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from processors.alert_rules import AlertRule
+from processors.alert_state import decode_alert_states
 from processors.snapshot import LiveKpis, QueueSnapshot, WindowKpis
+from streams.alerting.delivery_log import NotificationPublisher
 from streams.alerting.notification import Notification
 from streams.alerting.runtime import AlertRuntime, alert_key
 from streams.config import AlertsConfig, Config
@@ -331,3 +334,58 @@ def test_evaluation_in_slices_gives_what_one_evaluation_gives() -> None:
         "Abandonment on billing",
         "Abandonment on sales",
     ]
+
+
+def test_the_notified_state_is_written_only_once_kafka_has_the_notification() -> None:
+    """The notification record and the state that says "notified" are two Kafka writes: the
+    state is written only after the record is acknowledged. A worker killed between the two
+    leaves "not notified" on the changelog, and the next owner pages again with the same
+    transition id (the receivers' idempotency key) instead of never paging."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        held: list[asyncio.Future[Any]] = []
+
+        class HeldTopic(FakeTopic):
+            def send_soon(self, key: bytes, value: bytes) -> asyncio.Future[Any]:  # type: ignore[override]
+                super().send_soon(key, value)
+                held.append(loop.create_future())
+                return held[-1]
+
+        runtime, table, topic = FakeRuntime(), FakeTable(), HeldTopic()
+        publisher = NotificationPublisher(topic, "w1")
+        alerts = AlertRuntime(runtime, table, topic, publisher, CollectorRegistry())  # type: ignore[arg-type]
+        alerts.restore({3})
+        step(alerts, runtime, 0.2, 10)
+        pages = [r for _, r in topic.records if r["kind"] == "notification"]
+        assert [p["notification"]["status"] for p in pages] == ["firing"]
+        written = [decode_alert_states(value) for _, _, value in table.sent]
+        assert written and not any(s.notified for states in written for s in states)
+
+        # Killed now: the next owner restores "not notified" and pages again, same id.
+        changelog = {key: value for _, key, value in table.sent}
+        again, runtime2, _, _, dispatcher2 = make(FakeTable(data=changelog))
+        runtime2.now = runtime.now
+        step(again, runtime2, 0.2, 1)
+        assert [n.id for n in dispatcher2.submitted] == [pages[0]["id"]]
+
+        # Not killed: once Kafka has the record, the state that says "notified" follows.
+        for future in held:
+            if not future.done():
+                future.set_result(None)
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert decode_alert_states(table.sent[-1][2])[0].notified
+
+        # Its resolution: until Kafka has that record, the changelog keeps the firing state,
+        # so the next owner would resolve it again (same id) rather than never.
+        step(alerts, runtime, 0.05, 1)
+        assert topic.records[-1][1]["notification"]["status"] == "resolved"
+        (kept,) = decode_alert_states(table.sent[-1][2])
+        assert (kept.state, kept.notified) == ("firing", True)
+        held[-1].set_result(None)
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert decode_alert_states(table.sent[-1][2])[0].state != "firing"
+
+    asyncio.run(main())

@@ -74,7 +74,7 @@ class NotificationPublisher:
         self.topic = topic
         self.worker = worker
 
-    def _publish(self, notification: Notification, action: str) -> None:
+    def _publish(self, notification: Notification, action: str) -> asyncio.Future[Any]:
         record = NotificationRecord(
             kind="notification",
             action=action,
@@ -82,10 +82,14 @@ class NotificationPublisher:
             worker=self.worker,
             notification=notification,
         )
-        self.topic.send_soon(key=notification.fingerprint.encode(), value=_json.encode(record))
+        return self.topic.send_soon(  # type: ignore[no-any-return]
+            key=notification.fingerprint.encode(), value=_json.encode(record)
+        )
 
-    def submit(self, notification: Notification) -> None:
-        self._publish(notification, "submit")
+    def submit(self, notification: Notification) -> asyncio.Future[Any]:
+        """Publish it; the future is done once Kafka has the record (the alert runtime writes
+        the state that says "notified" only then)."""
+        return self._publish(notification, "submit")
 
     def track(self, notification: Notification) -> None:
         self._publish(notification, "track")

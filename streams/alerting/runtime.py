@@ -155,6 +155,13 @@ class AlertRuntime:
         self.topic = topic
         self.dispatcher = dispatcher
         self.silence_log = silence_log
+        self._sending: dict[str, list[asyncio.Future[Any]]] = {}
+        """Per queue, the notification records of this evaluation not yet acknowledged."""
+        self._resolving: set[str] = set()
+        """Queues of this evaluation with a resolution record on its way."""
+        self._unsent: dict[str, asyncio.Future[Any]] = {}
+        """Alerts (by fingerprint) whose firing record Kafka has not acknowledged yet:
+        persisted as not notified until it has."""
         if silence_log is not None:
             silence_log.on_silence.append(self.silence_changed)
             silence_log.on_ack.append(self.ack_changed)
@@ -331,15 +338,55 @@ class AlertRuntime:
                 alert.notified, alert.notified_at = True, time.time()
                 self._submit(rule, alert, "firing", at, alert.value)
                 changed.add(alert.queue)
-        for queue in changed:
+        sending, self._sending = self._sending, {}
+        resolving, self._resolving = self._resolving, set()
+        for queue in changed - resolving:
             self.persist(queue)
+        for queue, records in sending.items():
+            self._persist_once_written(queue, records)
         return len(transitions)
 
     def _submit(
         self, rule: AlertRule, alert: AlertState, status: str, at: float, value: float | None
     ) -> None:
-        if self.dispatcher is not None:
-            self.dispatcher.submit(notification(rule, alert, status, at, value))
+        if self.dispatcher is None:
+            return
+        written = self.dispatcher.submit(notification(rule, alert, status, at, value))
+        if isinstance(written, asyncio.Future):
+            self._sending.setdefault(alert.queue, []).append(written)
+            if status == "resolved":
+                self._resolving.add(alert.queue)
+            else:
+                self._unsent[alert.fingerprint] = written
+
+    def _persist_once_written(self, queue: str, records: list[asyncio.Future[Any]]) -> None:
+        """The notification record and the alert state that says "notified" are separate
+        writes, to partitions that may lead on different brokers: written together, a worker
+        killed after the state landed and before the record did would lose the page (the
+        next owner restores "notified"). So until Kafka has the record, the changelog gets
+        the state with the alert "not notified" (:meth:`persist`), and for a resolution not
+        at all (the firing state stays there); the next owner then publishes it again, with
+        the same transition id (fingerprint, severity and ``fired_at``, which are
+        persisted), and the delivering member and the receivers drop the repeat. Once the
+        records are written, the state as it is now."""
+
+        def written(done: asyncio.Future[Any]) -> None:
+            for fingerprint, record in list(self._unsent.items()):
+                if record in records:
+                    del self._unsent[fingerprint]
+            if done.cancelled() or done.exception() is not None:
+                error = "cancelled" if done.cancelled() else done.exception()
+                log(
+                    logger,
+                    "notification record not written: alert state left as before it",
+                    logging.ERROR,
+                    queue=queue,
+                    error=error,
+                )
+                return
+            self.persist(queue)
+
+        asyncio.gather(*records).add_done_callback(written)
 
     def _end_ack(self, fingerprint: str) -> None:
         """The alert resolved: its acknowledgement ends, on the silences topic too."""
@@ -485,7 +532,15 @@ class AlertRuntime:
         if partition is None:
             return  # not owned (any more): the owner persists it
         key = alert_key(partition, queue)
-        value = encode_alert_states(self.evaluator.queue_state(queue))
+        states = self.evaluator.queue_state(queue)
+        if self._unsent:  # see _persist_once_written
+            states = [
+                msgspec.structs.replace(s, notified=False, notified_at=None)
+                if s.fingerprint in self._unsent
+                else s
+                for s in states
+            ]
+        value = encode_alert_states(states)
         self.table.data[key] = value
         self.table.send_changelog(partition, key, value)
 
