@@ -21,7 +21,7 @@ from streams.alerting import (
     SlackReceiver,
     WebhookReceiver,
 )
-from streams.alerting.dispatch import _Item, backoff_delay
+from streams.alerting.delivery_queue import Item, backoff_delay
 from streams.alerting.notification import format_time
 from streams.alerting.payloads import (
     alertmanager_payload,
@@ -305,11 +305,11 @@ def test_overflow_drops_repeats_first_then_oldest_and_counts() -> None:
     channel = d._channels["hook"]
     d.submit(firing("q1"))
     # a repeat as the scheduler would queue it
-    d._enqueue("hook", _Item(firing("q1"), "repeat", "r1"))
+    d._enqueue("hook", Item(firing("q1"), "repeat", "r1"))
     d.submit(firing("q2"))
     d.submit(firing("q3"))  # full: the repeat goes first
     assert queued(d, "hook") == [("firing", "r/q1"), ("firing", "r/q2"), ("firing", "r/q3")]
-    d._enqueue("hook", _Item(firing("q1"), "repeat", "r2"))  # a new repeat never displaces
+    d._enqueue("hook", Item(firing("q1"), "repeat", "r2"))  # a new repeat never displaces
     assert [i.kind for i in channel.queue] == ["firing"] * 3
     d.submit(firing("q4"))  # nothing but first notifications left: the oldest goes
     assert queued(d, "hook") == [("firing", "r/q2"), ("firing", "r/q3"), ("firing", "r/q4")]

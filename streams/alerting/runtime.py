@@ -29,31 +29,38 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import msgspec
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 
-from processors.alert_rules import AlertRule, render_summary
+from processors.alert_rules import AlertRule
 from processors.alerts import (
     AlertEvaluator,
     AlertState,
     AlertTransition,
-    Silence,
     decode_alert_states,
     encode_alert_states,
-    transition_id,
+)
+from streams.alerting.acks_and_silences import AcksAndSilences
+from streams.alerting.alert_documents import (
+    SHARED,
+    alert_key,
+    describe,
+    iso,
+    notification,
+    parse_alert_key,
+)
+from streams.alerting.alert_metrics import (
+    EVALUATION_ERRORS,
+    HELD,
+    TRANSITIONS,
+    AlertCollector,
 )
 from streams.alerting.delivery_log import NotificationPublisher
 from streams.alerting.dispatch import Dispatcher
-from streams.alerting.notification import Notification
-from streams.alerting.silences import Ack, SilenceLog, ack_key
+from streams.alerting.silences import Silence, SilenceLog, ack_key
 from streams.logs import log
-from streams.metric_spec import MetricSpec
 from streams.worker.runtime import WorkerRuntime
 
 __all__ = ["ALERT_SLICE_SECONDS", "AlertRuntime", "alert_key"]
@@ -64,80 +71,9 @@ ALERT_SLICE_SECONDS = 0.005
 """Longest stretch of rule evaluation before the event loop is given back."""
 
 _json = msgspec.json.Encoder()
-_SHARED = (
-    "fingerprint",
-    "rule",
-    "queue",
-    "state",
-    "severity",
-    "since",
-    "summary",
-    "acknowledged_by",
-    "silenced",
-    "silence_id",
-)
-"""What of an alert's description every worker lists (``GET /api/alerts`` ``cluster``)."""
 
 
-def alert_key(partition: int, queue: str) -> bytes:
-    """The changelog key of a queue's alert state (beside ``/s`` snapshots and ``/d`` deltas)."""
-    return f"{partition}/{queue}/a".encode()
-
-
-def _parse_alert_key(key: bytes) -> tuple[int, str] | None:
-    if not key.endswith(b"/a"):
-        return None
-    partition, _, queue = key[:-2].decode().partition("/")
-    return int(partition), queue
-
-
-def _iso(epoch: float | None) -> str | None:
-    if epoch is None:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
-
-
-FIRING = MetricSpec(
-    "ccpulse_alert_firing",
-    "gauge",
-    "1 while the alert of a rule on a queue is firing (docs/alerts.md).",
-    ("rule", "queue", "severity"),
-)
-TRANSITIONS = MetricSpec(
-    "ccpulse_alert_transitions",
-    "counter",
-    "Alert state transitions, by rule and new state (pending, firing, resolved...).",
-    ("rule", "state"),
-)
-EVALUATION_ERRORS = MetricSpec(
-    "ccpulse_alert_evaluation_errors",
-    "counter",
-    "Alert evaluations that failed with an error (see the worker log).",
-)
-HELD = MetricSpec(
-    "ccpulse_alerts_held",
-    "gauge",
-    "1 while no alert rule is evaluated because the worker is replaying a backlog "
-    "(alerts.hold_while_behind_events).",
-)
-ALERT_METRICS: tuple[MetricSpec, ...] = (FIRING, TRANSITIONS, EVALUATION_ERRORS, HELD)
-"""The alert evaluator's metrics (listed by streams/views/metrics_catalog.py)."""
-
-
-class AlertCollector(Collector):
-    """``ccpulse_alert_firing{rule,queue,severity}`` = 1 per firing alert, at scrape time."""
-
-    def __init__(self, evaluator: AlertEvaluator) -> None:
-        self._evaluator = evaluator
-
-    def collect(self) -> Iterator[Metric]:
-        family = GaugeMetricFamily(FIRING.name, FIRING.help, labels=list(FIRING.labels))
-        for _, alert in self._evaluator.firing():
-            family.add_metric([alert.rule, alert.queue, alert.severity], 1.0)
-        yield family
-
-
-class AlertRuntime:
+class AlertRuntime(AcksAndSilences):
     """The worker's alerting: ``runtime.alerts``. All methods run in the event loop's thread."""
 
     def __init__(
@@ -208,6 +144,9 @@ class AlertRuntime:
             return []
         return sorted(self.silence_log.alerts.values(), key=lambda a: (a["rule"], a["queue"]))
 
+    def _describe(self, rule: AlertRule, alert: AlertState) -> dict[str, Any]:
+        return describe(rule, alert, self.runtime.clock(alert.queue))
+
     def _share(self, rule: AlertRule, alert: AlertState) -> None:
         """Write the cluster's view of ``alert`` (an owned one), or its tombstone once it is
         neither pending nor firing."""
@@ -217,33 +156,8 @@ class AlertRuntime:
             self.silence_log.put_alert_soon(alert.fingerprint, None)
             return
         described = self._describe(rule, alert)
-        shared = {name: described[name] for name in _SHARED}
+        shared = {name: described[name] for name in SHARED}
         self.silence_log.put_alert_soon(alert.fingerprint, {**shared, "worker": self.worker})
-
-    def _describe(self, rule: AlertRule, alert: AlertState) -> dict[str, Any]:
-        at = self.runtime.clock(alert.queue)
-        silence = alert.silenced_by(at)
-        return {
-            "fingerprint": alert.fingerprint,
-            "rule": rule.name,
-            "queue": alert.queue,
-            "state": alert.state,
-            "severity": alert.severity,
-            "kpi": rule.kpi,
-            "window": rule.window,
-            "direction": rule.direction,
-            "value": alert.value,
-            "threshold": rule.fire,
-            "clear": rule.clear,
-            "summary": render_summary(rule, alert.queue, alert.value, alert.severity),
-            "since": alert.fired_at if alert.state == "firing" else alert.pending_since,
-            "since_iso": _iso(alert.fired_at if alert.state == "firing" else alert.pending_since),
-            "runbook_url": rule.runbook_url,
-            "acknowledged_by": alert.acknowledged_by,
-            "acknowledged_at": alert.acknowledged_at,
-            "silenced": silence is not None,
-            "silence_id": silence.id if silence is not None else None,
-        }
 
     # -- evaluation -------------------------------------------------------------------------
 
@@ -397,7 +311,7 @@ class AlertRuntime:
         record = {
             "kind": "transition",
             **msgspec.to_builtins(transition),
-            "at_iso": _iso(transition.at),
+            "at_iso": iso(transition.at),
             "worker": self.worker,
         }
         self._publish(transition.fingerprint, record)
@@ -416,111 +330,6 @@ class AlertRuntime:
 
     def _publish(self, key: str, record: dict[str, Any]) -> None:
         self.topic.send_soon(key=key.encode(), value=_json.encode(record))
-
-    # -- people -----------------------------------------------------------------------------
-
-    def acknowledge(self, fingerprint: str, by: str, comment: str = "") -> dict[str, Any] | None:
-        """Acknowledge a firing alert of an owned queue; None when there is none here (the
-        caller writes :meth:`ack_record` to the silences topic: the owner applies it)."""
-        at = self.runtime.clock()
-        alert = self.evaluator.acknowledge(fingerprint, by, at)
-        if alert is None:
-            return None
-        rule = self.evaluator.rules[alert.rule]
-        if self.dispatcher is not None:  # no more repeats to humans until it resolves
-            self.dispatcher.acknowledge(fingerprint)
-        self._publish(
-            fingerprint,
-            {
-                "kind": "ack",
-                "fingerprint": fingerprint,
-                "rule": alert.rule,
-                "queue": alert.queue,
-                "by": by,
-                "comment": comment,
-                "at": at,
-                "at_iso": _iso(at),
-                "worker": self.worker,
-            },
-        )
-        self.persist(alert.queue)
-        self._share(rule, alert)
-        log(logger, "alert acknowledged", rule=alert.rule, queue=alert.queue, by=by)
-        return self._describe(rule, alert)
-
-    def ack_record(self, fingerprint: str, by: str, comment: str = "") -> Ack:
-        """The cluster-wide acknowledgement of ``fingerprint`` (for the silences topic)."""
-        return Ack(fingerprint=fingerprint, by=by, at=self.runtime.clock(), comment=comment)
-
-    def ack_changed(self, fingerprint: str, ack: Ack | None) -> None:
-        """An acknowledgement on the silences topic: applied if the alert fires here."""
-        if ack is None:
-            return
-        for _, alert in self.evaluator.firing():
-            if alert.fingerprint == fingerprint and alert.acknowledged_by is None:
-                self.evaluator.acknowledge(fingerprint, ack.by, ack.at)
-                self.persist(alert.queue)
-                self._share(self.evaluator.rules[alert.rule], alert)
-                log(logger, "alert acknowledged", rule=alert.rule, queue=alert.queue, by=ack.by)
-
-    def silence_changed(self, silence_id: str, silence: Silence | None) -> None:
-        """A silence on the silences topic: added (or removed) for the alerts owned here."""
-        if silence is None:
-            self.evaluator.unsilence(silence_id)
-            return
-        if any(s == silence for s in self.evaluator.silences):
-            return
-        covered = self.evaluator.silence(silence)
-        for queue in {alert.queue for alert in covered}:
-            self.persist(queue)
-        for alert in covered:
-            if alert.rule in self.evaluator.rules:
-                self._share(self.evaluator.rules[alert.rule], alert)
-
-    def _apply_cluster_state(self) -> None:
-        """After a restore: the cluster's silences and acknowledgements over the restored
-        alerts (their own copies may predate a silence posted while they moved)."""
-        if self.silence_log is None:
-            return
-        for silence in self.silence_log.silences.values():
-            self.evaluator.silence(silence)
-        for fingerprint, ack in self.silence_log.acks.items():
-            self.ack_changed(fingerprint, ack)
-
-    def silence(
-        self, rule: str, queue: str, duration: float, by: str, comment: str = ""
-    ) -> tuple[Silence, list[dict[str, Any]]]:
-        """Silence matching alerts for ``duration`` seconds of engine time (the queue's)."""
-        at = self.runtime.clock(queue)
-        silence = Silence(
-            id=uuid.uuid4().hex[:16],
-            rule=rule,
-            queue=queue,
-            starts_at=at,
-            ends_at=at + duration,
-            created_by=by,
-            comment=comment,
-        )
-        covered = self.evaluator.silence(silence)
-        self._publish(
-            silence.id,
-            {
-                "kind": "silence",
-                **msgspec.to_builtins(silence),
-                "starts_at_iso": _iso(silence.starts_at),
-                "ends_at_iso": _iso(silence.ends_at),
-                "worker": self.worker,
-            },
-        )
-        for queue_name in {alert.queue for alert in covered}:
-            self.persist(queue_name)
-        log(logger, "alerts silenced", rule=rule, queue=queue, by=by, seconds=duration)
-        rules = self.evaluator.rules
-        return silence, [
-            self._describe(rules[a.rule], a)
-            for a in covered
-            if a.rule in rules and a.state in ("pending", "firing")
-        ]
 
     # -- persistence ------------------------------------------------------------------------
 
@@ -548,7 +357,7 @@ class AlertRuntime:
         """Restore the alert state of ``partitions`` from the recovered table."""
         restored: list[str] = []
         for key, value in list(self.table.data.items()):
-            parsed = _parse_alert_key(key) if isinstance(key, bytes) else None
+            parsed = parse_alert_key(key) if isinstance(key, bytes) else None
             if parsed is None or value is None or parsed[0] not in partitions:
                 continue
             partition, queue = parsed
@@ -583,42 +392,3 @@ class AlertRuntime:
             self.evaluator.forget_queue(queue)
             del self.partition_of[queue]
         return gone
-
-
-def notification(
-    rule: AlertRule, alert: AlertState, status: str, at: float, value: float | None
-) -> Notification:
-    """What the dispatcher delivers for ``alert``.
-
-    Its times are wall-clock: it starts when receivers were first told (the same after a
-    restart) and ends now. With live traffic that is engine time give or take a second; a
-    simulation or a catch-up runs engine time ahead of the wall clock, and receivers
-    (Alertmanager) refuse alerts that start in the future or end before they start.
-    """
-    window = rule.window or "live"
-    wall = time.time()
-    if alert.notified_at is not None:
-        starts = alert.notified_at
-    else:
-        starts = min(alert.fired_at if alert.fired_at is not None else at, wall)
-    relation = ">" if rule.direction == "above" else "<"
-    state = "resolved" if status == "resolved" else "firing"
-    return Notification(
-        fingerprint=alert.fingerprint,
-        id=transition_id(alert.fingerprint, state, alert.severity, alert.fired_at, at),
-        rule=rule.name,
-        queue=alert.queue,
-        severity=alert.severity,
-        status="resolved" if status == "resolved" else "firing",
-        summary=render_summary(rule, alert.queue, value, alert.severity),
-        description=(
-            f"{rule.kpi} ({window}) {relation} {rule.fire:g} fires; clears at {rule.clear:g}. "
-            f"Rule {rule.name}."
-        ),
-        runbook_url=rule.runbook_url or "",
-        value=value,
-        threshold=rule.clear if status == "resolved" else rule.fire,
-        starts_at=starts,
-        ends_at=max(wall, starts) if status == "resolved" else None,
-        labels={"kpi": rule.kpi, "window": window, **rule.labels},
-    )

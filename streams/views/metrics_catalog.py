@@ -13,8 +13,8 @@ fractions 0..1); engine and pipeline health are ``ccpulse_*_total`` counters and
 
 from __future__ import annotations
 
-from streams.alerting.dispatch import NOTIFY_METRICS
-from streams.alerting.runtime import ALERT_METRICS
+from streams.alerting.alert_metrics import ALERT_METRICS
+from streams.alerting.notify_metrics import NOTIFY_METRICS
 from streams.ingest.metrics import INGEST_METRICS
 from streams.metric_spec import MetricSpec
 from streams.views.agent_metrics import AGENT_METRICS
