@@ -125,10 +125,12 @@ def measure_on(
 
         direct = direct_path(broker.bootstrap, names, len(records))
         direct["engine_rate"] = engine_only(records)
+        direct["engine_intervals_rate"] = engine_only(records, intervals=True)
         results["direct"] = direct
         progress(
             f"direct path (no Faust plumbing): {direct.get('rate') or 0:,.0f} events/s; "
-            f"engine alone {direct['engine_rate']:,.0f} events/s"
+            f"engine alone {direct['engine_rate']:,.0f} events/s, with the interval tracker "
+            f"{direct['engine_intervals_rate']:,.0f}"
         )
 
         if not args.no_profile:

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from processors.engine import KpiEngine
+from processors.intervals import IntervalTracker
 from streams.worker.batching import decode_batch
 from streams.worker.codec import DecodeFailure
 from streams.worker.state_store import QueueStateStore
@@ -47,6 +48,7 @@ async def _run(bootstrap: str, topic_names: list[str], expected: int) -> dict[st
 
     engine = KpiEngine()
     store = QueueStateStore(_MemoryTable(), engine)
+    intervals = IntervalTracker(engine)
     consumer = await consumer_from_start(bootstrap, topic_names)
     try:
         count = 0
@@ -63,6 +65,7 @@ async def _run(bootstrap: str, topic_names: list[str], expected: int) -> dict[st
                 first, first_batch = time.perf_counter(), records
             decoded = decode_batch(runs)
             engine.apply_grouped(decoded.by_queue)
+            intervals.due(decoded.by_queue)  # the closed intervals due, as the worker looks
             store.stage(decoded.applied)
             store.flush()  # encoded as the worker's flush does, each batch (nothing is sent)
             count += records
@@ -90,9 +93,12 @@ def worker_gc() -> Iterator[None]:
         gc.set_threshold(*previous)
 
 
-def engine_only(records: list[tuple[str, bytes, bytes]], batch: int = 5000) -> float:
+def engine_only(
+    records: list[tuple[str, bytes, bytes]], batch: int = 5000, intervals: bool = False
+) -> float:
     """Events/s of the engine's batch apply alone over pre-decoded batches (no Kafka, no
-    decode), grouped by queue as the worker's decoder hands them over."""
+    decode), grouped by queue as the worker's decoder hands them over; ``intervals``: with the
+    interval tracker's look for closed intervals after each batch, as the worker's."""
     from processors.engine import Item, source_key
     from streams.worker.codec import decode_event
 
@@ -106,8 +112,11 @@ def engine_only(records: list[tuple[str, bytes, bytes]], batch: int = 5000) -> f
             groups.setdefault(event.queue, []).append(item)
         batches.append(groups)
     engine = KpiEngine()
+    tracker = IntervalTracker(engine) if intervals else None
     with worker_gc():
         started = time.perf_counter()
         for groups in batches:
             engine.apply_grouped(groups)
+            if tracker is not None:
+                tracker.due(groups)
         return len(records) / (time.perf_counter() - started)

@@ -263,6 +263,10 @@ def render_markdown(results: dict[str, Any], notes: str) -> str:
         ("ccpulse worker (Faust), full KPI set", worker.get("rate")),
         ("ccpulse per-batch code on a plain consumer, no Faust (see below)", direct.get("rate")),
         ("KPI engine alone, in process (`KpiEngine.apply_grouped`)", direct.get("engine_rate")),
+        (
+            "KPI engine and the interval tracker's look after each batch, in process",
+            direct.get("engine_intervals_rate"),
+        ),
     ):
         share = "-"
         if figure and ceiling.get("rate"):

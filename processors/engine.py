@@ -319,6 +319,13 @@ class KpiEngine:
             lowest = math.floor(agents)
         return lowest
 
+    def changed_before(self, queue: str, second: int) -> bool:
+        """Whether a second before ``second`` changed since the last :meth:`take_changed_from`,
+        without taking it (the interval tracker's look after each batch)."""
+        runtime = self._queue(queue, create=False)
+        agents = runtime.agents_changed_from
+        return runtime.panes.lowest_added < second or (agents is not None and agents < second)
+
     def span_counters(
         self, queue: str, bounds: Sequence[int]
     ) -> list[tuple[list[float], float, float]]:

@@ -214,21 +214,39 @@ class IntervalTracker:
         sent since); ``full``: look at every retained closed interval, not only those that
         closed or changed since the last call."""
         out: list[ClosedInterval] = []
+        states, seen_of, engine = self.engine.queues, self._seen, self.engine
         for queue in queues:
-            state = self.engine.queues.get(queue)
-            if state is not None:
-                out.extend(self._due(queue, state, full))
+            state = states.get(queue)
+            if state is None:
+                continue
+            seen = None if full else seen_of.get(queue)
+            if seen is not None and seen[0] is state:
+                # The common case, after almost every batch, checked inline (this runs for
+                # every queue of every batch): no interval closed since the last look (the
+                # watermark is still short of closing the next one) and none that was closed
+                # changed; a look that takes nothing (what changed is taken with the next
+                # close, and it is all at or after the closed end).
+                watermark = state.watermark
+                if (
+                    watermark is not None
+                    and watermark - self._lateness < seen[1] + INTERVAL_SECONDS
+                    and not engine.changed_before(queue, seen[1])
+                ):
+                    continue
+            out.extend(self._due(queue, state, full))
         return out
 
     def _due(self, queue: str, state: QueueState, full: bool) -> list[ClosedInterval]:
-        changed = self.engine.take_changed_from(queue)
         end = self.closed_end(state)
+        if end is None:
+            return []
+        seen = self._seen.get(queue)
+        changed = self.engine.take_changed_from(queue)
+        changed_from = end if changed is None else changed - changed % INTERVAL_SECONDS
         retained = self.engine.retained_from(queue)
-        if end is None or retained is None:
+        if retained is None:
             return []
         first_kept = retained + (-retained) % INTERVAL_SECONDS
-        seen = self._seen.get(queue)
-        changed_from = end if changed is None else changed - changed % INTERVAL_SECONDS
         if seen is not None and seen[0] is state and not full:
             low, sent = min(seen[1], changed_from), seen[2]
         else:  # new to this tracker, recovered, or asked for all: every retained interval
