@@ -17,10 +17,10 @@ from typing import Any
 
 from bench.brokers_report import BROKER_NAMES
 from bench.direct import direct_path, engine_only
+from bench.freshness_phase import freshness
 from bench.kafka_phase import ceiling, consumer_performance, produce
 from bench.machine import rss_bytes
 from bench.worker_phase import (
-    freshness,
     profile_drain,
     start_worker,
     throughput,

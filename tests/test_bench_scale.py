@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from bench.loop_stall_phase import histogram_quantile, idle_figures, lag_histogram, stall_figures
 from bench.report import evaluate_targets, format_table, render_markdown, write_json
-from bench.scale_phase import histogram_quantile, idle_figures, lag_histogram, stall_figures
 from bench.scale_report import scale_figures
 from bench.stats import summary
 
@@ -193,7 +193,7 @@ def test_the_scale_section_says_what_was_measured_and_where() -> None:
 def test_the_load_repeats_its_events_as_new_queues_past_the_simulated_ones() -> None:
     from aiokafka.partitioner import murmur2
 
-    from bench.worker_phase import _nth
+    from bench.freshness_phase import _nth
 
     pending = [
         ("t", 3, b"q1", b'{"queue":"q1","to_queue":"q2","id":"e1"}'),

@@ -1,0 +1,211 @@
+"""Loop stalls: how long the worker's event loop is held while it takes a steady load over
+1,000 queues, without and with a full /metrics scrape every few seconds, read from its own
+loop-lag histogram; beside it, a process whose loop has nothing else to do, probed the same way
+(docs/performance.md, At scale)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+import urllib.request
+from collections.abc import Sequence
+from typing import Any
+
+from bench.machine import cpu_seconds
+from bench.stats import summary
+from bench.worker_phase import (
+    Progress,
+    applied_total,
+)
+
+__all__ = [
+    "histogram_quantile",
+    "idle_figures",
+    "lag_histogram",
+    "loop_stalls",
+    "stall_figures",
+]
+
+
+LAG = "ccpulse_event_loop_lag_seconds"
+
+
+LAG_QUERY = f"/metrics?name[]={LAG}_bucket&name[]={LAG}_count&name[]={LAG}_sum"
+
+
+Histogram = dict[float, float]
+"""Cumulative counts by upper bound (``le``), ``inf`` included."""
+
+
+def lag_histogram(body: bytes) -> Histogram:
+    """The loop-lag histogram's cumulative buckets from a /metrics body."""
+    found = re.findall(rb"^" + LAG.encode() + rb'_bucket\{le="([^"]+)"\} (\S+)$', body, re.M)
+    return {float(le): float(count) for le, count in found}
+
+
+def histogram_quantile(q: float, buckets: Histogram) -> float | None:
+    """PromQL's ``histogram_quantile``: linear inside the bucket that holds rank ``q * count``;
+    the highest finite bound when that rank falls in ``+Inf``. None without observations."""
+    bounds = sorted(buckets)
+    total = buckets[bounds[-1]] if bounds else 0.0
+    if total <= 0:
+        return None
+    rank = q * total
+    previous_bound, previous_count = 0.0, 0.0
+    for bound in bounds:
+        count = buckets[bound]
+        if count >= rank:
+            if bound == float("inf"):
+                return previous_bound
+            inside = count - previous_count
+            share = (rank - previous_count) / inside if inside else 1.0
+            return previous_bound + (bound - previous_bound) * share
+        previous_bound, previous_count = bound, count
+    return previous_bound
+
+
+def stall_figures(before: Histogram, after: Histogram, limit: float = 0.025) -> dict[str, Any]:
+    """The stalls between two readings of the histogram: how many wake-ups, the share within
+    ``limit`` (a bucket bound, so exact), and the interpolated p50/p99 (as Prometheus would)."""
+    delta = {le: after[le] - before.get(le, 0.0) for le in after}
+    count = delta.get(float("inf"), 0.0)
+    over = [le for le in sorted(delta) if delta[le] >= count]
+    return {
+        "wakeups": count,
+        "share_within_limit": delta[limit] / count if count else None,
+        "limit_seconds": limit,
+        "p50_seconds": histogram_quantile(0.5, delta),
+        "p99_seconds": histogram_quantile(0.99, delta),
+        "longest_at_most_seconds": over[0] if over else None,
+    }
+
+
+def _get(url: str, durations: list[float] | None = None) -> bytes:
+    started = time.perf_counter()
+    with urllib.request.urlopen(url, timeout=30) as response:
+        body = bytes(response.read())
+    if durations is not None:
+        durations.append(time.perf_counter() - started)
+    return body
+
+
+def _steady_load(bootstrap: str, topics: dict[str, str], rate: float, seconds: float, queues: int):
+    """A child process sending ``rate`` events/s over ``queues`` queues (freshness_phase's load)."""
+    import multiprocessing
+
+    from bench import freshness_phase
+
+    context = multiprocessing.get_context("fork")
+    ready = context.Event()
+    child = context.Process(
+        target=freshness_phase.background_load,
+        args=(bootstrap, topics, rate, seconds, 0.1, ready, None, queues),
+        daemon=True,
+    )
+    child.start()
+    if not ready.wait(180.0):
+        child.terminate()
+        raise RuntimeError("the load generator did not start within 180 s")
+    return child
+
+
+def _idle_loop(seconds: float, out: Any) -> None:
+    """Child process: an event loop with nothing else to do, woken every 50 ms as the worker's
+    probe is; puts (wall time, lag) of each wake-up on ``out``."""
+    import asyncio
+
+    async def run() -> list[tuple[float, float]]:
+        loop = asyncio.get_running_loop()
+        lags = []
+        end = time.time() + seconds
+        while time.time() < end:
+            due = loop.time() + 0.05
+            await asyncio.sleep(0.05)
+            lags.append((time.time(), max(0.0, loop.time() - due)))
+        return lags
+
+    out.put(asyncio.run(run()))
+
+
+def idle_figures(lags: Sequence[tuple[float, float]], start: float, end: float) -> dict[str, Any]:
+    """The idle loop's wake-ups between ``start`` and ``end`` (wall time): how many, the share
+    within 25 ms, p99 and the longest: what the machine alone does to a loop meanwhile."""
+    within = [lag for at, lag in lags if start <= at <= end]
+    if not within:
+        return {"wakeups": 0}
+    return {
+        "wakeups": len(within),
+        "share_within_limit": sum(1 for lag in within if lag <= 0.025) / len(within),
+        "p99_seconds": summary(within)["p99"],
+        "longest_seconds": max(within),
+    }
+
+
+def loop_stalls(
+    worker: Any,
+    bootstrap: str,
+    topics: dict[str, str],
+    args: argparse.Namespace,
+    progress: Progress,
+) -> dict[str, Any]:
+    """Stalls and worker CPU without scrapes, then with a full scrape every interval."""
+    import multiprocessing
+
+    seconds = args.stall_seconds
+    load = _steady_load(bootstrap, topics, args.rate, 2 * seconds + 10.0, args.scale_queues)
+    context = multiprocessing.get_context("fork")
+    idle_out = context.Queue()
+    idle = context.Process(target=_idle_loop, args=(2 * seconds + 10.0, idle_out), daemon=True)
+    idle.start()
+    spans: dict[str, tuple[float, float]] = {}
+    halves: dict[str, Any] = {}
+    scrapes: list[float] = []
+    sizes: list[int] = []
+    try:
+        time.sleep(5.0)
+        for name in ("without_scrapes", "with_scrapes"):
+            applied = applied_total(worker)
+            cpu = cpu_seconds(worker.process.pid)
+            before = lag_histogram(_get(worker.url + LAG_QUERY))
+            wall = time.time()
+            started = time.perf_counter()
+            next_scrape = started
+            while time.perf_counter() - started < seconds:
+                if name == "with_scrapes" and time.perf_counter() >= next_scrape:
+                    sizes.append(len(_get(worker.url + "/metrics", scrapes)))
+                    next_scrape += args.scrape_interval
+                time.sleep(0.05)
+            elapsed = time.perf_counter() - started
+            spans[name] = (wall, time.time())
+            after = lag_histogram(_get(worker.url + LAG_QUERY))
+            halves[name] = {
+                **stall_figures(before, after),
+                "seconds": elapsed,
+                "events": applied_total(worker) - applied,
+                "worker_cores": (cpu_seconds(worker.process.pid) - cpu) / elapsed,
+            }
+            progress(
+                f"  {name}: stall p99 {1000 * (halves[name]['p99_seconds'] or 0):.1f} ms, "
+                f"worker {halves[name]['worker_cores']:.2f} cores"
+            )
+        lags = idle_out.get(timeout=2 * seconds + 60.0)
+        for name, (start, end) in spans.items():
+            halves[name]["idle_process"] = idle_figures(lags, start, end)
+    finally:
+        load.join(timeout=30.0)
+        for child in (load, idle):
+            if child.is_alive():
+                child.terminate()
+    calm, busy = halves["without_scrapes"], halves["with_scrapes"]
+    extra_cpu = (busy["worker_cores"] - calm["worker_cores"]) * busy["seconds"]
+    return {
+        **halves,
+        "queues": args.scale_queues,
+        "rate": args.rate,
+        "scrape_interval_seconds": args.scrape_interval,
+        "scrape_seconds": summary(scrapes),
+        "scrape_bytes": max(sizes, default=0),
+        "exposition_cpu_seconds_per_scrape": extra_cpu / len(scrapes) if scrapes else None,
+        "exposition_cpu_seconds_per_event": extra_cpu / busy["events"] if busy["events"] else None,
+    }
