@@ -126,3 +126,42 @@ def test_what_is_forgotten_and_what_a_restart_keeps() -> None:
     state = engine.queues["billing"]
     assert state.callbacks == {} and state.ivr == {}
     assert (state.lost_callbacks, state.lost_calls, state.unmatched_exits) == (1, 1, 1)
+
+
+def test_one_pass_per_call_and_flow_and_one_callback_per_call_and_queue() -> None:
+    """docs/kpis.md: a caller who goes round the same flow again is one pass, and a second
+    callback request for the same call (a new event id: not a duplicate) opens no second
+    callback and is no second exit."""
+    q = {"queue": "billing"}
+    engine = KpiEngine()
+    engine.apply_all(
+        [
+            IvrEntered(id="i1", time=at(0), call_id="c1", flow="main", **q),
+            IvrEntered(id="i2", time=at(20), call_id="c1", flow="main", **q),  # round again
+            IvrExited(id="o1", time=at(40), call_id="c1", flow="main", outcome="to_queue", **q),
+            CallEntered(id="e1", time=at(40), call_id="c1", **q),
+            CallCallbackRequested(id="r1", time=at(80), call_id="c1", **q),
+            CallCallbackRequested(id="r2", time=at(90), call_id="c1", **q),  # asked again
+        ]
+    )
+    snap = engine.snapshot(at(100).timestamp())["billing"]
+    w = snap.windows["15m"]
+    assert (w.ivr_entered, w.ivr_to_queue, w.ivr_seconds) == (1, 1, 40.0)
+    assert (w.entered, w.callbacks_requested) == (1, 1)
+    assert snap.live.callbacks_pending == 1
+
+
+def test_a_callback_presumed_lost_and_completed_later_counts_in_both() -> None:
+    """docs/kpis.md, callbacks_pending: ``ccpulse_callbacks_lost_total`` counts a presumption
+    (no completion within engine.max_open_callback_seconds); a completion that still comes
+    is a completion, without a time to callback (its request was forgotten)."""
+    q = {"queue": "billing"}
+    engine = KpiEngine(EngineSettings(max_open_callback_seconds=3600))
+    engine.apply_all([CallCallbackRequested(id="r1", time=at(0), call_id="c1", **q)])
+    engine.apply_all([CallEntered(id="later", time=at(2 * 3600), call_id="c9", **q)])
+    assert engine.queues["billing"].lost_callbacks == 1
+    engine.apply_all([CallCallbackCompleted(id="d1", time=at(2 * 3600 + 10), call_id="c1", **q)])
+    w = engine.snapshot(at(2 * 3600 + 20).timestamp())["billing"].windows["15m"]
+    assert (w.callbacks_completed, w.callbacks_succeeded) == (1, 1)
+    assert w.time_to_callback_seconds is None
+    assert engine.queues["billing"].lost_callbacks == 1
