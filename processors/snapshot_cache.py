@@ -90,6 +90,22 @@ class SnapshotCache:
                 self._entries[name] = (second, states[name], snap)
                 self._touched.discard(name)
 
+    def one(self, at: float, name: str) -> QueueSnapshot | None:
+        """The snapshot of ``name`` alone at the wall clock ``at`` (a queue view's request),
+        computed only if :meth:`stale` would name it; None for a queue not held."""
+        state = self._engine.queues.get(name)
+        if state is None:
+            return None
+        entry = self._entries.get(name)
+        if (
+            entry is None
+            or name in self._touched
+            or entry[1] is not state
+            or entry[0] != self.second_of(state, math.floor(at))
+        ):
+            self.refresh(math.floor(at), [name])
+        return self._entries[name][2]
+
     def kept(self, at: float) -> dict[str, QueueSnapshot]:
         """The snapshots kept now of all the engine's queues, by name, computing (at ``at``)
         only those of queues that have none. For a reader that computed the stale ones itself,

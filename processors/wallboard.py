@@ -17,7 +17,7 @@ from processors.kpis import Unit, kpi
 from processors.snapshot import QueueSnapshot
 from processors.thresholds import Colour, colour_of, kpi_bands, preferred_window
 
-__all__ = ["TILES", "Tile", "TileValue", "queue_tiles", "tile_window"]
+__all__ = ["DETAIL_TILES", "TILES", "Tile", "TileValue", "queue_tiles", "tile_window"]
 
 
 class Tile(Struct, frozen=True):
@@ -59,6 +59,27 @@ TILES: tuple[Tile, ...] = tuple(
 )
 
 
+DETAIL_TILES: tuple[Tile, ...] = tuple(
+    Tile(name)
+    for name in (
+        "callbacks_pending",
+        "callbacks_requested",
+        "callback_success_rate",
+        "time_to_callback_seconds",
+        "flow_outs",
+        "transfer_rate",
+        "ivr_containment_rate",
+        "ivr_abandon_rate",
+        "first_reply_sla_breached",
+        "first_reply_sla_at_risk",
+        "resolution_sla_breached",
+        "resolution_sla_at_risk",
+    )
+)
+"""The queue view's second row (issue 22): callbacks, flow-outs and transfers, self-service,
+and the business-hours ticket SLAs, where a supervisor who opened the queue looks next."""
+
+
 class TileValue(Struct, frozen=True, kw_only=True):
     key: str
     title: str
@@ -95,11 +116,12 @@ def queue_tiles(
     rules: Sequence[AlertRule],
     windows: Sequence[str],
     firing_kpis: Iterable[tuple[str, str | None]] = (),
+    tiles: Sequence[Tile] = TILES,
 ) -> list[TileValue]:
-    """The tiles of one queue. ``firing_kpis``: (kpi, window) of the alerts firing for it."""
+    """The ``tiles`` of one queue. ``firing_kpis``: (kpi, window) of the alerts firing for it."""
     firing = set(firing_kpis)
     out: list[TileValue] = []
-    for tile in TILES:
+    for tile in tiles:
         window = tile_window(tile, rules, windows)
         value = _value(tile, snapshot, window)
         bands = kpi_bands(rules, tile.kpi, window, snapshot.queue)

@@ -10,6 +10,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from processors.engine import KpiEngine
 from processors.events import AgentStateChanged, CallAbandoned, CallEntered
+from processors.snapshot_cache import SnapshotCache
+from processors.wallboard import DETAIL_TILES
 from streams.config import Config, MetricsConfig, PrivacyConfig
 from streams.views.agent_metrics import AgentCollector
 from streams.views.queues import agents_document, queue_document
@@ -32,7 +34,13 @@ def runtime(config: Config) -> SimpleNamespace:
             AgentStateChanged(id="6", time=when(7), queue="r", agent="ann", state="on_call"),
         ]
     )
-    return SimpleNamespace(engine=engine, config=config, clock=lambda queue=None: T0 + 60)
+    cache = SnapshotCache(engine)
+    return SimpleNamespace(
+        engine=engine,
+        config=config,
+        clock=lambda queue=None: T0 + 60,
+        snapshot_of=lambda queue: cache.one(T0 + 60, queue),
+    )
 
 
 def scrape(config: Config) -> str:
@@ -62,6 +70,11 @@ def test_documents_mask_as_configured_and_name_the_queues_served() -> None:
     assert body is not None
     assert [a["caller"] for a in body["abandoned"]] == [None]
     assert body["pause_reasons"] == {"lunch": 1, "unknown": 1}
+    # The queue view's second row: the detail KPIs in order, nothing answered -> no rate.
+    more = {t["key"]: t for t in body["more"]}
+    assert list(more) == [t.key for t in DETAIL_TILES]
+    assert more["callbacks_pending"]["value"] == 0.0 and more["callbacks_pending"]["window"] is None
+    assert more["transfer_rate"]["value"] is None and more["transfer_rate"]["text"] == "n/a"
     full = runtime(Config(privacy=PrivacyConfig(caller_numbers="full")))
     assert queue_document(full, "q")["abandoned"][0]["caller"] == "+441632960001"  # type: ignore[index]
     assert queue_document(full, "nope") is None

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from dashboards.build import BOARDS, GENERATED_DIR, dashboard_queries
-from processors.wallboard import TILES
+from processors.wallboard import DETAIL_TILES, TILES
 from tests.servers import require_binary
 from tests.wallboard_stack import FIRING_QUEUE_RULE, Stack, simulator_queues
 from tests.worker_proc import Broker
@@ -291,6 +291,16 @@ def test_queue_view_clock_overflow_and_tv_mode(stack: Stack, output_dir: Path) -
             caller = waiting.first.locator("td").nth(2).inner_text()
             assert caller == "\u2013" or caller.startswith("*"), caller  # masked by default
             assert page.locator("#detail-card .tile").count() == len(TILES)
+            # The second row: every detail KPI, titled from the registry, with a value or a dash.
+            page.wait_for_selector("#more tbody tr[data-kpi]")
+            more = page.eval_on_selector_all(
+                "#more tbody tr[data-kpi]",
+                "rows => rows.map(r => [r.dataset.kpi, r.cells[0].textContent, r.cells[2].textContent])",
+            )
+            assert [key for key, _, _ in more] == [t.key for t in DETAIL_TILES]
+            assert [title for _, title, _ in more] == [t.title for t in DETAIL_TILES]
+            pending = next(value for key, _, value in more if key == "callbacks_pending")
+            assert pending.lstrip("\u2713\u25b2\u2716 ").isdigit(), more
 
             # Time in state ticks without a new document.
             cell = page.locator("#agents tbody tr[data-agent] td.in-state").first

@@ -23,6 +23,7 @@ from processors.agent_board import AgentRow, agent_rows, logged_in, pause_reason
 from processors.drilldown import abandoned_today, blocked_today, waiting_calls
 from processors.state import QueueState
 from streams.views.access import access_of
+from streams.views.wallboard import detail_tiles
 from streams.views.worker_view import WorkerView
 
 __all__ = [
@@ -120,6 +121,7 @@ def queue_document(
         "blocked": blocked,
         "agents": [_agent(row, at) | {"queues": served[row.agent]} for row in rows],
         "pause_reasons": pause_reasons(rows),
+        "more": msgspec.to_builtins(detail_tiles(runtime, queue) or []),
     }
 
 

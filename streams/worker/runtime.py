@@ -122,6 +122,11 @@ class WorkerRuntime:
         second = math.floor(self.clock())
         return self.snapshot_cache.snapshots(second)
 
+    def snapshot_of(self, queue: str) -> QueueSnapshot | None:
+        """The snapshot of one owned queue (None: not owned), as :meth:`snapshots` has it."""
+        assert self.snapshot_cache is not None
+        return self.snapshot_cache.one(math.floor(self.clock()), queue)
+
     async def fresh_snapshots(self) -> dict[str, QueueSnapshot]:
         """:meth:`snapshots`, computed a few queues at a time with the event loop given back
         in between (every ``SNAPSHOT_SLICE_SECONDS``), so that computing a thousand queues does

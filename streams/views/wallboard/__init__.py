@@ -34,14 +34,20 @@ from aiohttp import web as aioweb
 from processors.alert_rules import AlertRule
 from processors.default_alert_rules import default_rules
 from processors.kpis import KPIS
-from processors.wallboard import queue_tiles
+from processors.wallboard import DETAIL_TILES, TileValue, queue_tiles
 from streams.logs import log
 from streams.views.access import COOKIE, Grant, access_of
 from streams.views.request_body import read_body
 from streams.views.wallboard.feed import WallboardFeed
 from streams.views.worker_view import WorkerView
 
-__all__ = ["STREAM_SECONDS", "firing_alerts", "register_wallboard", "wallboard_document"]
+__all__ = [
+    "STREAM_SECONDS",
+    "detail_tiles",
+    "firing_alerts",
+    "register_wallboard",
+    "wallboard_document",
+]
 
 logger = logging.getLogger("ccpulse.wallboard")
 
@@ -112,6 +118,21 @@ def wallboard_document(
         "queues": queues,
         "alerts": alerts,
     }
+
+
+def detail_tiles(runtime: WorkerView, queue: str) -> list[TileValue] | None:
+    """The queue view's second row of tiles (:data:`processors.wallboard.DETAIL_TILES`) for
+    one owned queue, coloured by the same rules as the cards; None when not owned here."""
+    snapshot = runtime.snapshot_of(queue)
+    if snapshot is None:
+        return None
+    firing_kpis = [
+        (str(a.get("kpi")), a.get("window"))
+        for a in firing_alerts(runtime)
+        if a.get("queue") == queue
+    ]
+    windows = list(runtime.config.engine.windows)
+    return queue_tiles(snapshot, _rules(runtime), windows, firing_kpis, DETAIL_TILES)
 
 
 def _encode(document: dict[str, Any]) -> bytes:

@@ -1,6 +1,6 @@
 // ccpulse wallboard, the queue view: a click on a queue's card opens #queue=NAME, with the
-// queue's tiles, the calls waiting now, the day's last abandoned and blocked calls, and its
-// agents (sortable, time in state ticking). Data: GET /api/queues/NAME every 2 s; the tiles
+// queue's tiles, the calls waiting now, the day's last abandoned and blocked calls, callbacks,
+// transfers, self-service and ticket SLAs, and its agents (sortable, time in state ticking). Data: GET /api/queues/NAME every 2 s; the tiles
 // follow the wallboard's live stream. Back (the button, the browser's back, Escape) returns to
 // every queue.
 "use strict";
@@ -20,6 +20,7 @@
     wrap_up: "\u270e Wrap-up",
     not_ready: "\u2016 Paused",
   };
+  const COLOUR_MARKS = { green: "\u2713 ", amber: "\u25b2 ", red: "\u2716 " };
   let current = null; // the queue shown, or null
   let doc = null; // the last /api/queues document
   let fetchedAt = 0; // Date.now() when it arrived
@@ -155,6 +156,26 @@
         row([{ text: timeOfDay(b.at) }, { text: b.reason.replace("_", " ") }], { call: b.call_id }),
       ),
       "No blocked call today",
+    );
+    // The second row (processors/wallboard.py DETAIL_TILES): the same titles, units,
+    // windows and colours as the cards, with a mark beside the colour for colour-blind eyes.
+    fill(
+      "more",
+      (doc.more || []).map((t) =>
+        row(
+          [
+            { text: t.title },
+            { text: t.window === null ? "now" : t.window },
+            {
+              text: (COLOUR_MARKS[t.colour] || "") + t.text,
+              className: "num colour-" + t.colour + (t.firing ? " firing" : ""),
+            },
+            { text: t.threshold === null ? "\u2013" : t.threshold },
+          ],
+          { kpi: t.key, colour: t.colour },
+        ),
+      ),
+      "No figure yet",
     );
     renderAgents();
     tick();
