@@ -196,10 +196,15 @@ class IntervalTracker:
     (recovered after a crash or a rebalance) is looked at again over every retained interval.
     """
 
-    def __init__(self, engine: KpiEngine) -> None:
+    def __init__(self, engine: KpiEngine, defer_republish: bool = False) -> None:
         self.engine = engine
         self._lateness = engine.settings.allowed_lateness_seconds
         self._seen: dict[str, tuple[QueueState, int, dict[int, int]]] = {}
+        self._defer = defer_republish
+        """Changes to intervals already closed wait for :meth:`flush` instead of the next
+        :meth:`due` (the worker flushes every few seconds)."""
+        self._dirty: dict[str, int] = {}
+        """Per queue, the first quarter changed below its closed end since the last flush."""
 
     def closed_end(self, state: QueueState) -> int | None:
         """The end of the last closed interval of ``state`` (None: no event yet)."""
@@ -246,12 +251,38 @@ class IntervalTracker:
         retained = self.engine.retained_from(queue)
         if retained is None:
             return []
-        first_kept = retained + (-retained) % INTERVAL_SECONDS
         if seen is not None and seen[0] is state and not full:
             low, sent = min(seen[1], changed_from), seen[2]
+            if self._defer and low < seen[1]:
+                self._dirty[queue] = min(self._dirty.get(queue, low), low)
+                low = seen[1]  # now only what closed since; the changes at the next flush
         else:  # new to this tracker, recovered, or asked for all: every retained interval
             low, sent = -(2**62), {} if seen is None or seen[0] is not state else seen[2]
+            self._dirty.pop(queue, None)
         self._seen[queue] = (state, end, sent)
+        return self._records(queue, state, low, end, retained, sent)
+
+    def flush(self) -> list[ClosedInterval]:
+        """With ``defer_republish``: the records of the closed intervals changed since the last
+        flush. A queue whose state was replaced meanwhile is skipped: its next :meth:`due`
+        looks at every retained interval anyway."""
+        out: list[ClosedInterval] = []
+        dirty, self._dirty = self._dirty, {}
+        for queue, low in dirty.items():
+            state = self.engine.queues.get(queue)
+            seen = self._seen.get(queue)
+            retained = self.engine.retained_from(queue)
+            if state is None or seen is None or seen[0] is not state or retained is None:
+                continue
+            out.extend(self._records(queue, state, low, seen[1], retained, seen[2]))
+        return out
+
+    def _records(
+        self, queue: str, state: QueueState, low: int, end: int, retained: int, sent: dict[int, int]
+    ) -> list[ClosedInterval]:
+        """The records of the closed intervals of ``queue`` in ``[low, end)`` that differ from
+        the one confirmed or last sent (``sent``, updated)."""
+        first_kept = retained + (-retained) % INTERVAL_SECONDS
         quarters = state.panes[2]
         for start in [s for s in state.intervals if s < first_kept and s not in quarters]:
             del state.intervals[start]  # its counters are gone: it can never change again

@@ -30,7 +30,7 @@ from streams.views.exposition import KpiPage
 from streams.views.metrics import PipelineMetrics
 from streams.worker.checkpoint import Checkpoint
 from streams.worker.gap_fill import GapFiller
-from streams.worker.intervals import IntervalPublisher
+from streams.worker.intervals import REPUBLISH_SECONDS, IntervalPublisher
 from streams.worker.ordering import PartitionOrder
 from streams.worker.outputs import Outputs
 from streams.worker.recovery import Recovery, SnapshotWriter
@@ -188,7 +188,14 @@ def _register_lag(app: faust.App, runtime: WorkerRuntime, source: FaustSource) -
     async def measure_lag() -> None:
         update_lag_gauge(runtime.metrics.lag, partition_lags(source.highwaters(), source.committed))
 
-    del measure_lag
+    @app.timer(interval=REPUBLISH_SECONDS)
+    async def republish_intervals() -> None:
+        # Changes to intervals already published (streams/worker/intervals.py); not while
+        # recovering or rebalancing: the recovery's full look covers those queues.
+        if runtime.intervals is not None and runtime.settled():
+            runtime.intervals.flush()
+
+    del measure_lag, republish_intervals
 
 
 def _changelog_failed(app: faust.App, error: BaseException) -> None:

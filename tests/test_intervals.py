@@ -53,10 +53,18 @@ def held_back(order: list[Event], rng: random.Random) -> list[Event]:
     return phones[:cut] + tickets + phones[cut:]
 
 
-def stream(order: list[Event], batch: int, crash_at: int | None, rng: random.Random) -> dict:
-    """What a worker leaves in ``ccpulse.intervals`` (key -> last value) for ``order``."""
+def stream(
+    order: list[Event],
+    batch: int,
+    crash_at: int | None,
+    rng: random.Random,
+    defer: bool = False,
+) -> dict:
+    """What a worker leaves in ``ccpulse.intervals`` (key -> last value) for ``order``;
+    ``defer``: changes to published intervals wait for a flush now and then, as the worker's
+    (streams/worker/intervals.py), and a crash loses the changes not flushed yet."""
     engine = KpiEngine(SETTINGS)
-    tracker = IntervalTracker(engine)
+    tracker = IntervalTracker(engine, defer_republish=defer)
     kafka: dict[bytes, bytes] = {}
     unconfirmed: list[Any] = []
     positioned = [(e, Position("topic", 0, i)) for i, e in enumerate(order)]
@@ -73,6 +81,8 @@ def stream(order: list[Event], batch: int, crash_at: int | None, rng: random.Ran
             kafka[interval.key] = interval.value
             tracker.confirmed(interval, engine.queues[interval.queue])
         unconfirmed = unconfirmed[delivered:] + tracker.due(result.touched)
+        if defer and rng.random() < 0.3:
+            unconfirmed += tracker.flush()
         batches += 1
         if batches == crash_at:
             # SIGKILL: records in flight are lost; the state (its ledger of confirmed
@@ -81,13 +91,15 @@ def stream(order: list[Event], batch: int, crash_at: int | None, rng: random.Ran
             unconfirmed = []
             restored = KpiEngine(SETTINGS)
             restored.queues = {q: decode_state(encode_state(s)) for q, s in engine.queues.items()}
-            engine, tracker = restored, IntervalTracker(restored)
+            engine, tracker = restored, IntervalTracker(restored, defer_republish=defer)
             again = engine.apply(positioned[: cursor + batch])
             assert again.applied == 0
             unconfirmed = tracker.due(engine.queues, full=True)
         cursor += batch
     result = engine.apply([(f, None) for f in forwarded])
     unconfirmed += tracker.due(result.touched)
+    if defer:
+        unconfirmed += tracker.flush()
     for interval in unconfirmed:
         kafka[interval.key] = interval.value
     return kafka
@@ -160,9 +172,9 @@ def check(kafka: dict[bytes, bytes], reference: KpiEngine) -> None:
 
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(draws, st.integers(1, 40), st.integers(0, 12))
+@given(draws, st.integers(1, 40), st.integers(0, 12), st.booleans())
 def test_interval_records_equal_replay_over_each_interval(
-    draw: dict[str, int], batch: int, crash_at: int
+    draw: dict[str, int], batch: int, crash_at: int, defer: bool
 ) -> None:
     events = history(draw["seed"], draw["calls"], draw["tickets"], draw["agents"], draw["surveys"])
     if not events:
@@ -171,7 +183,7 @@ def test_interval_records_equal_replay_over_each_interval(
     order = held_back(
         arrival_order(events, random.Random(draw["seed"] + 1), draw["duplicates"]), rng
     )
-    kafka = stream(order, batch, crash_at or None, rng)
+    kafka = stream(order, batch, crash_at or None, rng, defer)
     check(kafka, replayed(order, batch))
 
 
