@@ -133,6 +133,11 @@ class History:
             self.events.append(
                 IvrEntered(id=self.id(), time=when(start), queue=queue, call_id=call_id, flow=flow)
             )
+        if rng.random() < 0.2:  # round the same flow again: still one pass (docs/kpis.md)
+            again = round(rng.uniform(start, t), 3)
+            self.events.append(
+                IvrEntered(id=self.id(), time=when(again), queue=queue, call_id=call_id, flow=flow)
+            )
         if rng.random() < 0.15:
             return t  # still in the flow
         reported = None if rng.random() < 0.6 else round(t - start + rng.choice([0.0, 2.0]), 3)
