@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-from processors.calls import CALL_HANDLERS, FLOW_OUT_EXIT
+from processors.calls import CALL_HANDLERS, FLOW_OUT_EXIT, _count_exit
 from processors.counters import CounterIndex
 from processors.events import (
     CallCallbackAttempted,
@@ -27,7 +27,7 @@ from processors.events import (
 )
 from processors.panes import PaneStore
 from processors.settings import QueueSettings
-from processors.state import Callback, QueueState
+from processors.state import EXIT_CALLBACK, Callback, QueueState
 
 __all__ = [
     "callbacks_pending",
@@ -72,10 +72,55 @@ def on_callback_requested(
         callback = state.callbacks[event.call_id] = Callback(requested_at=t)
     elif callback.requested_at is None:
         callback.requested_at = t
+    elif t < callback.requested_at:
+        _request_earlier(state, panes, event, callback, t, settings)
+        return True
     else:
         return exited
     _time(panes, callback)
     return True
+
+
+def _request_earlier(
+    state: QueueState,
+    panes: PaneStore,
+    event: CallCallbackRequested,
+    callback: Callback,
+    t: float,
+    settings: QueueSettings,
+) -> None:
+    """An earlier request of a callback arrived after a later one (out of order): the callback
+    is one, requested at its first request in time (docs/kpis.md, one callback per call and
+    queue), so the queue exit and the time to callback move to it."""
+    visit = state.calls.get(event.call_id)
+    if visit is not None and visit.exit_kind == EXIT_CALLBACK and visit.exit_at is not None:
+        if visit.counted:
+            assert visit.reported_wait is not None or visit.entered_at is not None
+            if visit.reported_wait is not None:
+                wait = visit.reported_wait
+            else:
+                assert visit.entered_at is not None
+                wait = max(0.0, visit.exit_at - visit.entered_at)
+            second = math.floor(visit.exit_at)
+            panes.add(second, CounterIndex.CALLBACKS_REQUESTED, -1)
+            panes.add(second, CounterIndex.CALLBACK_REQUEST_WAIT_SUM, -wait)
+            visit.counted = False
+        visit.exit_at = t
+        visit.reported_wait = event.wait_seconds
+        if visit.reported_wait is not None or visit.entered_at is not None:
+            _count_exit(panes, visit, settings)
+    if callback.timed:
+        assert callback.completed_at is not None and callback.requested_at is not None
+        second = math.floor(callback.completed_at)
+        panes.add(second, CounterIndex.CALLBACKS_TIMED, -1)
+        panes.add(
+            second,
+            CounterIndex.CALLBACK_TIME_SUM,
+            -max(0.0, callback.completed_at - callback.requested_at),
+        )
+        callback.timed = False
+    callback.requested_at = t
+    _time(panes, callback)
 
 
 def on_callback_attempted(

@@ -5,8 +5,8 @@ events for each question. No panes, no state, no incremental updates. The proper
 that the streaming engine gives exactly these numbers whatever the arrival order.
 
 Assumes what the property generator guarantees: no event is late, each call has at most one
-entry and one exit (a callback request and a transfer while queued are exits; the first request
-by time is the exit, though the generator sends no second one), at most one callback completion, a ticket is moved only while unsolved with nothing but its creation in the
+entry and one exit (a callback request and a transfer while queued are exits; of two requests
+for a call, the first in time is the exit and the callback's start), at most one callback completion, a ticket is moved only while unsolved with nothing but its creation in the
 old queue, and events of a moved ticket after the move name its new queue.
 """
 

@@ -206,6 +206,16 @@ class History:
             )
         )
         if kind is CallCallbackRequested:
+            if rng.random() < 0.2:  # asked again (a new id): still one callback, one exit
+                self.events.append(
+                    CallCallbackRequested(
+                        id=self.id(),
+                        time=when(exit_t + self.t(0, 120)),
+                        queue=queue,
+                        call_id=call_id,
+                        wait_seconds=rng.choice([None, reported]),
+                    )
+                )
             self.callback(queue, call_id, exit_t)
         if kind is CallAnswered and rng.random() < 0.3:
             # An agent transfers the answered call: counted in `transfers`, not an exit.
