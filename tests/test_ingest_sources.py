@@ -287,6 +287,22 @@ def test_zendesk_ticket_events_map_to_ticket_events() -> None:
     assert isinstance(move, TicketMoved) and (move.queue, move.to_queue) == ("support", "billing")
 
 
+@pytest.mark.parametrize(("status", "paused"), [("PENDING", "pending"), ("HOLD", "hold")])
+def test_zendesk_ticket_created_waiting_starts_in_its_status(status: str, paused: str) -> None:
+    """An agent who opens a ticket on the customer's behalf often sets it pending at once: the
+    SLA clocks must start paused (engine.paused_statuses), so the status comes with it."""
+    config = ZendeskSourceConfig(default_queue="support")
+    created = wp.zendesk_event("ticket.created", "e9", AT, "77", "1", {}, status=status)
+    events = map_zendesk(created, config)
+    assert [type(e) for e in events] == [TicketCreated, TicketStatusChanged]  # type: ignore[union-attr]
+    change = events[1]  # type: ignore[index]
+    assert isinstance(change, TicketStatusChanged)
+    assert (change.status, change.ticket_id, change.time) == (paused, "77", events[0].time)  # type: ignore[index]
+    assert change.id != events[0].id  # type: ignore[index]
+    opened = wp.zendesk_event("ticket.created", "e10", AT, "78", "1", {})  # status OPEN
+    assert [type(e) for e in map_zendesk(opened, config)] == [TicketCreated]  # type: ignore[union-attr]
+
+
 def test_zendesk_comments_and_satisfaction() -> None:
     config = ZendeskSourceConfig(default_queue="support")
     for staff, author in ((True, "agent"), (False, "customer")):
