@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-from processors.calls import CALL_HANDLERS, FLOW_OUT_EXIT, _count_exit
+from processors.calls import CALL_HANDLERS, FLOW_OUT_EXIT, count_exit, exit_wait
 from processors.counters import CounterIndex
 from processors.events import (
     CallCallbackAttempted,
@@ -66,17 +66,19 @@ def on_callback_requested(
 ) -> bool:
     """The request is the call's exit from the queue and the callback's start; False if the
     call already had an exit and a callback (nothing new)."""
-    exited = _EXIT_AS_CALLBACK(state, panes, event, t, settings)
     callback = state.callbacks.get(event.call_id)
+    if callback is not None and callback.requested_at is not None:
+        if t < callback.requested_at:
+            _request_earlier(state, panes, event, callback, t, settings)
+            return True
+        # Asked again: no second callback and no second exit, also once the call's visit has
+        # been forgotten while the callback is still open.
+        return False
+    _EXIT_AS_CALLBACK(state, panes, event, t, settings)
     if callback is None:
         callback = state.callbacks[event.call_id] = Callback(requested_at=t)
-    elif callback.requested_at is None:
-        callback.requested_at = t
-    elif t < callback.requested_at:
-        _request_earlier(state, panes, event, callback, t, settings)
-        return True
     else:
-        return exited
+        callback.requested_at = t
     _time(panes, callback)
     return True
 
@@ -95,20 +97,14 @@ def _request_earlier(
     visit = state.calls.get(event.call_id)
     if visit is not None and visit.exit_kind == EXIT_CALLBACK and visit.exit_at is not None:
         if visit.counted:
-            assert visit.reported_wait is not None or visit.entered_at is not None
-            if visit.reported_wait is not None:
-                wait = visit.reported_wait
-            else:
-                assert visit.entered_at is not None
-                wait = max(0.0, visit.exit_at - visit.entered_at)
             second = math.floor(visit.exit_at)
             panes.add(second, CounterIndex.CALLBACKS_REQUESTED, -1)
-            panes.add(second, CounterIndex.CALLBACK_REQUEST_WAIT_SUM, -wait)
+            panes.add(second, CounterIndex.CALLBACK_REQUEST_WAIT_SUM, -exit_wait(visit))
             visit.counted = False
         visit.exit_at = t
         visit.reported_wait = event.wait_seconds
         if visit.reported_wait is not None or visit.entered_at is not None:
-            _count_exit(panes, visit, settings)
+            count_exit(panes, visit, settings)
     if callback.timed:
         assert callback.completed_at is not None and callback.requested_at is not None
         second = math.floor(callback.completed_at)
