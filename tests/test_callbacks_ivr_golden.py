@@ -180,7 +180,10 @@ def test_a_request_again_after_the_call_is_forgotten_is_no_second_exit() -> None
     )
     engine.apply_all([CallEntered(id="e9", time=at(3 * 3600), call_id="c9", **q)])
     assert "c1" not in engine.queues["billing"].calls and "c1" in engine.queues["billing"].callbacks
-    engine.apply_all([CallCallbackRequested(id="r2", time=at(3 * 3600 + 5), call_id="c1", **q)])
+    again = CallCallbackRequested(
+        id="r2", time=at(3 * 3600 + 5), call_id="c1", wait_seconds=30, **q
+    )
+    engine.apply_all([again])  # with its wait: it would count without its entry
     w = engine.snapshot(at(3 * 3600 + 10).timestamp())["billing"].windows["today"]
     assert w.callbacks_requested == 1
     assert engine.snapshot(at(3 * 3600 + 10).timestamp())["billing"].live.callbacks_pending == 1
