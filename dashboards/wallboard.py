@@ -3,7 +3,9 @@
 The tiles are :data:`processors.wallboard.TILES`, the same ones the worker's built-in page shows;
 each windowed tile shows the window its alert rule watches, and every tile a rule watches is
 coloured by that rule's bands (:mod:`processors.thresholds`). The row repeats for each queue of
-the ``queue`` variable (all of them by default).
+the ``queue`` variable (all of them by default). Under the big tiles, in the same repeated row,
+the smaller :data:`processors.wallboard.DETAIL_TILES` (callbacks, flow-outs and transfers,
+self-service, business-hours ticket SLAs): the built-in queue view's second row.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dashboards import panels, promql
 from dashboards.panels import query
 from processors.alert_rules import AlertRule
 from processors.thresholds import kpi_bands
-from processors.wallboard import TILES, Tile, tile_window
+from processors.wallboard import DETAIL_TILES, TILES, Tile, tile_window
 
 __all__ = ["UID", "build", "tile_expr"]
 
@@ -35,8 +37,9 @@ def build(rules: Sequence[AlertRule], windows: Sequence[str]) -> panels.Dashboar
         UID,
         "ccpulse / Wallboard",
         "Per queue: calls waiting, oldest wait, service level, abandonment, ASA, agents "
-        "available, backlog. Green / amber / red come from the alert rules: red is past the "
-        "rule's fire threshold, amber past its clear threshold.",
+        "available, backlog; below them callbacks, flow-outs, transfers, self-service and the "
+        "business-hours ticket SLAs. Green / amber / red come from the alert rules: red is past "
+        "the rule's fire threshold, amber past its clear threshold.",
         refresh="5s",
     ).with_variable(panels.queue_variable(multi=True))
     board = board.with_row(panels.Row("All queues"))
@@ -83,18 +86,19 @@ def build(rules: Sequence[AlertRule], windows: Sequence[str]) -> panels.Dashboar
         )
     )
     board = board.with_row(panels.Row("$queue").repeat("queue"))
-    width = 24 // len(TILES)
-    for tile in TILES:
-        window = tile_window(tile, rules, windows)
-        board = board.with_panel(
-            panels.kpi_stat(
-                tile.kpi,
-                [query(tile_expr(tile, window), legend="{{queue}}", instant=True)],
-                window=window,
-                bands=kpi_bands(rules, tile.kpi, window),
-                width=width,
-                height=6,
-                value_size=64,
+    for tiles, height, value_size in ((TILES, 6, 64), (DETAIL_TILES, 4, 36)):
+        width = 24 // len(tiles)
+        for tile in tiles:
+            window = tile_window(tile, rules, windows)
+            board = board.with_panel(
+                panels.kpi_stat(
+                    tile.kpi,
+                    [query(tile_expr(tile, window), legend="{{queue}}", instant=True)],
+                    window=window,
+                    bands=kpi_bands(rules, tile.kpi, window),
+                    width=width,
+                    height=height,
+                    value_size=value_size,
+                )
             )
-        )
     return board

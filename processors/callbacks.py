@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-from processors.calls import CALL_HANDLERS, FLOW_OUT_EXIT
+from processors.calls import CALL_HANDLERS, FLOW_OUT_EXIT, count_exit, exit_wait
 from processors.counters import CounterIndex
 from processors.events import (
     CallCallbackAttempted,
@@ -27,7 +27,7 @@ from processors.events import (
 )
 from processors.panes import PaneStore
 from processors.settings import QueueSettings
-from processors.state import Callback, QueueState
+from processors.state import EXIT_CALLBACK, Callback, QueueState
 
 __all__ = [
     "callbacks_pending",
@@ -66,16 +66,57 @@ def on_callback_requested(
 ) -> bool:
     """The request is the call's exit from the queue and the callback's start; False if the
     call already had an exit and a callback (nothing new)."""
-    exited = _EXIT_AS_CALLBACK(state, panes, event, t, settings)
     callback = state.callbacks.get(event.call_id)
+    if callback is not None and callback.requested_at is not None:
+        if t < callback.requested_at:
+            _request_earlier(state, panes, event, callback, t, settings)
+            return True
+        # Asked again: no second callback and no second exit, also once the call's visit has
+        # been forgotten while the callback is still open.
+        return False
+    _EXIT_AS_CALLBACK(state, panes, event, t, settings)
     if callback is None:
         callback = state.callbacks[event.call_id] = Callback(requested_at=t)
-    elif callback.requested_at is None:
-        callback.requested_at = t
     else:
-        return exited
+        callback.requested_at = t
     _time(panes, callback)
     return True
+
+
+def _request_earlier(
+    state: QueueState,
+    panes: PaneStore,
+    event: CallCallbackRequested,
+    callback: Callback,
+    t: float,
+    settings: QueueSettings,
+) -> None:
+    """An earlier request of a callback arrived after a later one (out of order): the callback
+    is one, requested at its first request in time (docs/kpis.md, one callback per call and
+    queue), so the queue exit and the time to callback move to it."""
+    visit = state.calls.get(event.call_id)
+    if visit is not None and visit.exit_kind == EXIT_CALLBACK and visit.exit_at is not None:
+        if visit.counted:
+            second = math.floor(visit.exit_at)
+            panes.add(second, CounterIndex.CALLBACKS_REQUESTED, -1)
+            panes.add(second, CounterIndex.CALLBACK_REQUEST_WAIT_SUM, -exit_wait(visit))
+            visit.counted = False
+        visit.exit_at = t
+        visit.reported_wait = event.wait_seconds
+        if visit.reported_wait is not None or visit.entered_at is not None:
+            count_exit(panes, visit, settings)
+    if callback.timed:
+        assert callback.completed_at is not None and callback.requested_at is not None
+        second = math.floor(callback.completed_at)
+        panes.add(second, CounterIndex.CALLBACKS_TIMED, -1)
+        panes.add(
+            second,
+            CounterIndex.CALLBACK_TIME_SUM,
+            -max(0.0, callback.completed_at - callback.requested_at),
+        )
+        callback.timed = False
+    callback.requested_at = t
+    _time(panes, callback)
 
 
 def on_callback_attempted(

@@ -44,18 +44,25 @@ __all__ = [
     "CallEvent",
     "apply_call_event",
     "calls_waiting",
+    "count_exit",
     "evict_calls",
     "evict_visits",
+    "exit_wait",
 ]
 
 
-def _count_exit(panes: PaneStore, visit: CallVisit, settings: QueueSettings) -> None:
+def exit_wait(visit: CallVisit) -> float:
+    """An exit's wait: the source's own when it reported one, else exit - entry."""
     assert visit.exit_at is not None
     if visit.reported_wait is not None:
-        wait = visit.reported_wait
-    else:
-        assert visit.entered_at is not None
-        wait = max(0.0, visit.exit_at - visit.entered_at)
+        return visit.reported_wait
+    assert visit.entered_at is not None
+    return max(0.0, visit.exit_at - visit.entered_at)
+
+
+def count_exit(panes: PaneStore, visit: CallVisit, settings: QueueSettings) -> None:
+    assert visit.exit_at is not None
+    wait = exit_wait(visit)
     second = math.floor(visit.exit_at)
     within = wait <= settings.sl_threshold_seconds
     if visit.exit_kind == EXIT_ANSWERED:
@@ -119,7 +126,7 @@ def on_entered(
         return False  # a second entry for the same visit
     panes.add(math.floor(t), CounterIndex.ENTERED, 1)
     if visit.exit_kind != EXIT_NONE and not visit.counted:
-        _count_exit(panes, visit, settings)
+        count_exit(panes, visit, settings)
     return True
 
 
@@ -140,7 +147,7 @@ def _exit_handler(exit_kind: int) -> CallHandler:
         visit.exit_at = t
         visit.reported_wait = event.wait_seconds
         if visit.reported_wait is not None or visit.entered_at is not None:
-            _count_exit(panes, visit, settings)
+            count_exit(panes, visit, settings)
         return True
 
     return on_exit

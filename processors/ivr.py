@@ -42,6 +42,21 @@ def _count_exit(panes: PaneStore, visit: IvrVisit) -> None:
     visit.counted = True
 
 
+def _start_earlier(panes: PaneStore, visit: IvrVisit, t: float) -> None:
+    """An earlier entry of a pass arrived after a later one (out of order): the pass is one,
+    timed from its first entry (docs/kpis.md, one pass per call and key), so its entry count
+    and, when it was timed by the entry, its time in the flow move to the earlier entry."""
+    old = visit.entered_at
+    assert old is not None
+    panes.add(math.floor(old), CounterIndex.IVR_ENTERED, -1)
+    panes.add(math.floor(t), CounterIndex.IVR_ENTERED, 1)
+    visit.entered_at = t
+    if visit.counted and visit.reported_seconds is None:
+        assert visit.exit_at is not None
+        longer = max(0.0, visit.exit_at - t) - max(0.0, visit.exit_at - old)
+        panes.add(math.floor(visit.exit_at), CounterIndex.IVR_TIME_SUM, longer)
+
+
 def on_ivr_entered(
     state: QueueState, panes: PaneStore, event: IvrEntered, t: float, settings: QueueSettings
 ) -> bool:
@@ -50,8 +65,11 @@ def on_ivr_entered(
         visit = state.ivr[event.call_id] = IvrVisit(entered_at=t)
     elif visit.entered_at is None:
         visit.entered_at = t
+    elif t < visit.entered_at:
+        _start_earlier(panes, visit, t)
+        return True
     else:
-        return False  # a second entry of the same pass
+        return False  # a later entry of the same pass: going round the flow again
     panes.add(math.floor(t), CounterIndex.IVR_ENTERED, 1)
     if visit.outcome is not None and not visit.counted:
         _count_exit(panes, visit)

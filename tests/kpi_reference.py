@@ -5,8 +5,8 @@ events for each question. No panes, no state, no incremental updates. The proper
 that the streaming engine gives exactly these numbers whatever the arrival order.
 
 Assumes what the property generator guarantees: no event is late, each call has at most one
-entry and one exit (a callback request and a transfer while queued are exits), at most one
-callback completion, a ticket is moved only while unsolved with nothing but its creation in the
+entry and one exit (a callback request and a transfer while queued are exits; of two requests
+for a call, the first in time is the exit and the callback's start), at most one callback completion, a ticket is moved only while unsolved with nothing but its creation in the
 old queue, and events of a moved ticket after the move name its new queue.
 """
 
@@ -91,12 +91,12 @@ def _queue(
 
     # --- telephony
     entries = {e.call_id: e for e in mine if isinstance(e, CallEntered)}
-    exits = {
-        e.call_id: e
-        for e in mine
-        if isinstance(e, CallAnswered | CallAbandoned | CallExited | CallCallbackRequested)
-        or (isinstance(e, CallTransferred) and e.while_queued)
-    }
+    exits: dict[str, Event] = {}
+    for e in sorted(mine, key=ts):  # a second callback request of a call is no second exit
+        if isinstance(e, CallAnswered | CallAbandoned | CallExited | CallCallbackRequested) or (
+            isinstance(e, CallTransferred) and e.while_queued
+        ):
+            exits.setdefault(e.call_id, e)
     answered = abandoned = short = other = a_t = b_t = callbacks = flow_outs = 0
     answered_wait = abandoned_wait = other_wait = own_kind_wait = 0.0
     for call_id, exit_event in exits.items():
@@ -283,8 +283,12 @@ def _callbacks(
 
 def _ivr(mine: list[Event], inside: list[Event], first: int, at: int) -> dict[str, Any]:
     """Self-service: each pass's exit counted in its second once its time is known (reported,
-    or exit - entry)."""
-    entries = {e.call_id: e for e in mine if isinstance(e, IvrEntered)}
+    or exit - entry); one pass per call, from its first entry (going round the flow again is
+    no new pass)."""
+    entries: dict[str, IvrEntered] = {}
+    for e in sorted(mine, key=ts):
+        if isinstance(e, IvrEntered):
+            entries.setdefault(e.call_id, e)
     exits = {e.call_id: e for e in mine if isinstance(e, IvrExited)}
     outcomes = {"self_served": 0, "to_queue": 0, "abandoned": 0, "error": 0}
     total = 0.0
@@ -306,7 +310,7 @@ def _ivr(mine: list[Event], inside: list[Event], first: int, at: int) -> dict[st
         if sec(entry) <= at and (call_id not in exits or sec(exits[call_id]) > at)
     )
     return {
-        "ivr_entered": sum(1 for e in inside if isinstance(e, IvrEntered)),
+        "ivr_entered": sum(1 for e in entries.values() if first <= sec(e) <= at),
         "ivr_self_served": outcomes["self_served"],
         "ivr_to_queue": outcomes["to_queue"],
         "ivr_abandoned": outcomes["abandoned"],

@@ -165,3 +165,25 @@ def test_a_callback_presumed_lost_and_completed_later_counts_in_both() -> None:
     assert (w.callbacks_completed, w.callbacks_succeeded) == (1, 1)
     assert w.time_to_callback_seconds is None
     assert engine.queues["billing"].lost_callbacks == 1
+
+
+def test_a_request_again_after_the_call_is_forgotten_is_no_second_exit() -> None:
+    """docs/kpis.md, one callback per call and queue: the call's visit is forgotten once it can
+    no longer change a KPI, but its callback is still open; asking again then is no new exit."""
+    q = {"queue": "billing"}
+    engine = KpiEngine()
+    engine.apply_all(
+        [
+            CallEntered(id="e1", time=at(0), call_id="c1", **q),
+            CallCallbackRequested(id="r1", time=at(30), call_id="c1", **q),
+        ]
+    )
+    engine.apply_all([CallEntered(id="e9", time=at(3 * 3600), call_id="c9", **q)])
+    assert "c1" not in engine.queues["billing"].calls and "c1" in engine.queues["billing"].callbacks
+    again = CallCallbackRequested(
+        id="r2", time=at(3 * 3600 + 5), call_id="c1", wait_seconds=30, **q
+    )
+    engine.apply_all([again])  # with its wait: it would count without its entry
+    w = engine.snapshot(at(3 * 3600 + 10).timestamp())["billing"].windows["today"]
+    assert w.callbacks_requested == 1
+    assert engine.snapshot(at(3 * 3600 + 10).timestamp())["billing"].live.callbacks_pending == 1

@@ -18,7 +18,7 @@ from processors.default_alert_rules import default_rules
 from processors.settings import EngineSettings
 from processors.snapshot import LiveKpis, QueueSnapshot, WindowKpis
 from processors.thresholds import band_steps, colour_of, kpi_bands, preferred_window
-from processors.wallboard import TILES, queue_tiles
+from processors.wallboard import DETAIL_TILES, TILES, queue_tiles, tile_window
 from streams.config import load_config
 from streams.views.metrics_catalog import metric_names
 
@@ -151,6 +151,31 @@ def test_wallboard_tiles_are_coloured_from_the_rules() -> None:
     assert calls["options"]["colorMode"] == "value"
     repeated = [p for p in wallboard["panels"] if p.get("repeat") == "queue"]
     assert len(repeated) == 1 and repeated[0]["type"] == "row"
+
+
+def test_wallboard_shows_the_queue_views_second_row_under_the_big_tiles() -> None:
+    """Issue 22: callbacks, flow-outs, transfers, self-service and the ticket SLAs on the Grafana
+    wallboard too, titled by the registry, each on its own KPI's series, below the big tiles."""
+    windows = EngineSettings().windows
+    wallboard = render()["wallboard"]
+    lowest_big = max(
+        _panel(wallboard, _tile_title(tile, windows))["gridPos"]["y"] for tile in TILES
+    )
+    for tile in DETAIL_TILES:
+        window = tile_window(tile, default_rules(), windows)
+        panel = _panel(wallboard, _tile_title(tile, windows))
+        (target,) = panel["targets"]
+        family = "window" if tile.windowed else "queue"
+        assert metrics_in(substitute(target["expr"])) == {f"ccpulse_{family}_{tile.kpi}"}
+        if window is not None:
+            assert f'window="{window}"' in target["expr"]
+        assert panel["gridPos"]["y"] > lowest_big
+        assert panel["gridPos"]["x"] + panel["gridPos"]["w"] <= 24
+
+
+def _tile_title(tile: Any, windows: Any) -> str:
+    window = tile_window(tile, default_rules(), windows)
+    return f"{tile.title} ({window})" if window else tile.title
 
 
 def test_bands_follow_rule_direction_and_hysteresis() -> None:

@@ -12,6 +12,9 @@ from processors.events import (
     AgentStateChanged,
     CallAbandoned,
     CallAnswered,
+    CallCallbackAttempted,
+    CallCallbackCompleted,
+    CallCallbackRequested,
     CallEnded,
     CallEntered,
     CallExited,
@@ -140,6 +143,71 @@ def test_taskrouter_cancel_is_an_abandon_or_a_timeout(reason: str, kind: type) -
     assert isinstance(event, kind) and event.call_id == "WT2"
 
 
+def test_taskrouter_transfer_completed_is_an_agents_transfer_to_the_named_queue() -> None:
+    # Twilio's task.transfer-* callbacks carry TransferSid, TransferMode (WARM/COLD),
+    # TransferType (QUEUE/WORKER) and TransferTo (the TaskQueue or Worker SID).
+    sales_sid = "WQ" + "5" * 32
+    config = TwilioSourceConfig(queue_map={sales_sid: "sales"})
+    transfer = {"TransferSid": "TT1", "TransferMode": "COLD", "TransferType": "QUEUE"}
+    params = wp.taskrouter(
+        "task.transfer-completed",
+        T0 + 60,
+        "EV6",
+        **wp.task_fields("WT1", "support"),
+        **transfer,
+        TransferTo=sales_sid,
+    )
+    (event,) = map_taskrouter(params, config)  # type: ignore[misc]
+    assert isinstance(event, CallTransferred)
+    assert (event.queue, event.call_id, event.to_queue, event.while_queued) == (
+        "support",
+        "WT1",
+        "sales",
+        False,
+    )
+    retried = map_taskrouter({**params, "Sid": "EV7"}, config)
+    assert isinstance(retried, list) and retried[0].id == event.id  # one transfer, one id
+    to_worker = {**params, "TransferType": "WORKER", "TransferTo": "WK" + "6" * 32}
+    (direct,) = map_taskrouter(to_worker, config)  # type: ignore[misc]
+    assert isinstance(direct, CallTransferred) and direct.to_queue is None
+    initiated = {**params, "EventType": "task.transfer-initiated"}
+    assert map_taskrouter(initiated, config) == []  # counted once, when it is done
+
+
+def test_taskrouter_callback_request_and_callback_task() -> None:
+    config = TwilioSourceConfig()
+    canceled = wp.taskrouter(
+        "task.canceled",
+        T0 + 30,
+        "EV8",
+        **wp.task_fields("WT1", "support"),
+        TaskCanceledReason="Callback requested",
+    )
+    (request,) = map_taskrouter(canceled, config)  # type: ignore[misc]
+    assert isinstance(request, CallCallbackRequested) and request.call_id == "WT1"
+    fields = {
+        **wp.task_fields("WT2", "support"),
+        "TaskAttributes": json.dumps({"callback_for": "WT1", "to": "+15555550100"}),
+    }
+    created = wp.taskrouter("task.created", T0 + 31, "EV9", **fields)
+    entered = wp.taskrouter("task-queue.entered", T0 + 31, "EV10", **fields)
+    assert map_taskrouter(created, config) == map_taskrouter(entered, config) == []
+    accepted = wp.taskrouter(
+        "reservation.accepted", T0 + 300, "EV11", **fields, WorkerName="bob", ReservationSid="WR2"
+    )
+    (attempt,) = map_taskrouter(accepted, config)  # type: ignore[misc]
+    assert isinstance(attempt, CallCallbackAttempted)
+    assert (attempt.call_id, attempt.agent, attempt.queue) == ("WT1", "bob", "support")
+    done = wp.taskrouter("task.completed", T0 + 400, "EV12", **fields)
+    (completed,) = map_taskrouter(done, config)  # type: ignore[misc]
+    assert isinstance(completed, CallCallbackCompleted)
+    assert (completed.call_id, completed.success) == ("WT1", True)
+    given_up = wp.taskrouter("task.canceled", T0 + 400, "EV13", **fields, TaskCanceledReason="x")
+    (failed,) = map_taskrouter(given_up, config)  # type: ignore[misc]
+    assert isinstance(failed, CallCallbackCompleted) and not failed.success
+    assert failed.id == completed.id  # one end per callback
+
+
 def test_taskrouter_worker_activity_is_an_agent_state_per_served_queue() -> None:
     params = wp.taskrouter(
         "worker.activity.update",
@@ -217,6 +285,22 @@ def test_zendesk_ticket_events_map_to_ticket_events() -> None:
     )
     (move,) = map_zendesk(moved, config)  # type: ignore[misc]
     assert isinstance(move, TicketMoved) and (move.queue, move.to_queue) == ("support", "billing")
+
+
+@pytest.mark.parametrize(("status", "paused"), [("PENDING", "pending"), ("HOLD", "hold")])
+def test_zendesk_ticket_created_waiting_starts_in_its_status(status: str, paused: str) -> None:
+    """An agent who opens a ticket on the customer's behalf often sets it pending at once: the
+    SLA clocks must start paused (engine.paused_statuses), so the status comes with it."""
+    config = ZendeskSourceConfig(default_queue="support")
+    created = wp.zendesk_event("ticket.created", "e9", AT, "77", "1", {}, status=status)
+    events = map_zendesk(created, config)
+    assert [type(e) for e in events] == [TicketCreated, TicketStatusChanged]  # type: ignore[union-attr]
+    change = events[1]  # type: ignore[index]
+    assert isinstance(change, TicketStatusChanged)
+    assert (change.status, change.ticket_id, change.time) == (paused, "77", events[0].time)  # type: ignore[index]
+    assert change.id != events[0].id  # type: ignore[index]
+    opened = wp.zendesk_event("ticket.created", "e10", AT, "78", "1", {})  # status OPEN
+    assert [type(e) for e in map_zendesk(opened, config)] == [TicketCreated]  # type: ignore[union-attr]
 
 
 def test_zendesk_comments_and_satisfaction() -> None:

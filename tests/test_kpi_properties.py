@@ -133,6 +133,11 @@ class History:
             self.events.append(
                 IvrEntered(id=self.id(), time=when(start), queue=queue, call_id=call_id, flow=flow)
             )
+        if rng.random() < 0.2:  # round the same flow again: still one pass (docs/kpis.md)
+            again = round(rng.uniform(start, t), 3)
+            self.events.append(
+                IvrEntered(id=self.id(), time=when(again), queue=queue, call_id=call_id, flow=flow)
+            )
         if rng.random() < 0.15:
             return t  # still in the flow
         reported = None if rng.random() < 0.6 else round(t - start + rng.choice([0.0, 2.0]), 3)
@@ -201,6 +206,16 @@ class History:
             )
         )
         if kind is CallCallbackRequested:
+            if rng.random() < 0.2:  # asked again (a new id): still one callback, one exit
+                self.events.append(
+                    CallCallbackRequested(
+                        id=self.id(),
+                        time=when(exit_t + self.t(0, 120)),
+                        queue=queue,
+                        call_id=call_id,
+                        wait_seconds=rng.choice([None, reported]),
+                    )
+                )
             self.callback(queue, call_id, exit_t)
         if kind is CallAnswered and rng.random() < 0.3:
             # An agent transfers the answered call: counted in `transfers`, not an exit.

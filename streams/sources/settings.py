@@ -75,6 +75,12 @@ class TwilioSourceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     timeout_reasons: list[str] = field(default_factory=lambda: ["timeout", "ttl"])
     """A canceled task whose reason contains one of these words (case-insensitive) left the
     queue by timeout (``call.exited``); any other cancel is an abandon."""
+    callback_reasons: list[str] = field(default_factory=lambda: ["callback"])
+    """A canceled task whose reason contains one of these words (case-insensitive) left the
+    queue because the caller asked to be called back (``call.callback_requested``)."""
+    callback_attribute: str = "callback_for"
+    """The TaskAttributes key of a callback task naming the TaskSid of the call it calls back:
+    such a task is the callback (tries and completion), not a new entry."""
 
 
 class ZendeskSourceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -12,8 +12,14 @@ carry only ``TaskQueueSid``).
 |---|---|
 | task.created (when it names a TaskQueue), task-queue.entered | call.entered (call = TaskSid) |
 | reservation.accepted | call.answered (agent = WorkerName; wait = accept - queue entry) |
-| task.canceled | call.abandoned, or call.exited timeout when the reason names a timeout/TTL |
+| task.canceled | call.abandoned; call.exited timeout when the reason names a timeout/TTL;
+  call.callback_requested when it names a callback (``callback_reasons``) |
 | task-queue.timeout | call.exited timeout |
+| task.transfer-completed | call.transferred (an agent's transfer of an answered task; to_queue
+  when TransferType is QUEUE) |
+| a callback task (TaskAttributes ``callback_for`` = the TaskSid called back): reservation.accepted,
+  task.completed, task.canceled | call.callback_attempted, call.callback_completed success,
+  call.callback_completed not success (its task.created / task-queue.entered are no entry) |
 | worker.activity.update | agent.state per queue the worker serves (``activity_states``) |
 | anything else (task.completed, workflow.*, ...) | nothing (no KPI meaning) |
 
@@ -26,14 +32,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from processors.events import (
     AgentStateChanged,
     CallAbandoned,
     CallAnswered,
+    CallCallbackAttempted,
+    CallCallbackCompleted,
+    CallCallbackRequested,
     CallEntered,
     CallExited,
+    CallTransferred,
     Event,
 )
 from streams.sources.payloads import MappingResult, Unmappable, digest, parse_time, text
@@ -48,8 +59,10 @@ _TASK_EVENTS = frozenset(
         "reservation.accepted",
         "task.canceled",
         "task-queue.timeout",
+        "task.transfer-completed",
     }
 )
+_CALLBACK_EVENTS = frozenset({"reservation.accepted", "task.completed", "task.canceled"})
 
 
 def _queue(
@@ -131,7 +144,8 @@ def map_taskrouter(
             )
             for queue in queues
         ]
-    if kind not in _TASK_EVENTS:
+    called_back = _attribute(params, config.callback_attribute)
+    if kind not in _TASK_EVENTS and not (called_back and kind in _CALLBACK_EVENTS):
         return []
     if task is None:
         return Unmappable(f"{kind}: no TaskSid")
@@ -140,7 +154,11 @@ def map_taskrouter(
         if kind == "task.created":
             return []  # not routed yet: the entry comes with task-queue.entered
         return Unmappable(f"{kind}: no TaskQueueName or TaskQueueSid to tell the queue")
+    if called_back is not None:
+        return _callback(kind, params, ident, when, queue, called_back)
     events: list[Event] = []
+    if kind == "task.transfer-completed":
+        return [_transfer(params, config, known_queues, when, queue, task, ident)]
     if kind in ("task.created", "task-queue.entered"):
         events.append(
             CallEntered(
@@ -172,7 +190,9 @@ def map_taskrouter(
             word in reason for word in config.timeout_reasons
         )
         exit_id = f"tw-{task}:exit:{queue}"
-        if timed_out:
+        if kind == "task.canceled" and any(word in reason for word in config.callback_reasons):
+            events.append(CallCallbackRequested(id=exit_id, time=when, queue=queue, call_id=task))
+        elif timed_out:
             events.append(
                 CallExited(id=exit_id, time=when, queue=queue, call_id=task, reason="timeout")
             )
@@ -181,7 +201,57 @@ def map_taskrouter(
     return events
 
 
-def _customer(params: Mapping[str, Any]) -> str | None:
+def _transfer(
+    params: Mapping[str, Any],
+    config: TwilioSourceConfig,
+    known: dict[str, str] | None,
+    when: datetime,
+    queue: str,
+    task: str,
+    ident: str,
+) -> Event:
+    """An agent's transfer of the task it holds (TaskRouter transfers start from an accepted
+    reservation, so the call was answered: ``while_queued`` false). The next queue's entry is
+    its own task-queue.entered."""
+    to_queue = None
+    target = text(params.get("TransferTo"))
+    if target is not None and (text(params.get("TransferType")) or "").upper() == "QUEUE":
+        named = (known or {}).get(target, target)
+        to_queue = config.queue_map.get(target) or config.queue_map.get(named) or named
+    transfer = text(params.get("TransferSid"))
+    return CallTransferred(
+        id=f"tw-{task}:transferred:{queue}:{transfer}" if transfer else ident,
+        time=when,
+        queue=queue,
+        call_id=task,
+        to_queue=to_queue,
+    )
+
+
+def _callback(
+    kind: str, params: Mapping[str, Any], ident: str, when: datetime, queue: str, call: str
+) -> list[Event]:
+    """A callback task's events, on the call it calls back (``callback_attribute``): each
+    accepted reservation is a try that reached an agent, the task's end completes the callback
+    (completed: the caller was reached; canceled: the tries were given up). Its creation and
+    queue entry are no entry of a call."""
+    if kind not in _CALLBACK_EVENTS:
+        return []
+    if kind == "reservation.accepted":
+        agent = text(params.get("WorkerName"))
+        return [CallCallbackAttempted(id=ident, time=when, queue=queue, call_id=call, agent=agent)]
+    return [
+        CallCallbackCompleted(
+            id=f"tw-{call}:callback-done:{queue}",
+            time=when,
+            queue=queue,
+            call_id=call,
+            success=kind == "task.completed",
+        )
+    ]
+
+
+def _task_attributes(params: Mapping[str, Any]) -> dict[str, Any] | None:
     raw = params.get("TaskAttributes")
     if not raw:
         return None
@@ -189,7 +259,17 @@ def _customer(params: Mapping[str, Any]) -> str | None:
         attributes = json.loads(raw) if isinstance(raw, str) else raw
     except ValueError:
         return None
-    if not isinstance(attributes, dict):
+    return attributes if isinstance(attributes, dict) else None
+
+
+def _attribute(params: Mapping[str, Any], key: str) -> str | None:
+    attributes = _task_attributes(params)
+    return text(attributes.get(key)) if attributes is not None else None
+
+
+def _customer(params: Mapping[str, Any]) -> str | None:
+    attributes = _task_attributes(params)
+    if attributes is None:
         return None
     for key in ("customer", "from", "caller", "name"):
         value = text(attributes.get(key))

@@ -9,7 +9,8 @@ events" reference): a JSON object with ``type``, ``id`` (unique per event), ``ti
 
 | type (after ``zen:event-type:``) | ccpulse event |
 |---|---|
-| ticket.created | ticket.created (priority, customer = requester, channel = via) |
+| ticket.created | ticket.created (priority, customer = requester, channel = via); created
+  ``pending`` or ``hold``: and ticket.status (the paused statuses start paused) |
 | ticket.status_changed | ticket.status / .solved / .closed; back from solved: .reopened |
 | ticket.group_assignment_changed | ticket.moved (previous group's queue -> new) |
 | ticket.agent_assignment_changed | ticket.assigned |
@@ -96,7 +97,7 @@ def map_zendesk(payload: Mapping[str, Any], config: ZendeskSourceConfig) -> Mapp
         via = detail.get("via")
         channel = text(via.get("channel")) if isinstance(via, Mapping) else None
         created = parse_time(detail.get("created_at")) or when
-        return [
+        opened: list[Event] = [
             TicketCreated(
                 **{**base, "time": created},
                 priority=priority if priority in _PRIORITIES else "normal",  # type: ignore[arg-type]
@@ -104,6 +105,15 @@ def map_zendesk(payload: Mapping[str, Any], config: ZendeskSourceConfig) -> Mapp
                 channel=channel.lower() if channel else None,
             )
         ]
+        status = _status(detail.get("status"))
+        if status in ("pending", "hold"):  # created waiting: the SLA clocks start paused
+            opened.append(
+                TicketStatusChanged(
+                    **{**base, "id": ident + ":status", "time": created},
+                    status=status,  # type: ignore[arg-type]
+                )
+            )
+        return opened
     if kind == "ticket.status_changed":
         current = _status(change.get("current")) or _status(detail.get("status"))
         previous = _status(change.get("previous"))
