@@ -20,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -35,7 +36,7 @@ from processors.intervals import (
 )
 from processors.reports import report_rows
 from processors.state import decode_state, encode_state
-from tests.test_kpi_properties import SETTINGS, arrival_order, draws, history
+from tests.test_kpi_properties import SETTINGS, T0, arrival_order, draws, history
 
 
 def _close(a: Any, b: Any) -> bool:
@@ -219,3 +220,50 @@ def test_longer_rows_equal_replay_over_their_spans(draw: dict[str, int], interva
         got = msgspec.structs.asdict(row.kpis)
         wrong = {k: (got[k], v) for k, v in expected.items() if not _close(got[k], v)}
         assert not wrong, f"{row.queue} {row.start} {interval}: row != replay: {wrong}"
+
+
+@pytest.mark.parametrize("defer", [False, True])
+def test_a_late_event_into_a_published_interval_publishes_it_again(defer: bool) -> None:
+    """A ticket on time for its family but late for the queue changes a published interval:
+    its record goes out again with the new counters, with the batch or (``defer``, as the
+    worker) at the next flush; an unchanged look (the next batch, a flush with nothing
+    changed, a full look after a recovery) sends nothing."""
+    from datetime import UTC, datetime
+
+    from processors.events import CallAbandoned, CallEntered, TicketCreated
+
+    quarter = math.floor(T0) - math.floor(T0) % INTERVAL_SECONDS + INTERVAL_SECONDS
+
+    def at(second: float) -> datetime:
+        return datetime.fromtimestamp(quarter + second, UTC)
+
+    engine = KpiEngine(SETTINGS)
+    tracker = IntervalTracker(engine, defer_republish=defer)
+
+    def sent(due: list[Any]) -> list[Any]:
+        for interval in due:
+            tracker.confirmed(interval, engine.queues[interval.queue])
+        return due
+
+    def look(*events: Event) -> list[Any]:
+        return sent(tracker.due(engine.apply([(e, None) for e in events]).touched))
+
+    first_batch = look(
+        CallEntered(id="e1", time=at(100), queue="q", call_id="c1"),
+        CallAbandoned(id="e2", time=at(130), queue="q", call_id="c1"),
+    )
+    assert first_batch == []
+    (first,) = look(CallEntered(id="e3", time=at(1100), queue="q", call_id="c2"))
+    assert first.start == quarter
+    assert json.loads(first.value)["counters"]["tickets_created"] == 0
+    late = look(TicketCreated(id="t1", time=at(500), queue="q", ticket_id="k1"))
+    (again,) = sent(tracker.flush()) if defer else late
+    assert late == [] or not defer
+    assert (again.key, again.start) == (first.key, quarter)
+    assert json.loads(again.value)["counters"]["tickets_created"] == 1
+    assert again.fingerprint != first.fingerprint
+    assert look(CallEntered(id="e4", time=at(1200), queue="q", call_id="c3")) == []
+    assert tracker.flush() == []
+    # Recovered from the changelog: the confirmed fingerprints come back with the state.
+    engine.queues = {q: decode_state(encode_state(s)) for q, s in engine.queues.items()}
+    assert tracker.due(engine.queues, full=True) == []

@@ -206,17 +206,21 @@ class History:
             )
         )
         if kind is CallCallbackRequested:
-            if rng.random() < 0.2:  # asked again (a new id): still one callback, one exit
+            completed = self.callback(queue, call_id, exit_t)
+            if rng.random() < 0.2:
+                # Asked again (a new id) while waiting for the call back: still one callback,
+                # one exit. (After the callback was completed and forgotten, a request is a
+                # new callback: docs/kpis.md.)
+                latest = exit_t + 120 if completed is None else min(exit_t + 120, completed)
                 self.events.append(
                     CallCallbackRequested(
                         id=self.id(),
-                        time=when(exit_t + self.t(0, 120)),
+                        time=when(round(rng.uniform(exit_t, latest), 3)),
                         queue=queue,
                         call_id=call_id,
                         wait_seconds=rng.choice([None, reported]),
                     )
                 )
-            self.callback(queue, call_id, exit_t)
         if kind is CallAnswered and rng.random() < 0.3:
             # An agent transfers the answered call: counted in `transfers`, not an exit.
             self.events.append(
@@ -242,9 +246,10 @@ class History:
                 )
             )
 
-    def callback(self, queue: str, call_id: str, requested: float) -> None:
-        """Tries after a callback request, and maybe its completion; either may come before the
-        request in arrival order (close in time) or much later (still pending at times)."""
+    def callback(self, queue: str, call_id: str, requested: float) -> float | None:
+        """Tries after a callback request, and maybe its completion (its time, returned); either
+        may come before the request in arrival order (close in time) or much later (still
+        pending at times)."""
         rng, t = self.rng, requested
         for _ in range(rng.randrange(0, 3)):
             t += rng.choice([0.0, self.t(0, 30), self.t(30, 900)])
@@ -268,6 +273,8 @@ class History:
                     success=rng.random() < 0.7,
                 )
             )
+            return t
+        return None
 
     def agent(self, queue: str, index: int) -> None:
         t = self.t(0, 60)
