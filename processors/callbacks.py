@@ -68,7 +68,7 @@ def on_callback_requested(
     call already had an exit and a callback (nothing new)."""
     callback = state.callbacks.get(event.call_id)
     if callback is not None and callback.requested_at is not None:
-        if t < callback.requested_at:
+        if t < callback.requested_at or _same_instant_with_a_wait(state, event, callback, t):
             _request_earlier(state, panes, event, callback, t, settings)
             return True
         # Asked again: no second callback and no second exit, also once the call's visit has
@@ -81,6 +81,17 @@ def on_callback_requested(
         callback.requested_at = t
     _time(panes, callback)
     return True
+
+
+def _same_instant_with_a_wait(
+    state: QueueState, event: CallCallbackRequested, callback: Callback, t: float
+) -> bool:
+    """Two requests of one call at the same instant, whichever arrived first: the one that
+    reports a wait is the exit's (docs/kpis.md), so the answer does not depend on arrival order."""
+    if t != callback.requested_at or event.wait_seconds is None:
+        return False
+    visit = state.calls.get(event.call_id)
+    return visit is not None and visit.exit_kind == EXIT_CALLBACK and visit.reported_wait is None
 
 
 def _request_earlier(

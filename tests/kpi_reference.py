@@ -92,7 +92,11 @@ def _queue(
     # --- telephony
     entries = {e.call_id: e for e in mine if isinstance(e, CallEntered)}
     exits: dict[str, Event] = {}
-    for e in sorted(mine, key=ts):  # a second callback request of a call is no second exit
+    # A second callback request of a call is no second exit; of two at the same instant, the
+    # one reporting a wait is the exit's.
+    for e in sorted(
+        mine, key=lambda e: (ts(e), isinstance(e, CallCallbackRequested) and e.wait_seconds is None)
+    ):
         if isinstance(e, CallAnswered | CallAbandoned | CallExited | CallCallbackRequested) or (
             isinstance(e, CallTransferred) and e.while_queued
         ):

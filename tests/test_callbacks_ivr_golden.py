@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from processors.engine import KpiEngine
 from processors.events import (
+    CallAbandoned,
     CallAnswered,
     CallCallbackAttempted,
     CallCallbackCompleted,
@@ -187,3 +188,21 @@ def test_a_request_again_after_the_call_is_forgotten_is_no_second_exit() -> None
     w = engine.snapshot(at(3 * 3600 + 10).timestamp())["billing"].windows["today"]
     assert w.callbacks_requested == 1
     assert engine.snapshot(at(3 * 3600 + 10).timestamp())["billing"].live.callbacks_pending == 1
+
+
+def test_two_requests_at_one_instant_give_the_same_exit_in_either_order() -> None:
+    """docs/kpis.md: of two requests of a call at the same instant, the one that reports a wait
+    is the exit's, whichever arrives first (hypothesis found the tie: seed 8772)."""
+    q = {"queue": "billing"}
+    entered = CallEntered(id="e1", time=at(0), call_id="c1", **q)
+    silent = CallCallbackRequested(id="r1", time=at(20), call_id="c1", **q)
+    reported = CallCallbackRequested(id="r2", time=at(20), call_id="c1", wait_seconds=21, **q)
+    gave_up = CallAbandoned(id="a3", time=at(30), call_id="c3", wait_seconds=10, **q)
+    for order in ([silent, reported], [reported, silent]):
+        engine = KpiEngine()
+        engine.apply_all([entered, *order, gave_up])
+        w = engine.snapshot(at(60).timestamp())["billing"].windows["today"]
+        assert (w.callbacks_requested, w.offered, w.abandoned) == (1, 1, 1)
+        # Caller patience sums every exit's wait over the abandons: the reported 21 s of the
+        # callback request (not the 20 s computed from the entry) and the abandon's 10 s.
+        assert w.patience_seconds == 31.0, order
