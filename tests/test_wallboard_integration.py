@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.parse
 import urllib.request
@@ -122,17 +123,44 @@ def test_every_dashboard_query_returns_data(stack: Stack) -> None:
                 label = f"{document['title']} / {query.panel} [{filled.get('queue', '')}]"
                 pending[label] = fill(query.expr, filled)
     assert len(pending) >= 100
+    every = dict(pending)
     # Rates need a few scrapes, alerts need their first notification: poll until all answer.
     deadline = time.monotonic() + 120
-    while pending and time.monotonic() < deadline:
+    while (left := unexplained(stack, every, pending)) and time.monotonic() < deadline:
         for label, expr in list(pending.items()):
             if stack.prometheus.query(expr):
                 del pending[label]
-        if pending:
-            time.sleep(2)
-    assert not pending, "queries without data:\n" + "\n".join(
-        f"{label}: {expr}" for label, expr in pending.items()
+        time.sleep(2)
+    assert not left, "queries without data:\n" + "\n".join(
+        f"{label}: {expr}" for label, expr in left.items()
     )
+
+
+def unexplained(stack: Stack, every: dict[str, str], pending: dict[str, str]) -> dict[str, str]:
+    """The queries still without data, less those of a rare KPI (a callback completed in the
+    last 15 minutes) legitimately undefined on a quiet queue: accepted only where the engine
+    itself has no value, and only for a panel with data on another queue (its query is right)."""
+    if not pending:
+        return {}
+    answered = {label.rsplit(" [", 1)[0] for label in set(every) - set(pending)}
+    kpis = stack.worker.kpis()["queues"]  # type: ignore[union-attr]
+    return {
+        label: expr
+        for label, expr in pending.items()
+        if label.rsplit(" [", 1)[0] not in answered or engine_value(kpis, expr) is not None
+    }
+
+
+def engine_value(kpis: dict[str, Any], expr: str) -> Any:
+    """The engine's own value (``/api/kpis``) of the window KPI a panel's query reads, or a
+    marker that is not None when the query is not of one queue's window KPI."""
+    metric = re.search(r"ccpulse_window_(\w+)\{", expr)
+    queue = re.search(r'queue=~?"([\w-]+)"', expr)
+    window = re.search(r'window="(\w+)"', expr)
+    if not (metric and queue and window):
+        return "not a window KPI of one queue"
+    windows = kpis.get(queue.group(1), {}).get("windows", {})
+    return windows.get(window.group(1), {}).get(metric.group(1), "no such KPI")
 
 
 # -- 2. the built-in wallboard page in a real browser ----------------------------------------
