@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import faust
@@ -23,6 +24,7 @@ from processors.engine import KpiEngine
 from streams.broker.topics import TABLE_NAME
 from streams.config import Config
 from streams.faust_adapter.lag import partition_lags, update_lag_gauge
+from streams.faust_adapter.recovery_watch import RecoveryWatch
 from streams.faust_adapter.source import FaustSource
 from streams.faust_adapter.web import drop_root_blueprints
 from streams.logs import log
@@ -44,6 +46,7 @@ logger = logging.getLogger("ccpulse.worker")
 
 LAG_INTERVAL_SECONDS = 2.0
 SNAPSHOT_TICK_SECONDS = 1.0
+RECOVERY_CHECK_SECONDS = 1.0
 
 
 def build_app(config: Config) -> tuple[faust.App, WorkerRuntime]:
@@ -77,6 +80,7 @@ def build_app(config: Config) -> tuple[faust.App, WorkerRuntime]:
     _register_checkpoint(app, checkpoint)
     _register_lifecycle(app, table, Recovery(checkpoint, source_topics, app.producer.flush))
     _register_lag(app, runtime, source)
+    _register_recovery_watch(app, runtime)
     from streams.alerting.install import install_alerts
 
     install_alerts(app, runtime, table, source_topics)
@@ -181,6 +185,20 @@ def _register_lifecycle(app: faust.App, table: Any, recovery: Recovery) -> None:
         await recovery.shut_down()
 
     del rebuild, on_revoked, on_assigned, on_shutdown
+
+
+def _register_recovery_watch(app: faust.App, runtime: WorkerRuntime) -> None:
+    """A table recovery that stopped making progress is started again
+    (streams/faust_adapter/recovery_watch.py)."""
+    watch = RecoveryWatch(
+        app, runtime.config.worker.recovery_stall_seconds, runtime.metrics.recovery_restarts
+    )
+
+    @app.timer(interval=RECOVERY_CHECK_SECONDS)
+    async def watch_recovery() -> None:
+        await watch.check(time.monotonic())
+
+    del watch_recovery
 
 
 def _register_lag(app: faust.App, runtime: WorkerRuntime, source: FaustSource) -> None:

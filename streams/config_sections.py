@@ -119,6 +119,11 @@ class WorkerConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     ``stalled_partition_seconds``: with a backlog, a busy worker's fetcher leaves partitions
     waiting for many seconds (streams/worker/stalls.py)."""
 
+    recovery_stall_seconds: Annotated[float, Meta(gt=0, le=3600)] = 30.0
+    """How long a table recovery may read nothing (its remaining record count unchanged)
+    before the worker starts it again, as a rebalance would (streams/faust_adapter/
+    recovery_watch.py). Faust itself waits forever."""
+
     def consumer_session_timeout(self) -> float:
         """The consumer group session timeout in seconds (see ``session_timeout_seconds``)."""
         if self.session_timeout_seconds is not None:

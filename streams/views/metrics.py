@@ -289,6 +289,12 @@ OWNED_QUEUES = MetricSpec(
 READY = MetricSpec(
     "ccpulse_ready", "gauge", "1 when table recovery has finished and the worker is ready."
 )
+RECOVERY_RESTARTS = MetricSpec(
+    "ccpulse_table_recovery_restarts",
+    "counter",
+    "Table recoveries started again after no progress for worker.recovery_stall_seconds "
+    "(streams/faust_adapter/recovery_watch.py).",
+)
 PIPELINE_METRICS: tuple[MetricSpec, ...] = (
     EVENTS,
     DEADLETTERED,
@@ -300,6 +306,7 @@ PIPELINE_METRICS: tuple[MetricSpec, ...] = (
     CONSUMER_LAG,
     OWNED_QUEUES,
     READY,
+    RECOVERY_RESTARTS,
 )
 
 
@@ -317,3 +324,4 @@ class PipelineMetrics:
         self.lag = CONSUMER_LAG.gauge(registry)
         self.owned_queues = OWNED_QUEUES.gauge(registry)
         self.ready = READY.gauge(registry)
+        self.recovery_restarts = RECOVERY_RESTARTS.counter(registry)
