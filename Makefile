@@ -37,8 +37,11 @@ include mk/kafka.mk
 demo: install
 	$(VENV)/bin/ccpulse demo
 
+# Two pytest-xdist processes (the machine's two cores), whole modules each (--dist loadscope:
+# a module's servers start once); each process runs its own brokers.
+TEST_PROCESSES ?= 2
 test: install system-deps kafka
-	$(PY) -m pytest -q -p no:cacheprovider --timeout=600 --durations=20
+	$(PY) -m pytest -q -p no:cacheprovider --timeout=600 --durations=20 -n $(TEST_PROCESSES) --dist loadscope
 
 test-unit: install
 	$(PY) -m pytest -q -m "not integration"

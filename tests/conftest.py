@@ -19,7 +19,6 @@ _ids = itertools.count(1)
 
 # Which broker each test runs on, from the fixture it asks for: ``broker`` is Apache Kafka,
 # ``embedded_broker`` (or the marker, for a test that starts one itself) the embedded Tansu.
-_BROKER_OF: dict[str, str] = {}
 _RAN_ON: Counter[str] = Counter()
 
 
@@ -59,10 +58,12 @@ def _embedded(log_name: str) -> Iterator[EmbeddedBroker]:
 
 
 def _broker_log(name: str) -> Path:
-    """test-output/brokers/<name>: kept after the run, like the workers' logs."""
+    """test-output/brokers/<name>: kept after the run, like the workers' logs. Each of
+    ``make test``'s pytest-xdist workers (gw0, gw1) runs brokers of its own, logged apart."""
     path = Path(__file__).resolve().parents[1] / "test-output" / "brokers"
     path.mkdir(parents=True, exist_ok=True)
-    return path / name
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    return path / (f"{worker}-{name}" if worker else name)
 
 
 @pytest.fixture
@@ -86,19 +87,23 @@ _OWN_KAFKA_MODULES = {"tests.test_broker_failure"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The broker goes into each report's user properties: with pytest-xdist, the reports reach
+    # the controlling process, which collected nothing.
     for item in items:
         names = getattr(item, "fixturenames", ())
         if "embedded_broker" in names or item.get_closest_marker("embedded_broker"):
-            _BROKER_OF[item.nodeid] = "embedded"
+            item.user_properties.append(("broker", "embedded"))
         elif "broker" in names:
-            _BROKER_OF[item.nodeid] = "embedded" if ON_EMBEDDED else "kafka"
+            item.user_properties.append(("broker", "embedded" if ON_EMBEDDED else "kafka"))
         elif _OWN_KAFKA & set(names) or item.module.__name__ in _OWN_KAFKA_MODULES:
-            _BROKER_OF[item.nodeid] = "kafka"  # a Kafka of its own (SASL_SSL, three nodes)
+            # A Kafka of its own (SASL_SSL, three nodes).
+            item.user_properties.append(("broker", "kafka"))
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.when == "call" and report.nodeid in _BROKER_OF:
-        _RAN_ON[_BROKER_OF[report.nodeid]] += 1
+    broker = dict(report.user_properties).get("broker")
+    if report.when == "call" and broker is not None:
+        _RAN_ON[broker] += 1
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
