@@ -80,7 +80,7 @@ def build_app(config: Config) -> tuple[faust.App, WorkerRuntime]:
     _register_checkpoint(app, checkpoint)
     _register_lifecycle(app, table, Recovery(checkpoint, source_topics, app.producer.flush))
     _register_lag(app, runtime, source)
-    _register_recovery_watch(app, runtime)
+    _register_recovery_watch(app, runtime, source)
     from streams.alerting.install import install_alerts
 
     install_alerts(app, runtime, table, source_topics)
@@ -187,11 +187,26 @@ def _register_lifecycle(app: faust.App, table: Any, recovery: Recovery) -> None:
     del rebuild, on_revoked, on_assigned, on_shutdown
 
 
-def _register_recovery_watch(app: faust.App, runtime: WorkerRuntime) -> None:
-    """A table recovery that stopped making progress is started again
-    (streams/faust_adapter/recovery_watch.py)."""
+def _register_recovery_watch(app: faust.App, runtime: WorkerRuntime, source: FaustSource) -> None:
+    """A table recovery that stopped making progress is started again, and after a few
+    restarts without progress the worker stops (streams/faust_adapter/recovery_watch.py)."""
+    fetched = source.fetched
+    seen = [fetched.polls, fetched.others_handed_over]
+
+    def drain_loop() -> dict[str, Any]:
+        polls, handed = fetched.polls - seen[0], fetched.others_handed_over - seen[1]
+        seen[:] = [fetched.polls, fetched.others_handed_over]
+        return {"fetches_since_last_check": polls, "changelog_records_handed_over": handed}
+
+    def stop(error: BaseException) -> None:
+        _stopping.add(asyncio.ensure_future(app.crash(error)))
+
     watch = RecoveryWatch(
-        app, runtime.config.worker.recovery_stall_seconds, runtime.metrics.recovery_restarts
+        app,
+        runtime.config.worker.recovery_stall_seconds,
+        runtime.metrics.recovery_restarts,
+        describe=drain_loop,
+        stop=stop,
     )
 
     @app.timer(interval=RECOVERY_CHECK_SECONDS)

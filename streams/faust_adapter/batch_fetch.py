@@ -68,6 +68,7 @@ async def _drain_in_batches(consumer: Any, fetcher: Any, batches: FetchedBatches
     while not (consumer_stopped() or fetcher_stopped()):
         consumer.diag.set_flag(faust_consumer.CONSUMER_FETCHING)
         records, active = await consumer._wait_next_records(1.0)
+        batches.polls += 1
         # The generation the records belong to is read after the fetch, as Faust's getmany
         # does: the wait above can span a whole rebalance (flow stopped), and a generation
         # read before it would make this loop drop the first records of the new assignment,
@@ -84,7 +85,9 @@ async def _drain_in_batches(consumer: Any, fetcher: Any, batches: FetchedBatches
             if active is not None and tp not in active:
                 continue
             if tp.topic not in source_topics:
-                await _deliver_one_by_one(consumer, tp, tp_records, generation)
+                batches.others_handed_over += await _deliver_one_by_one(
+                    consumer, tp, tp_records, generation
+                )
                 continue
             last_read = read_offset[tp]
             if last_read is not None and tp_records[0].offset < last_read:
@@ -101,14 +104,15 @@ async def _drain_in_batches(consumer: Any, fetcher: Any, batches: FetchedBatches
 
 async def _deliver_one_by_one(
     consumer: Any, tp: Any, records: list[Any], generation: int | None
-) -> None:
+) -> int:
     """Faust's own per-message delivery, for the topics that are not batched (and, as
-    Faust's getmany, none after the consumer generation changed)."""
+    Faust's getmany, none after the consumer generation changed); how many were handed over."""
     read_offset = consumer._read_offset
     acks_enabled = consumer.app.topics.acks_enabled_for(tp.topic)
+    handed = 0
     for record in records:
         if consumer.app.consumer_generation_id != generation or not consumer.flow_active:
-            return
+            return handed
         offset = record.offset
         last_read = read_offset[tp]
         if last_read is not None and offset < last_read:
@@ -118,3 +122,5 @@ async def _deliver_one_by_one(
         message = consumer._to_message(tp, record)
         await consumer.wait_first(consumer.callback(message), consumer.suspend_flow.wait())
         read_offset[tp] = offset
+        handed += 1
+    return handed

@@ -39,6 +39,10 @@ class FetchedBatches:
         self._filled = asyncio.Event()
         self._drained = asyncio.Event()
         self._drained.set()
+        self.polls = 0
+        """Fetches the drain loop asked for (diagnostics: is it running?)."""
+        self.others_handed_over = 0
+        """Records of other topics (the changelog while it recovers) handed to Faust."""
 
     def __len__(self) -> int:
         return self._count
