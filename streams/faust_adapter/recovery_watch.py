@@ -87,9 +87,10 @@ class RecoveryWatch:
             return False
         if now - self._since[1] < self.seconds:
             return False
-        await self._log_stuck(recovery, remaining, now - self._since[1])
+        giving_up = self._in_a_row >= MAX_RESTARTS and self.stop is not None
+        await self._log_stuck(recovery, remaining, now - self._since[1], giving_up)
         self._since = (remaining, now)
-        if self._in_a_row >= MAX_RESTARTS and self.stop is not None:
+        if giving_up:
             error = RecoveryStuck(
                 f"table recovery read nothing through {MAX_RESTARTS} restarts "
                 f"({remaining} changelog records left)"
@@ -103,7 +104,9 @@ class RecoveryWatch:
         recovery.signal_recovery_start.set()
         return True
 
-    async def _log_stuck(self, recovery: Any, remaining: int, waited: float) -> None:
+    async def _log_stuck(
+        self, recovery: Any, remaining: int, waited: float, giving_up: bool
+    ) -> None:
         consumer = self.app.consumer
         parts = []
         for tp, left in sorted(recovery.active_remaining().items()):
@@ -119,7 +122,8 @@ class RecoveryWatch:
             )
         log(
             logger,
-            "table recovery made no progress: starting it again",
+            "table recovery made no progress: "
+            + ("giving up" if giving_up else "starting it again"),
             logging.WARNING,
             remaining=remaining,
             waited_seconds=round(waited, 1),
