@@ -58,6 +58,13 @@ def window_by(field: str, queue: str = QUEUE_ONE) -> str:
     return f"max by (window) ({selector(f'ccpulse_window_{field}', queue)})"
 
 
+def channel(field: str, window_label: str, queue: str = QUEUE_ONE) -> str:
+    """A contact KPI of one queue over ``window_label``, one series per channel (only queues of
+    two channels or more have these: docs/kpis.md#channels)."""
+    sel = selector(f"ccpulse_channel_window_{field}", queue, f'window="{window_label}"')
+    return f"max by (channel) ({sel})"
+
+
 def total(per_queue: str) -> str:
     """The sum over queues of a per-queue expression (counts: calls waiting, backlog...)."""
     return f"sum({per_queue})"

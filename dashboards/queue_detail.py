@@ -245,7 +245,35 @@ def build(rules: Sequence[AlertRule], windows: Sequence[str]) -> panels.Dashboar
             )
         )
     )
-    return _around_the_queue(board)
+    return _by_channel(_around_the_queue(board))
+
+
+_BY_CHANNEL: tuple[tuple[str, str], ...] = (
+    ("offered", "none"),
+    ("service_level", "percentunit"),
+    ("asa_seconds", "s"),
+    ("abandon_rate", "percentunit"),
+)
+
+
+def _by_channel(board: panels.Dashboard) -> panels.Dashboard:
+    """The contact KPIs per channel (voice, chat, messaging...) over $window, for a queue that
+    has seen two channels or more; the rest of the board is their channel total."""
+    board = board.with_row(panels.Row("By channel over $window"))
+    for field, unit in _BY_CHANNEL:
+        board = board.with_panel(
+            panels.bar_gauge(
+                f"{kpi(field).title} by channel ($window)",
+                [query(promql.channel(field, "$window", Q), legend="{{channel}}", instant=True)],
+                unit=unit,
+                width=6,
+                height=6,
+                description=panels.kpi_description(
+                    field, "Per contact channel; empty for a queue of one channel."
+                ),
+            )
+        )
+    return board
 
 
 def _around_the_queue(board: panels.Dashboard) -> panels.Dashboard:

@@ -31,6 +31,7 @@ COMPILED = [
     "calendars",
     "callbacks",
     "calls",
+    "channels",
     "contacts",
     "counters",
     "engine",

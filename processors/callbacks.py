@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 
 from processors.calls import CALL_HANDLERS, FLOW_OUT_EXIT, count_exit, exit_wait
+from processors.channels import ContactPanes
 from processors.counters import CounterIndex
 from processors.events import (
     CallCallbackAttempted,
@@ -42,7 +43,8 @@ _EXIT_AS_CALLBACK = CALL_HANDLERS[CallCallbackRequested]
 
 
 def _time(panes: PaneStore, callback: Callback) -> None:
-    """Add a successful callback's time to callback at its completion, once both ends are in."""
+    """Add a successful callback's time to callback at its completion, once both ends are in
+    (to the queue's panes: a callback after its request has no channel)."""
     if callback.timed or not callback.success:
         return
     if callback.requested_at is None or callback.completed_at is None:
@@ -59,7 +61,7 @@ def _time(panes: PaneStore, callback: Callback) -> None:
 
 def on_callback_requested(
     state: QueueState,
-    panes: PaneStore,
+    panes: ContactPanes,
     event: CallCallbackRequested,
     t: float,
     settings: QueueSettings,
@@ -79,7 +81,7 @@ def on_callback_requested(
         callback = state.callbacks[event.call_id] = Callback(requested_at=t)
     else:
         callback.requested_at = t
-    _time(panes, callback)
+    _time(panes.total, callback)
     return True
 
 
@@ -96,7 +98,7 @@ def _same_instant_with_a_wait(
 
 def _request_earlier(
     state: QueueState,
-    panes: PaneStore,
+    panes: ContactPanes,
     event: CallCallbackRequested,
     callback: Callback,
     t: float,
@@ -108,42 +110,43 @@ def _request_earlier(
     visit = state.calls.get(event.call_id)
     if visit is not None and visit.exit_kind == EXIT_CALLBACK and visit.exit_at is not None:
         if visit.counted:
-            second = math.floor(visit.exit_at)
-            panes.add(second, CounterIndex.CALLBACKS_REQUESTED, -1)
-            panes.add(second, CounterIndex.CALLBACK_REQUEST_WAIT_SUM, -exit_wait(visit))
+            second, channel = math.floor(visit.exit_at), visit.channel
+            panes.add(channel, second, CounterIndex.CALLBACKS_REQUESTED, -1)
+            panes.add(channel, second, CounterIndex.CALLBACK_REQUEST_WAIT_SUM, -exit_wait(visit))
             visit.counted = False
         visit.exit_at = t
         visit.reported_wait = event.wait_seconds
+        visit.channel = event.channel
         if visit.reported_wait is not None or visit.entered_at is not None:
             count_exit(panes, visit, settings)
     if callback.timed:
         assert callback.completed_at is not None and callback.requested_at is not None
         second = math.floor(callback.completed_at)
-        panes.add(second, CounterIndex.CALLBACKS_TIMED, -1)
-        panes.add(
+        panes.total.add(second, CounterIndex.CALLBACKS_TIMED, -1)
+        panes.total.add(
             second,
             CounterIndex.CALLBACK_TIME_SUM,
             -max(0.0, callback.completed_at - callback.requested_at),
         )
         callback.timed = False
     callback.requested_at = t
-    _time(panes, callback)
+    _time(panes.total, callback)
 
 
 def on_callback_attempted(
     state: QueueState,
-    panes: PaneStore,
+    panes: ContactPanes,
     event: CallCallbackAttempted,
     t: float,
     settings: QueueSettings,
 ) -> bool:
-    panes.add(math.floor(t), CounterIndex.CALLBACK_ATTEMPTS, 1)
+    panes.total.add(math.floor(t), CounterIndex.CALLBACK_ATTEMPTS, 1)
     return True
 
 
 def on_callback_completed(
     state: QueueState,
-    panes: PaneStore,
+    panes: ContactPanes,
     event: CallCallbackCompleted,
     t: float,
     settings: QueueSettings,
@@ -158,23 +161,23 @@ def on_callback_completed(
     callback.completed_at = t
     callback.success = event.success
     second = math.floor(t)
-    panes.add(second, CounterIndex.CALLBACKS_COMPLETED, 1)
+    panes.total.add(second, CounterIndex.CALLBACKS_COMPLETED, 1)
     if event.success:
-        panes.add(second, CounterIndex.CALLBACKS_SUCCEEDED, 1)
-    _time(panes, callback)
+        panes.total.add(second, CounterIndex.CALLBACKS_SUCCEEDED, 1)
+    _time(panes.total, callback)
     return True
 
 
 def on_transferred(
     state: QueueState,
-    panes: PaneStore,
+    panes: ContactPanes,
     event: CallTransferred,
     t: float,
     settings: QueueSettings,
 ) -> bool:
     if event.while_queued:
         return FLOW_OUT_EXIT(state, panes, event, t, settings)
-    panes.add(math.floor(t), CounterIndex.TRANSFERS, 1)
+    panes.add(event.channel, math.floor(t), CounterIndex.TRANSFERS, 1)
     return True
 
 

@@ -4,7 +4,8 @@ Definitions (docs/kpis.md): a call's *wait* is the source's own figure when the 
 carries one (``wait_seconds``), else exit time - entry time. An exit is counted at the second it
 happened, once its wait is known; if the exit arrives before the entry and has no reported wait,
 it waits for the entry. Short abandons (wait < the queue's short-abandon threshold) are counted
-only as short abandons.
+only as short abandons. Each event counts in its own channel (processors/channels.py): an exit
+in the exit's, within service level against that channel's threshold.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from processors.channels import ContactPanes
 from processors.counters import CounterIndex
 from processors.events import (
     CallAbandoned,
@@ -23,7 +25,6 @@ from processors.events import (
     CallEntered,
     CallExited,
 )
-from processors.panes import PaneStore
 from processors.settings import QueueSettings
 from processors.state import (
     EXIT_ABANDONED,
@@ -60,33 +61,39 @@ def exit_wait(visit: CallVisit) -> float:
     return max(0.0, visit.exit_at - visit.entered_at)
 
 
-def count_exit(panes: PaneStore, visit: CallVisit, settings: QueueSettings) -> None:
+def count_exit(panes: ContactPanes, visit: CallVisit, settings: QueueSettings) -> None:
+    """Add a visit's exit at its second, in its channel (the exit event's)."""
     assert visit.exit_at is not None
     wait = exit_wait(visit)
     second = math.floor(visit.exit_at)
-    within = wait <= settings.sl_threshold_seconds
+    channel = visit.channel
+    by_channel = settings.sl_threshold_by_channel  # settings.sl_threshold(channel), inlined
+    threshold = settings.sl_threshold_seconds
+    if by_channel:
+        threshold = by_channel.get(channel, threshold)
+    within = wait <= threshold
     if visit.exit_kind == EXIT_ANSWERED:
-        panes.add(second, CounterIndex.ANSWERED, 1)
-        panes.add(second, CounterIndex.ANSWERED_WAIT_SUM, wait)
+        panes.add(channel, second, CounterIndex.ANSWERED, 1)
+        panes.add(channel, second, CounterIndex.ANSWERED_WAIT_SUM, wait)
         if within:
-            panes.add(second, CounterIndex.ANSWERED_WITHIN_T, 1)
+            panes.add(channel, second, CounterIndex.ANSWERED_WITHIN_T, 1)
     elif visit.exit_kind == EXIT_ABANDONED:
         if wait < settings.short_abandon_seconds:
-            panes.add(second, CounterIndex.SHORT_ABANDONED, 1)
+            panes.add(channel, second, CounterIndex.SHORT_ABANDONED, 1)
         else:
-            panes.add(second, CounterIndex.ABANDONED, 1)
-            panes.add(second, CounterIndex.ABANDONED_WAIT_SUM, wait)
+            panes.add(channel, second, CounterIndex.ABANDONED, 1)
+            panes.add(channel, second, CounterIndex.ABANDONED_WAIT_SUM, wait)
             if within:
-                panes.add(second, CounterIndex.ABANDONED_WITHIN_T, 1)
+                panes.add(channel, second, CounterIndex.ABANDONED_WITHIN_T, 1)
     elif visit.exit_kind == EXIT_CALLBACK:
-        panes.add(second, CounterIndex.CALLBACKS_REQUESTED, 1)
-        panes.add(second, CounterIndex.CALLBACK_REQUEST_WAIT_SUM, wait)
+        panes.add(channel, second, CounterIndex.CALLBACKS_REQUESTED, 1)
+        panes.add(channel, second, CounterIndex.CALLBACK_REQUEST_WAIT_SUM, wait)
     elif visit.exit_kind == EXIT_FLOW_OUT:
-        panes.add(second, CounterIndex.FLOW_OUTS, 1)
-        panes.add(second, CounterIndex.FLOW_OUT_WAIT_SUM, wait)
+        panes.add(channel, second, CounterIndex.FLOW_OUTS, 1)
+        panes.add(channel, second, CounterIndex.FLOW_OUT_WAIT_SUM, wait)
     else:
-        panes.add(second, CounterIndex.OTHER_EXITS, 1)
-        panes.add(second, CounterIndex.OTHER_EXITS_WAIT_SUM, wait)
+        panes.add(channel, second, CounterIndex.OTHER_EXITS, 1)
+        panes.add(channel, second, CounterIndex.OTHER_EXITS_WAIT_SUM, wait)
     visit.counted = True
 
 
@@ -95,18 +102,19 @@ CALL_TYPES = (CallEntered, CallBlocked, CallAnswered, CallAbandoned, CallExited,
 
 
 def on_blocked(
-    state: QueueState, panes: PaneStore, event: CallBlocked, t: float, settings: QueueSettings
+    state: QueueState, panes: ContactPanes, event: CallBlocked, t: float, settings: QueueSettings
 ) -> bool:
-    panes.add(math.floor(t), CounterIndex.BLOCKED, 1)
+    panes.add(event.channel, math.floor(t), CounterIndex.BLOCKED, 1)
     return True
 
 
 def on_ended(
-    state: QueueState, panes: PaneStore, event: CallEnded, t: float, settings: QueueSettings
+    state: QueueState, panes: ContactPanes, event: CallEnded, t: float, settings: QueueSettings
 ) -> bool:
     second = math.floor(t)
-    panes.add(second, CounterIndex.HANDLED, 1)
+    panes.add(event.channel, second, CounterIndex.HANDLED, 1)
     panes.add(
+        event.channel,
         second,
         CounterIndex.HANDLE_TIME_SUM,
         event.talk_seconds + event.hold_seconds + event.wrapup_seconds,
@@ -115,7 +123,7 @@ def on_ended(
 
 
 def on_entered(
-    state: QueueState, panes: PaneStore, event: CallEntered, t: float, settings: QueueSettings
+    state: QueueState, panes: ContactPanes, event: CallEntered, t: float, settings: QueueSettings
 ) -> bool:
     visit = state.calls.get(event.call_id)
     if visit is None:
@@ -124,7 +132,7 @@ def on_entered(
         visit.entered_at = t
     else:
         return False  # a second entry for the same visit
-    panes.add(math.floor(t), CounterIndex.ENTERED, 1)
+    panes.add(event.channel, math.floor(t), CounterIndex.ENTERED, 1)
     if visit.exit_kind != EXIT_NONE and not visit.counted:
         count_exit(panes, visit, settings)
     return True
@@ -133,7 +141,7 @@ def on_entered(
 def _exit_handler(exit_kind: int) -> CallHandler:
     def on_exit(
         state: QueueState,
-        panes: PaneStore,
+        panes: ContactPanes,
         event: CallAnswered | CallAbandoned | CallExited | CallCallbackRequested,
         t: float,
         settings: QueueSettings,
@@ -146,6 +154,7 @@ def _exit_handler(exit_kind: int) -> CallHandler:
         visit.exit_kind = exit_kind
         visit.exit_at = t
         visit.reported_wait = event.wait_seconds
+        visit.channel = event.channel
         if visit.reported_wait is not None or visit.entered_at is not None:
             count_exit(panes, visit, settings)
         return True
@@ -153,7 +162,7 @@ def _exit_handler(exit_kind: int) -> CallHandler:
     return on_exit
 
 
-CallHandler = Callable[[QueueState, PaneStore, Any, float, QueueSettings], bool]
+CallHandler = Callable[[QueueState, ContactPanes, Any, float, QueueSettings], bool]
 CALL_HANDLERS: dict[type, CallHandler] = {
     CallEntered: on_entered,
     CallBlocked: on_blocked,
@@ -169,7 +178,7 @@ FLOW_OUT_EXIT: CallHandler = _exit_handler(EXIT_FLOW_OUT)
 
 
 def apply_call_event(
-    state: QueueState, panes: PaneStore, event: CallEvent, t: float, settings: QueueSettings
+    state: QueueState, panes: ContactPanes, event: CallEvent, t: float, settings: QueueSettings
 ) -> bool:
     """Apply one telephony event at event time ``t``; False if it carried no new fact."""
     return CALL_HANDLERS[type(event)](state, panes, event, t, settings)

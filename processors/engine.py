@@ -22,6 +22,7 @@ benchmarks; nothing here knows about Kafka. What it guarantees, per queue:
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -265,8 +266,12 @@ class KpiEngine:
         """Forget what no window and no on-time event can need any more
         (processors/eviction.py)."""
         runtime = self._runtime.get(state.queue)
-        panes = runtime.panes if runtime is not None and runtime.state is state else None
-        evict_queue(state, panes, self.settings, self._lateness, self._retention, self._history)
+        current = runtime is not None and runtime.state is state
+        panes = runtime.panes if runtime is not None and current else None
+        stores = runtime.contacts.stores if runtime is not None and current else {}
+        evict_queue(
+            state, panes, stores, self.settings, self._lateness, self._retention, self._history
+        )
 
     # -- reporting ----------------------------------------------------------------------------
 
@@ -332,6 +337,18 @@ class KpiEngine:
         """Per consecutive span ``[bounds[i], bounds[i + 1])``: its summed counters and its
         agents' busy and available seconds (what :meth:`window` computes KPIs from)."""
         return span_counters(self._queue(queue, create=False), bounds)
+
+    def channel_span_counters(
+        self, queue: str, bounds: Sequence[int]
+    ) -> dict[str, list[list[float]]]:
+        """Per channel of a queue of two channels or more, its summed counters per consecutive
+        span (as :meth:`span_counters`); empty for a queue of one channel
+        (processors/channels.py)."""
+        stores = self._queue(queue, create=False).contacts.channels()
+        return {
+            channel: [store.sum_coarse(first, end - 1) for first, end in itertools.pairwise(bounds)]
+            for channel, store in stores
+        }
 
     def retained_from(self, queue: str) -> int | None:
         """The first second from which every quarter of ``queue`` still has its counters, as

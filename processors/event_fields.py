@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from msgspec import Meta, Struct
 
 __all__ = [
+    "DEFAULT_CHANNEL",
     "MAX_SECONDS",
     "MAX_TEXT",
     "NAME_REFUSED",
@@ -18,6 +19,7 @@ __all__ = [
     "AwareTime",
     "BlockReason",
     "CallbackOutcome",
+    "Channel",
     "EventBase",
     "ExitReason",
     "IvrOutcome",
@@ -43,6 +45,13 @@ NonEmpty = Annotated[str, Meta(min_length=1, max_length=MAX_TEXT)]
 Text = Annotated[str, Meta(max_length=MAX_TEXT)]
 Seconds = Annotated[float, Meta(ge=0, le=MAX_SECONDS)]
 AwareTime = Annotated[datetime, Meta(tz=True)]
+Channel = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]{0,31}(?!\n)$")]
+"""A contact's channel (``voice``, ``chat``, ``email``, ``messaging``...): lower-case letters,
+digits and ``_``, at most 32, starting with a letter. It becomes a Prometheus label value and a
+JSON key, so anything else is refused (``invalid``) rather than cleaned up. (``(?!\n)``: a
+Python ``$`` also matches before a final newline.)"""
+DEFAULT_CHANNEL = "voice"
+"""The channel of a contact event that names none (every event written before channels)."""
 
 AgentState = Literal["logged_out", "available", "on_call", "wrap_up", "not_ready"]
 BlockReason = Literal["queue_full", "no_agents", "closed", "other"]

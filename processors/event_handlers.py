@@ -35,7 +35,7 @@ from processors.events import (
     SurveyResponse,
     TicketCreated,
 )
-from processors.ivr import on_ivr_entered, on_ivr_exited
+from processors.ivr import IvrHandler, on_ivr_entered, on_ivr_exited
 from processors.queue_runtime import Handler, QueueRuntime
 from processors.tickets import (
     TicketEvent,
@@ -60,8 +60,8 @@ def event_handlers() -> dict[type, Handler]:
         CallCallbackRequested: _call_handler(on_callback_requested),
         CallCallbackAttempted: _call_handler(on_callback_attempted),
         CallCallbackCompleted: _call_handler(on_callback_completed),
-        IvrEntered: _call_handler(on_ivr_entered),
-        IvrExited: _call_handler(on_ivr_exited),
+        IvrEntered: _ivr_handler(on_ivr_entered),
+        IvrExited: _ivr_handler(on_ivr_exited),
         CallMissed: _on_missed,
         SurveyResponse: _on_survey,
         **{kind: _on_ticket for kind in TICKETING_TYPES if kind is not SurveyResponse},
@@ -70,7 +70,7 @@ def event_handlers() -> dict[type, Handler]:
 
 def _on_entered(runtime: QueueRuntime, event: CallEntered, t: float, result: BatchResult) -> bool:
     state, panes = runtime.state, runtime.panes
-    applied = CALL_HANDLERS[CallEntered](state, panes, event, t, runtime.settings)
+    applied = CALL_HANDLERS[CallEntered](state, runtime.contacts, event, t, runtime.settings)
     if applied:
         on_call_event(state, event, t, runtime.drill_length, runtime.settings.timezone)
         if event.customer is not None:
@@ -92,12 +92,19 @@ def _on_agent(
 
 def _call_handler(apply: CallHandler, drill: DrillHandler | None = None) -> Handler:
     def on_call(runtime: QueueRuntime, event: Any, t: float, result: BatchResult) -> bool:
-        applied = apply(runtime.state, runtime.panes, event, t, runtime.settings)
+        applied = apply(runtime.state, runtime.contacts, event, t, runtime.settings)
         if applied and drill is not None:
             drill(runtime.state, event, t, runtime.drill_length, runtime.settings.timezone)
         return applied
 
     return on_call
+
+
+def _ivr_handler(apply: IvrHandler) -> Handler:
+    def on_ivr(runtime: QueueRuntime, event: Any, t: float, result: BatchResult) -> bool:
+        return apply(runtime.state, runtime.panes, event, t, runtime.settings)
+
+    return on_ivr
 
 
 def _on_missed(runtime: QueueRuntime, event: CallMissed, t: float, result: BatchResult) -> bool:

@@ -24,6 +24,7 @@ from processors.event_fields import (
     AgentState,
     BlockReason,
     CallbackOutcome,
+    Channel,
     EventBase,
     ExitReason,
     IvrOutcome,
@@ -46,6 +47,7 @@ from processors.ticket_events import (
 )
 
 __all__ = [
+    "CONTACT_TYPES",
     "SCHEMA_VERSION",
     "TELEPHONY_TYPES",
     "TICKETING_TYPES",
@@ -86,6 +88,7 @@ class CallEntered(EventBase, frozen=True, tag="call.entered"):
     """A call joined the queue (the call was *offered* to the queue)."""
 
     call_id: NonEmpty
+    channel: Channel = "voice"
     customer: NonEmpty | None = None
 
 
@@ -93,6 +96,7 @@ class CallBlocked(EventBase, frozen=True, tag="call.blocked"):
     """A call was rejected before it could queue (queue full, no agents, closed)."""
 
     call_id: NonEmpty
+    channel: Channel = "voice"
     reason: BlockReason = "other"
 
 
@@ -100,6 +104,7 @@ class CallAnswered(EventBase, frozen=True, tag="call.answered"):
     """An agent answered a queued call. ``wait_seconds`` is the source's own figure, if any."""
 
     call_id: NonEmpty
+    channel: Channel = "voice"
     agent: NonEmpty | None = None
     wait_seconds: Seconds | None = None
 
@@ -112,6 +117,7 @@ class CallAbandoned(EventBase, frozen=True, tag="call.abandoned"):
     """The caller hung up while queued."""
 
     call_id: NonEmpty
+    channel: Channel = "voice"
     wait_seconds: Seconds | None = None
 
 
@@ -119,6 +125,7 @@ class CallExited(EventBase, frozen=True, tag="call.exited"):
     """The call left the queue unanswered for another reason (timeout, key press, queue empty)."""
 
     call_id: NonEmpty
+    channel: Channel = "voice"
     reason: ExitReason = "other"
     wait_seconds: Seconds | None = None
 
@@ -146,6 +153,7 @@ class CallTransferred(EventBase, frozen=True, tag="call.transferred"):
     """
 
     call_id: NonEmpty
+    channel: Channel = "voice"
     to_queue: NonEmpty | None = None
     while_queued: bool = False
     wait_seconds: Seconds | None = None
@@ -156,6 +164,7 @@ class CallCallbackRequested(EventBase, frozen=True, tag="call.callback_requested
     abandon (docs/kpis.md#callbacks_requested). The callback belongs to this queue."""
 
     call_id: NonEmpty
+    channel: Channel = "voice"
     wait_seconds: Seconds | None = None
 
 
@@ -183,6 +192,7 @@ class CallEnded(EventBase, frozen=True, tag="call.ended"):
     """Work on a handled call finished; ``time`` is the end of after-call work (wrap-up)."""
 
     call_id: NonEmpty
+    channel: Channel = "voice"
     agent: NonEmpty | None = None
     talk_seconds: Seconds = 0.0
     hold_seconds: Seconds = 0.0
@@ -289,6 +299,19 @@ TICKETING_TYPES: tuple[type[EventBase], ...] = (
     TicketMovedIn,
     SurveyResponse,
 )
+
+
+CONTACT_TYPES: tuple[type[EventBase], ...] = (
+    CallEntered,
+    CallBlocked,
+    CallAnswered,
+    CallAbandoned,
+    CallExited,
+    CallCallbackRequested,
+    CallTransferred,
+    CallEnded,
+)
+"""The contact events: the ones that carry a ``channel`` (docs/kpis.md#channels)."""
 
 
 def event_seconds(event: Event) -> float:

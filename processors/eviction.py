@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Mapping
 
 from processors.agents import evict_agents
 from processors.callbacks import evict_callbacks
@@ -36,25 +37,28 @@ changes no KPI (docs/kpis.md, Retention)."""
 def evict_queue(
     state: QueueState,
     panes: PaneStore | None,
+    channel_stores: Mapping[str, PaneStore],
     settings: EngineSettings,
     lateness: float,
     retention: tuple[float, float, float],
     history: float,
 ) -> None:
-    """Evict ``state`` (through ``panes``, its runtime's pane store, when it has one): second,
+    """Evict ``state`` (through ``panes`` and ``channel_stores``, its runtime's pane stores, when
+    it has them: processors/channels.py): second,
     minute and quarter panes older than ``retention`` behind the oldest watermark, agent
     history older than ``history``, the rest against each family's lateness horizon."""
     if not state.watermarks:
         return
     horizons = {family: mark - lateness for family, mark in state.watermarks.items()}
     oldest = min(state.watermarks.values())
-    (panes or PaneStore(state.panes)).evict(
-        (
-            math.floor(oldest - retention[0]),
-            math.floor(oldest - retention[1]),
-            math.floor(oldest - retention[2]),
-        )
+    keep_from = (
+        math.floor(oldest - retention[0]),
+        math.floor(oldest - retention[1]),
+        math.floor(oldest - retention[2]),
     )
+    (panes or PaneStore(state.panes)).evict(keep_from)
+    for channel, levels in state.channel_panes.items():
+        (channel_stores.get(channel) or PaneStore(levels)).evict(keep_from)
     for family, seen in state.seen.items():
         # A family may have ids and no watermark: a queue whose only tickets so far were
         # moved in (a ticket.moved_in moves no watermark, processors/engine.py).

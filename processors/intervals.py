@@ -27,15 +27,17 @@ import hashlib
 import itertools
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
+from processors.channels import CONTACT_COUNTERS
 from processors.counters import WIDTH, CounterIndex
 from processors.engine import KpiEngine
 from processors.formulas import ratio, window_kpis
+from processors.kpis import CHANNEL_KPIS
 from processors.settings import FlowOutChoice, QueueSettings, SlVariant
 from processors.snapshot import WindowKpis
 from processors.state import QueueState
@@ -48,6 +50,7 @@ __all__ = [
     "IntervalCounters",
     "IntervalTracker",
     "combine",
+    "contact_only",
     "interval_key",
     "interval_record",
     "iso",
@@ -84,6 +87,9 @@ class IntervalCounters:
     counters: tuple[float, ...]
     busy_seconds: float
     available_seconds: float
+    channels: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    """Per contact channel with something in the span, its counters (only the contact counters
+    are non-zero: processors/channels.py)."""
 
     @property
     def active(self) -> bool:
@@ -109,15 +115,21 @@ def combine(parts: Sequence[IntervalCounters], adjacent: bool = True) -> Interva
                 f"spans not adjacent: {before.start} + {before.seconds} != {after.start}"
             )
     totals = [0.0] * WIDTH
+    channels: dict[str, list[float]] = {}
     for part in parts:
         for index, value in enumerate(part.counters):
             totals[index] += value
+        for channel, counters in part.channels.items():
+            summed = channels.setdefault(channel, [0.0] * WIDTH)
+            for index, value in enumerate(counters):
+                summed[index] += value
     return IntervalCounters(
         start=parts[0].start,
         seconds=sum(part.seconds for part in parts),
         counters=tuple(totals),
         busy_seconds=sum(part.busy_seconds for part in parts),
         available_seconds=sum(part.available_seconds for part in parts),
+        channels={channel: tuple(summed) for channel, summed in sorted(channels.items())},
     )
 
 
@@ -132,7 +144,7 @@ def interval_key(queue: str, start: int) -> bytes:
 
 def interval_record(queue: str, span: IntervalCounters, choices: KpiChoices) -> dict[str, Any]:
     """The JSON document of ``ccpulse.intervals`` (docs/events.md, schema version 1)."""
-    return {
+    record = {
         "schema_version": SCHEMA_VERSION,
         "queue": queue,
         "interval_start": iso(span.start),
@@ -146,6 +158,31 @@ def interval_record(queue: str, span: IntervalCounters, choices: KpiChoices) -> 
         "agent_busy_seconds": span.busy_seconds,
         "agent_available_seconds": span.available_seconds,
     }
+    if span.channels:
+        against = choices.sl_callbacks == "against", choices.sl_flow_outs == "against"
+        record["channels"] = {
+            channel: {
+                "kpis": _channel_kpis(
+                    window_kpis(list(counters), choices.sl_variant, None, against)
+                ),
+                "counters": {name: counters[i] for i, name in _CONTACT_COUNTER_NAMES},
+            }
+            for channel, counters in span.channels.items()
+        }
+    return record
+
+
+_CONTACT_COUNTER_NAMES = tuple((i, COUNTER_NAMES[i]) for i in sorted(CONTACT_COUNTERS))
+
+
+def _channel_kpis(kpis: WindowKpis) -> dict[str, Any]:
+    return {name: getattr(kpis, name) for name in CHANNEL_KPIS}
+
+
+def contact_only(counters: Sequence[float]) -> tuple[float, ...]:
+    """``counters`` with every counter but the contact counters zero: the one channel of a
+    queue that has seen one (its contacts are all of it)."""
+    return tuple(v if i in CONTACT_COUNTERS else 0.0 for i, v in enumerate(counters))
 
 
 def parse_record(document: dict[str, Any]) -> tuple[str, KpiChoices, IntervalCounters]:
@@ -162,6 +199,9 @@ def parse_record(document: dict[str, Any]) -> tuple[str, KpiChoices, IntervalCou
         busy_seconds=float(document["agent_busy_seconds"]),
         available_seconds=float(document["agent_available_seconds"]),
     )
+    for channel, part in document.get("channels", {}).items():
+        named = part["counters"]
+        span.channels[channel] = tuple(float(named.get(name, 0.0)) for name in COUNTER_NAMES)
     choices = KpiChoices(
         document["sl_variant"],
         document.get("sl_callbacks", "excluded"),
@@ -300,8 +340,22 @@ class IntervalTracker:
         out = []
         for bounds in runs:
             spans = self.engine.span_counters(queue, bounds)
-            for start, (counters, busy, available) in zip(bounds, spans, strict=False):
-                span = IntervalCounters(start, INTERVAL_SECONDS, tuple(counters), busy, available)
+            by_channel = self.engine.channel_span_counters(queue, bounds)
+            for index, (start, (counters, busy, available)) in enumerate(
+                zip(bounds, spans, strict=False)
+            ):
+                # A channel with nothing in the interval is left out, so a record is the same
+                # whether it was written before the queue's second channel appeared or after.
+                if by_channel:
+                    channels = {c: tuple(sums[index]) for c, sums in by_channel.items()}
+                elif state.channel is not None:
+                    channels = {state.channel: contact_only(counters)}
+                else:
+                    channels = {}
+                channels = {c: sums for c, sums in channels.items() if any(sums)}
+                span = IntervalCounters(
+                    start, INTERVAL_SECONDS, tuple(counters), busy, available, channels
+                )
                 confirmed = state.intervals.get(start)
                 if confirmed is None and start not in sent and not span.active:
                     continue  # nothing ever happened in it

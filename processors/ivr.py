@@ -11,6 +11,8 @@ that arrives before its entry, without ``ivr_seconds``, waits for the entry, as 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 from processors.calls import evict_visits
 from processors.counters import CounterIndex
@@ -19,7 +21,7 @@ from processors.panes import PaneStore
 from processors.settings import QueueSettings
 from processors.state import IvrVisit, QueueState
 
-__all__ = ["evict_ivr", "ivr_active", "on_ivr_entered", "on_ivr_exited"]
+__all__ = ["IvrHandler", "evict_ivr", "ivr_active", "on_ivr_entered", "on_ivr_exited"]
 
 _OUTCOME_COUNTER = {
     "self_served": CounterIndex.IVR_SELF_SERVED,
@@ -55,6 +57,10 @@ def _start_earlier(panes: PaneStore, visit: IvrVisit, t: float) -> None:
         assert visit.exit_at is not None
         longer = max(0.0, visit.exit_at - t) - max(0.0, visit.exit_at - old)
         panes.add(math.floor(visit.exit_at), CounterIndex.IVR_TIME_SUM, longer)
+
+
+IvrHandler = Callable[[QueueState, PaneStore, Any, float, QueueSettings], bool]
+"""A self-service handler: it adds to the queue's panes (IVR passes have no channel)."""
 
 
 def on_ivr_entered(

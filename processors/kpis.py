@@ -20,6 +20,7 @@ from msgspec import Struct
 from processors.snapshot import LIVE_FIELDS, STAFFING_FIELDS, WINDOW_FIELDS
 
 __all__ = [
+    "CHANNEL_KPIS",
     "KPIS",
     "KPI_NAMES",
     "RATE_KPIS",
@@ -68,6 +69,9 @@ class Kpi(Struct, frozen=True, kw_only=True):
     ``available``): the breakdown's name. Not a snapshot field of its own."""
     doc: str = "kpis"
     """The docs page that defines it (``docs/<doc>.md#<name>``)."""
+    per_channel: bool = False
+    """A window KPI of contacts, also reported per channel (``ccpulse_channel_window_<name>``;
+    processors/channels.py, docs/kpis.md#channels)."""
 
     @property
     def label(self) -> str:
@@ -91,7 +95,23 @@ def _w(
         better=better,
         description=description,
         short=short,
+        per_channel=name in _PER_CHANNEL,
     )
+
+
+_PER_CHANNEL = frozenset(
+    {
+        "entered", "offered", "blocked", "blocked_rate", "answered", "abandoned",
+        "short_abandoned", "other_exits", "answered_within_threshold",
+        "abandoned_within_threshold", "abandon_rate", "asa_seconds", "avg_abandon_seconds",
+        "patience_seconds", "service_level", "service_level_answered", "service_level_offered",
+        "service_level_ignore_abandons", "service_level_abandons_positive",
+        "callbacks_requested", "flow_outs", "transfers", "transfer_rate", "handled",
+        "aht_seconds",
+    }
+)  # fmt: skip
+"""The window KPIs of contacts: formulas over the contact counters only (CONTACT_COUNTERS,
+processors/channels.py), so they exist per channel."""
 
 
 def _l(
@@ -298,6 +318,8 @@ KPI_NAMES: frozenset[str] = frozenset(_BY_NAME)
 RATE_KPIS: frozenset[str] = frozenset(k.name for k in KPIS if k.unit == "rate")
 """Fractions in 0..1, shown as percentages."""
 SECONDS_KPIS: frozenset[str] = frozenset(k.name for k in KPIS if k.unit == "seconds")
+CHANNEL_KPIS: tuple[str, ...] = tuple(k.name for k in KPIS if k.per_channel)
+"""The window KPIs also reported per channel, in registry order (processors/channels.py)."""
 
 
 def kpi(name: str) -> Kpi:
@@ -346,8 +368,8 @@ def with_summary_table(text: str) -> str:
 def summary_table() -> str:
     """The Markdown table of every KPI (docs/kpis.md holds it between marker comments)."""
     lines = [
-        "| KPI | title | kind | unit | direction |",
-        "|---|---|---|---|---|",
+        "| KPI | title | kind | unit | direction | per channel |",
+        "|---|---|---|---|---|---|",
     ]
     for entry in KPIS:
         anchor = f"[`{entry.name}`]({entry.doc}.md#{entry.name})"
@@ -357,6 +379,6 @@ def summary_table() -> str:
             anchor = f"`{entry.name}` (part of [`{entry.part_of}`](#{entry.part_of}))"
         lines.append(
             f"| {anchor} | {entry.title} | {entry.kind} | {_UNIT_TEXT[entry.unit]} "
-            f"| {_BETTER_TEXT[entry.better]} |"
+            f"| {_BETTER_TEXT[entry.better]} | {'yes' if entry.per_channel else ''} |"
         )
     return "\n".join(lines) + "\n"

@@ -16,6 +16,7 @@ from processors.callbacks import callbacks_pending
 from processors.calls import calls_waiting
 from processors.formulas import window_kpis
 from processors.ivr import ivr_active
+from processors.kpis import CHANNEL_KPIS
 from processors.queue_runtime import QueueRuntime
 from processors.settings import QueueSettings
 from processors.snapshot import LiveKpis, QueueSnapshot, WindowKpis
@@ -23,7 +24,7 @@ from processors.staffing import StaffingInputs, staffing_figures, staffing_input
 from processors.ticket_sla import ticket_sla_gauges
 from processors.tickets import backlog, ticket_gauges
 
-__all__ = ["queue_snapshot", "span_counters", "staffing_inputs_of", "window_of"]
+__all__ = ["channel_kpis", "queue_snapshot", "span_counters", "staffing_inputs_of", "window_of"]
 
 
 def queue_snapshot(
@@ -52,6 +53,15 @@ def queue_snapshot(
         windows[label] = window_kpis(
             totals, settings.sl_variant, occupancy_now, settings.exits_against()
         )
+    channels = {
+        channel: {
+            label: channel_kpis(
+                store.sum_since(first, at) if label == today else store.sum(first, at), settings
+            )
+            for label, first in firsts.items()
+        }
+        for channel, store in runtime.contacts.channels()
+    }
     live = LiveKpis()
     live.calls_waiting, live.oldest_wait_seconds = calls_waiting(state, at)
     live.callbacks_pending = callbacks_pending(state, at)
@@ -66,7 +76,13 @@ def queue_snapshot(
     )
     figures = staffing_figures(inputs)
     figures.copy_staffing(live)
-    return QueueSnapshot(queue=queue, at=float(at), live=live, windows=windows)
+    return QueueSnapshot(queue=queue, at=float(at), live=live, windows=windows, channels=channels)
+
+
+def channel_kpis(totals: list[float], settings: QueueSettings) -> dict[str, float | None]:
+    """One channel's contact KPIs from its summed counters (the same formulas as the queue's)."""
+    kpis = window_kpis(totals, settings.sl_variant, None, settings.exits_against())
+    return {name: getattr(kpis, name) for name in CHANNEL_KPIS}
 
 
 def staffing_inputs_of(

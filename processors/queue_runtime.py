@@ -9,6 +9,7 @@ from typing import Any
 from processors.agents import WindowOccupancy
 from processors.batch import BatchResult
 from processors.calendars import BusinessClock
+from processors.channels import ContactPanes
 from processors.drilldown import DEFAULT_LENGTH
 from processors.panes import PaneStore
 from processors.settings import QueueSettings
@@ -20,14 +21,16 @@ __all__ = ["Handler", "QueueRuntime"]
 
 class QueueRuntime:
     """What the engine keeps beside one queue's state to apply and report on it quickly: its
-    pane store, its settings, its agents' occupancy per closed minute and quarter, and the ids
-    of its tickets in the backlog once all their changes are in (None until first needed).
+    pane store (and its contact counters by channel), its settings, its agents' occupancy per
+    closed minute and quarter, and the ids of its tickets in the backlog once all their changes
+    are in (None until first needed).
     Rebuilt whenever the queue's state object is replaced (a recovery, a test, a replay from a
     snapshot), so it can never describe another state."""
 
     __slots__ = (
         "agents_changed_from",
         "clock",
+        "contacts",
         "drill_length",
         "fcr_window",
         "occupancy",
@@ -49,6 +52,8 @@ class QueueRuntime:
         """The business-hours clock of the queue's calendar (None: around the clock)."""
         self.drill_length = drill_length
         self.panes = PaneStore(state.panes)
+        self.contacts = ContactPanes(state, self.panes)
+        """The same panes with the contact counters split by channel (processors/channels.py)."""
         self.occupancy = WindowOccupancy(state)
         self.settings = settings
         self.fcr_window = settings.fcr_window_hours * 3600.0

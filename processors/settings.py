@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 from msgspec import Meta, Struct, field
 
+from processors.event_fields import Channel
+
 __all__ = [
     "HOURS_RANGE",
     "SL_VARIANTS",
@@ -75,6 +77,9 @@ class QueueSettings(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
 
     sl_threshold_seconds: PositiveSeconds = 20.0
     """Service-level threshold T: a call answered with wait <= T is within service level."""
+    sl_threshold_by_channel: dict[Channel, PositiveSeconds] = field(default_factory=dict)
+    """T per contact channel (``chat: 60``); a channel not listed uses ``sl_threshold_seconds``
+    (processors/channels.py)."""
     sl_variant: SlVariant = "offered"
     """Which of the four service-level formulas is *the* service level (docs/kpis.md)."""
     sl_callbacks: FlowOutChoice = "excluded"
@@ -104,6 +109,13 @@ class QueueSettings(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     """Ticket statuses during which the SLA clocks stop (waiting on the customer)."""
     sla_warning_ratio: Annotated[float, Meta(gt=0, lt=1)] = 0.8
     """A running SLA clock is *at risk* once this share of its target has elapsed."""
+
+    def sl_threshold(self, channel: str) -> float:
+        """The service-level threshold of a contact of ``channel``."""
+        by_channel = self.sl_threshold_by_channel
+        if by_channel:
+            return by_channel.get(channel, self.sl_threshold_seconds)
+        return self.sl_threshold_seconds
 
     def exits_against(self) -> tuple[bool, bool]:
         """Whether callback requests and flow-outs count against abandonment and service

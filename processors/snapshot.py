@@ -152,6 +152,9 @@ class QueueSnapshot(Struct, kw_only=True):
     """The instant (POSIX seconds, whole) the snapshot describes."""
     live: LiveKpis
     windows: dict[str, WindowKpis]
+    channels: dict[str, dict[str, dict[str, float | None]]] = field(default_factory=dict)
+    """Per channel, per window, its contact KPIs (processors/kpis.py's ``CHANNEL_KPIS``): only
+    for a queue that has seen two channels or more (one channel's figures are the queue's)."""
 
 
 LIVE_FIELDS: tuple[str, ...] = tuple(LiveKpis.__struct_fields__)

@@ -55,6 +55,8 @@ class CallVisit(Struct, array_like=True, gc=False):
     counted: bool = False
     """True once the exit has been added to the panes (it needs the wait, so the entry or a
     source-reported wait)."""
+    channel: str = "voice"
+    """The exit event's channel: the exit is counted in it (processors/channels.py)."""
 
 
 class Callback(Struct, array_like=True, gc=False):
@@ -179,6 +181,12 @@ class QueueState(Struct, gc=False):
     """Event time up to which stale state was last evicted."""
     drill: DrillDown = field(default_factory=DrillDown)
     """Waiting callers, last abandoned and blocked calls, agents' day (processors/drilldown.py)."""
+    channel: str | None = None
+    """The one channel of every contact counted so far (None: none yet, or state written before
+    channels, all voice); processors/channels.py."""
+    channel_panes: dict[str, list[dict[int, Pane]]] = field(default_factory=dict)
+    """Once a second channel is seen: per channel, the contact counters of its events, panes as
+    in ``panes`` (processors/channels.py). Empty while the queue has one channel."""
     intervals: dict[int, int] = field(default_factory=dict)
     """Per closed 15-minute interval (start second), the fingerprint of its record known to be
     in Kafka (``ccpulse.intervals``, processors/intervals.py): an interval whose record differs

@@ -106,7 +106,7 @@ def _runtime(config: Config, source: FaustSource) -> WorkerRuntime:
         source=source,
     )
     # The KPI families are rendered by the page, not by the registry (streams/views/exposition.py).
-    runtime.kpi_page = KpiPage()
+    runtime.kpi_page = KpiPage(per_channel=config.metrics.per_channel)
     return runtime
 
 

@@ -13,6 +13,7 @@ import msgspec
 import yaml
 
 from processors.alert_rules import AlertRule
+from processors.event_fields import Channel
 from processors.settings import Calendar, QueueSettings
 from streams.alerting.config import Receiver
 
@@ -53,7 +54,8 @@ def expand_env(value: Any, parts: list[str | int] | None = None) -> Any:
     return value
 
 
-PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+PATH = re.compile(r" - at `(?:key` in `)?\$(?P<path>[^`]*)`$")
+CHANNEL_RULE = "a channel is lower-case letters, digits and _ (at most 32, starting with a letter)"
 
 
 def split_path(path: str) -> list[str | int]:
@@ -117,6 +119,7 @@ _NAMED_ENTRIES: tuple[tuple[tuple[str, ...], Any], ...] = (
 
 
 def check_mapping_entries(data: Any) -> None:
+    _check_channel_thresholds(data)
     for path, entry_type in _NAMED_ENTRIES:
         node = data
         for key in path:
@@ -129,6 +132,32 @@ def check_mapping_entries(data: Any) -> None:
             except msgspec.ValidationError as exc:
                 inner, reason = error_path(exc)
                 raise EntryError([*path, str(name), *inner], reason) from None
+
+
+def _check_channel_thresholds(data: Any) -> None:
+    """Each ``sl_threshold_by_channel`` entry alone (of the defaults and of each queue), so an
+    error names the channel and its line: msgspec names neither a bad key nor a dict entry."""
+    engine = data.get("engine") if isinstance(data, dict) else None
+    if not isinstance(engine, dict):
+        return
+    settings: list[tuple[list[str | int], Any]] = [(["engine", "defaults"], engine.get("defaults"))]
+    queues = engine.get("queues")
+    if isinstance(queues, dict):
+        settings += [(["engine", "queues", str(name)], value) for name, value in queues.items()]
+    for path, entry in settings:
+        table = entry.get("sl_threshold_by_channel") if isinstance(entry, dict) else None
+        if not isinstance(table, dict):
+            continue
+        for channel, seconds in table.items():
+            where = [*path, "sl_threshold_by_channel", str(channel)]
+            try:
+                msgspec.convert(channel, Channel)
+            except msgspec.ValidationError:
+                raise EntryError(where, f"{CHANNEL_RULE}, not {str(channel)[:40]!r}") from None
+            try:
+                msgspec.convert({"sl_threshold_by_channel": {channel: seconds}}, QueueSettings)
+            except msgspec.ValidationError as exc:
+                raise EntryError(where, error_path(exc)[1]) from None
 
 
 def check_rule_entries(data: Any) -> None:

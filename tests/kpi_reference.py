@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from processors.calendars import local_midnight
 from processors.events import (
+    CONTACT_TYPES,
     AgentStateChanged,
     CallAbandoned,
     CallAnswered,
@@ -44,7 +45,7 @@ from processors.events import (
     TicketSolved,
     TicketStatusChanged,
 )
-from processors.settings import WEEKDAYS, Calendar, EngineSettings, parse_window
+from processors.settings import WEEKDAYS, Calendar, EngineSettings, QueueSettings, parse_window
 
 
 def sec(event: Event) -> int:
@@ -70,7 +71,11 @@ def reference(
     queues = sorted(
         {e.queue for e in known} | {e.to_queue for e in known if isinstance(e, TicketMoved)}
     )
-    return {q: _queue(q, known, at, window, settings) for q in queues}
+    named: dict[str, set[str]] = defaultdict(set)
+    for e in unique.values():
+        if isinstance(e, CONTACT_EVENTS):
+            named[e.queue].add(e.channel)
+    return {q: _queue(q, known, at, window, settings, named[q]) for q in queues}
 
 
 def _first(queue: str, at: int, window: str, settings: EngineSettings) -> int:
@@ -81,7 +86,12 @@ def _first(queue: str, at: int, window: str, settings: EngineSettings) -> int:
 
 
 def _queue(
-    queue: str, events: list[Event], at: int, window: str, settings: EngineSettings
+    queue: str,
+    events: list[Event],
+    at: int,
+    window: str,
+    settings: EngineSettings,
+    channels: set[str],
 ) -> dict[str, Any]:
     qs = settings.for_queue(queue)
     first = _first(queue, at, window, settings)
@@ -91,93 +101,20 @@ def _queue(
 
     # --- telephony
     entries = {e.call_id: e for e in mine if isinstance(e, CallEntered)}
-    exits: dict[str, Event] = {}
-    # A second callback request of a call is no second exit; of two at the same instant, the
-    # one reporting a wait is the exit's.
-    for e in sorted(
-        mine, key=lambda e: (ts(e), isinstance(e, CallCallbackRequested) and e.wait_seconds is None)
-    ):
-        if isinstance(e, CallAnswered | CallAbandoned | CallExited | CallCallbackRequested) or (
-            isinstance(e, CallTransferred) and e.while_queued
-        ):
-            exits.setdefault(e.call_id, e)
-    answered = abandoned = short = other = a_t = b_t = callbacks = flow_outs = 0
-    answered_wait = abandoned_wait = other_wait = own_kind_wait = 0.0
-    for call_id, exit_event in exits.items():
-        if not first <= sec(exit_event) <= at:
-            continue
-        if exit_event.wait_seconds is not None:
-            wait = exit_event.wait_seconds
-        elif call_id in entries:
-            wait = max(0.0, ts(exit_event) - ts(entries[call_id]))
-        else:
-            continue  # the exit's wait is unknown until its entry arrives
-        if isinstance(exit_event, CallAnswered):
-            answered += 1
-            answered_wait += wait
-            a_t += wait <= qs.sl_threshold_seconds
-        elif isinstance(exit_event, CallAbandoned):
-            if wait < qs.short_abandon_seconds:
-                short += 1
-            else:
-                abandoned += 1
-                abandoned_wait += wait
-                b_t += wait <= qs.sl_threshold_seconds
-        elif isinstance(exit_event, CallCallbackRequested):
-            callbacks += 1
-            own_kind_wait += wait
-        elif isinstance(exit_event, CallTransferred):
-            flow_outs += 1
-            own_kind_wait += wait
-        else:
-            other += 1
-            other_wait += wait
-    entered = sum(1 for e in inside if isinstance(e, CallEntered))
-    blocked = sum(1 for e in inside if isinstance(e, CallBlocked))
-    exits_n = answered + abandoned + other
-    exits_n += callbacks if qs.sl_callbacks == "against" else 0
-    exits_n += flow_outs if qs.sl_flow_outs == "against" else 0
-    variants = {
-        "answered": div(a_t, answered),
-        "offered": div(a_t, exits_n),
-        "ignore_abandons": div(a_t, exits_n - b_t),
-        "abandons_positive": div(a_t + b_t, exits_n),
-    }
-    ended = [e for e in inside if isinstance(e, CallEnded)]
-    out.update(
-        entered=entered,
-        offered=entered,
-        blocked=blocked,
-        blocked_rate=div(blocked, blocked + entered),
-        answered=answered,
-        abandoned=abandoned,
-        short_abandoned=short,
-        other_exits=other,
-        answered_within_threshold=a_t,
-        abandoned_within_threshold=b_t,
-        abandon_rate=div(abandoned, exits_n),
-        asa_seconds=div(answered_wait, answered),
-        avg_abandon_seconds=div(abandoned_wait, abandoned),
-        patience_seconds=div(
-            answered_wait + abandoned_wait + other_wait + own_kind_wait, abandoned
-        ),
-        service_level=variants[qs.sl_variant],
-        service_level_answered=variants["answered"],
-        service_level_offered=variants["offered"],
-        service_level_ignore_abandons=variants["ignore_abandons"],
-        service_level_abandons_positive=variants["abandons_positive"],
-        handled=len(ended),
-        aht_seconds=div(
-            sum(e.talk_seconds + e.hold_seconds + e.wrapup_seconds for e in ended), len(ended)
-        ),
-    )
+    exits = _exits(mine)
+    contact = _contacts(mine, inside, first, at, qs, None)
+    out.update(contact)
+    # Every channel the queue's contact events name (also events after ``at``), whether or not
+    # the engine splits them: the property tests compare the channels the engine reports
+    # (tests/test_kpi_properties.py).
+    out["channels"] = {c: _contacts(mine, inside, first, at, qs, c) for c in sorted(channels)}
     waiting = [
         sec(entry)
         for call_id, entry in entries.items()
         if sec(entry) <= at and (call_id not in exits or sec(exits[call_id]) > at)
     ]
     out["calls_waiting"] = len(waiting)
-    out.update(_callbacks(mine, inside, first, at, callbacks, flow_outs, answered))
+    out.update(_callbacks(mine, inside, first, at))
     out.update(_ivr(mine, inside, first, at))
     out["oldest_wait_seconds"] = float(at - min(waiting)) if waiting else 0.0
 
@@ -244,17 +181,127 @@ def _queue(
     return out
 
 
+CONTACT_EVENTS = CONTACT_TYPES
+"""The events that name a channel (docs/kpis.md#channels)."""
+
+
+def _exits(mine: list[Event]) -> dict[str, Event]:
+    """Each call's exit: its first in time. A second callback request of a call is no second
+    exit; of two at the same instant, the one reporting a wait is the exit's."""
+    exits: dict[str, Event] = {}
+    for e in sorted(
+        mine, key=lambda e: (ts(e), isinstance(e, CallCallbackRequested) and e.wait_seconds is None)
+    ):
+        if isinstance(e, CallAnswered | CallAbandoned | CallExited | CallCallbackRequested) or (
+            isinstance(e, CallTransferred) and e.while_queued
+        ):
+            exits.setdefault(e.call_id, e)
+    return exits
+
+
+def _contacts(
+    mine: list[Event],
+    inside: list[Event],
+    first: int,
+    at: int,
+    qs: QueueSettings,
+    channel: str | None,
+) -> dict[str, Any]:
+    """The contact KPIs over the window: of every channel (``channel`` None), or of the events
+    that name ``channel`` only (each event counts in its own channel: an exit in the exit's, its
+    wait from its entry whatever the entry's channel, within T by the exit channel's T)."""
+
+    def mine_too(event: Event) -> bool:
+        return channel is None or getattr(event, "channel", None) == channel
+
+    entries = {e.call_id: e for e in mine if isinstance(e, CallEntered)}
+    answered = abandoned = short = other = a_t = b_t = callbacks = flow_outs = 0
+    answered_wait = abandoned_wait = other_wait = own_kind_wait = 0.0
+    for call_id, exit_event in _exits(mine).items():
+        if not first <= sec(exit_event) <= at or not mine_too(exit_event):
+            continue
+        if exit_event.wait_seconds is not None:
+            wait = exit_event.wait_seconds
+        elif call_id in entries:
+            wait = max(0.0, ts(exit_event) - ts(entries[call_id]))
+        else:
+            continue  # the exit's wait is unknown until its entry arrives
+        threshold = qs.sl_threshold_by_channel.get(exit_event.channel, qs.sl_threshold_seconds)
+        if isinstance(exit_event, CallAnswered):
+            answered += 1
+            answered_wait += wait
+            a_t += wait <= threshold
+        elif isinstance(exit_event, CallAbandoned):
+            if wait < qs.short_abandon_seconds:
+                short += 1
+            else:
+                abandoned += 1
+                abandoned_wait += wait
+                b_t += wait <= threshold
+        elif isinstance(exit_event, CallCallbackRequested):
+            callbacks += 1
+            own_kind_wait += wait
+        elif isinstance(exit_event, CallTransferred):
+            flow_outs += 1
+            own_kind_wait += wait
+        else:
+            other += 1
+            other_wait += wait
+    counted = [e for e in inside if mine_too(e)]
+    entered = sum(1 for e in counted if isinstance(e, CallEntered))
+    blocked = sum(1 for e in counted if isinstance(e, CallBlocked))
+    exits_n = answered + abandoned + other
+    exits_n += callbacks if qs.sl_callbacks == "against" else 0
+    exits_n += flow_outs if qs.sl_flow_outs == "against" else 0
+    variants = {
+        "answered": div(a_t, answered),
+        "offered": div(a_t, exits_n),
+        "ignore_abandons": div(a_t, exits_n - b_t),
+        "abandons_positive": div(a_t + b_t, exits_n),
+    }
+    ended = [e for e in counted if isinstance(e, CallEnded)]
+    transfers = sum(1 for e in counted if isinstance(e, CallTransferred) and not e.while_queued)
+    return {
+        "entered": entered,
+        "offered": entered,
+        "blocked": blocked,
+        "blocked_rate": div(blocked, blocked + entered),
+        "answered": answered,
+        "abandoned": abandoned,
+        "short_abandoned": short,
+        "other_exits": other,
+        "answered_within_threshold": a_t,
+        "abandoned_within_threshold": b_t,
+        "abandon_rate": div(abandoned, exits_n),
+        "asa_seconds": div(answered_wait, answered),
+        "avg_abandon_seconds": div(abandoned_wait, abandoned),
+        "patience_seconds": div(
+            answered_wait + abandoned_wait + other_wait + own_kind_wait, abandoned
+        ),
+        "service_level": variants[qs.sl_variant],
+        "service_level_answered": variants["answered"],
+        "service_level_offered": variants["offered"],
+        "service_level_ignore_abandons": variants["ignore_abandons"],
+        "service_level_abandons_positive": variants["abandons_positive"],
+        "callbacks_requested": callbacks,
+        "flow_outs": flow_outs,
+        "transfers": transfers,
+        "transfer_rate": div(transfers, answered),
+        "handled": len(ended),
+        "aht_seconds": div(
+            sum(e.talk_seconds + e.hold_seconds + e.wrapup_seconds for e in ended), len(ended)
+        ),
+    }
+
+
 def _callbacks(
     mine: list[Event],
     inside: list[Event],
     first: int,
     at: int,
-    callbacks: int,
-    flow_outs: int,
-    answered: int,
 ) -> dict[str, Any]:
-    """Callbacks and transfers (docs/kpis.md): the first request and the first completion of
-    each call id are the callback's; a transfer without ``while_queued`` is of an answered call."""
+    """Callbacks after their request (docs/kpis.md): the first request and the first completion
+    of each call id are the callback's."""
     requests: dict[str, CallCallbackRequested] = {}
     completions: dict[str, CallCallbackCompleted] = {}
     for e in sorted(mine, key=ts):
@@ -270,12 +317,7 @@ def _callbacks(
     done = [c for c in completions.values() if first <= sec(c) <= at]
     succeeded = [c for c in done if c.success]
     timed = [ts(c) - ts(requests[c.call_id]) for c in succeeded if c.call_id in requests]
-    transfers = sum(1 for e in inside if isinstance(e, CallTransferred) and not e.while_queued)
     return {
-        "callbacks_requested": callbacks,
-        "flow_outs": flow_outs,
-        "transfers": transfers,
-        "transfer_rate": div(transfers, answered),
         "callback_attempts": sum(1 for e in inside if isinstance(e, CallCallbackAttempted)),
         "callbacks_completed": len(done),
         "callbacks_succeeded": len(succeeded),

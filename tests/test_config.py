@@ -207,3 +207,30 @@ def test_an_unset_variable_in_a_list_names_its_item(
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_service_level_thresholds_per_channel_are_read_and_checked(tmp_path: Path) -> None:
+    assert load_config(None).engine.for_queue("q").sl_threshold("chat") == 20.0
+    path = write(
+        tmp_path,
+        "engine:\n  queues:\n    support:\n      sl_threshold_seconds: 15\n"
+        "      sl_threshold_by_channel:\n        chat: 60\n        email: 3600\n",
+    )
+    support = load_config(path).engine.for_queue("support")
+    assert (support.sl_threshold("voice"), support.sl_threshold("sms")) == (15.0, 15.0)
+    assert (support.sl_threshold("chat"), support.sl_threshold("email")) == (60.0, 3600.0)
+    for body, line in (
+        ("        Chat: 60\n", 6),  # a channel is lower-case: it becomes a label value
+        ("        chat: 0\n", 6),  # a threshold is positive
+        ("        chat: soon\n", 6),
+    ):
+        path = write(
+            tmp_path, "engine:\n  queues:\n    support:\n\n      sl_threshold_by_channel:\n" + body
+        )
+        with pytest.raises(ConfigError) as info:
+            load_config(path)
+        assert info.value.line == line, str(info.value)
+        assert info.value.path is not None and info.value.path.startswith(
+            "engine.queues.support.sl_threshold_by_channel"
+        ), info.value.path
+        assert str(path) in str(info.value)

@@ -72,6 +72,21 @@ def test_the_page_equals_prometheus_client_output_family_by_family() -> None:
     assert _families(text) == _families(_reference(engine, at))
     assert 'queue="sales \\"EU\\" \\\\ Zürich"' in text
     assert "ccpulse_events_late_total{" in text and "ccpulse_queue_agents{" in text
+    # The simulator's chats and messages: the per-channel families, for every queue.
+    assert 'ccpulse_channel_window_entered{channel="chat",queue="sales \\"EU\\"' in text
+
+
+def test_metrics_per_channel_off_leaves_the_channel_families_out_and_the_rest_alike() -> None:
+    engine = _engine()
+    at = _newest(engine)
+    text = _page(KpiPage(per_channel=False), engine, at)
+    full = _families(_reference(engine, at))
+    assert _families(text) == {
+        family: lines
+        for family, lines in full.items()
+        if not family.startswith("# HELP ccpulse_channel_window_")
+    }
+    assert len(full) > len(_families(text)) and "ccpulse_channel_window" not in text
 
 
 def test_kept_lines_follow_every_change_and_only_the_families_asked_for() -> None:

@@ -100,6 +100,14 @@ def test_a_record_over_the_size_limit_is_refused_unread() -> None:
         ({**event(), "type": "call.ended", "agent": "ann\x1b"}, "bad_name"),
         ({**event(), "type": "ticket.assigned", "ticket_id": "t", "agent": "\u202e"}, "bad_name"),
         ({**event(), "type": "ticket.moved", "ticket_id": "t", "to_queue": "b\x7f"}, "bad_name"),
+        # A channel becomes a label value and a JSON key: lower-case letters, digits, _ only.
+        (event(channel="Chat"), "invalid"),
+        (event(channel="chat\u202e"), "invalid"),
+        (event(channel=""), "invalid"),
+        (event(channel="chat\n"), "invalid"),
+        (event(channel="c" * 33), "invalid"),
+        ({**event(), "type": "call.answered", "channel": 'chat"}'}, "invalid"),
+        ({**event(), "type": "call.ended", "channel": ["chat"]}, "invalid"),
     ],
 )
 def test_the_contract_refuses_bad_content_with_its_reason(body: dict[str, Any], code: str) -> None:

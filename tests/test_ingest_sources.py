@@ -132,6 +132,35 @@ def test_taskrouter_task_lifecycle_maps_to_call_events() -> None:
 
 
 @pytest.mark.parametrize(
+    ("unique_name", "channel"),
+    [
+        (None, "voice"),
+        ("voice", "voice"),
+        ("chat", "chat"),
+        ("sms", "sms"),
+        ("default", "voice"),  # Twilio's catch-all channel (channel_map's default)
+        ("WhatsApp Business", "whatsapp_business"),  # lower-cased, reduced to a label value
+        ("2way", "c_2way"),
+    ],
+)
+def test_taskrouter_tasks_carry_their_channel(unique_name: str | None, channel: str) -> None:
+    extra = {} if unique_name is None else {"TaskChannelUniqueName": unique_name}
+    fields = {**wp.task_fields("WT9", "support", T0), **extra}
+    entered = wp.taskrouter("task-queue.entered", T0, "EV1", **fields)
+    canceled = wp.taskrouter("task.canceled", T0 + 9, "EV2", **fields, TaskCanceledReason="x")
+    accepted = wp.taskrouter("reservation.accepted", T0 + 3, "EV3", **fields, WorkerName="bo")
+    for params in (entered, canceled, accepted):
+        (event,) = map_taskrouter(params, TwilioSourceConfig())  # type: ignore[misc]
+        assert event.channel == channel, params  # type: ignore[union-attr]
+    renamed = TwilioSourceConfig(channel_map={"sms": "messaging"})
+    sms = wp.taskrouter(
+        "task-queue.entered", T0, "EV4", **{**fields, "TaskChannelUniqueName": "sms"}
+    )
+    (event,) = map_taskrouter(sms, renamed)  # type: ignore[misc]
+    assert event.channel == "messaging"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
     ("reason", "kind"),
     [("hangup", CallAbandoned), ("Task TTL Exceeded", CallExited), ("", CallAbandoned)],
 )

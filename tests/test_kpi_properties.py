@@ -45,7 +45,7 @@ from processors.events import (
 )
 from processors.settings import Calendar, EngineSettings, QueueSettings
 from processors.state import decode_state, encode_state
-from tests.kpi_reference import reference
+from tests.kpi_reference import CONTACT_EVENTS, reference
 
 LATENESS = 60.0
 T0 = datetime(2026, 3, 28, 23, 30, tzinfo=UTC).timestamp()  # London's clocks change at 01:00 UTC
@@ -78,6 +78,7 @@ SETTINGS = EngineSettings(
         fcr_window_hours=0.25,
         sl_variant="offered",
         sl_flow_outs="against",
+        sl_threshold_by_channel={"chat": 30.0},
         calendar="shifts",
         first_reply_hours={"urgent": 0.01, "high": 0.05, "normal": 0.1, "low": 2},
     ),
@@ -95,6 +96,7 @@ SETTINGS = EngineSettings(
         "q-kolkata": QueueSettings(
             timezone="Asia/Kolkata",
             sl_threshold_seconds=30,
+            sl_threshold_by_channel={"chat": 45.0, "email": 600.0, "voice": 20.0},
             short_abandon_seconds=3,
             sl_callbacks="against",
             first_reply_hours={"urgent": 0.1, "high": 0.2, "normal": 0.3, "low": 30},
@@ -367,7 +369,28 @@ def history(seed: int, calls: int, tickets: int, agents: int, surveys: int) -> l
             built.agent(queue, index)
         for _ in range(surveys):
             built.survey(queue)
-    return built.events
+    return with_channels(built.events, random.Random(seed ^ 0x5EED))
+
+
+def with_channels(events: list[Event], rng: random.Random) -> list[Event]:
+    """The same history with contact channels drawn on a random stream of their own (the draws
+    above are unchanged): a third of histories all voice (no event names a channel), the rest
+    one channel per call, and now and then one event naming another channel than its call's
+    (each event counts in its own: docs/kpis.md#channels)."""
+    if rng.random() < 1 / 3:
+        return events
+    of_call: dict[tuple[str, str], str] = {}
+    out: list[Event] = []
+    for event in events:
+        if isinstance(event, CONTACT_EVENTS):
+            key = (event.queue, event.call_id)
+            channel = of_call.setdefault(key, rng.choice(["voice", "voice", "chat", "email"]))
+            if rng.random() < 0.05:
+                channel = rng.choice(["voice", "chat", "sms"])
+            if channel != "voice" or rng.random() < 0.5:
+                event = msgspec.structs.replace(event, channel=channel)
+        out.append(event)
+    return out
 
 
 def arrival_order(events: list[Event], rng: random.Random, duplicates: int) -> list[Event]:
@@ -400,17 +423,45 @@ def compare(engine: KpiEngine, events: list[Event], at: int) -> list[str]:
             actual: dict[str, Any] = msgspec.structs.asdict(snap.live) | msgspec.structs.asdict(
                 snap.windows[window]
             )
+            problems += _compare_channels(queue, window, snap.channels, fields.pop("channels"))
             for name, value in fields.items():
                 got = actual[name]
-                same = (
-                    math.isclose(got, value, rel_tol=1e-9, abs_tol=1e-6)
-                    if isinstance(value, float) and isinstance(got, float)
-                    else got == value
-                )
-                if not same:
+                if not _same(got, value):
                     problems.append(
                         f"{queue} {window} {name}: engine {got!r} != definition {value!r}"
                     )
+    return problems
+
+
+def _same(got: Any, value: Any) -> bool:
+    if isinstance(value, float) and isinstance(got, float):
+        return math.isclose(got, value, rel_tol=1e-9, abs_tol=1e-6)
+    return bool(got == value)
+
+
+def _compare_channels(
+    queue: str,
+    window: str,
+    reported: dict[str, dict[str, dict[str, float | None]]],
+    expected: dict[str, dict[str, Any]],
+) -> list[str]:
+    """Every channel the engine reports equals the definition over that channel's events; a
+    queue whose events name two channels or more reports each of them."""
+    problems: list[str] = []
+    named = {c for c, fields in expected.items() if any(fields.values())}
+    if len(named) > 1 and not named <= set(reported):
+        problems.append(f"{queue}: channels {sorted(named)} seen, {sorted(reported)} reported")
+    for channel, windows in reported.items():
+        want = expected.get(channel)
+        if want is None:
+            problems.append(f"{queue}: channel {channel!r} reported, no event names it")
+            continue
+        for name, got in windows[window].items():
+            value = want[name]
+            if not _same(got, value):
+                problems.append(
+                    f"{queue} {channel} {window} {name}: engine {got!r} != definition {value!r}"
+                )
     return problems
 
 

@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import math
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -139,14 +140,24 @@ def test_the_documented_json_schema_names_every_field_of_a_record(golden: Path) 
     each of the documented type."""
     schema = json.loads((Path(__file__).parents[1] / "docs/schemas/interval-v1.json").read_text())
     values = replay_intervals(file_events(golden), EngineSettings())
+    channels = schema["properties"]["channels"]
+    channel_parts = channels["additionalProperties"]["properties"]
+    seen = set()
     for value in list(values.values())[:20]:
         record = json.loads(value)
-        assert sorted(record) == sorted(schema["required"])
-        for part in ("kpis", "counters"):
-            properties = schema["properties"][part]["properties"]
-            assert sorted(record[part]) == sorted(properties)
-            for name, field_value in record[part].items():
+        assert sorted(set(record) - {"channels"}) == sorted(schema["required"])
+        parts = [(record, "kpis", schema), (record, "counters", schema)]
+        for channel, figures in record["channels"].items():  # the golden file's contacts
+            assert re.fullmatch(channels["propertyNames"]["pattern"], channel)
+            parts += [(figures, "kpis", channels["additionalProperties"])]
+            parts += [(figures, "counters", channels["additionalProperties"])]
+            seen.add(channel)
+        for document, part, where in parts:
+            properties = where["properties"][part]["properties"]
+            assert sorted(document[part]) == sorted(properties)
+            for name, field_value in document[part].items():
                 kinds = properties[name]["type"]
                 kinds = kinds if isinstance(kinds, list) else [kinds]
                 python = {"integer": int, "number": (int, float), "null": type(None)}
                 assert isinstance(field_value, tuple(python[k] for k in kinds)), (name, field_value)
+    assert seen and sorted(channel_parts) == ["counters", "kpis"]

@@ -152,15 +152,20 @@ def unexplained(stack: Stack, every: dict[str, str], pending: dict[str, str]) ->
 
 
 def engine_value(kpis: dict[str, Any], expr: str) -> Any:
-    """The engine's own value (``/api/kpis``) of the window KPI a panel's query reads, or a
-    marker that is not None when the query is not of one queue's window KPI."""
-    metric = re.search(r"ccpulse_window_(\w+)\{", expr)
+    """The engine's own value (``/api/kpis``) of the window KPI a panel's query reads (per
+    channel: the first channel with one), or a marker that is not None when the query is not of
+    one queue's window KPI."""
+    metric = re.search(r"ccpulse_(channel_)?window_(\w+)\{", expr)
     queue = re.search(r'queue=~?"([\w-]+)"', expr)
     window = re.search(r'window="(\w+)"', expr)
     if not (metric and queue and window):
         return "not a window KPI of one queue"
-    windows = kpis.get(queue.group(1), {}).get("windows", {})
-    return windows.get(window.group(1), {}).get(metric.group(1), "no such KPI")
+    document = kpis.get(queue.group(1), {})
+    name, label = metric.group(2), window.group(1)
+    if metric.group(1):  # per channel: a value in any channel
+        values = [w.get(label, {}).get(name) for w in document.get("channels", {}).values()]
+        return next((v for v in values if v is not None), None)
+    return document.get("windows", {}).get(label, {}).get(name, "no such KPI")
 
 
 # -- 2. the built-in wallboard page in a real browser ----------------------------------------

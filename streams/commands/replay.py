@@ -122,10 +122,13 @@ def _cell(name: str, value: Any) -> str:
 
 def render_table(document: dict[str, Any]) -> str:
     header = ["queue", *(_heading(name) for name in _COLUMNS)]
-    rows = [
-        [queue, *(_cell(name, kpis[name]) for name in _COLUMNS)]
-        for queue, kpis in document["queues"].items()
-    ]
+    rows = []
+    for queue, kpis in document["queues"].items():
+        rows.append([queue, *(_cell(name, kpis[name]) for name in _COLUMNS)])
+        # A queue of several channels: a row per channel, its contact KPIs (docs/kpis.md#channels).
+        for channel, figures in kpis.get("channels", {}).items():
+            cells = (_cell(name, figures[name]) if name in figures else "" for name in _COLUMNS)
+            rows.append([f"  {channel}", *cells])
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = [f"KPIs at {document['at']} over {document['window']}"]
     for row in [header, *rows]:

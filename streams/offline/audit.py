@@ -109,7 +109,7 @@ def replay_document(
 ) -> dict[str, Any]:
     """{queue: {"live": {...}, "windows": {label: {...}}}} as ``ccpulse replay`` computes it at
     ``at``, one replay per window (as ``ccpulse replay --window`` does), for the same shape as a
-    worker's ``/api/kpis`` queues."""
+    worker's ``/api/kpis`` queues (with ``channels`` for a queue of two channels or more)."""
     queues: dict[str, Any] = {}
     for window in windows:
         result = replay_events(events, replay_settings(settings, window), at, window)
@@ -118,6 +118,8 @@ def replay_document(
                 queue, {"live": msgspec.to_builtins(snap.live), "windows": {}}
             )
             entry["windows"][window] = msgspec.to_builtins(snap.windows[window])
+            for channel, windows in snap.channels.items():
+                entry.setdefault("channels", {}).setdefault(channel, {})[window] = windows[window]
     return queues
 
 

@@ -34,11 +34,14 @@ class ReplayResult:
     events_after_at: int = 0
 
     def document(self) -> dict[str, Any]:
-        """``{"at": ISO, "window": label, "queues": {queue: {live + window fields}}}``."""
+        """``{"at": ISO, "window": label, "queues": {queue: {live + window fields}}}``; a queue
+        of two contact channels or more also has ``channels``: {channel: its contact KPIs}."""
         queues: dict[str, Any] = {}
         for name, snap in sorted(self.snapshots.items()):
             row: dict[str, Any] = msgspec.structs.asdict(snap.live)
             row.update(msgspec.structs.asdict(snap.windows[self.window]))
+            if snap.channels:
+                row["channels"] = {c: w[self.window] for c, w in snap.channels.items()}
             queues[name] = row
         return {
             "at": _iso(self.at),

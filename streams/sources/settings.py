@@ -81,6 +81,9 @@ class TwilioSourceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     callback_attribute: str = "callback_for"
     """The TaskAttributes key of a callback task naming the TaskSid of the call it calls back:
     such a task is the callback (tries and completion), not a new entry."""
+    channel_map: dict[str, str] = field(default_factory=lambda: {"default": "voice"})
+    """TaskChannel unique name -> ccpulse channel (docs/kpis.md#channels); an unlisted one is
+    its unique name, lower-cased. Twilio's catch-all ``default`` channel counts as voice."""
 
 
 class ZendeskSourceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

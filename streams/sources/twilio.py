@@ -23,6 +23,9 @@ carry only ``TaskQueueSid``).
 | worker.activity.update | agent.state per queue the worker serves (``activity_states``) |
 | anything else (task.completed, workflow.*, ...) | nothing (no KPI meaning) |
 
+Every contact event carries the task's channel (``TaskChannelUniqueName``: ``voice``, ``chat``,
+``sms``...; ``channel_map`` renames, and ``default`` counts as voice); a task without one is voice.
+
 Ids are built from the task and the queue (``tw-<TaskSid>:entered:<queue>``...), so a callback
 Twilio retries, or a task.created and task-queue.entered describing one entry, count once.
 TaskRouter callbacks carry no talk time, so AHT is not fed from this source.
@@ -31,6 +34,7 @@ TaskRouter callbacks carry no talk time, so AHT is not fed from this source.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -157,8 +161,9 @@ def map_taskrouter(
     if called_back is not None:
         return _callback(kind, params, ident, when, queue, called_back)
     events: list[Event] = []
+    channel = _channel(params, config)
     if kind == "task.transfer-completed":
-        return [_transfer(params, config, known_queues, when, queue, task, ident)]
+        return [_transfer(params, config, known_queues, when, queue, task, ident, channel)]
     if kind in ("task.created", "task-queue.entered"):
         events.append(
             CallEntered(
@@ -167,6 +172,7 @@ def map_taskrouter(
                 queue=queue,
                 call_id=task,
                 customer=_customer(params),
+                channel=channel,
             )
         )
     elif kind == "reservation.accepted":
@@ -180,6 +186,7 @@ def map_taskrouter(
                 call_id=task,
                 agent=text(params.get("WorkerName")),
                 wait_seconds=wait,
+                channel=channel,
             )
         )
     else:
@@ -191,13 +198,26 @@ def map_taskrouter(
         )
         exit_id = f"tw-{task}:exit:{queue}"
         if kind == "task.canceled" and any(word in reason for word in config.callback_reasons):
-            events.append(CallCallbackRequested(id=exit_id, time=when, queue=queue, call_id=task))
+            events.append(
+                CallCallbackRequested(
+                    id=exit_id, time=when, queue=queue, call_id=task, channel=channel
+                )
+            )
         elif timed_out:
             events.append(
-                CallExited(id=exit_id, time=when, queue=queue, call_id=task, reason="timeout")
+                CallExited(
+                    id=exit_id,
+                    time=when,
+                    queue=queue,
+                    call_id=task,
+                    reason="timeout",
+                    channel=channel,
+                )
             )
         else:
-            events.append(CallAbandoned(id=exit_id, time=when, queue=queue, call_id=task))
+            events.append(
+                CallAbandoned(id=exit_id, time=when, queue=queue, call_id=task, channel=channel)
+            )
     return events
 
 
@@ -209,6 +229,7 @@ def _transfer(
     queue: str,
     task: str,
     ident: str,
+    channel: str,
 ) -> Event:
     """An agent's transfer of the task it holds (TaskRouter transfers start from an accepted
     reservation, so the call was answered: ``while_queued`` false). The next queue's entry is
@@ -225,6 +246,7 @@ def _transfer(
         queue=queue,
         call_id=task,
         to_queue=to_queue,
+        channel=channel,
     )
 
 
@@ -249,6 +271,20 @@ def _callback(
             success=kind == "task.completed",
         )
     ]
+
+
+def _channel(params: Mapping[str, Any], config: TwilioSourceConfig) -> str:
+    """The task's channel: its TaskChannel unique name (renamed by ``channel_map``), lower-cased
+    and reduced to what a channel may hold (processors/event_fields.py: letters, digits, ``_``),
+    so an odd name still counts, in a channel of its own; voice when the callback names none."""
+    name = text(params.get("TaskChannelUniqueName"))
+    if name is None:
+        return "voice"
+    name = config.channel_map.get(name, name)
+    channel = re.sub(r"[^a-z0-9_]", "_", name.lower())[:32]
+    if not channel[:1].isalpha():
+        channel = ("c_" + channel)[:32]
+    return channel
 
 
 def _task_attributes(params: Mapping[str, Any]) -> dict[str, Any] | None:

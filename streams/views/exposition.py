@@ -32,6 +32,7 @@ from processors.snapshot import LiveKpis, QueueSnapshot, WindowKpis
 from processors.state import QueueState
 from streams.views.metrics import (
     _STATE_COUNTERS,
+    CHANNEL_WINDOW_METRICS,
     LIVE_DICT_METRICS,
     LIVE_METRICS,
     STAFFING_METRICS,
@@ -81,6 +82,8 @@ _LIVE_DICT = tuple(
 )
 _WINDOW = tuple((spec.name, spec.source_field) for spec in WINDOW_METRICS)
 _LIVE_FAMILIES = len(_LIVE) + len(_LIVE_DICT)
+_CHANNEL = tuple((spec.name, spec.source_field) for spec in CHANNEL_WINDOW_METRICS)
+ChannelKpis = dict[str, dict[str, dict[str, float | None]]]
 
 
 def _counter_lines(queue: str, state: QueueState | None) -> tuple[str, ...]:
@@ -119,6 +122,23 @@ def _window_lines(queue: str, window: str, kpis: WindowKpis) -> tuple[str, ...]:
     return tuple(lines)
 
 
+def _channel_lines(queue: str, channels: ChannelKpis) -> tuple[str, ...]:
+    """The per-channel families of a queue (none while it has one channel)."""
+    if not channels:
+        return ("",) * len(_CHANNEL)
+    lines = []
+    for name, field in _CHANNEL:
+        parts = []
+        for channel, windows in channels.items():
+            for window, kpis in windows.items():
+                value = kpis[field]
+                if value is not None:
+                    labels = f'{{channel="{channel}",queue="{queue}",window="{_label(window)}"}} '
+                    parts.append(f"{name}{labels}{_num(float(value))}\n")
+        lines.append("".join(parts))
+    return tuple(lines)
+
+
 def _family_text(index: int, queue: str, snap: QueueSnapshot, state: QueueState | None) -> str:
     """One queue's lines of family ``index`` alone (a scrape restricted to a few families)."""
     if index < len(_COUNTER_NAMES):
@@ -127,6 +147,8 @@ def _family_text(index: int, queue: str, snap: QueueSnapshot, state: QueueState 
     if index < _LIVE_FAMILIES:
         return _live_lines(queue, snap.live)[index]
     index -= _LIVE_FAMILIES
+    if index >= len(_WINDOW):
+        return _channel_lines(queue, snap.channels)[index - len(_WINDOW)]
     name, field = _WINDOW[index]
     parts = []
     for window, kpis in snap.windows.items():
@@ -140,17 +162,22 @@ def _family_text(index: int, queue: str, snap: QueueSnapshot, state: QueueState 
 class _QueueText:
     """One queue's kept lines, one string per family, and the values they were written from."""
 
-    __slots__ = ("counters", "lines", "live", "live_lines", "windows")
+    __slots__ = ("channel_lines", "channels", "counters", "lines", "live", "live_lines", "windows")
 
     def __init__(self) -> None:
         self.counters: tuple[Any, ...] | None = None
         self.live: LiveKpis | None = None
         self.live_lines: tuple[str, ...] = ()
         self.windows: dict[str, tuple[WindowKpis, tuple[str, ...]]] = {}
+        self.channels: ChannelKpis | None = None
+        self.channel_lines: tuple[str, ...] = ()
         self.lines: tuple[str, ...] = ()
 
-    def update(self, queue: str, snap: QueueSnapshot, state: QueueState | None) -> None:
-        """Write again the parts whose values changed since the last call."""
+    def update(
+        self, queue: str, snap: QueueSnapshot, state: QueueState | None, per_channel: bool
+    ) -> None:
+        """Write again the parts whose values changed since the last call (``per_channel``:
+        with the per-channel families)."""
         label = _label(queue)
         changed = False
         counters = None if state is None else tuple(getattr(state, f) for f in _COUNTER_FIELDS)
@@ -173,19 +200,27 @@ class _QueueText:
             if kept is None or kept[0] != kpis:
                 windows[window] = (kpis, _window_lines(label, window, kpis))
                 changed = True
+        if per_channel and snap.channels != self.channels:
+            self.channels = snap.channels
+            self.channel_lines = _channel_lines(label, snap.channels)
+            changed = True
         if changed:
             parts = [kept[1] for kept in windows.values()]
             window_lines = tuple("".join(column) for column in zip(*parts, strict=True))
             if not parts:
                 window_lines = ("",) * len(_WINDOW)
-            self.lines = counter_lines + self.live_lines + window_lines
+            self.lines = counter_lines + self.live_lines + window_lines + self.channel_lines
 
 
 class KpiPage:
     """The per-queue KPI families of one worker's /metrics (module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, per_channel: bool = True) -> None:
         collectors = KpiCollector(dict, dict).collectors()  # their definitions only
+        self.per_channel = per_channel
+        """Whether the page has the per-channel families (``metrics.per_channel``)."""
+        if not per_channel:
+            collectors = collectors[: len(collectors) - len(_CHANNEL)]
         self.headers: tuple[str, ...] = tuple(
             generate_latest(_Header(next(iter(c.describe())))).decode() for c in collectors
         )
@@ -197,7 +232,8 @@ class KpiPage:
         self.metric_names: frozenset[str] = frozenset().union(*names)
         """Every metric (and sample) name the page answers to."""
         self._queues: dict[str, _QueueText] = {}
-        assert len(self.headers) == len(_COUNTER_NAMES) + _LIVE_FAMILIES + len(_WINDOW)
+        families = len(_COUNTER_NAMES) + _LIVE_FAMILIES + len(_WINDOW)
+        assert len(self.headers) == families + (len(_CHANNEL) if per_channel else 0)
 
     def families(self, names: Collection[str]) -> list[int] | None:
         """The families a scrape restricted to ``names`` asks for (None: no restriction)."""
@@ -224,7 +260,7 @@ class KpiPage:
             text = kept.get(queue)
             if text is None:
                 text = kept[queue] = _QueueText()
-            text.update(queue, snap, states.get(queue))
+            text.update(queue, snap, states.get(queue), self.per_channel)
             order.append(text.lines)
             if time.perf_counter() - started >= SLICE_SECONDS:
                 await asyncio.sleep(0)

@@ -25,6 +25,7 @@ from processors.state import QueueState
 from streams.metric_spec import MetricSpec
 
 __all__ = [
+    "CHANNEL_WINDOW_METRICS",
     "KPI_METRICS",
     "LIVE_DICT_METRICS",
     "LIVE_METRICS",
@@ -70,6 +71,20 @@ LIVE_DICT_METRICS: tuple[MetricSpec, ...] = tuple(
     _kpi_metric(entry) for entry in _SNAPSHOT_KPIS if entry.breakdown is not None
 )
 """Live breakdowns (agents by state, backlog by priority and by age)."""
+CHANNEL_WINDOW_METRICS: tuple[MetricSpec, ...] = tuple(
+    MetricSpec(
+        name=f"ccpulse_channel_window_{entry.name}",
+        type="gauge",
+        help=f"{entry.title}, per contact channel over the rolling window: {entry.description} "
+        f"Only for queues with two channels or more (docs/kpis.md#channels).",
+        labels=("queue", "channel", "window"),
+        source_field=entry.name,
+    )
+    for entry in _SNAPSHOT_KPIS
+    if entry.per_channel
+)
+"""The contact KPIs per channel (processors/channels.py): ``ccpulse_window_<name>`` is their
+channel total, so existing dashboards and alert rules read the same series as before."""
 STAFFING_METRICS: tuple[MetricSpec, ...] = tuple(
     _kpi_metric(entry) for entry in _SNAPSHOT_KPIS if entry.doc == "staffing"
 )
@@ -136,7 +151,7 @@ _STATE_COUNTERS: tuple[tuple[MetricSpec, str], ...] = (
 STATE_COUNTER_METRICS: tuple[MetricSpec, ...] = tuple(spec for spec, _ in _STATE_COUNTERS)
 KPI_METRICS: tuple[MetricSpec, ...] = (
     STATE_COUNTER_METRICS + LIVE_METRICS + STAFFING_METRICS + LIVE_DICT_METRICS + WINDOW_METRICS
-)
+) + CHANNEL_WINDOW_METRICS
 """Every family :class:`KpiCollector` registers, in its order."""
 
 
@@ -204,6 +219,10 @@ class KpiCollector:
             assert spec.source_field is not None
             fill = self._window(spec.source_field)
             out.append(_Family(spec.name, spec.help, list(spec.labels), fill))
+        for spec in CHANNEL_WINDOW_METRICS:
+            assert spec.source_field is not None
+            fill = self._channel_window(spec.source_field)
+            out.append(_Family(spec.name, spec.help, list(spec.labels), fill))
         return out
 
     def _state_counter(self, attribute: str) -> Callable[[Metric], None]:
@@ -237,6 +256,17 @@ class KpiCollector:
                     value = getattr(kpis, field)
                     if value is not None:
                         family.add_metric([queue, window], float(value))  # type: ignore[attr-defined]
+
+        return fill
+
+    def _channel_window(self, field: str) -> Callable[[Metric], None]:
+        def fill(family: Metric) -> None:
+            for queue, snap in self._snapshots().items():
+                for channel, windows in snap.channels.items():
+                    for window, kpis in windows.items():
+                        value = kpis[field]
+                        if value is not None:
+                            family.add_metric([queue, channel, window], float(value))  # type: ignore[attr-defined]
 
         return fill
 

@@ -19,6 +19,7 @@ from streams.ingest.metrics import INGEST_METRICS
 from streams.metric_spec import MetricSpec
 from streams.views.agent_metrics import AGENT_METRICS
 from streams.views.metrics import (
+    CHANNEL_WINDOW_METRICS,
     LIVE_DICT_METRICS,
     LIVE_METRICS,
     PIPELINE_METRICS,
@@ -33,6 +34,7 @@ __all__ = [
     "AGENT_METRICS",
     "ALERT_METRICS",
     "ALL_METRICS",
+    "CHANNEL_WINDOW_METRICS",
     "INGEST_METRICS",
     "LIVE_DICT_METRICS",
     "LIVE_METRICS",
@@ -52,7 +54,8 @@ OPERATIONAL_METRICS: tuple[MetricSpec, ...] = (
 loop-lag probe (streams/worker/loop_lag.py)."""
 
 ALL_METRICS: tuple[MetricSpec, ...] = (
-    (LIVE_METRICS + LIVE_DICT_METRICS + WINDOW_METRICS + STAFFING_METRICS + OPERATIONAL_METRICS)
+    (LIVE_METRICS + LIVE_DICT_METRICS + WINDOW_METRICS + CHANNEL_WINDOW_METRICS)
+    + (STAFFING_METRICS + OPERATIONAL_METRICS)
     + AGENT_METRICS
     + INGEST_METRICS
     + NOTIFY_METRICS

@@ -25,7 +25,9 @@ __all__ = ["kpis_document", "register_views"]
 
 def kpis_document(runtime: WorkerView, snapshots: dict[str, Any] | None = None) -> dict[str, Any]:
     """The /api/kpis body: ``{"at": ..., "at_iso": ..., "queues": {queue: snapshot}}``, of
-    ``snapshots`` (default: the runtime's current ones)."""
+    ``snapshots`` (default: the runtime's current ones). A queue that has seen two contact
+    channels or more also has ``channels``: per channel, per window, its contact KPIs
+    (docs/kpis.md#channels)."""
     if snapshots is None:
         snapshots = runtime.snapshots()
     at = max((s.at for s in snapshots.values()), default=float(int(runtime.clock())))
@@ -34,10 +36,15 @@ def kpis_document(runtime: WorkerView, snapshots: dict[str, Any] | None = None) 
         "at_iso": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at)),
         "worker": runtime.config.worker.app_id,
         "ready": runtime.ready,
-        "queues": {
-            queue: {"live": snap.live, "windows": snap.windows} for queue, snap in snapshots.items()
-        },
+        "queues": {queue: _queue_kpis(snap) for queue, snap in snapshots.items()},
     }
+
+
+def _queue_kpis(snap: Any) -> dict[str, Any]:
+    document = {"live": snap.live, "windows": snap.windows}
+    if snap.channels:
+        document["channels"] = snap.channels
+    return document
 
 
 def register_views(app: faust.App, runtime: WorkerView) -> None:

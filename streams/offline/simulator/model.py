@@ -18,15 +18,24 @@ and some are moved on to another queue (overflow: a flow-out, then an entry ther
 who time out, and some about to hang up after a long wait ask for a callback instead; a few
 answered calls are transferred by their agent to another queue. These draw from a random
 stream of their own (``seed`` + 1).
+
+Channels (docs/kpis.md#channels): a share of contacts are chats and messages sharing the queues
+and agents with voice calls. A contact's channel is a hash of its call id and the seed, not a
+draw, so every event of a contact names the same channel, nothing is remembered per contact,
+and the other draws (hence every time and outcome) are the same as without channels.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
+import zlib
 from collections.abc import Iterator
 
+import msgspec
+
 from processors.events import (
+    CONTACT_TYPES,
     CallAbandoned,
     CallAnswered,
     CallBlocked,
@@ -62,6 +71,8 @@ OFFER_CALLBACK = 0.3
 OFFER_OVERFLOW = 0.15
 TRANSFER_SHARE = 0.06
 """Share of answered calls transferred by their agent to another queue."""
+CHANNEL_SHARES = (("chat", 20), ("messaging", 8))
+"""Percent of contacts per channel other than voice (the rest)."""
 
 
 class Simulation(TicketFlow):
@@ -86,7 +97,21 @@ class Simulation(TicketFlow):
                 self._at(end, lambda t, q=queue: self._outage(q, t, False))
         while self._heap:
             t, _, action = heapq.heappop(self._heap)
-            yield from action(t)
+            for event in action(t):
+                if isinstance(event, CONTACT_TYPES):
+                    channel = self._channel(event.call_id)
+                    if channel != "voice":
+                        event = msgspec.structs.replace(event, channel=channel)
+                yield event
+
+    def _channel(self, call_id: str) -> str:
+        """The channel of a contact: its share of the hash of (seed, call id)."""
+        point = zlib.crc32(f"{self.seed}/{call_id}".encode()) % 100
+        for channel, share in CHANNEL_SHARES:
+            if point < share:
+                return channel
+            point -= share
+        return "voice"
 
     # -- agents ---------------------------------------------------------------------------------
 
