@@ -70,7 +70,7 @@ def on_callback_requested(
     call already had an exit and a callback (nothing new)."""
     callback = state.callbacks.get(event.call_id)
     if callback is not None and callback.requested_at is not None:
-        if t < callback.requested_at or _same_instant_with_a_wait(state, event, callback, t):
+        if t < callback.requested_at or _same_instant_and_first(state, event, callback, t):
             _request_earlier(state, panes, event, callback, t, settings)
             return True
         # Asked again: no second callback and no second exit, also once the call's visit has
@@ -85,15 +85,21 @@ def on_callback_requested(
     return True
 
 
-def _same_instant_with_a_wait(
+def _same_instant_and_first(
     state: QueueState, event: CallCallbackRequested, callback: Callback, t: float
 ) -> bool:
     """Two requests of one call at the same instant, whichever arrived first: the one that
-    reports a wait is the exit's (docs/kpis.md), so the answer does not depend on arrival order."""
-    if t != callback.requested_at or event.wait_seconds is None:
+    reports a wait is the exit's, and if both or neither do, the one whose channel sorts first
+    (docs/kpis.md), so that neither the wait nor the channel depends on arrival order."""
+    if t != callback.requested_at:
         return False
     visit = state.calls.get(event.call_id)
-    return visit is not None and visit.exit_kind == EXIT_CALLBACK and visit.reported_wait is None
+    if visit is None or visit.exit_kind != EXIT_CALLBACK or visit.exit_at != t:
+        return False
+    reports, reported = event.wait_seconds is not None, visit.reported_wait is not None
+    if reports != reported:
+        return reports
+    return event.channel < visit.channel
 
 
 def _request_earlier(

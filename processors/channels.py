@@ -15,7 +15,9 @@ that channel's, every add goes to one pane store, and it exports no channel seri
 second channel first appears, the queue's panes are copied, contact counters only, into the
 first channel's own store. That copy is exact, since every contact counted so far was of that
 channel, and the same floats, added in the same order. From then on each contact add goes to
-the total and to its channel's store.
+the total and to its channel's store. A channel's store keeps no minute panes (a dense vector
+per minute and channel was most of a split queue's memory: ``make bench``): its sums over whole
+minutes read the second-level pairs, over whole quarters its quarter panes.
 """
 
 from __future__ import annotations
@@ -60,9 +62,10 @@ _CONTACT_MASK = [index in CONTACT_COUNTERS for index in range(STRIDE)]
 
 
 def contact_levels(levels: list[dict[int, Pane]]) -> list[dict[int, Pane]]:
-    """A copy of a queue's panes with only the contact counters (the others zero or left out):
-    the first channel's store when the queue splits."""
-    chunks, minutes, quarters = levels
+    """A copy of a queue's panes with only the contact counters (the others zero or left out),
+    without minute panes (a channel's store keeps none: :class:`ContactPanes`): the first
+    channel's store when the queue splits."""
+    chunks, _, quarters = levels
     mask = _CONTACT_MASK
     copied_chunks: dict[int, Pane] = {}
     for start, chunk in chunks.items():
@@ -72,7 +75,7 @@ def contact_levels(levels: list[dict[int, Pane]]) -> list[dict[int, Pane]]:
                 kept.append(chunk[position])
                 kept.append(chunk[position + 1])
         copied_chunks[start] = kept
-    return [copied_chunks, _dense_copy(minutes), _dense_copy(quarters)]
+    return [copied_chunks, {}, _dense_copy(quarters)]
 
 
 def _dense_copy(panes: dict[int, Pane]) -> dict[int, Pane]:
@@ -106,7 +109,8 @@ class ContactPanes:
         self.total = total
         """The queue's panes: every contribution, of every channel and every family."""
         self.stores: dict[str, PaneStore] = {
-            channel: PaneStore(levels) for channel, levels in state.channel_panes.items()
+            channel: PaneStore(levels, minutes=False)
+            for channel, levels in state.channel_panes.items()
         }
         """Per channel, its contact counters; empty while the queue has one channel."""
         if state.channel is None and _has_contacts(state.panes):
@@ -137,14 +141,14 @@ class ContactPanes:
         first = self.state.channel
         assert first is not None
         levels = self.state.channel_panes[first] = contact_levels(self.state.panes)
-        self.stores[first] = PaneStore(levels)
+        self.stores[first] = PaneStore(levels, minutes=False)
         self.split = True
 
     def _store(self, channel: str) -> PaneStore:
         channel = sys.intern(channel)
         levels: list[dict[int, Pane]] = [{}, {}, {}]
         self.state.channel_panes[channel] = levels
-        store = self.stores[channel] = PaneStore(levels)
+        store = self.stores[channel] = PaneStore(levels, minutes=False)
         return store
 
     def channels(self) -> Iterator[tuple[str, PaneStore]]:

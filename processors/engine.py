@@ -33,7 +33,13 @@ from processors.calendars import BusinessClock
 from processors.event_handlers import event_handlers
 from processors.events import TELEPHONY_TYPES, TICKETING_TYPES, Event, TicketMoved, TicketMovedIn
 from processors.eviction import EVICT_EVERY_SECONDS, evict_queue, forget_oldest
-from processors.queue_report import queue_snapshot, span_counters, staffing_inputs_of, window_of
+from processors.queue_report import (
+    channel_windows,
+    queue_snapshot,
+    span_counters,
+    staffing_inputs_of,
+    window_of,
+)
 from processors.queue_runtime import Handler, QueueRuntime
 from processors.settings import EngineSettings, parse_window
 from processors.snapshot import QueueSnapshot, WindowKpis
@@ -275,15 +281,22 @@ class KpiEngine:
 
     # -- reporting ----------------------------------------------------------------------------
 
-    def snapshot(self, at: float, queues: Iterable[str] | None = None) -> dict[str, QueueSnapshot]:
-        """KPIs of ``queues`` (default: all) at instant ``at``, truncated to the whole second."""
+    def snapshot(
+        self, at: float, queues: Iterable[str] | None = None, channels: bool = True
+    ) -> dict[str, QueueSnapshot]:
+        """KPIs of ``queues`` (default: all) at instant ``at``, truncated to the whole second;
+        ``channels``: with the per-channel windows of the queues that have them."""
         second = math.floor(at)
         for queue in [q for q, r in self._runtime.items() if self.queues.get(q) is not r.state]:
             del self._runtime[queue]  # dropped or replaced: never keep a dropped state alive
         names = sorted(self.queues) if queues is None else queues
-        return {name: self.queue_snapshot(name, second) for name in names if name in self.queues}
+        return {
+            name: self.queue_snapshot(name, second, channels)
+            for name in names
+            if name in self.queues
+        }
 
-    def queue_snapshot(self, queue: str, at: int) -> QueueSnapshot:
+    def queue_snapshot(self, queue: str, at: int, channels: bool = True) -> QueueSnapshot:
         runtime = self._queue(queue, create=False)
         return queue_snapshot(
             queue,
@@ -293,7 +306,14 @@ class KpiEngine:
             self._today,
             self.settings.staffing_window,
             self._staffing_window,
+            channels,
         )
+
+    def channel_windows(self, queue: str, at: int) -> dict[str, dict[str, dict[str, float | None]]]:
+        """The per-channel windows of ``queue`` at second ``at`` (a snapshot's ``channels``,
+        for a snapshot taken without them)."""
+        runtime = self._queue(queue, create=False)
+        return channel_windows(runtime, at, self._windows, self._today)
 
     def staffing_inputs(self, queue: str, at: int) -> StaffingInputs | None:
         """Arrival rate, AHT, patience and staffed agents of ``queue`` over the staffing window

@@ -89,6 +89,7 @@ class PaneStore:
         "_closed_from",
         "_closed_to",
         "_code",
+        "_dense",
         "_minute",
         "_minute_start",
         "_quarter",
@@ -99,8 +100,13 @@ class PaneStore:
         "lowest_added",
     )
 
-    def __init__(self, levels: list[dict[int, Pane]] | None = None) -> None:
+    def __init__(self, levels: list[dict[int, Pane]] | None = None, minutes: bool = True) -> None:
         self.levels: list[dict[int, Pane]] = levels if levels is not None else [{}, {}, {}]
+        self._dense = minutes
+        """Whether minute panes are kept. Without them (a channel's contacts,
+        processors/channels.py: a dense vector per minute per channel was the largest part of
+        a split queue's memory), a whole minute is summed from its chunk; sums over quarters
+        still read quarter panes, so a ``today`` window and a closed interval stay cheap."""
         # Events arrive mostly in time order, so consecutive adds hit the same second (or at
         # least the same minute): keep what the last add touched instead of three dict
         # look-ups per add.
@@ -129,10 +135,12 @@ class PaneStore:
             chunk = chunks.get(start)
             if chunk is None:
                 chunk = chunks[start] = array("d")
-            minute = minutes.get(start)
-            if minute is None:
+            found = minutes.get(start) if self._dense else self._scratch()
+            if found is None:
                 minute = minutes[start] = new_pane()
-            elif len(minute) < WIDTH:
+            else:
+                minute = found
+            if len(minute) < WIDTH:
                 # A pane restored from state written before a counter was appended to CounterIndex.
                 minute.extend([0.0] * (WIDTH - len(minute)))
             quarter_start = second - second % 900
@@ -145,6 +153,12 @@ class PaneStore:
             self._minute_start = start
         self._code = float((second - start) << _SHIFT)
         self._at = second
+
+    def _scratch(self) -> Pane:
+        """Where a store without minute panes adds a minute's share: never read."""
+        if len(self._minute) != WIDTH or self._minute is self._chunk:
+            return new_pane()
+        return self._minute
 
     def add(self, second: int, index: int, amount: float) -> None:
         """Add ``amount`` to counter ``index`` at event-time ``second`` (negative to retract)."""
@@ -256,7 +270,7 @@ class PaneStore:
         while second <= last:
             if second % 900 == 0 and second + 899 <= last:
                 pane, step = quarters.get(second), 900
-            elif second % 60 == 0 and second + 59 <= last:
+            elif self._dense and second % 60 == 0 and second + 59 <= last:
                 pane, step = minutes.get(second), 60
             else:
                 # A partial minute (a ragged edge of the span): its chunk's pairs in range.

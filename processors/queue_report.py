@@ -24,7 +24,14 @@ from processors.staffing import StaffingInputs, staffing_figures, staffing_input
 from processors.ticket_sla import ticket_sla_gauges
 from processors.tickets import backlog, ticket_gauges
 
-__all__ = ["channel_kpis", "queue_snapshot", "span_counters", "staffing_inputs_of", "window_of"]
+__all__ = [
+    "channel_kpis",
+    "channel_windows",
+    "queue_snapshot",
+    "span_counters",
+    "staffing_inputs_of",
+    "window_of",
+]
 
 
 def queue_snapshot(
@@ -35,10 +42,11 @@ def queue_snapshot(
     today: str | None,
     staffing_label: str,
     staffing_length: int,
+    channels: bool = True,
 ) -> QueueSnapshot:
     """``queue``'s KPIs at second ``at``: its live gauges, and each window of
     ``windows_config`` (label, length in seconds; None: since local midnight, the ``today``
-    label)."""
+    label); ``channels``: with the per-channel windows (:func:`channel_windows`)."""
     state, settings, panes = runtime.state, runtime.settings, runtime.panes
     windows: dict[str, WindowKpis] = {}
     firsts = {
@@ -53,15 +61,6 @@ def queue_snapshot(
         windows[label] = window_kpis(
             totals, settings.sl_variant, occupancy_now, settings.exits_against()
         )
-    channels = {
-        channel: {
-            label: channel_kpis(
-                store.sum_since(first, at) if label == today else store.sum(first, at), settings
-            )
-            for label, first in firsts.items()
-        }
-        for channel, store in runtime.contacts.channels()
-    }
     live = LiveKpis()
     live.calls_waiting, live.oldest_wait_seconds = calls_waiting(state, at)
     live.callbacks_pending = callbacks_pending(state, at)
@@ -76,7 +75,35 @@ def queue_snapshot(
     )
     figures = staffing_figures(inputs)
     figures.copy_staffing(live)
-    return QueueSnapshot(queue=queue, at=float(at), live=live, windows=windows, channels=channels)
+    snapshot = QueueSnapshot(queue=queue, at=float(at), live=live, windows=windows)
+    if channels:
+        snapshot.channels = channel_windows(runtime, at, windows_config, today)
+    return snapshot
+
+
+def channel_windows(
+    runtime: QueueRuntime,
+    at: int,
+    windows_config: Sequence[tuple[str, int | None]],
+    today: str | None,
+) -> dict[str, dict[str, dict[str, float | None]]]:
+    """Per channel of a queue of two channels or more, per window, its contact KPIs (empty for
+    a queue of one channel: processors/channels.py). Apart from :func:`queue_snapshot` so that
+    the readers that do not show channels (the alert timer, every second) do not pay for them."""
+    settings = runtime.settings
+    firsts = {
+        label: at - length + 1 if length else local_midnight(at, settings.timezone)
+        for label, length in windows_config
+    }
+    return {
+        channel: {
+            label: channel_kpis(
+                store.sum_since(first, at) if label == today else store.sum(first, at), settings
+            )
+            for label, first in firsts.items()
+        }
+        for channel, store in runtime.contacts.channels()
+    }
 
 
 def channel_kpis(totals: list[float], settings: QueueSettings) -> dict[str, float | None]:

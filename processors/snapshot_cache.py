@@ -12,7 +12,10 @@ taken at, so this cache keeps one per queue and recomputes it only when
   (recovery, revocation) with :meth:`SnapshotCache.clear`; a state object replaced without
   either is noticed too, by identity.
 
-The snapshots returned are exactly :meth:`KpiEngine.snapshot`'s; only the work is shared.
+The snapshots returned are exactly :meth:`KpiEngine.snapshot`'s; only the work is shared. The
+per-channel windows (processors/channels.py) are left out until a reader that shows them adds
+them (:meth:`SnapshotCache.add_channels`): the alert timer reads every queue every second and
+shows no channel.
 
 Each queue is taken at its own second (:meth:`SnapshotCache.second_of`): the later of the
 wall-clock second asked for and the queue's own newest event time, never more than ``ahead``
@@ -35,7 +38,7 @@ __all__ = ["SnapshotCache"]
 class SnapshotCache:
     """Per-queue snapshots of one engine, reused within an engine second until touched."""
 
-    __slots__ = ("_ahead", "_engine", "_entries", "_touched")
+    __slots__ = ("_ahead", "_engine", "_entries", "_touched", "_with_channels")
 
     def __init__(self, engine: KpiEngine, ahead: float | None = None) -> None:
         self._engine = engine
@@ -43,6 +46,8 @@ class SnapshotCache:
         self._entries: dict[str, tuple[int, QueueState, QueueSnapshot]] = {}
         """queue -> (second, the state it was computed from, snapshot)."""
         self._touched: set[str] = set()
+        self._with_channels: set[str] = set()
+        """Queues whose kept snapshot has its per-channel windows (:meth:`without_channels`)."""
 
     def touch(self, queues: Iterable[str]) -> None:
         """``queues`` changed: their next snapshot is recomputed even within the same second."""
@@ -52,6 +57,7 @@ class SnapshotCache:
         """Forget every snapshot (states were rebuilt, dropped or replaced)."""
         self._entries.clear()
         self._touched.clear()
+        self._with_channels.clear()
 
     def second_of(self, state: QueueState, at: float) -> int:
         """The second a queue is taken at when the wall clock is ``at`` (module docstring)."""
@@ -86,9 +92,36 @@ class SnapshotCache:
             if state is not None:
                 by_second.setdefault(self.second_of(state, at), []).append(name)
         for second, group in by_second.items():
-            for name, snap in self._engine.snapshot(second, group).items():
+            for name, snap in self._engine.snapshot(second, group, channels=False).items():
                 self._entries[name] = (second, states[name], snap)
                 self._touched.discard(name)
+                self._with_channels.discard(name)
+
+    def without_channels(self, names: Iterable[str]) -> list[str]:
+        """Those of ``names`` whose kept snapshot lacks its per-channel windows: snapshots are
+        computed without them (the alert timer reads every queue every second and shows no
+        channel), and only the readers that show them (/metrics, /api/kpis) add them, with
+        :meth:`add_channels`."""
+        entries, states = self._entries, self._engine.queues
+        return [
+            name
+            for name in names
+            if name not in self._with_channels
+            and name in entries
+            and (state := states.get(name)) is not None
+            and state.channel_panes
+        ]
+
+    def add_channels(self, names: Iterable[str]) -> None:
+        """Add its per-channel windows (at its own second) to the kept snapshot of each of
+        ``names`` (a part of :meth:`without_channels`, so that a caller can spread the work)."""
+        for name in names:
+            entry = self._entries.get(name)
+            if entry is None or name in self._with_channels:
+                continue
+            second, _, snap = entry
+            snap.channels = self._engine.channel_windows(name, second)
+            self._with_channels.add(name)
 
     def one(self, at: float, name: str) -> QueueSnapshot | None:
         """The snapshot of ``name`` alone at the wall clock ``at`` (a queue view's request),

@@ -187,11 +187,15 @@ CONTACT_EVENTS = CONTACT_TYPES
 
 def _exits(mine: list[Event]) -> dict[str, Event]:
     """Each call's exit: its first in time. A second callback request of a call is no second
-    exit; of two at the same instant, the one reporting a wait is the exit's."""
+    exit; of two at the same instant, the one reporting a wait is the exit's, and if both or
+    neither do, the one whose channel sorts first."""
     exits: dict[str, Event] = {}
-    for e in sorted(
-        mine, key=lambda e: (ts(e), isinstance(e, CallCallbackRequested) and e.wait_seconds is None)
-    ):
+
+    def first(e: Event) -> tuple[float, bool, str]:
+        request = isinstance(e, CallCallbackRequested)
+        return ts(e), request and e.wait_seconds is None, e.channel if request else ""
+
+    for e in sorted(mine, key=first):
         if isinstance(e, CallAnswered | CallAbandoned | CallExited | CallCallbackRequested) or (
             isinstance(e, CallTransferred) and e.while_queued
         ):

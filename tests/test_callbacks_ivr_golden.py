@@ -206,3 +206,23 @@ def test_two_requests_at_one_instant_give_the_same_exit_in_either_order() -> Non
         # Caller patience sums every exit's wait over the abandons: the reported 21 s of the
         # callback request (not the 20 s computed from the entry) and the abandon's 10 s.
         assert w.patience_seconds == 31.0, order
+
+
+def test_two_requests_at_one_instant_in_two_channels_give_the_same_channel_in_either_order() -> (
+    None
+):
+    """docs/kpis.md: if both or neither report a wait, the exit is the request whose channel
+    sorts first, whichever arrives first (hypothesis found the tie: seed 1039 with channels)."""
+    q = {"queue": "billing", "call_id": "c1"}
+    entered = CallEntered(id="e1", time=at(0), channel="chat", **q)
+    sms = CallCallbackRequested(id="r1", time=at(20), channel="sms", **q)
+    chat = CallCallbackRequested(id="r2", time=at(20), channel="chat", **q)
+    other = CallEntered(id="e2", time=at(5), queue="billing", call_id="c2")  # voice: a split
+    for order in ([sms, chat], [chat, sms]):
+        engine = KpiEngine()
+        engine.apply_all([entered, other, *order])
+        channels = engine.snapshot(at(60).timestamp())["billing"].channels
+        requested = {c: w["today"]["callbacks_requested"] for c, w in channels.items()}
+        # (Arriving first, the sms request was the exit until the chat one took it back: its
+        # channel was seen and holds 0.)
+        assert (requested["chat"], requested["voice"], requested.get("sms", 0)) == (1, 0, 0)

@@ -150,10 +150,11 @@ def test_channel_panes_round_trip_and_are_evicted_with_the_queue() -> None:
     state = engine.queues["q"]
     again = decode_state(encode_state(state))
     assert again.channel_panes == state.channel_panes and again.channel == state.channel
-    # 400 calls over 3 h 20 min with windows of at most 1 h: old minutes are gone.
+    # 400 calls over 3 h 20 min with windows of at most 1 h: old second-level detail and
+    # quarters are gone; a channel keeps no minute panes.
     for levels in state.channel_panes.values():
-        assert min(levels[1]) >= min(state.panes[1])
-        assert len(levels[1]) <= len(state.panes[1]) < 200
+        assert min(levels[0]) >= min(state.panes[0]) and min(levels[2]) >= min(state.panes[2])
+        assert len(levels[0]) <= len(state.panes[0]) < 100 and levels[1] == {}
 
 
 def test_per_channel_kpis_read_only_the_contact_counters() -> None:

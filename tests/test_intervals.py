@@ -139,7 +139,14 @@ def closed_starts(engine: KpiEngine, queue: str) -> list[int]:
 def check(kafka: dict[bytes, bytes], reference: KpiEngine) -> None:
     expected = set()
     for queue in reference.queues:
+        retained = reference.retained_from(queue) or 0
+        quarters = reference.queues[queue].panes[2]
         for start in closed_starts(reference, queue):
+            if start < retained and start not in quarters:
+                # Evicted from the replay (older than the retention: a quarter counted before
+                # an older one created late, which is still kept): nothing left to compare.
+                # Hypothesis found it (seed 6): the record was published before the eviction.
+                continue
             # The replay's quarter counters (what a window over it adds up, and all that is
             # left of an interval older than the second-level detail); and, while that detail
             # is kept, its window KPIs as /api/kpis computes them.

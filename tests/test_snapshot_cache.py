@@ -28,6 +28,16 @@ def _builtins(snaps: dict[str, object]) -> object:
     return msgspec.to_builtins(snaps)
 
 
+def _no_channels(snaps: dict[str, object]) -> object:
+    """The snapshots without their per-channel windows (a kept snapshot keeps the ones a
+    reader added within its second)."""
+    plain = _builtins(snaps)
+    assert isinstance(plain, dict)
+    return {
+        name: {k: v for k, v in snap.items() if k != "channels"} for name, snap in plain.items()
+    }
+
+
 def test_cached_snapshots_equal_fresh_ones_batch_after_batch() -> None:
     events = _events(3000)
     engine = KpiEngine()
@@ -44,7 +54,17 @@ def test_cached_snapshots_equal_fresh_ones_batch_after_batch() -> None:
         newest = max(s.watermark or 0.0 for s in engine.queues.values())
         # read twice in the same second and once a second later, as scrapes and timers do
         for at in (newest, newest + 0.4, newest + 1.0):
-            assert _builtins(cache.snapshots(at)) == _builtins(engine.snapshot(math.floor(at)))
+            second = math.floor(at)
+            cached = cache.snapshots(at)
+            fresh = engine.snapshot(second, channels=False)
+            assert _no_channels(cached) == _no_channels(fresh)
+            # The per-channel windows, added by the readers that show them (the simulator's
+            # chats split every queue): then the whole snapshot is the engine's.
+            missing = cache.without_channels(cached)
+            cache.add_channels(missing)
+            assert _builtins(cached) == _builtins(engine.snapshot(second))
+            split = [name for name, snap in cached.items() if snap.channels]
+    assert split and not cache.without_channels(cache.snapshots(newest + 1.0))
 
 
 def _cache_after(count: int) -> tuple[KpiEngine, SnapshotCache, int]:
@@ -79,9 +99,9 @@ def test_replaced_or_dropped_states_are_never_served_from_the_cache() -> None:
     after = cache.snapshots(at)
     assert "q2" not in after
     assert after["q0"] is not before["q0"]
-    assert _builtins(after) == _builtins(engine.snapshot(at))
+    assert _builtins(after) == _builtins(engine.snapshot(at, channels=False))
     cache.clear()
-    assert _builtins(cache.snapshots(at)) == _builtins(engine.snapshot(at))
+    assert _builtins(cache.snapshots(at)) == _builtins(engine.snapshot(at, channels=False))
 
 
 def test_kept_serves_what_a_sliced_reader_computed_and_only_fills_what_is_missing() -> None:
@@ -90,7 +110,7 @@ def test_kept_serves_what_a_sliced_reader_computed_and_only_fills_what_is_missin
     for name in cache.stale(at):
         cache.refresh(at, [name])
     first = cache.kept(at)
-    assert _builtins(first) == _builtins(engine.snapshot(at))
+    assert _builtins(first) == _builtins(engine.snapshot(at, channels=False))
     # Meanwhile a batch touches q1, another reader moves q2 to the next second, q3 is dropped
     # and q0's state is replaced: kept serves q1's and q2's snapshots as they are, recomputes
     # only the replaced one, and drops the gone one.
@@ -103,6 +123,6 @@ def test_kept_serves_what_a_sliced_reader_computed_and_only_fills_what_is_missin
     assert sorted(kept) == ["q0", "q1", "q2"]
     assert kept["q1"] is first["q1"] and kept["q2"] is moved and moved.at == float(at + 1)
     assert kept["q0"] is not first["q0"]
-    assert _builtins(kept["q0"]) == _builtins(engine.snapshot(at)["q0"])
+    assert _builtins(kept["q0"]) == _builtins(engine.snapshot(at, channels=False)["q0"])
     # snapshots() would have computed q1 and q2 again, for this second.
     assert cache.snapshots(at)["q1"] is not first["q1"]

@@ -68,7 +68,7 @@ def register_views(app: faust.App, runtime: WorkerView) -> None:
             # Snapshots computed, then the page rendered, with the event loop given back now
             # and then (streams/worker/runtime.py, streams/views/exposition.py): a scrape of
             # 1,000 queues never holds up the batches, the producer or the timers for long.
-            snapshots = await runtime.fresh_snapshots()
+            snapshots = await runtime.fresh_snapshots(channels=page.per_channel)
             kpis = await page.render(snapshots, runtime.engine.queues, families)
             body = generate_latest(registry) + kpis
         return self.bytes(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -78,7 +78,7 @@ def register_views(app: faust.App, runtime: WorkerView) -> None:
         grant = access.grant(request)
         if grant is None:
             return access.refused(self, request, "missing or wrong bearer token")
-        snapshots = await runtime.fresh_snapshots()
+        snapshots = await runtime.fresh_snapshots(channels=True)
         snapshots = {q: snapshots[q] for q in grant.readable(snapshots)}
         return self.bytes(
             msgspec.json.encode(kpis_document(runtime, snapshots)), content_type="application/json"

@@ -127,12 +127,13 @@ class WorkerRuntime:
         assert self.snapshot_cache is not None
         return self.snapshot_cache.one(math.floor(self.clock()), queue)
 
-    async def fresh_snapshots(self) -> dict[str, QueueSnapshot]:
+    async def fresh_snapshots(self, channels: bool = False) -> dict[str, QueueSnapshot]:
         """:meth:`snapshots`, computed a few queues at a time with the event loop given back
         in between (every ``SNAPSHOT_SLICE_SECONDS``), so that computing a thousand queues does
         not hold up the batches, the producer and the other requests (``make bench``, "Loop
         stalls"); a queue computed here and touched by a batch before the end keeps the
-        snapshot computed here."""
+        snapshot computed here. ``channels``: with the per-channel windows of the queues that
+        have them (/metrics and /api/kpis; the alert timer does without)."""
         cache = self.snapshot_cache
         assert cache is not None
         second = math.floor(self.clock())
@@ -147,7 +148,14 @@ class WorkerRuntime:
         # touched meanwhile, or that the alert timer computed for the next second (1,000 queues
         # on a busy machine: seconds of stall, make bench "Loop stalls"). Each snapshot kept is
         # from this call's start or later.
-        return cache.kept(second)
+        kept = cache.kept(second)
+        if channels:
+            for name in cache.without_channels(kept):
+                cache.add_channels([name])
+                if time.perf_counter() - started >= SNAPSHOT_SLICE_SECONDS:
+                    await asyncio.sleep(0)
+                    started = time.perf_counter()
+        return kept
 
     def invalidate(self, queues: Iterable[str] | None = None) -> None:
         """``queues`` changed (a batch touched them); None: any state may have changed."""
