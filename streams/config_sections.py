@@ -178,10 +178,13 @@ class MetricsConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     per_agent: bool = False
     """Export per-agent series (``ccpulse_agent_*``, one per agent and queue). Off by default:
     a large centre has thousands of agents, each a set of series (cardinality)."""
-    per_channel: bool = True
+    per_channel: bool = False
     """Export the contact KPIs per channel (``ccpulse_channel_window_*``) for queues of two
-    channels or more: up to 25 series per channel and window (docs/kpis.md#channels). Off: the
-    channel totals only (``ccpulse_window_*``); ``/api/kpis`` keeps the breakdown either way."""
+    channels or more: up to 25 series per channel and window (docs/kpis.md#channels). Off by
+    default: with 1,000 queues of three channels it more than doubles the page, and ``make
+    bench`` measured the scrape, the loop stalls and freshness getting worse. Off, /metrics has
+    the channel totals only (``ccpulse_window_*``); ``/api/kpis``, ``ccpulse replay`` and the
+    interval records keep the breakdown either way."""
 
 
 Action = Literal["read", "ack", "silence", "admin"]

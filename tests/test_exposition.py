@@ -67,7 +67,7 @@ def _page(page: KpiPage, engine: KpiEngine, at: int, names: list[str] | None = N
 def test_the_page_equals_prometheus_client_output_family_by_family() -> None:
     engine = _engine()
     at = _newest(engine)
-    page = KpiPage()
+    page = KpiPage(per_channel=True)
     text = _page(page, engine, at)
     assert _families(text) == _families(_reference(engine, at))
     assert 'queue="sales \\"EU\\" \\\\ Zürich"' in text
@@ -79,7 +79,7 @@ def test_the_page_equals_prometheus_client_output_family_by_family() -> None:
 def test_metrics_per_channel_off_leaves_the_channel_families_out_and_the_rest_alike() -> None:
     engine = _engine()
     at = _newest(engine)
-    text = _page(KpiPage(per_channel=False), engine, at)
+    text = _page(KpiPage(), engine, at)  # metrics.per_channel is off by default
     full = _families(_reference(engine, at))
     assert _families(text) == {
         family: lines
@@ -92,7 +92,7 @@ def test_metrics_per_channel_off_leaves_the_channel_families_out_and_the_rest_al
 def test_kept_lines_follow_every_change_and_only_the_families_asked_for() -> None:
     engine = _engine()
     at = _newest(engine)
-    page = KpiPage()
+    page = KpiPage(per_channel=True)
     _page(page, engine, at)  # every queue's lines kept
     when = datetime.fromtimestamp(at, UTC)
     engine.apply_all(
@@ -117,7 +117,7 @@ def test_kept_lines_follow_every_change_and_only_the_families_asked_for() -> Non
 def test_a_few_families_or_many_each_as_prometheus_client_writes_them() -> None:
     engine = _engine()
     at = _newest(engine)
-    page = KpiPage()
+    page = KpiPage(per_channel=True)
     live = ["ccpulse_queue_calls_waiting", "ccpulse_queue_agents", "ccpulse_calls_lost_total"]
     many = [*live, "ccpulse_window_answered", "ccpulse_window_asa_seconds"]
     for names in (live, many, ["ccpulse_queue_backlog_by_age"]):
@@ -129,7 +129,7 @@ def test_a_few_families_or_many_each_as_prometheus_client_writes_them() -> None:
 def test_a_queue_gone_from_the_snapshots_is_gone_from_the_page() -> None:
     engine = _engine()
     at = _newest(engine)
-    page = KpiPage()
+    page = KpiPage(per_channel=True)
     _page(page, engine, at)
     snapshots = engine.snapshot(at)
     del snapshots["billing"]

@@ -45,6 +45,8 @@ def write_config(path: Path, prefix: str, webhook_url: str, firing_queue: str) -
             "partitions": 4,
         },
         "worker": {"snapshot_interval_seconds": 5.0, "batch_within_seconds": 0.2},
+        # The Queue detail dashboard's "By channel" row reads the per-channel families.
+        "metrics": {"per_channel": True},
         # The simulator runs at SIM_SPEED: past its backfill, its events run ahead of the
         # clock (docs/kpis.md#time).
         "engine": {"max_future_seconds": 86_400.0},

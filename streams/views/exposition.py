@@ -215,7 +215,7 @@ class _QueueText:
 class KpiPage:
     """The per-queue KPI families of one worker's /metrics (module docstring)."""
 
-    def __init__(self, per_channel: bool = True) -> None:
+    def __init__(self, per_channel: bool = False) -> None:
         collectors = KpiCollector(dict, dict).collectors()  # their definitions only
         self.per_channel = per_channel
         """Whether the page has the per-channel families (``metrics.per_channel``)."""
