@@ -155,7 +155,3 @@ class ContactPanes:
         """Each channel and its store, by name (none while the queue has one channel)."""
         for channel in sorted(self.stores):
             yield channel, self.stores[channel]
-
-    def evict(self, keep_from: tuple[int, int, int]) -> None:
-        for store in self.stores.values():
-            store.evict(keep_from)

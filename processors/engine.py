@@ -33,6 +33,7 @@ from processors.calendars import BusinessClock
 from processors.event_handlers import event_handlers
 from processors.events import TELEPHONY_TYPES, TICKETING_TYPES, Event, TicketMoved, TicketMovedIn
 from processors.eviction import EVICT_EVERY_SECONDS, evict_queue, forget_oldest
+from processors.panes import PaneStore
 from processors.queue_report import (
     channel_windows,
     queue_snapshot,
@@ -272,9 +273,10 @@ class KpiEngine:
         """Forget what no window and no on-time event can need any more
         (processors/eviction.py)."""
         runtime = self._runtime.get(state.queue)
-        current = runtime is not None and runtime.state is state
-        panes = runtime.panes if runtime is not None and current else None
-        stores = runtime.contacts.stores if runtime is not None and current else {}
+        panes: PaneStore | None = None
+        stores: dict[str, PaneStore] = {}
+        if runtime is not None and runtime.state is state:
+            panes, stores = runtime.panes, runtime.contacts.stores
         evict_queue(
             state, panes, stores, self.settings, self._lateness, self._retention, self._history
         )

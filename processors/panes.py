@@ -117,7 +117,8 @@ class PaneStore:
         self._minute_start = _NOWHERE
         self._code = 0.0
         self._chunk: Pane = array("d")
-        self._minute: Pane = self._chunk
+        # Without minute panes, a minute's share goes to one scratch vector, never read.
+        self._minute: Pane = self._chunk if minutes else new_pane()
         self._quarter: Pane = self._chunk
         # sum_since: the sum over its closed quarters [from, to), until an add lands there.
         self._closed: tuple[int, int, list[float]] | None = None
@@ -135,7 +136,7 @@ class PaneStore:
             chunk = chunks.get(start)
             if chunk is None:
                 chunk = chunks[start] = array("d")
-            found = minutes.get(start) if self._dense else self._scratch()
+            found = minutes.get(start) if self._dense else self._minute
             if found is None:
                 minute = minutes[start] = new_pane()
             else:
@@ -153,12 +154,6 @@ class PaneStore:
             self._minute_start = start
         self._code = float((second - start) << _SHIFT)
         self._at = second
-
-    def _scratch(self) -> Pane:
-        """Where a store without minute panes adds a minute's share: never read."""
-        if len(self._minute) != WIDTH or self._minute is self._chunk:
-            return new_pane()
-        return self._minute
 
     def add(self, second: int, index: int, amount: float) -> None:
         """Add ``amount`` to counter ``index`` at event-time ``second`` (negative to retract)."""

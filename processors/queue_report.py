@@ -49,10 +49,7 @@ def queue_snapshot(
     label); ``channels``: with the per-channel windows (:func:`channel_windows`)."""
     state, settings, panes = runtime.state, runtime.settings, runtime.panes
     windows: dict[str, WindowKpis] = {}
-    firsts = {
-        label: at - length + 1 if length else local_midnight(at, settings.timezone)
-        for label, length in windows_config
-    }
+    firsts = _firsts(at, windows_config, settings)
     # Occupancy from cached closed minutes and quarters (processors/agents.py); `today`'s
     # panes from its cached closed quarters (processors/panes.py).
     occupied = runtime.occupancy.occupancies(list(firsts.values()), at)
@@ -77,7 +74,7 @@ def queue_snapshot(
     figures.copy_staffing(live)
     snapshot = QueueSnapshot(queue=queue, at=float(at), live=live, windows=windows)
     if channels:
-        snapshot.channels = channel_windows(runtime, at, windows_config, today)
+        snapshot.channels = _channel_windows(runtime, at, firsts, today)
     return snapshot
 
 
@@ -90,11 +87,23 @@ def channel_windows(
     """Per channel of a queue of two channels or more, per window, its contact KPIs (empty for
     a queue of one channel: processors/channels.py). Apart from :func:`queue_snapshot` so that
     the readers that do not show channels (the alert timer, every second) do not pay for them."""
-    settings = runtime.settings
-    firsts = {
+    return _channel_windows(runtime, at, _firsts(at, windows_config, runtime.settings), today)
+
+
+def _firsts(
+    at: int, windows_config: Sequence[tuple[str, int | None]], settings: QueueSettings
+) -> dict[str, int]:
+    """The first second of each window ending at ``at`` (``today``: local midnight)."""
+    return {
         label: at - length + 1 if length else local_midnight(at, settings.timezone)
         for label, length in windows_config
     }
+
+
+def _channel_windows(
+    runtime: QueueRuntime, at: int, firsts: dict[str, int], today: str | None
+) -> dict[str, dict[str, dict[str, float | None]]]:
+    settings = runtime.settings
     return {
         channel: {
             label: channel_kpis(
