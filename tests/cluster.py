@@ -160,6 +160,7 @@ class OwnershipWatch:
         self.cluster, self.interval = cluster, interval
         self.doubles: list[str] = []
         self.rounds = 0
+        self.started = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -182,7 +183,11 @@ class OwnershipWatch:
                     for port_b, first_b in previous[i + 1 :]:
                         both = first_a & second.get(port_a, set()) & first_b
                         if both:
-                            self.doubles.append(f"{sorted(both)} on {port_a} and {port_b}")
+                            at = time.monotonic() - self.started
+                            self.doubles.append(
+                                f"{sorted(both)} on {port_a} and {port_b}, "
+                                f"{at:.1f} s after the watch started ({time.strftime('%H:%M:%S')})"
+                            )
             previous = current
             self.rounds += 1
             self._stop.wait(self.interval)

@@ -158,7 +158,7 @@ def test_sigkill_and_sigterm_mid_stream_give_the_replay_kpis(
             last = cluster.wait_equal_to_replay(events_file, 60)
             assert last == [], "\n".join(last[:30]) + "\n" + cluster.logs()
         assert watch.rounds > 10
-        assert watch.doubles == [], watch.doubles[:10]
+        assert watch.doubles == [], "\n".join(watch.doubles[:10]) + "\n" + cluster.logs()
         owners = cluster.owners()
         assert len(owners) == len({line.split(b'"queue":"')[1].split(b'"')[0] for line in lines})
         assert all(len(ports) == 1 for ports in owners.values()), owners

@@ -50,6 +50,11 @@ class FaustSource:
         assigned = self.app.assignor.assigned_actives()
         return {tp.partition for tp in assigned if tp.topic in self.topics}
 
+    def recovery_pending(self) -> bool:
+        # Set by Faust's Recovery.on_rebalance, cleared when its recovery loop starts the next
+        # recovery: a public attribute (streams/faust_adapter/recovery_watch.py sets it too).
+        return bool(self.app.tables.recovery.signal_recovery_start.is_set())
+
     def highwaters(self) -> dict[PartitionKey, int]:
         return partition_highwaters(self.app.consumer, self.topics)
 

@@ -41,13 +41,39 @@ class Recovery:
         self.source_topics = frozenset(source_topics)
         self.flush_producer = flush_producer
         """Sends everything the producer buffered (Faust's ``app.producer.flush``)."""
+        self.revoked_generation: int | None = None
+        """The consumer generation whose partitions were revoked last."""
+
+    def superseded_recovery(self) -> bool:
+        """Whether a table recovery finishing now belongs to a former assignment.
+
+        Faust calls the table's recovery callbacks before it checks the generation the
+        recovery was for (faust/tables/recovery.py, ``on_recovery_completed``). A recovery can
+        finish after this worker's partitions were revoked for the next rebalance (the
+        generation is still the revoked one), or after the next assignment arrived (its
+        recovery is then asked for and waits for this one to end). Rebuilt then, the worker
+        would export queues of partitions another worker is being given, and become ready
+        in the middle of a rebalance."""
+        generation = self.source.generation
+        revoked = generation is not None and generation == self.revoked_generation
+        return revoked or self.source.recovery_pending()
 
     async def rebuild(self) -> None:
         """The table is recovered for the new assignment: rebuild its queues in the engine,
         and let the checkpoint apply again (:meth:`Checkpoint.settled`)."""
         runtime = self.runtime
+        if self.superseded_recovery():
+            log(
+                logger,
+                "table recovery of a former assignment finished: not rebuilt, the next one is",
+                generation=self.source.generation,
+                revoked_generation=self.revoked_generation,
+            )
+            return
         partitions = self.source.assigned_partitions()
         started = time.monotonic()
+        # Only the assigned partitions' queues are exported, whatever a former assignment left.
+        self.store.forget(set(self.store.partition_of.values()) - partitions)
         queues = self.store.rebuild(partitions)
         if runtime.intervals is not None:
             runtime.intervals.publish(queues, full=True)  # what was sent and not confirmed
@@ -73,6 +99,7 @@ class Recovery:
         are rebuilt from the table by :meth:`rebuild` if they come back to this worker."""
         runtime, store = self.runtime, self.store
         revoked = list(revoked)
+        self.revoked_generation = self.source.generation
         runtime.ready = False
         runtime.metrics.ready.set(0)
         async with self.checkpoint.lock:

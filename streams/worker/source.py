@@ -39,6 +39,10 @@ class SourceConsumer(Protocol):
     def assigned_partitions(self) -> set[int]:
         """Partitions of the source topics actively assigned to this worker."""
 
+    def recovery_pending(self) -> bool:
+        """A newer assignment's table recovery is asked for and not started: a recovery
+        finishing now is of a former assignment."""
+
     def highwaters(self) -> dict[PartitionKey, int]:
         """Each assigned source partition's highwater, as of its last fetch (unknown ones left
         out)."""

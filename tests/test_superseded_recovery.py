@@ -1,0 +1,78 @@
+"""A table recovery that finishes for a former assignment rebuilds nothing (streams/worker/
+recovery.py, ``Recovery.rebuild``), on the real Faust app the worker builds.
+
+Faust calls the table's recovery callbacks before it checks whether the recovery's generation
+is still the consumer's. Rebuilt then, a worker exported the queues of partitions the
+rebalance under way was giving to another worker, and became ready in the middle of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import msgspec
+import pytest
+
+from processors.events import Event
+from streams.app import _outputs, build_app
+from streams.config import load_config
+from streams.worker.checkpoint import Checkpoint
+from streams.worker.recovery import Recovery
+
+ENTERED = msgspec.json.encode(
+    {
+        "type": "call.entered",
+        "id": "e1",
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 5)),
+        "queue": "sales",
+        "call_id": "c1",
+    }
+)
+
+
+def test_a_recovery_of_a_revoked_or_replaced_assignment_is_not_rebuilt(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    config = load_config(None)
+    app, runtime = build_app(config)
+    source = runtime.source
+    assert source is not None and runtime.store is not None
+    topics = (config.topics.telephony, config.topics.ticketing)
+    flushed: list[bool] = []
+
+    async def flush() -> None:
+        flushed.append(True)
+
+    recovery = Recovery(Checkpoint(runtime, source, _outputs(app, config, runtime)), topics, flush)
+    caplog.set_level(logging.INFO, "ccpulse.worker")
+
+    async def scenario() -> list[tuple[bool, list[str]]]:
+        seen = []
+        app.consumer_generation_id = 3
+        await recovery.revoked([(config.topics.telephony, 0)])
+        assert flushed and not runtime.ready
+        # 1. Revoked, the next assignment not here yet: the generation is still the revoked one.
+        runtime.engine.apply([(msgspec.json.decode(ENTERED, type=Event), None)])
+        runtime.store.partition_of["sales"] = 2  # as a batch of a former assignment left it
+        await recovery.rebuild()
+        seen.append((runtime.ready, sorted(runtime.engine.queues)))
+        # 2. The next assignment is here and its own recovery is asked for: this one is older.
+        app.consumer_generation_id = 4
+        app.tables.recovery.signal_recovery_start.set()
+        await recovery.rebuild()
+        seen.append((runtime.ready, sorted(runtime.engine.queues)))
+        # 3. The recovery of the current assignment (no partition of it is assigned here):
+        # rebuilt, and the queue of a partition not assigned is no longer exported.
+        app.tables.recovery.signal_recovery_start.clear()
+        await recovery.rebuild()
+        seen.append((runtime.ready, sorted(runtime.engine.queues)))
+        return seen
+
+    assert asyncio.run(scenario()) == [(False, ["sales"]), (False, ["sales"]), (True, [])]
+    skipped = [r for r in caplog.records if "former assignment" in r.getMessage()]
+    assert [r.kv["generation"] for r in skipped] == [3, 4]  # type: ignore[attr-defined]
+    assert [r.kv["revoked_generation"] for r in skipped] == [3, 3]  # type: ignore[attr-defined]
+    finished = [r for r in caplog.records if r.getMessage() == "table recovery finished"]
+    assert len(finished) == 1
