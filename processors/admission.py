@@ -10,6 +10,10 @@ but must not be counted, before the engine sees it, so that no state is touched:
   centre event, and dates the calendar arithmetic of the ``today`` window cannot handle.
 * ``unknown_queue``: a new queue beyond ``max_queues``, or not matching ``queues_allowed``;
   ``bad_name``: a queue name with control or bidi characters.
+* ``unknown_channel``: a contact event of a queue's channel beyond ``max_channels`` (the
+  channels its state already counts, and those admitted earlier in the batch, come first). A
+  source that names a new channel per contact would otherwise give each queue thousands of
+  channel stores and Prometheus series.
 
 The checks run a batch at a time, one queue group at a time, with C-level passes over the
 group's event times (``min``/``max``); only a group holding a refused event is looked at one
@@ -19,14 +23,16 @@ event at a time.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Container, Sized
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import attrgetter, itemgetter
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from processors.event_fields import name_problem
+from processors.events import CONTACT_TYPES
 from processors.settings import EngineSettings
+from processors.state import QueueState
 
 __all__ = ["EARLIEST", "LATEST", "Admission", "Refusal"]
 
@@ -42,12 +48,15 @@ class Refusal:
     reason: str
 
 
-class KnownQueues(Container[str], Sized, Protocol):
-    """The queues that already have state (the engine's ``queues``)."""
+KnownQueues = Mapping[str, QueueState]
+"""The queues that already have state (the engine's ``queues``)."""
 
 
 T = TypeVar("T", bound=tuple[object, ...])
 
+_CONTACT_TYPES = frozenset(CONTACT_TYPES)
+"""The events that count in a channel (processors/channels.py); a ticket's ``channel`` is where
+it came from, not a contact channel."""
 _event_of = itemgetter(0)
 _time_of = attrgetter("time")
 
@@ -55,11 +64,12 @@ _time_of = attrgetter("time")
 class Admission:
     """The refusals of one engine's settings (see the module docstring)."""
 
-    __slots__ = ("_allowed", "_max_future", "_max_queues")
+    __slots__ = ("_allowed", "_max_channels", "_max_future", "_max_queues")
 
     def __init__(self, settings: EngineSettings) -> None:
         self._max_future = settings.max_future_seconds
         self._max_queues = settings.max_queues
+        self._max_channels = settings.max_channels
         self._allowed = tuple(settings.queues_allowed or ())
 
     def queue_refusal(self, queue: str, owned: int) -> Refusal | None:
@@ -96,6 +106,9 @@ class Admission:
                     refused.extend((item, why) for item in items)
                     del groups[queue]
                     continue
+            if not self._channels_admitted(queue, items, known, refused):
+                del groups[queue]
+                continue
             times = list(map(_time_of, map(_event_of, items)))
             newest = max(times)
             if min(times) >= EARLIEST and newest < LATEST and (future is None or newest <= future):
@@ -117,6 +130,42 @@ class Admission:
                 del groups[queue]
         return refused
 
+    def _channels_admitted(
+        self, queue: str, items: list[T], known: KnownQueues, refused: list[tuple[T, Refusal]]
+    ) -> bool:
+        """Take out of ``items`` (in place, into ``refused``) the contact events of channels
+        beyond ``max_channels`` for ``queue``; whether any item is left."""
+        contact = _CONTACT_TYPES
+        named = {event.channel for event in map(_event_of, items) if type(event) in contact}
+        if not named:
+            return True  # no contact event
+        counted = _channels_of(known.get(queue))
+        if named <= counted or len(counted | named) <= self._max_channels:
+            return True
+        keep: list[T] = []
+        for item in items:
+            event = _event_of(item)
+            if type(event) not in contact or event.channel in counted:
+                keep.append(item)
+                continue
+            channel = event.channel
+            if len(counted) < self._max_channels:
+                counted.add(channel)
+                keep.append(item)
+            else:
+                refused.append(
+                    (
+                        item,
+                        Refusal(
+                            "unknown_channel",
+                            f"channel {channel!r} would be channel {len(counted) + 1} of queue "
+                            f"{queue[:64]!r}, over engine.max_channels ({self._max_channels})",
+                        ),
+                    )
+                )
+        items[:] = keep
+        return bool(keep)
+
     def _time_refusal(self, t: datetime, future: datetime | None) -> Refusal | None:
         if future is not None and t > future:
             return Refusal(
@@ -130,3 +179,12 @@ class Admission:
                 f"event time {t.isoformat()} is outside {EARLIEST.year}..{LATEST.year - 1}",
             )
         return None
+
+
+def _channels_of(state: QueueState | None) -> set[str]:
+    """The channels ``state`` counts contacts in (processors/channels.py)."""
+    if state is None:
+        return set()
+    if state.channel_panes:
+        return set(state.channel_panes)
+    return set() if state.channel is None else {state.channel}

@@ -156,6 +156,10 @@ class EngineSettings(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     """Most queues one worker (or replay) keeps state for; events of a further queue are refused
     (dead letter, ``unknown_queue``), so a flood of made-up queue names cannot exhaust memory,
     Prometheus series or the per-second alert pass."""
+    max_channels: Annotated[int, Meta(ge=1, le=64)] = 8
+    """Most contact channels one queue counts apart (docs/kpis.md#channels); a contact event of
+    a further channel is refused (dead letter, ``unknown_channel``), so a source naming a new
+    channel per contact cannot grow a queue's state and series without bound."""
     queues_allowed: list[str] | None = None
     """Shell-style patterns (``sales-*``) of the queue names accepted; None: any name. Events of
     another queue are refused (``unknown_queue``)."""

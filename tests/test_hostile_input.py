@@ -15,7 +15,7 @@ import pytest
 
 from processors.admission import Admission
 from processors.engine import KpiEngine, source_key
-from processors.events import CallEntered
+from processors.events import CallEntered, Event
 from processors.settings import EngineSettings
 from processors.snapshot_cache import SnapshotCache
 from streams.worker.batching import decode_batch
@@ -184,6 +184,51 @@ def test_queues_beyond_max_queues_or_not_allowed_are_refused() -> None:
     assert refused == {2: "unknown_queue", 4: "unknown_queue", 5: "bad_name"}
     assert sorted(batch.by_queue) == ["billing", "sales-1", "sales-2"]
     assert {q for run in batch.applied for q in run.queues} == {"billing", "sales-1", "sales-2"}
+
+
+def test_channels_beyond_max_channels_are_refused_and_the_held_ones_come_first() -> None:
+    settings = EngineSettings(max_channels=3)
+    engine = KpiEngine(settings)
+    # The queue already counts voice and chat (two channels: split, a store each).
+    first, refused = screened(
+        [raw(event(seconds=0, id="v")), raw(event(seconds=1, id="c", channel="chat"))],
+        settings,
+        engine,
+    )
+    assert refused == {}
+    engine.apply([(item[0], None) for item in first.by_queue["billing"]])
+    assert sorted(engine.queues["billing"].channel_panes) == ["chat", "voice"]
+    values = [
+        raw(event(seconds=2, id="e1", channel="email")),  # the third: admitted
+        raw(event(seconds=3, id="s1", channel="sms")),  # a fourth: refused
+        raw(event(seconds=4, id="c2", channel="chat")),  # held: admitted
+        raw(event(seconds=5, id="e2", channel="email")),  # admitted earlier in the batch
+        raw(
+            {**event(seconds=6, id="a1"), "type": "agent.state", "agent": "a", "state": "available"}
+        ),
+        raw(event(seconds=7, id="s2", channel="sms")),
+        raw(event(queue="other", seconds=8, id="o1", channel="sms")),  # another queue's first
+    ]
+    batch, refused = screened(values, settings, engine)
+    assert refused == {1: "unknown_channel", 5: "unknown_channel"}
+    assert [offset for *_, offset in batch.by_queue["billing"]] == [0, 2, 3, 4]
+    assert [run.offsets for run in batch.applied] == [[0, 2, 3, 4, 6]]
+    engine.apply([(item[0], None) for group in batch.by_queue.values() for item in group])
+    assert sorted(engine.queues["billing"].channel_panes) == ["chat", "email", "voice"]
+    # A ticket's channel is where it came from, not a contact channel: not counted.
+    ticket = {**event(seconds=9, id="t1"), "type": "ticket.created", "ticket_id": "t1"}
+    ticket["channel"] = "web"
+    groups = {"billing": [(msgspec.convert(ticket, Event), None, 0)]}
+    assert Admission(settings).screen(groups, engine.queues, NOW) == []
+    assert len(groups["billing"]) == 1
+    # The reason names the channel, the queue and the setting.
+    runs = [[Message("tel", 0, 0, b"billing", values[1])]]
+    decoded = decode_batch(runs, 65_536)
+    ((_, failure),) = screen_batch(decoded, Admission(settings), engine, NOW)
+    assert failure.reason == (
+        "channel 'sms' would be channel 4 of queue 'billing', over engine.max_channels (3)"
+    )
+    assert decoded.by_queue == {} and decoded.applied == []
 
 
 def test_replay_has_no_wall_clock_bound() -> None:

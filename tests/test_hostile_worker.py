@@ -17,7 +17,7 @@ import pytest
 import yaml
 from kafka import KafkaConsumer, KafkaProducer
 
-from processors.events import TICKETING_TYPES, CallEntered, TicketMoved
+from processors.events import CONTACT_TYPES, TICKETING_TYPES, CallEntered, TicketMoved
 from streams.broker.embedded import EmbeddedBroker
 from tests.servers import free_port
 from tests.test_worker_integration import (
@@ -34,12 +34,16 @@ from tests.worker_proc import WorkerProcess
 pytestmark = pytest.mark.integration
 
 FLOOD = 20_000
+CHANNELS = ("chat", "messaging", "voice")
+"""The simulator's channels (streams/offline/simulator)."""
+CHANNEL_FLOOD = 5
 
 
 def bad_records(
-    queue: str, now: datetime, conflict: dict[str, Any]
+    queue: str, now: datetime, conflict: dict[str, Any], full_queue: str
 ) -> list[tuple[bytes, Any, str]]:
-    """(key, value, expected reason) of each kind of bad record, keyed by a good ``queue``."""
+    """(key, value, expected reason) of each kind of bad record, keyed by a good ``queue``; the
+    channel flood by ``full_queue``, a queue that counts :data:`CHANNELS` already."""
     iso = now.isoformat()
 
     def body(**fields: Any) -> dict[str, Any]:
@@ -95,8 +99,18 @@ def bad_records(
         (key, js(body(id="x" * 300)), "invalid"),
         (key, js(body(id="v2", v=2)), "invalid"),
         (key, js({k: v for k, v in body(id="nocall").items() if k != "call_id"}), "invalid"),
-        (key, js(conflict), "id_conflict"),
     ]
+    # A queue that counts the simulator's three channels (engine.max_channels: 3): a fourth is
+    # refused, whatever its name.
+    records += [
+        (
+            full_queue.encode(),
+            js(body(id=f"chan-{i}", queue=full_queue, channel=f"flood_{i}")),
+            "unknown_channel",
+        )
+        for i in range(CHANNEL_FLOOD)
+    ]
+    records += [(key, js(conflict), "id_conflict")]
     records += [
         (f"flood-{i}".encode(), js(body(id=f"flood-{i}", queue=f"flood-{i}")), "unknown_queue")
         for i in range(FLOOD)
@@ -128,7 +142,7 @@ def test_hostile_input_is_dead_lettered_and_the_good_events_counted_exactly(
                     "partitions": 2,
                 },
                 "worker": {"snapshot_interval_seconds": 2.0, "batch_within_seconds": 0.1},
-                "engine": {"max_queues": len(queues)},
+                "engine": {"max_queues": len(queues), "max_channels": len(CHANNELS)},
             }
         )
     )
@@ -142,7 +156,14 @@ def test_hostile_input_is_dead_lettered_and_the_good_events_counted_exactly(
         "call_id": "other",
         "time": datetime.fromtimestamp(last.time.timestamp() + 1, UTC).isoformat(),
     }
-    bad = bad_records(last.queue, now, conflict)
+    # A queue whose contacts in the first half (sent before any bad record) name every channel.
+    half = len(lines) // 2
+    seen: dict[str, set[str]] = {}
+    for e in events[:half]:
+        if isinstance(e, CONTACT_TYPES):
+            seen.setdefault(e.queue, set()).add(e.channel)
+    full_queue = min(q for q, channels in seen.items() if sorted(channels) == list(CHANNELS))
+    bad = bad_records(last.queue, now, conflict, full_queue)
     producer = KafkaProducer(
         bootstrap_servers=broker.bootstrap, linger_ms=5, max_request_size=4_000_000
     )
@@ -159,11 +180,20 @@ def test_hostile_input_is_dead_lettered_and_the_good_events_counted_exactly(
         broker, free_port(), tmp_path, app_id=f"{topic_prefix}-app", config=config_path
     ).start()
     try:
-        half = len(lines) // 2
         send_good(lines[:half])
         producer.flush()
         # Every good queue has state before the flood: then max_queues refuses every flood queue.
         wait_for(lambda: sorted(worker.kpis()["queues"]) == queues or None, 60, "the good queues")
+        # No queue has a fourth channel; one counts all three before the channel flood.
+        assert {e.channel for e in events if isinstance(e, CONTACT_TYPES)} == set(CHANNELS)
+        wait_for(
+            lambda: (
+                sorted(worker.kpis()["queues"][full_queue].get("channels", {})) == list(CHANNELS)
+                or None
+            ),
+            60,
+            f"the three channels of {full_queue}",
+        )
         rest = lines[half:]
         step = max(1, len(rest) // (len(bad) - FLOOD))
         for index, (key, value, _) in enumerate(bad):

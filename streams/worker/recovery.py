@@ -41,22 +41,25 @@ class Recovery:
         self.source_topics = frozenset(source_topics)
         self.flush_producer = flush_producer
         """Sends everything the producer buffered (Faust's ``app.producer.flush``)."""
-        self.revoked_generation: int | None = None
-        """The consumer generation whose partitions were revoked last."""
+        self.awaiting_assignment = False
+        """Partitions were revoked and the next assignment has not arrived yet."""
 
     def superseded_recovery(self) -> bool:
         """Whether a table recovery finishing now belongs to a former assignment.
 
         Faust calls the table's recovery callbacks before it checks the generation the
         recovery was for (faust/tables/recovery.py, ``on_recovery_completed``). A recovery can
-        finish after this worker's partitions were revoked for the next rebalance (the
-        generation is still the revoked one), or after the next assignment arrived (its
-        recovery is then asked for and waits for this one to end). Rebuilt then, the worker
-        would export queues of partitions another worker is being given, and become ready
-        in the middle of a rebalance."""
-        generation = self.source.generation
-        revoked = generation is not None and generation == self.revoked_generation
-        return revoked or self.source.recovery_pending()
+        finish after this worker's partitions were revoked for the next rebalance and before
+        the next assignment arrives, or after it arrived (its recovery is then asked for and
+        waits for this one to end). Rebuilt then, the worker would export queues of partitions
+        another worker is being given, and become ready in the middle of a rebalance.
+
+        Not by generation: the embedded broker gives every rebalance generation 0. The next
+        assignment's recovery cannot finish before :meth:`assigned` runs: Faust asks for it
+        (``Recovery.on_rebalance``) and then sends ``on_partitions_assigned`` without giving
+        the event loop back in between (faust-streaming 0.15.3, ``App._on_partitions_assigned``),
+        and this hook is that signal's only receiver."""
+        return self.awaiting_assignment or self.source.recovery_pending()
 
     async def rebuild(self) -> None:
         """The table is recovered for the new assignment: rebuild its queues in the engine,
@@ -66,8 +69,8 @@ class Recovery:
             log(
                 logger,
                 "table recovery of a former assignment finished: not rebuilt, the next one is",
-                generation=self.source.generation,
-                revoked_generation=self.revoked_generation,
+                awaiting_assignment=self.awaiting_assignment,
+                next_recovery_asked=self.source.recovery_pending(),
             )
             return
         partitions = self.source.assigned_partitions()
@@ -99,7 +102,7 @@ class Recovery:
         are rebuilt from the table by :meth:`rebuild` if they come back to this worker."""
         runtime, store = self.runtime, self.store
         revoked = list(revoked)
-        self.revoked_generation = self.source.generation
+        self.awaiting_assignment = True
         runtime.ready = False
         runtime.metrics.ready.set(0)
         async with self.checkpoint.lock:
@@ -140,6 +143,7 @@ class Recovery:
 
     def assigned(self, assigned: Iterable[PartitionKey]) -> None:
         """Partitions were assigned (their state comes with :meth:`rebuild`): logged."""
+        self.awaiting_assignment = False
         partitions = {partition for topic, partition in assigned if topic in self.source_topics}
         log(
             logger,
