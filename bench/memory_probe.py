@@ -90,7 +90,7 @@ def _breakdown(states: list[Any]) -> dict[str, int]:
     parts = dict.fromkeys(
         ("second_chunks", "minute_panes", "quarter_panes", "calls", "tickets", "contacts"), 0
     )
-    parts.update(agents=0, seen_ids=0)
+    parts.update(channel_panes=0, agents=0, seen_ids=0)
     from bench.drilldown_memory import drilldown_bytes
 
     parts["drilldown"] = drilldown_bytes(states)
@@ -101,6 +101,10 @@ def _breakdown(states: list[Any]) -> dict[str, int]:
             parts[name] += size(level) + sum(
                 size(pane) + (float_size * sum(1 for v in pane if v) if type(pane) is list else 0)
                 for pane in level.values()
+            )
+        for levels in state.channel_panes.values():
+            parts["channel_panes"] += sum(
+                size(level) + sum(size(pane) for pane in level.values()) for level in levels
             )
         parts["calls"] += size(state.calls) + sum(
             size(key) + size(visit) for key, visit in state.calls.items()

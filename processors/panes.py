@@ -16,7 +16,8 @@ sparse array) per second was mostly overhead: a dict entry and an array object p
 the largest memory item of a large worker, and creating them the largest cost of adding
 (docs/performance.md). Appending never searches: a counter added twice in a minute is two pairs,
 and sums add them both. ``STRIDE`` is fixed (not the number of counters), so chunks stay
-readable when a counter is appended to :class:`~processors.counters.CounterIndex`.
+readable when a counter is appended to :class:`~processors.counters.CounterIndex`. A store
+without minute panes (a channel's, processors/channels.py) keeps one chunk per quarter instead.
 
 Retention is per level: chunks are kept only as long as the longest rolling window needs them at
 second precision; minute and quarter panes as long as the longest window (``today`` included).
@@ -33,7 +34,15 @@ from typing import TypeAlias
 
 from processors.counters import WIDTH
 
-__all__ = ["LEVELS", "STRIDE", "Pane", "PaneStore", "chunks_from_seconds", "new_pane"]
+__all__ = [
+    "LEVELS",
+    "STRIDE",
+    "Pane",
+    "PaneStore",
+    "chunks_from_seconds",
+    "new_pane",
+    "quarter_chunks",
+]
 
 LEVELS: tuple[int, ...] = (60, 60, 900)
 """Seconds covered by one entry of each level: a chunk of second-level detail, a minute pane,
@@ -77,6 +86,25 @@ def chunks_from_seconds(seconds: Mapping[int, list[float] | Pane]) -> dict[int, 
     return chunks
 
 
+def quarter_chunks(chunks: dict[int, Pane], mask: list[bool] | None = None) -> dict[int, Pane]:
+    """Chunks of a minute each as chunks of a quarter each (a store without minute
+    panes): each minute's pairs, in the chunks' order, appended to its quarter's
+    chunk with their codes moved by the minute's offset. ``mask``: only the counters it marks."""
+    out: dict[int, Pane] = {}
+    for start, chunk in chunks.items():
+        quarter = start - start % 900
+        kept = out.get(quarter)
+        if kept is None:
+            kept = out[quarter] = array("d")
+        shift = float((start - quarter) * STRIDE)
+        for position in range(0, len(chunk), 2):
+            code = chunk[position]
+            if mask is None or mask[int(code) & (STRIDE - 1)]:
+                kept.append(code + shift)
+                kept.append(chunk[position + 1])
+    return out
+
+
 class PaneStore:
     """Three dicts ``start second -> pane``, one per level in :data:`LEVELS`: chunks of
     second-level detail, minute vectors and quarter vectors."""
@@ -93,6 +121,7 @@ class PaneStore:
         "_minute",
         "_minute_start",
         "_quarter",
+        "_span",
         "_tail_from",
         "_tail_sum",
         "_tail_to",
@@ -107,6 +136,10 @@ class PaneStore:
         processors/channels.py: a dense vector per minute per channel was the largest part of
         a split queue's memory), a whole minute is summed from its chunk; sums over quarters
         still read quarter panes, so a ``today`` window and a closed interval stay cheap."""
+        self._span = 60 if minutes else 900
+        """Seconds of one chunk: a minute, or without minute panes a quarter (one array per
+        quarter, not fifteen: an array and its dict entry cost more than a minute of a
+        channel's pairs, ``make bench``); codes then run up to ``899 * STRIDE + 63``."""
         # Events arrive mostly in time order, so consecutive adds hit the same second (or at
         # least the same minute): keep what the last add touched instead of three dict
         # look-ups per add.
@@ -130,7 +163,7 @@ class PaneStore:
         self._chunk_high: tuple[int, int, float] = (_NOWHERE, 0, -1.0)
 
     def _select(self, second: int) -> None:
-        start = second - second % 60
+        start = second - second % self._span
         if start != self._minute_start:
             chunks, minutes, quarters = self.levels
             chunk = chunks.get(start)
@@ -165,7 +198,7 @@ class PaneStore:
             if self._tail_from <= second <= self._tail_to:
                 self._tail_sum, self._tail_from, self._tail_to = None, _NEVER, _NEVER
             offset = second - self._minute_start
-            if 0 <= offset < 60:  # another second of the same minute
+            if 0 <= offset < self._span:  # another second of the same chunk
                 self._code = float(offset << _SHIFT)
                 self._at = second
             else:
@@ -197,7 +230,7 @@ class PaneStore:
         minute): it is summed once per second and shared (kept until an add lands in it).
         """
         minute = last - last % 60
-        if first >= minute:
+        if first >= minute or not self._dense:
             return self._sum_onto([0.0] * WIDTH, first, last)
         head = self._sum_onto([0.0] * WIDTH, first, minute - 1)
         return list(map(add, head, self._tail(minute, last)))
@@ -223,6 +256,8 @@ class PaneStore:
             )
             self._closed_from, self._closed_to = first, quarter
             self._at = None  # so the next add, whatever its second, is checked against them
+        if not self._dense:
+            return self._sum_onto(list(closed[2]), quarter, last)
         minute = last - last % 60
         head = self._sum_onto(list(closed[2]), quarter, minute - 1)
         return list(map(add, head, self._tail(minute, last)))
@@ -268,9 +303,11 @@ class PaneStore:
             elif self._dense and second % 60 == 0 and second + 59 <= last:
                 pane, step = minutes.get(second), 60
             else:
-                # A partial minute (a ragged edge of the span): its chunk's pairs in range.
-                start = second - second % 60
-                end = min(last, start + 59)
+                # A partial minute (a ragged edge of the span), or without minute panes any
+                # part of a quarter: its chunk's pairs in range.
+                span = self._span
+                start = second - second % span
+                end = min(last, start + span - 1)
                 chunk = chunks.get(start)
                 if chunk is not None:
                     low = (second - start) << _SHIFT
@@ -300,8 +337,9 @@ class PaneStore:
         self._closed, self._closed_from, self._closed_to = None, _NEVER, _NEVER
         self._tail_sum, self._tail_from, self._tail_to = None, _NEVER, _NEVER
         self._chunk_high = (_NOWHERE, 0, -1.0)
+        sizes = (self._span, LEVELS[1], LEVELS[2])
         for (size, panes), cutoff in zip(
-            zip(LEVELS, self.levels, strict=True), keep_from, strict=True
+            zip(sizes, self.levels, strict=True), keep_from, strict=True
         ):
             stale = []
             for start in panes:

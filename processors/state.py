@@ -25,7 +25,7 @@ import msgspec
 from msgspec import Struct, field
 
 from processors.drilldown_state import DrillDown
-from processors.panes import Pane, chunks_from_seconds
+from processors.panes import Pane, chunks_from_seconds, quarter_chunks
 
 __all__ = [
     "CallVisit",
@@ -184,9 +184,17 @@ class QueueState(Struct, gc=False):
     channel: str | None = None
     """The one channel of every contact counted so far (None: none yet, or state written before
     channels, all voice); processors/channels.py."""
-    channel_panes: dict[str, list[dict[int, Pane]]] = field(default_factory=dict)
+    channel_panes: dict[str, list[dict[int, Pane]]] = field(
+        default_factory=dict, name="channel_quarter_panes"
+    )
     """Once a second channel is seen: per channel, the contact counters of its events, panes as
-    in ``panes`` (processors/channels.py). Empty while the queue has one channel."""
+    in ``panes`` but with one chunk per quarter and no minute panes (processors/channels.py).
+    Empty while the queue has one channel."""
+    channel_minute_panes: dict[str, list[dict[int, Pane]]] = field(
+        default_factory=dict, name="channel_panes"
+    )
+    """State written when a channel's chunks were a minute each: converted as it loads
+    (:func:`decode_state`), empty after that."""
     intervals: dict[int, int] = field(default_factory=dict)
     """Per closed 15-minute interval (start second), the fingerprint of its record known to be
     in Kafka (``ccpulse.intervals``, processors/intervals.py): an interval whose record differs
@@ -273,6 +281,12 @@ def decode_state(data: bytes) -> QueueState:
     if marker != _PACKED and state.panes:
         # Earlier formats kept second-level detail as one dense vector per second.
         state.panes[0] = chunks_from_seconds(state.panes[0])
+    if state.channel_minute_panes:
+        state.channel_panes = {
+            channel: [quarter_chunks(levels[0]), {}, levels[2]]
+            for channel, levels in state.channel_minute_panes.items()
+        }
+        state.channel_minute_panes = {}
     # MessagePack has no tuples; restore them so comparisons and bisect behave identically.
     state.contacts = {k: [(t, i) for t, i in v] for k, v in state.contacts.items()}
     return state

@@ -151,10 +151,57 @@ def test_channel_panes_round_trip_and_are_evicted_with_the_queue() -> None:
     again = decode_state(encode_state(state))
     assert again.channel_panes == state.channel_panes and again.channel == state.channel
     # 400 calls over 3 h 20 min with windows of at most 1 h: old second-level detail and
-    # quarters are gone; a channel keeps no minute panes.
+    # quarters are gone; a channel keeps no minute panes, and its chunks are a quarter each.
+    oldest_chunk = min(state.panes[0])
     for levels in state.channel_panes.values():
-        assert min(levels[0]) >= min(state.panes[0]) and min(levels[2]) >= min(state.panes[2])
-        assert len(levels[0]) <= len(state.panes[0]) < 100 and levels[1] == {}
+        assert all(start % 900 == 0 for start in levels[0])
+        assert min(levels[0]) >= oldest_chunk - oldest_chunk % 900
+        assert min(levels[2]) >= min(state.panes[2])
+        assert len(levels[0]) <= len(state.panes[0]) // 15 + 2 and levels[1] == {}
+
+
+def _minute_chunks(chunks: dict[int, Any]) -> dict[int, Any]:
+    """Quarter chunks split into the minute chunks state written before them held."""
+    from array import array
+
+    from processors.panes import STRIDE
+
+    out: dict[int, Any] = {}
+    for quarter, chunk in chunks.items():
+        for position in range(0, len(chunk), 2):
+            offset, index = divmod(int(chunk[position]), 60 * STRIDE)
+            minute = quarter + 60 * offset
+            kept = out.setdefault(minute, array("d"))
+            kept.append(float(index))
+            kept.append(chunk[position + 1])
+    return dict(sorted(out.items()))
+
+
+def test_state_with_a_chunk_per_minute_and_channel_loads_as_a_chunk_per_quarter() -> None:
+    rng = random.Random(11)
+    events: list[Event] = []
+    for n in range(120):
+        events += call(n, n * 30.0, rng.uniform(0, 40), rng.choice(["voice", "chat"]))
+    engine = KpiEngine(SETTINGS)
+    engine.apply_all(events)
+    state = engine.queues["q"]
+    at = int(state.watermark or 0)
+    before = engine.channel_windows("q", at)
+    old = msgspec.structs.replace(
+        state,
+        channel_panes={},
+        channel_minute_panes={
+            channel: [_minute_chunks(levels[0]), {}, levels[2]]
+            for channel, levels in state.channel_panes.items()
+        },
+    )
+    assert all(len(levels[0]) > 15 for levels in old.channel_minute_panes.values())
+    loaded = decode_state(encode_state(old))
+    assert loaded.channel_minute_panes == {}
+    assert loaded.channel_panes == state.channel_panes
+    again = KpiEngine(SETTINGS)
+    again.queues["q"] = loaded
+    assert again.channel_windows("q", at) == before and set(before) == {"chat", "voice"}
 
 
 def test_per_channel_kpis_read_only_the_contact_counters() -> None:
