@@ -85,7 +85,10 @@ class WorkerProcess:
             except (OSError, ValueError):
                 pass
             time.sleep(0.1)
-        raise TimeoutError(f"worker not ready after {timeout} s:\n{self.log_tail()}")
+        # Stopped here: a caller whose start() raised has no handle to stop it by, and a
+        # worker left running would consume the next tests' CPU and topics.
+        self.kill()
+        raise TimeoutError(f"worker not ready after {timeout} s (killed):\n{self.log_tail()}")
 
     def get(self, path: str) -> bytes:
         try:
