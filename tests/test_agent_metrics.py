@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
@@ -83,3 +84,35 @@ def test_documents_mask_as_configured_and_name_the_queues_served() -> None:
     ann = next(a for a in agents["agents"] if a["agent"] == "ann")
     assert ann["queues"] == ["q", "r"]
     assert ann["time_in_state_seconds"] == 61.0
+
+
+def test_families_prepared_in_slices_are_the_ones_built_at_one_go_and_used_once() -> None:
+    config = Config(metrics=MetricsConfig(per_agent=True))
+    plain = scrape(config)
+    rt = runtime(config)
+    collector = AgentCollector(rt)
+    registry = CollectorRegistry()
+    registry.register(collector)
+
+    async def prepared() -> tuple[bytes, int]:
+        turns = 0
+
+        async def count() -> None:
+            nonlocal turns
+            while True:
+                turns += 1
+                await asyncio.sleep(0)
+
+        counter = asyncio.create_task(count())
+        await asyncio.sleep(0)
+        before = turns
+        await collector.prepare(0.0)  # the loop given back after every queue
+        counter.cancel()
+        return generate_latest(registry), turns - before
+
+    text, turns = asyncio.run(prepared())
+    assert text.decode() == plain and turns >= len(rt.engine.queues)
+    # Used once: the next scrape builds again, from the state as it is then.
+    del rt.engine.queues["r"]
+    again = generate_latest(registry).decode()
+    assert 'queue="r"' in plain and 'queue="r"' not in again and 'queue="q"' in again

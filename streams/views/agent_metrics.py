@@ -15,6 +15,8 @@ series per agent and queue is what makes a large centre's Prometheus expensive.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -74,6 +76,7 @@ AGENT_METRICS = QUEUE_AGENT_METRICS + PER_AGENT_METRICS
 class AgentCollector(Collector):
     def __init__(self, runtime: WorkerView) -> None:
         self._runtime = runtime
+        self._prepared: list[GaugeMetricFamily] | None = None
 
     def _per_agent(self) -> bool:
         metrics = getattr(self._runtime.config, "metrics", None)
@@ -87,39 +90,59 @@ class AgentCollector(Collector):
         return [GaugeMetricFamily(s.name, s.help, labels=list(s.labels)) for s in specs]
 
     def collect(self) -> Iterator[Metric]:
+        """The families :meth:`prepare` built for this scrape, else built now, at one go."""
+        prepared, self._prepared = self._prepared, None
+        if prepared is None:
+            prepared = self._families(self._per_agent())
+            for queue in sorted(self._runtime.engine.queues):
+                self._add_queue(prepared, queue)
+        yield from prepared
+
+    async def prepare(self, slice_seconds: float) -> None:
+        """Build the families for the next :meth:`collect`, a few queues at a time, the event
+        loop given back every ``slice_seconds``: 1,000 queues' agent rows and abandoned calls
+        at one go held a worker's loop for 100-140 ms per scrape (``make bench``, "Loop
+        stalls"); their text, which prometheus_client writes, is a small part of that."""
+        families = self._families(self._per_agent())
+        started = time.perf_counter()
+        for queue in sorted(self._runtime.engine.queues):
+            if queue in self._runtime.engine.queues:  # not revoked meanwhile
+                self._add_queue(families, queue)
+            if time.perf_counter() - started >= slice_seconds:
+                await asyncio.sleep(0)
+                started = time.perf_counter()
+        self._prepared = families
+
+    def _add_queue(self, families: list[GaugeMetricFamily], queue: str) -> None:
         from streams.views.queues import mask_caller, queue_time  # it registers these views
 
         runtime = self._runtime
-        per_agent = self._per_agent()
-        families = self._families(per_agent)
         privacy = getattr(runtime.config, "privacy", None)
         mode = "masked" if privacy is None else privacy.caller_numbers
         visible = 4 if privacy is None else privacy.visible_digits
         engine = runtime.engine
-        for queue in sorted(engine.queues):
-            state = engine.queues[queue]
-            at = queue_time(runtime, queue)
-            zone = engine.settings.for_queue(queue).timezone
-            rows = agent_rows(state, at, zone)
-            for reason, count in sorted(pause_reasons(rows).items()):
-                families[0].add_metric([queue, reason], float(count))
-            for entry in abandoned_today(state, at, zone):
-                recovered = entry.recovered_at is not None and entry.recovered_at < at + 1
-                labels = [
-                    queue,
-                    entry.call_id,
-                    mask_caller(entry.caller, mode, visible) or "",
-                    "" if entry.wait is None else str(round(entry.wait)),
-                    "yes" if recovered else "no",
-                ]
-                families[1].add_metric(labels, entry.at)
-            if not per_agent:
-                continue
-            for row in rows:
-                families[2].add_metric([queue, row.agent, row.state, row.reason or ""], 1.0)
-                families[3].add_metric([queue, row.agent], max(0.0, at + 1 - row.since))
-                for outcome in ("answered", "missed", "handled"):
-                    families[4].add_metric([queue, row.agent, outcome], getattr(row, outcome))
-                if row.occupancy_1h is not None:
-                    families[5].add_metric([queue, row.agent], row.occupancy_1h)
-        yield from families
+        state = engine.queues[queue]
+        at = queue_time(runtime, queue)
+        zone = engine.settings.for_queue(queue).timezone
+        rows = agent_rows(state, at, zone)
+        for reason, count in sorted(pause_reasons(rows).items()):
+            families[0].add_metric([queue, reason], float(count))
+        for entry in abandoned_today(state, at, zone):
+            recovered = entry.recovered_at is not None and entry.recovered_at < at + 1
+            labels = [
+                queue,
+                entry.call_id,
+                mask_caller(entry.caller, mode, visible) or "",
+                "" if entry.wait is None else str(round(entry.wait)),
+                "yes" if recovered else "no",
+            ]
+            families[1].add_metric(labels, entry.at)
+        if len(families) == len(QUEUE_AGENT_METRICS):
+            return
+        for row in rows:
+            families[2].add_metric([queue, row.agent, row.state, row.reason or ""], 1.0)
+            families[3].add_metric([queue, row.agent], max(0.0, at + 1 - row.since))
+            for outcome in ("answered", "missed", "handled"):
+                families[4].add_metric([queue, row.agent, outcome], getattr(row, outcome))
+            if row.occupancy_1h is not None:
+                families[5].add_metric([queue, row.agent], row.occupancy_1h)

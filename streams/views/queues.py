@@ -200,6 +200,3 @@ def register_queue_views(app: faust.App, runtime: WorkerView) -> None:
         return self.bytes(msgspec.json.encode(body), content_type="application/json")
 
     del queue_view, agents_view
-    from streams.views.agent_metrics import AgentCollector
-
-    runtime.registry.register(AgentCollector(runtime))

@@ -18,9 +18,13 @@ import msgspec
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams.views.access import access_of
+from streams.views.agent_metrics import AGENT_METRICS, AgentCollector
+from streams.views.exposition import SLICE_SECONDS
 from streams.views.worker_view import WorkerView
 
 __all__ = ["kpis_document", "register_views"]
+
+AGENT_FAMILIES = frozenset(spec.name for spec in AGENT_METRICS)
 
 
 def kpis_document(runtime: WorkerView, snapshots: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -50,6 +54,8 @@ def _queue_kpis(snap: Any) -> dict[str, Any]:
 def register_views(app: faust.App, runtime: WorkerView) -> None:
     content_type, _, charset = CONTENT_TYPE_LATEST.partition("; charset=")
     access = access_of(runtime)
+    agents = AgentCollector(runtime)
+    runtime.registry.register(agents)
 
     @app.page("/metrics")
     async def metrics(self: faust.web.View, request: faust.web.Request) -> faust.web.Response:
@@ -62,6 +68,8 @@ def register_views(app: faust.App, runtime: WorkerView) -> None:
         page = runtime.kpi_page
         assert page is not None  # built with the runtime (streams/app.py)
         families = page.families(names)
+        if not names or any(name in AGENT_FAMILIES for name in names):
+            await agents.prepare(SLICE_SECONDS)  # built in slices, written by generate_latest
         if families == []:
             body = generate_latest(registry)  # pipeline metrics only: no snapshot needed
         else:
