@@ -135,6 +135,13 @@ def test_a_queue_gone_from_the_snapshots_is_gone_from_the_page() -> None:
     del snapshots["billing"]
     text = asyncio.run(page.render(snapshots, engine.queues)).decode()
     assert 'queue="billing"' not in text and 'queue="support"' in text
+    # The pipeline metrics go first, in the same copy (streams/views/routes.py).
+    head = b"# HELP ccpulse_ready ...\n"
+    assert asyncio.run(page.render(snapshots, engine.queues, prefix=head)) == head + text.encode()
+    few = asyncio.run(page.render(snapshots, engine.queues, [0], prefix=head))
+    assert few.startswith(head) and few[len(head) :] == asyncio.run(
+        page.render(snapshots, engine.queues, [0])
+    )
     assert msgspec.json.encode(sorted(page._queues)) == msgspec.json.encode([ODD, "support"])
 
 

@@ -247,12 +247,15 @@ class KpiPage:
         snapshots: Mapping[str, QueueSnapshot],
         states: Mapping[str, QueueState],
         families: list[int] | None = None,
+        prefix: bytes = b"",
     ) -> bytes:
-        """The text of ``families`` (all when None) for the queues of ``snapshots``, with the
-        engine counters of their ``states``; the event loop is given back every
-        ``SLICE_SECONDS``."""
+        """``prefix`` and the text of ``families`` (all when None) for the queues of
+        ``snapshots``, with the engine counters of their ``states``; the event loop is given
+        back every ``SLICE_SECONDS``. Each family is encoded as it is joined, so the page is
+        put together in one copy at the end (10-15 MB for 1,000 queues: joining the text, then
+        encoding it, then adding the prefix were three, 20-30 ms of loop together)."""
         if families is not None and len(families) <= FEW_FAMILIES:
-            return await self._few(snapshots, states, families)
+            return prefix + await self._few(snapshots, states, families)
         kept = self._queues
         order: list[tuple[str, ...]] = []  # the lines of each queue, in the snapshots' order
         started = time.perf_counter()
@@ -269,14 +272,14 @@ class KpiPage:
             for queue in [queue for queue in kept if queue not in snapshots]:
                 del kept[queue]
         columns = range(len(self.headers)) if families is None else families
-        page = []
+        page = [prefix]
         for index in columns:
-            page.append(self.headers[index])
-            page.append("".join([lines[index] for lines in order]))
+            page.append(self.headers[index].encode())
+            page.append("".join([lines[index] for lines in order]).encode())
             if time.perf_counter() - started >= SLICE_SECONDS:
                 await asyncio.sleep(0)
                 started = time.perf_counter()
-        return "".join(page).encode()
+        return b"".join(page)
 
     async def _few(
         self,

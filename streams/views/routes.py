@@ -10,6 +10,7 @@ load balancer or Kubernetes never routes to a worker still rebuilding its state)
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -77,8 +78,9 @@ def register_views(app: faust.App, runtime: WorkerView) -> None:
             # and then (streams/worker/runtime.py, streams/views/exposition.py): a scrape of
             # 1,000 queues never holds up the batches, the producer or the timers for long.
             snapshots = await runtime.fresh_snapshots(channels=page.per_channel)
-            kpis = await page.render(snapshots, runtime.engine.queues, families)
-            body = generate_latest(registry) + kpis
+            head = generate_latest(registry)
+            await asyncio.sleep(0)
+            body = await page.render(snapshots, runtime.engine.queues, families, prefix=head)
         return self.bytes(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     @app.page("/api/kpis")
