@@ -22,7 +22,7 @@ from streams.views.agent_metrics import AgentCollector
 from streams.views.metrics import KpiCollector, PipelineMetrics
 from streams.views.metrics_catalog import ALL_METRICS
 from streams.views.wallboard.feed import WallboardFeed
-from streams.worker.loop_lag import LoopLagProbe
+from streams.worker.loop_lag import GcPauseTimer, LoopLagProbe
 
 
 def registered() -> dict[str, tuple[str, str]]:
@@ -36,6 +36,7 @@ def registered() -> dict[str, tuple[str, str]]:
     AlertRuntime(runtime, None, None, None, worker)
     WallboardFeed(lambda: None, 1, worker)  # type: ignore[arg-type, return-value]
     LoopLagProbe(worker)
+    GcPauseTimer(worker)  # install_loop_lag_probe registers both
     IngestMetrics(ingest)
     per_agent = Config(metrics=MetricsConfig(per_agent=True))  # every agent family
     worker.register(AgentCollector(types.SimpleNamespace(config=per_agent, engine=engine)))

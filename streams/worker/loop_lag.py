@@ -13,13 +13,22 @@ both (docs/performance.md, "Loop stalls").
 from __future__ import annotations
 
 import asyncio
+import gc
+import time
+import weakref
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from streams.metric_spec import MetricSpec
 
-__all__ = ["LOOP_LAG_BUCKETS", "LOOP_LAG_METRICS", "LoopLagProbe", "install_loop_lag_probe"]
+__all__ = [
+    "LOOP_LAG_BUCKETS",
+    "LOOP_LAG_METRICS",
+    "GcPauseTimer",
+    "LoopLagProbe",
+    "install_loop_lag_probe",
+]
 
 PROBE_INTERVAL_SECONDS = 0.05
 """How often the probe asks to be woken: 20 observations a second, each a few microseconds."""
@@ -41,7 +50,15 @@ LOOP_LAG_LONGEST = MetricSpec(
     "gauge",
     "The longest event-loop stall the loop-lag probe saw since the worker started.",
 )
-LOOP_LAG_METRICS: tuple[MetricSpec, ...] = (LOOP_LAG, LOOP_LAG_LONGEST)
+GC_PAUSE = MetricSpec(
+    "ccpulse_gc_pause_seconds",
+    "histogram",
+    "How long each run of Python's cyclic garbage collector held the worker, by generation: "
+    "a cause of event-loop stalls the loop-lag probe cannot name.",
+    ("generation",),
+    buckets=LOOP_LAG_BUCKETS,
+)
+LOOP_LAG_METRICS: tuple[MetricSpec, ...] = (LOOP_LAG, LOOP_LAG_LONGEST, GC_PAUSE)
 
 
 class LoopLagProbe:
@@ -49,6 +66,7 @@ class LoopLagProbe:
 
     def __init__(self, registry: CollectorRegistry, interval: float = PROBE_INTERVAL_SECONDS):
         self.interval = interval
+        self.gc_timer: GcPauseTimer | None = None
         self.histogram = LOOP_LAG.histogram(registry)
         self.longest_gauge = LOOP_LAG_LONGEST.gauge(registry)
         self.longest = 0.0
@@ -69,9 +87,50 @@ class LoopLagProbe:
             self.observe(loop.time() - due)
 
 
+class GcPauseTimer:
+    """Times each run of the cyclic garbage collector (``gc.callbacks``) into
+    ``ccpulse_gc_pause_seconds{generation}``.
+
+    A worker's state is millions of small objects; a collection of the older generations walks
+    them all, on the loop's thread, wherever an allocation happened to trigger it. The probe
+    sees the stall; this says whether the collector was it."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        histogram = GC_PAUSE.histogram(registry)
+        self._by_generation = [histogram.labels(str(generation)) for generation in range(3)]
+        self._started = 0.0
+
+    def install(self) -> None:
+        """Add the timer to ``gc.callbacks``, through a weak reference: a timer nobody holds
+        any more (an app built by a test and dropped) times nothing, and its callback is
+        removed at the next install (not from within a collection's own callback loop)."""
+        gc.callbacks[:] = [
+            c for c in gc.callbacks if getattr(c, "ccpulse_timer", lambda: True)() is not None
+        ]
+        ref = weakref.ref(self)
+
+        def callback(phase: str, info: dict[str, int]) -> None:
+            timer = ref()
+            if timer is None:
+                return
+            if phase == "start":
+                timer._started = time.perf_counter()
+            else:
+                timer._by_generation[info["generation"]].observe(
+                    time.perf_counter() - timer._started
+                )
+
+        callback.ccpulse_timer = ref  # type: ignore[attr-defined]
+        gc.callbacks.append(callback)
+
+
 def install_loop_lag_probe(app: Any, registry: CollectorRegistry) -> LoopLagProbe:
-    """Run a :class:`LoopLagProbe` as a task of the Faust ``app`` for as long as it runs."""
+    """Run a :class:`LoopLagProbe` as a task of the Faust ``app`` for as long as it runs, and
+    time the garbage collector's pauses (:class:`GcPauseTimer`) meanwhile."""
     probe = LoopLagProbe(registry)
+    timer = GcPauseTimer(registry)
+    timer.install()
+    probe.gc_timer = timer  # held as long as the probe (the app's task) is
 
     @app.task
     async def probe_event_loop() -> None:
