@@ -15,13 +15,17 @@ def _count(registry: CollectorRegistry, generation: str) -> float:
     return value or 0.0
 
 
+def _timers() -> list[object]:
+    """The timers of the ccpulse callbacks in ``gc.callbacks`` (None: dropped)."""
+    return [c.ccpulse_timer() for c in gc.callbacks if hasattr(c, "ccpulse_timer")]
+
+
 def test_each_collection_is_timed_by_generation_and_a_dropped_timer_is_removed() -> None:
-    before = len(gc.callbacks)
     registry = CollectorRegistry()
     timer = GcPauseTimer(registry)
     timer.install()
     try:
-        assert len(gc.callbacks) == before + 1
+        assert _timers().count(timer) == 1
         gc.collect(2)
         gc.collect(0)
         gc.collect(0)
@@ -31,13 +35,17 @@ def test_each_collection_is_timed_by_generation_and_a_dropped_timer_is_removed()
     finally:
         del timer
         gc.collect()
-    # Dropped: it times nothing more, and the next install removes its callback.
+    # Dropped: it times nothing more, and the next install removes its callback (and those of
+    # any other dropped timer: apps built by other tests in this process).
     gc.collect(2)
     assert _count(registry, "2") == 1.0
+    assert None in _timers()
     other = GcPauseTimer(CollectorRegistry())
     other.install()
-    assert len(gc.callbacks) == before + 1
-    del other
-    GcPauseTimer(CollectorRegistry()).install()  # removes the one before, and is dropped
-    gc.callbacks[:] = [c for c in gc.callbacks if not hasattr(c, "ccpulse_timer")]
-    assert len(gc.callbacks) == before
+    assert None not in _timers() and _timers().count(other) == 1
+    gc.callbacks[:] = [
+        c
+        for c in gc.callbacks
+        if getattr(c, "ccpulse_timer", None) is None or c.ccpulse_timer() is not other
+    ]
+    assert other not in _timers()

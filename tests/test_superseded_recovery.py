@@ -75,3 +75,12 @@ def test_a_recovery_of_a_revoked_or_replaced_assignment_is_not_rebuilt(
     assert fields == [(True, False), (False, True)]
     finished = [r for r in caplog.records if r.getMessage() == "table recovery finished"]
     assert len(finished) == 1
+
+
+def test_the_worker_is_the_only_receiver_of_the_assignment_signal() -> None:
+    """``Recovery.superseded_recovery`` relies on ``on_partitions_assigned`` running right after
+    Faust asks for the next recovery: another receiver that awaits could let that recovery
+    finish first, and the worker would wait for a rebuild that never comes."""
+    app, _ = build_app(load_config(None))
+    receivers = list(app.on_partitions_assigned.iter_receivers(app))
+    assert len(receivers) == 1
