@@ -25,6 +25,7 @@ from prometheus_client.registry import Collector
 from processors.agent_board import agent_rows, pause_reasons
 from processors.drilldown import abandoned_today
 from streams.metric_spec import MetricSpec
+from streams.views.queues import caller_privacy, mask_caller, queue_time
 from streams.views.worker_view import WorkerView
 
 __all__ = ["AGENT_METRICS", "PER_AGENT_METRICS", "QUEUE_AGENT_METRICS", "AgentCollector"]
@@ -94,8 +95,9 @@ class AgentCollector(Collector):
         prepared, self._prepared = self._prepared, None
         if prepared is None:
             prepared = self._families(self._per_agent())
+            privacy = caller_privacy(self._runtime)
             for queue in sorted(self._runtime.engine.queues):
-                self._add_queue(prepared, queue)
+                self._add_queue(prepared, queue, privacy)
         yield from prepared
 
     async def prepare(self, slice_seconds: float) -> None:
@@ -104,22 +106,21 @@ class AgentCollector(Collector):
         at one go held a worker's loop for 100-140 ms per scrape (``make bench``, "Loop
         stalls"); their text, which prometheus_client writes, is a small part of that."""
         families = self._families(self._per_agent())
+        privacy = caller_privacy(self._runtime)
         started = time.perf_counter()
         for queue in sorted(self._runtime.engine.queues):
             if queue in self._runtime.engine.queues:  # not revoked meanwhile
-                self._add_queue(families, queue)
+                self._add_queue(families, queue, privacy)
             if time.perf_counter() - started >= slice_seconds:
                 await asyncio.sleep(0)
                 started = time.perf_counter()
         self._prepared = families
 
-    def _add_queue(self, families: list[GaugeMetricFamily], queue: str) -> None:
-        from streams.views.queues import mask_caller, queue_time  # it registers these views
-
+    def _add_queue(
+        self, families: list[GaugeMetricFamily], queue: str, privacy: tuple[str, int]
+    ) -> None:
         runtime = self._runtime
-        privacy = getattr(runtime.config, "privacy", None)
-        mode = "masked" if privacy is None else privacy.caller_numbers
-        visible = 4 if privacy is None else privacy.visible_digits
+        mode, visible = privacy
         engine = runtime.engine
         state = engine.queues[queue]
         at = queue_time(runtime, queue)

@@ -28,6 +28,7 @@ from streams.views.worker_view import WorkerView
 
 __all__ = [
     "agents_document",
+    "caller_privacy",
     "mask_caller",
     "queue_document",
     "queue_time",
@@ -47,7 +48,8 @@ def mask_caller(number: str | None, mode: str, visible: int = 4) -> str | None:
     return "*" * (len(number) - visible) + number[-visible:]
 
 
-def _privacy(runtime: WorkerView) -> tuple[str, int]:
+def caller_privacy(runtime: WorkerView) -> tuple[str, int]:
+    """How caller numbers are shown: ``privacy.caller_numbers`` and ``visible_digits``."""
     privacy = getattr(runtime.config, "privacy", None)
     if privacy is None:
         return "masked", 4
@@ -80,7 +82,7 @@ def queue_document(
         return None
     at = queue_time(runtime, queue)
     zone = engine.settings.for_queue(queue).timezone
-    mode, visible = _privacy(runtime)
+    mode, visible = caller_privacy(runtime)
     waiting = [
         {
             "position": position,
