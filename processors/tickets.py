@@ -247,7 +247,18 @@ def backlog(state: QueueState, at: int, open_ids: Collection[str] | None = None)
     tickets = state.tickets
     family_watermark = state.watermarks.get("ticketing")
     if open_ids is not None and (family_watermark is None or math.floor(family_watermark) <= at):
-        return [tickets[i] for i in open_ids if i in tickets]
+        # Every change of the queue's own tickets is at or before ``at``, but a ticket moved in
+        # moves no watermark (processors/engine.py): one that arrived after ``at`` is left out.
+        end = at + 1
+        found = []
+        for ticket_id in open_ids:
+            ticket = tickets.get(ticket_id)
+            if ticket is None:
+                continue
+            arrived = ticket.arrived_at if ticket.arrived_at is not None else ticket.created_at
+            if arrived is not None and arrived < end:
+                found.append(ticket)
+        return found
     return [ticket for ticket in tickets.values() if _in_backlog(ticket, at)]
 
 

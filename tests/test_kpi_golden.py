@@ -272,6 +272,26 @@ def test_a_moved_in_ticket_ahead_of_the_queue_s_own_events_makes_none_of_them_la
     assert (window.tickets_created, window.csat_responses, window.first_replies) == (1, 1, 1)
 
 
+def test_a_ticket_moved_in_after_the_queue_s_newest_event_is_not_in_its_earlier_backlog() -> None:
+    """A moved_in moves no watermark, so the destination's newest own event (at 300) says
+    nothing about when its moved-in tickets arrived (at 600). At 500 the moved ticket is
+    still the source's, also after a live read has built the destination's index of open
+    tickets (the Hypothesis run of test_kpi_past_instants found the engine counting it)."""
+    engine = KpiEngine(EngineSettings(windows=["1h"]))
+    engine.apply_all(
+        [
+            TicketCreated(id=eid(), time=at(0), queue="technical", ticket_id="t9"),
+            TicketCreated(id=eid(), time=at(300), queue="q", ticket_id="t1", priority="low"),
+            TicketMoved(id=eid(), time=at(600), queue="technical", ticket_id="t9", to_queue="q"),
+        ]
+    )
+    assert engine.snapshot(BASE + 700)["q"].live.backlog == 2  # t1 and t9
+    earlier = engine.snapshot(BASE + 500)
+    assert earlier["q"].live.backlog == 1  # t1 only: t9 arrives at 600
+    assert earlier["q"].live.backlog_by_priority == {"low": 1}
+    assert earlier["technical"].live.backlog == 1
+
+
 def test_a_queue_whose_only_tickets_were_moved_in_is_evicted() -> None:
     """Ids of the ticketing family and no ticketing watermark (a moved_in moves none): the
     eviction a telephony watermark triggers must cope."""
