@@ -21,6 +21,7 @@ from bench.worker_phase import (
 
 __all__ = [
     "histogram_quantile",
+    "how_served",
     "idle_figures",
     "lag_histogram",
     "loop_stalls",
@@ -88,6 +89,19 @@ def _get(url: str, durations: list[float] | None = None) -> bytes:
     if durations is not None:
         durations.append(time.perf_counter() - started)
     return body
+
+
+SERVED = re.compile(rb'^ccpulse_metrics_scrapes_total\{page="(\w+)"\} (\S+)$', re.M)
+
+
+def how_served(body: bytes, served: dict[str, float]) -> str:
+    """Whether the scrape that returned ``body`` got a page prepared ahead or computed on its
+    arrival (streams/views/prepared_page.py): the counter the page itself carries (rendered
+    after it was counted) against the last scrape's; ``served`` is updated."""
+    counts = {kind.decode(): float(value) for kind, value in SERVED.findall(body)}
+    grown = [kind for kind, count in counts.items() if count > served.get(kind, 0.0)]
+    served.update(counts)
+    return grown[0] if len(grown) == 1 else "unknown"
 
 
 def _steady_load(bootstrap: str, topics: dict[str, str], rate: float, seconds: float, queues: int):
@@ -162,6 +176,8 @@ def loop_stalls(
     halves: dict[str, Any] = {}
     scrapes: list[float] = []
     sizes: list[int] = []
+    kinds: list[str] = []
+    served: dict[str, float] = {}
     try:
         time.sleep(5.0)
         for name in ("without_scrapes", "with_scrapes"):
@@ -173,7 +189,9 @@ def loop_stalls(
             next_scrape = started
             while time.perf_counter() - started < seconds:
                 if name == "with_scrapes" and time.perf_counter() >= next_scrape:
-                    sizes.append(len(_get(worker.url + "/metrics", scrapes)))
+                    body = _get(worker.url + "/metrics", scrapes)
+                    sizes.append(len(body))
+                    kinds.append(how_served(body, served))
                     next_scrape += args.scrape_interval
                 time.sleep(0.05)
             elapsed = time.perf_counter() - started
@@ -205,6 +223,13 @@ def loop_stalls(
         "rate": args.rate,
         "scrape_interval_seconds": args.scrape_interval,
         "scrape_seconds": summary(scrapes),
+        "scrape_prepared_seconds": summary(
+            [t for t, kind in zip(scrapes, kinds, strict=True) if kind == "prepared"]
+        ),
+        "scrape_on_request_seconds": summary(
+            [t for t, kind in zip(scrapes, kinds, strict=True) if kind == "on_request"]
+        ),
+        "scrape_kinds": kinds,
         "scrape_bytes": max(sizes, default=0),
         "exposition_cpu_seconds_per_scrape": extra_cpu / len(scrapes) if scrapes else None,
         "exposition_cpu_seconds_per_event": extra_cpu / busy["events"] if busy["events"] else None,

@@ -149,7 +149,7 @@ def add_scale_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--stall-seconds",
         type=float,
-        default=25.0,
+        default=50.0,
         help="loop stalls: this long without scrapes, then as long with a scrape every interval",
     )
     parser.add_argument("--scrape-interval", type=float, default=5.0)

@@ -85,7 +85,11 @@ def scale_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         busy = stall.get("with_scrapes", {})
         p99 = busy.get("p99_seconds")
         share = busy.get("share_within_limit")
-        scrape = stall.get("scrape_seconds", {}).get("p99")
+        # Steady scraping gets the page prepared ahead (streams/views/prepared_page.py); the
+        # first scrapes after a start, computed on arrival, are stated beside it.
+        prepared = stall.get("scrape_prepared_seconds", {})
+        cold = stall.get("scrape_on_request_seconds", {})
+        scrape = (prepared if prepared.get("count") else stall.get("scrape_seconds", {})).get("p99")
         targets.append(
             _target(
                 "loop_stall_p99",
@@ -102,7 +106,13 @@ def scale_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "scrape_p99",
                 f"full /metrics scrape p99, {stall.get('queues', 0):,} queues",
                 "<= 100 ms",
-                _ms(scrape),
+                (
+                    f"{_ms(scrape)} over {prepared['count']} scrapes served a prepared page; "
+                    f"the {cold.get('count', 0)} computed on arrival (first after the start): "
+                    f"max {_ms(cold.get('max'))}"
+                    if prepared.get("count")
+                    else _ms(scrape)
+                ),
                 scrape,
                 scrape is not None and scrape <= TARGET_SCRAPE_SECONDS,
             )
@@ -240,12 +250,10 @@ def scale_markdown(results: dict[str, Any]) -> list[str]:
                 f"{figures.get('worker_cores', 0):.2f} cores | {figures.get('events', 0):,.0f} | "
                 f"{_idle(figures.get('idle_process'))} |"
             )
-        scrape = stall.get("scrape_seconds", {})
         per_event = stall.get("exposition_cpu_seconds_per_event")
         out += [
             "",
-            f"One full scrape ({scrape.get('count', 0)} of them): p50 {_ms(scrape.get('p50'))}, "
-            f"p99 {_ms(scrape.get('p99'))}, max {_ms(scrape.get('max'))}. The worker's CPU with "
+            _scrape_sentence(stall) + " The worker's CPU with "
             "scrapes less without, per event applied: "
             + ("-" if per_event is None else f"{per_event * 1e6:,.1f} µs")
             + " (other processes on the machine make this difference noisy; the in-process "
@@ -323,3 +331,28 @@ def scale_markdown(results: dict[str, Any]) -> list[str]:
             f"as above) **{(case.get('worker_estimate_bytes') or 0) / 1e6:,.0f} MB**.",
         ]
     return out
+
+
+def _scrape_sentence(stall: dict[str, Any]) -> str:
+    """The full scrapes' answer times, those served a prepared page apart from those computed
+    on arrival (streams/views/prepared_page.py)."""
+    scrape = stall.get("scrape_seconds", {})
+    text = (
+        f"One full scrape ({scrape.get('count', 0)} of them): p50 {_ms(scrape.get('p50'))}, "
+        f"p99 {_ms(scrape.get('p99'))}, max {_ms(scrape.get('max'))}."
+    )
+    parts = []
+    for key, what in (
+        ("scrape_prepared_seconds", "served the KPI families prepared ahead of the scrape"),
+        ("scrape_on_request_seconds", "computed them on arrival"),
+    ):
+        figures = stall.get(key, {})
+        if figures.get("count"):
+            parts.append(
+                f"{figures['count']} {what}: p50 {_ms(figures.get('p50'))}, "
+                f"max {_ms(figures.get('max'))}"
+            )
+    if parts:
+        kinds = ", ".join(stall.get("scrape_kinds", []))
+        text += f" Of them, {'; '.join(parts)} (in order: {kinds})."
+    return text

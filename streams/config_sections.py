@@ -185,6 +185,11 @@ class MetricsConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     bench`` measured the scrape, the loop stalls and freshness getting worse. Off, /metrics has
     the channel totals only (``ccpulse_window_*``); ``/api/kpis``, ``ccpulse replay`` and the
     interval records keep the breakdown either way."""
+    prepared_page_max_age_seconds: Annotated[float, Meta(ge=0, le=60)] = 3.0
+    """A full scrape is answered with KPI families prepared ahead of it when their computing
+    started at most this long before (streams/views/prepared_page.py): with 1,000 queues the
+    scrape answers at once instead of after most of a second, its figures up to this old.
+    0: every scrape computes its own, on arrival."""
 
 
 Action = Literal["read", "ack", "silence", "admin"]

@@ -21,6 +21,7 @@ from streams.ingest.metrics import IngestMetrics
 from streams.views.agent_metrics import AgentCollector
 from streams.views.metrics import KpiCollector, PipelineMetrics
 from streams.views.metrics_catalog import ALL_METRICS
+from streams.views.prepared_page import PreparedPage
 from streams.views.wallboard.feed import WallboardFeed
 from streams.worker.loop_lag import GcPauseTimer, LoopLagProbe
 
@@ -37,6 +38,7 @@ def registered() -> dict[str, tuple[str, str]]:
     WallboardFeed(lambda: None, 1, worker)  # type: ignore[arg-type, return-value]
     LoopLagProbe(worker)
     GcPauseTimer(worker)  # install_loop_lag_probe registers both
+    PreparedPage(lambda: None, 3.0, worker)  # type: ignore[arg-type, return-value]
     IngestMetrics(ingest)
     per_agent = Config(metrics=MetricsConfig(per_agent=True))  # every agent family
     worker.register(AgentCollector(types.SimpleNamespace(config=per_agent, engine=engine)))

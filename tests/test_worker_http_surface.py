@@ -160,3 +160,32 @@ def test_the_kpi_registry_is_served(worker: WorkerProcess) -> None:
         "rate",
         "lower",
     )
+
+
+def test_a_steady_scraper_gets_the_kpi_families_prepared_just_before_its_scrape(
+    worker: WorkerProcess,
+) -> None:
+    """streams/views/prepared_page.py on a real worker: after two full scrapes 2 s apart, the
+    third is answered with a page prepared shortly before it (about 0.25 s old), neither the
+    previous scrape's page (2 s old) nor one computed on its arrival."""
+
+    def served() -> dict[str, float]:
+        text = worker.get("/metrics").decode()
+        found = {"page_age": -1.0}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "ccpulse_metrics_scrapes_total":
+                    found[sample.labels["page"]] = float(sample.value)
+                elif sample.name == "ccpulse_metrics_page_age_seconds":
+                    found["page_age"] = float(sample.value)
+        assert "ccpulse_window_entered" in text  # the KPI families are on the page
+        return found
+
+    served()
+    time.sleep(2.0)
+    before = served()
+    time.sleep(2.0)
+    after = served()
+    assert after.get("prepared", 0.0) - before.get("prepared", 0.0) == 1.0
+    assert after.get("on_request", 0.0) == before.get("on_request", 0.0)
+    assert 0.0 <= after["page_age"] < 1.2

@@ -27,6 +27,7 @@ from streams.views.metrics import (
     STATE_COUNTER_METRICS,
     WINDOW_METRICS,
 )
+from streams.views.prepared_page import PAGE_METRICS
 from streams.views.wallboard.feed import WEB_METRICS
 from streams.worker.loop_lag import LOOP_LAG_METRICS
 
@@ -48,10 +49,11 @@ __all__ = [
 ]
 
 OPERATIONAL_METRICS: tuple[MetricSpec, ...] = (
-    PIPELINE_METRICS + STATE_COUNTER_METRICS + LOOP_LAG_METRICS
+    PIPELINE_METRICS + STATE_COUNTER_METRICS + LOOP_LAG_METRICS + PAGE_METRICS
 )
-"""The worker's pipeline (streams/views/metrics.py), the engine's per-queue counters and the
-loop-lag probe (streams/worker/loop_lag.py)."""
+"""The worker's pipeline (streams/views/metrics.py), the engine's per-queue counters, the
+loop-lag probe (streams/worker/loop_lag.py) and the prepared /metrics page
+(streams/views/prepared_page.py)."""
 
 ALL_METRICS: tuple[MetricSpec, ...] = (
     (LIVE_METRICS + LIVE_DICT_METRICS + WINDOW_METRICS + CHANNEL_WINDOW_METRICS)

@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from streams.views.access import access_of
 from streams.views.agent_metrics import AGENT_METRICS, AgentCollector
 from streams.views.exposition import SLICE_SECONDS
+from streams.views.prepared_page import PreparedPage
 from streams.views.worker_view import WorkerView
 
 __all__ = ["kpis_document", "register_views"]
@@ -58,6 +59,17 @@ def register_views(app: faust.App, runtime: WorkerView) -> None:
     agents = AgentCollector(runtime)
     runtime.registry.register(agents)
 
+    async def kpi_families() -> bytes:
+        page = runtime.kpi_page
+        assert page is not None
+        snapshots = await runtime.fresh_snapshots(channels=page.per_channel)
+        return await page.render(snapshots, runtime.engine.queues)
+
+    prepared = PreparedPage(
+        kpi_families, runtime.config.metrics.prepared_page_max_age_seconds, runtime.registry
+    )
+    runtime.prepared_page = prepared
+
     @app.page("/metrics")
     async def metrics(self: faust.web.View, request: faust.web.Request) -> faust.web.Response:
         if not access.metrics_allowed(request):
@@ -73,6 +85,11 @@ def register_views(app: faust.App, runtime: WorkerView) -> None:
             await agents.prepare(SLICE_SECONDS)  # built in slices, written by generate_latest
         if families == []:
             body = generate_latest(registry)  # pipeline metrics only: no snapshot needed
+        elif families is None and prepared.max_age > 0:
+            # A full scrape: the KPI families prepared ahead of it when fresh enough
+            # (streams/views/prepared_page.py); the worker's own health rendered now.
+            kpis = await prepared.body()
+            body = generate_latest(registry) + kpis
         else:
             # Snapshots computed, then the page rendered, with the event loop given back now
             # and then (streams/worker/runtime.py, streams/views/exposition.py): a scrape of

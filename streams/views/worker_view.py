@@ -18,6 +18,7 @@ from processors.engine import KpiEngine
 from processors.snapshot import QueueSnapshot
 from streams.config import Config
 from streams.views.exposition import KpiPage
+from streams.views.prepared_page import PreparedPage
 
 __all__ = ["AlertBook", "WorkerView"]
 
@@ -55,6 +56,7 @@ class WorkerView(Protocol):
     ready: bool
     started_at: float
     kpi_page: KpiPage | None
+    prepared_page: PreparedPage | None
 
     def clock(self, queue: str | None = None) -> float: ...
 

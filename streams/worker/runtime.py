@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from streams.views.access import Access
     from streams.views.exposition import KpiPage
     from streams.views.metrics import PipelineMetrics
+    from streams.views.prepared_page import PreparedPage
     from streams.views.worker_view import AlertBook
 
 __all__ = ["SNAPSHOT_SLICE_SECONDS", "WorkerRuntime"]
@@ -77,6 +78,9 @@ class WorkerRuntime:
     """Who may read and act on which queues (streams/views/access.py), built on first use."""
     kpi_page: KpiPage | None = None
     """The KPI families of /metrics, kept per queue (streams/views/exposition.py)."""
+    prepared_page: PreparedPage | None = None
+    """The full /metrics page prepared ahead of the next scrape (streams/views/prepared_page.py);
+    dropped by :meth:`invalidate` when any state may have changed (an assignment)."""
 
     def __post_init__(self) -> None:
         if self.snapshot_cache is None:
@@ -162,5 +166,7 @@ class WorkerRuntime:
         assert self.snapshot_cache is not None
         if queues is None:
             self.snapshot_cache.clear()
+            if self.prepared_page is not None:
+                self.prepared_page.drop()
         else:
             self.snapshot_cache.touch(queues)
