@@ -2,11 +2,11 @@
 
 A plain aiokafka consumer takes batches (``getmany``) from the same pre-produced topics and
 runs exactly what the worker's checkpoint runs per batch (streams/worker/checkpoint.py):
-:func:`streams.worker.batching.decode_batch`,
-the engine's batch apply and the state store's staging and delta encoding (into an in-memory
-table; only the changelog send is left out). It is the upper bound of the worker, which takes
-whole fetches from Faust's consumer (streams/faust_adapter/batch_fetch.py) but also sends the
-changelog, runs
+:func:`streams.worker.batching.decode_batch`, the engine's batch apply, the interval tracker's
+look after each batch (and its flush of changed intervals every ``REPUBLISH_SECONDS``: records
+computed, not sent) and the state store's staging and delta encoding (into an in-memory table;
+only the sends are left out). It is the upper bound of the worker, which takes whole fetches
+from Faust's consumer (streams/faust_adapter/batch_fetch.py) but also sends the changelog, runs
 the alert timer and serves /metrics; the gap between the two figures is that share.
 """
 
@@ -23,6 +23,7 @@ from processors.engine import KpiEngine
 from processors.intervals import IntervalTracker
 from streams.worker.batching import decode_batch
 from streams.worker.codec import DecodeFailure
+from streams.worker.intervals import REPUBLISH_SECONDS
 from streams.worker.state_store import QueueStateStore
 
 __all__ = ["WORKER_GC_THRESHOLD", "direct_path", "engine_only", "worker_gc"]
@@ -48,12 +49,16 @@ async def _run(bootstrap: str, topic_names: list[str], expected: int) -> dict[st
 
     engine = KpiEngine()
     store = QueueStateStore(_MemoryTable(), engine)
-    intervals = IntervalTracker(engine)
+    # As the worker's publisher (streams/worker/intervals.py): changes to intervals already
+    # published wait for the flush every REPUBLISH_SECONDS (without it, a catch-up where one
+    # family's topic is read hours behind the other's republishes hours of intervals per batch).
+    intervals = IntervalTracker(engine, defer_republish=True)
     consumer = await consumer_from_start(bootstrap, topic_names)
     try:
         count = 0
         first: float | None = None
         first_batch = 0
+        flushed = time.perf_counter()
         deadline = time.monotonic() + 300.0
         while count < expected and time.monotonic() < deadline:
             fetched = await consumer.getmany(timeout_ms=1000, max_records=5000)
@@ -68,6 +73,9 @@ async def _run(bootstrap: str, topic_names: list[str], expected: int) -> dict[st
             intervals.due(decoded.by_queue)  # the closed intervals due, as the worker looks
             store.stage(decoded.applied)
             store.flush()  # encoded as the worker's flush does, each batch (nothing is sent)
+            if time.perf_counter() - flushed >= REPUBLISH_SECONDS:
+                intervals.flush()
+                flushed = time.perf_counter()
             count += records
         end = time.perf_counter()
     finally:
@@ -98,7 +106,8 @@ def engine_only(
 ) -> float:
     """Events/s of the engine's batch apply alone over pre-decoded batches (no Kafka, no
     decode), grouped by queue as the worker's decoder hands them over; ``intervals``: with the
-    interval tracker's look for closed intervals after each batch, as the worker's."""
+    interval tracker's look for closed intervals after each batch and its flush of changed
+    ones every ``REPUBLISH_SECONDS``, as the worker's."""
     from processors.engine import Item, source_key
     from streams.worker.codec import decode_event
 
@@ -112,11 +121,14 @@ def engine_only(
             groups.setdefault(event.queue, []).append(item)
         batches.append(groups)
     engine = KpiEngine()
-    tracker = IntervalTracker(engine) if intervals else None
+    tracker = IntervalTracker(engine, defer_republish=True) if intervals else None
     with worker_gc():
-        started = time.perf_counter()
+        started = flushed = time.perf_counter()
         for groups in batches:
             engine.apply_grouped(groups)
             if tracker is not None:
                 tracker.due(groups)
+                if time.perf_counter() - flushed >= REPUBLISH_SECONDS:
+                    tracker.flush()
+                    flushed = time.perf_counter()
         return len(records) / (time.perf_counter() - started)
