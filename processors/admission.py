@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from operator import attrgetter, itemgetter
 from typing import TypeVar
 
+from processors.channels import counted_channels
 from processors.event_fields import name_problem
 from processors.events import CONTACT_TYPES
 from processors.settings import EngineSettings
@@ -182,9 +183,5 @@ class Admission:
 
 
 def _channels_of(state: QueueState | None) -> set[str]:
-    """The channels ``state`` counts contacts in (processors/channels.py)."""
-    if state is None:
-        return set()
-    if state.channel_panes:
-        return set(state.channel_panes)
-    return set() if state.channel is None else {state.channel}
+    """The channels ``state`` counts contacts in (processors/channels.py), none for a new queue."""
+    return set() if state is None else counted_channels(state)

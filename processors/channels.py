@@ -32,7 +32,13 @@ from processors.event_fields import DEFAULT_CHANNEL
 from processors.panes import STRIDE, Pane, PaneStore, new_pane, quarter_chunks
 from processors.state import QueueState
 
-__all__ = ["CONTACT_COUNTERS", "ContactPanes", "contact_levels"]
+__all__ = [
+    "CONTACT_COUNTERS",
+    "ContactPanes",
+    "contact_levels",
+    "counted_channels",
+    "first_channel",
+]
 
 CONTACT_COUNTERS: frozenset[int] = frozenset(
     {
@@ -90,6 +96,25 @@ def _has_contacts(levels: list[dict[int, Pane]]) -> bool:
     return False
 
 
+def first_channel(state: QueueState) -> str | None:
+    """The channel a queue of one channel counts its contacts in: ``state.channel``, or voice
+    for state written before channels existed that holds contacts (every contact then was a
+    voice call); None while it has counted none. Read once per state: it scans the minutes
+    only when ``state.channel`` is unset."""
+    if state.channel is None and _has_contacts(state.panes):
+        return DEFAULT_CHANNEL
+    return state.channel
+
+
+def counted_channels(state: QueueState) -> set[str]:
+    """The channels ``state`` counts contacts in (what ``engine.max_channels`` bounds:
+    processors/admission.py), by the rule :class:`ContactPanes` keeps them by."""
+    if state.channel_panes:
+        return set(state.channel_panes)
+    channel = first_channel(state)
+    return set() if channel is None else {channel}
+
+
 class ContactPanes:
     """A queue's pane store (``total``) with its contact counters split by channel once it has
     seen two: what the telephony handlers (processors/calls.py, callbacks.py) add to."""
@@ -105,9 +130,7 @@ class ContactPanes:
             for channel, levels in state.channel_panes.items()
         }
         """Per channel, its contact counters; empty while the queue has one channel."""
-        if state.channel is None and _has_contacts(state.panes):
-            # State written before channels existed: every contact in it was a voice call.
-            state.channel = DEFAULT_CHANNEL
+        state.channel = first_channel(state)
         # Kept here as well as in the state: read on every add, and an attribute of the
         # (compiled) ContactPanes is much cheaper to read than one of the msgspec state.
         self.channel: str | None = state.channel

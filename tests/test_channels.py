@@ -18,7 +18,8 @@ from typing import Any
 import msgspec
 from prometheus_client import CollectorRegistry, generate_latest
 
-from processors.channels import CONTACT_COUNTERS
+from processors.admission import Admission
+from processors.channels import CONTACT_COUNTERS, counted_channels
 from processors.counters import WIDTH
 from processors.engine import KpiEngine
 from processors.events import (
@@ -33,7 +34,7 @@ from processors.formulas import window_kpis
 from processors.intervals import COUNTER_NAMES, KpiChoices, parse_record
 from processors.kpis import CHANNEL_KPIS, KPIS
 from processors.settings import EngineSettings, QueueSettings
-from processors.state import decode_state, encode_state
+from processors.state import decode_state, encode_state, new_queue_state
 from streams.offline.report import replay_intervals
 from streams.offline.simulator import Simulation
 from streams.views.metrics import CHANNEL_WINDOW_METRICS, KpiCollector
@@ -137,6 +138,28 @@ def test_state_written_before_channels_loads_and_splits_exactly() -> None:
     # The split copied contact counters only: the ticket stays the queue's.
     assert after.windows["15m"].tickets_created == 1
     assert "tickets_created" not in voice_kpis
+
+
+def test_state_written_before_channels_counts_voice_against_max_channels() -> None:
+    """Admission counts a queue's channels by the rule its panes keep them by
+    (processors/channels.py ``counted_channels``): state written before channels holds voice
+    calls, so with ``max_channels: 2`` a batch naming chat and email admits chat only. (It
+    counted no channel there, and admitted both: three channels.)"""
+    engine = KpiEngine(SETTINGS)
+    engine.apply_all([e for n in range(3) for e in call(n, 30 * n, 5)])
+    restored = decode_state(_written_before_channels(encode_state(engine.queues["q"])))
+    assert restored.channel is None and restored.channel_panes == {}
+    settings = EngineSettings(max_channels=2)
+    chat, email = call(10, 300, 2, "chat")[0], call(11, 301, 2, "email")[0]
+    groups: dict[str, list[Any]] = {"q": [(chat, None, 0), (email, None, 1)]}
+    refused = Admission(settings).screen(groups, {"q": restored}, None)
+    assert [(item[0].channel, why.reason_code) for item, why in refused] == [
+        ("email", "unknown_channel")
+    ]
+    assert [item[0].channel for item in groups["q"]] == ["chat"]
+    assert "would be channel 3 of queue 'q'" in refused[0][1].reason
+    assert counted_channels(restored) == {"voice"}
+    assert counted_channels(new_queue_state("new")) == set()
 
 
 def test_channel_panes_round_trip_and_are_evicted_with_the_queue() -> None:
