@@ -190,6 +190,9 @@ class MetricsConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     started at most this long before (streams/views/prepared_page.py): with 1,000 queues the
     scrape answers at once instead of after most of a second, its figures up to this old.
     0: every scrape computes its own, on arrival."""
+    prepare_ahead_from_seconds: Annotated[float, Meta(ge=0, le=60)] = 0.25
+    """Only a page that took at least this long to compute is prepared ahead; a quicker one (a
+    worker of a few hundred queues) is computed for each scrape, exact to the scrape."""
 
 
 Action = Literal["read", "ack", "silence", "admin"]

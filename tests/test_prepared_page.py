@@ -113,3 +113,20 @@ def test_a_scrape_during_a_preparation_waits_for_it_instead_of_starting_another(
         assert pages.made == 1
 
     asyncio.run(scenario())
+
+
+def test_a_quick_page_is_computed_for_each_scrape() -> None:
+    """Under ``min_duration`` (``metrics.prepare_ahead_from_seconds``) a page is neither served
+    again nor prepared ahead: a client reading /metrics right after its events were applied
+    sees them."""
+
+    async def scenario() -> None:
+        pages = Pages()
+        prepared = PreparedPage(pages, max_age=30.0, min_duration=0.25)
+        for expected in (b"page 1", b"page 2", b"page 3"):
+            assert await prepared.body() == expected
+            await asyncio.sleep(0.6)
+        assert pages.made == 3
+        assert prepared.served == {"prepared": 0, "on_request": 3}
+
+    asyncio.run(scenario())

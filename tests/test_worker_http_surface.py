@@ -35,7 +35,10 @@ def worker(tmp_path_factory: pytest.TempPathFactory, broker: Broker) -> Iterator
     config = tmp / "ccpulse.yaml"
     write_config(config, prefix, {})
     worker = {"api_token": TOKEN, "wallboard_max_streams": MAX_STREAMS, "max_body_bytes": MAX_BODY}
-    config.write_text(yaml.safe_dump({**yaml.safe_load(config.read_text()), "worker": worker}))
+    metrics = {"prepare_ahead_from_seconds": 0}  # its few queues' page is prepared ahead too
+    config.write_text(
+        yaml.safe_dump({**yaml.safe_load(config.read_text()), "worker": worker, "metrics": metrics})
+    )
     setup_topics(broker, config)
     process = WorkerProcess(broker, free_port(), tmp, config=config).start()
     try:

@@ -17,6 +17,10 @@ The rules that keep a served page honest:
 - :meth:`PreparedPage.drop` (the worker calls it when its assignment changes:
   :meth:`streams.worker.runtime.WorkerRuntime.invalidate`) forgets the page, and a preparation
   under way then is not kept: a page never holds a queue this worker no longer owns.
+- Only a slow page is prepared ahead: one that took at least ``min_duration`` seconds
+  (``metrics.prepare_ahead_from_seconds``, 0.25 s) the last time. A quicker one (a worker of a
+  few hundred queues) is computed for each scrape, so a client that reads ``/metrics`` right
+  after its events were applied sees them (the tests do; so may a person with curl).
 - No scrape, no work: nothing is prepared until scrapes have come at a steady interval, nor
   when a page takes more than half the interval to prepare (then there is no quiet time to
   move the work into, and preparing ahead would only add work).
@@ -74,7 +78,8 @@ class _Page:
 
 class PreparedPage:
     """Prepares the KPI families with ``prepare`` ahead of each expected scrape, and serves
-    them when fresh enough (module docstring); ``max_age`` 0: every scrape computes its own."""
+    them when fresh enough (module docstring); ``max_age`` 0: every scrape computes its own;
+    ``min_duration``: pages quicker than this to compute are computed for each scrape."""
 
     def __init__(
         self,
@@ -82,9 +87,12 @@ class PreparedPage:
         max_age: float,
         registry: CollectorRegistry | None = None,
         clock: Callable[[], float] = time.monotonic,
+        min_duration: float = 0.0,
     ) -> None:
         self._prepare = prepare
         self.max_age = max_age
+        self.min_duration = min_duration
+        """Pages quicker than this to compute are computed for each scrape."""
         self._clock = clock
         self._page: _Page | None = None
         self._generation = 0
@@ -105,7 +113,7 @@ class PreparedPage:
         now = self._clock()
         self._arrived(now)
         page = self._page
-        if page is not None and now - page.started <= self.max_age:
+        if page is not None and now - page.started <= self.max_age and self._slow():
             how, body, started = "prepared", page.body, page.started
         else:
             how = "on_request"
@@ -144,11 +152,17 @@ class PreparedPage:
         interval, last = self.interval(), self._last_arrival
         if self.max_age <= 0 or interval is None or last is None or self.duration is None:
             return
+        if not self._slow():
+            return  # quick enough to compute for each scrape
         lead = LEAD_FACTOR * self.duration + LEAD_SECONDS
         if lead > interval / 2 or lead > self.max_age:
             return  # no quiet time to move the work into, or it would be too old when served
         delay = max(0.0, last + interval - lead - self._clock())
         self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+
+    def _slow(self) -> bool:
+        """Whether the last page took long enough to compute to be worth preparing ahead."""
+        return self.duration is not None and self.duration >= self.min_duration
 
     def _on_timer(self) -> None:
         self._timer = None

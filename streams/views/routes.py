@@ -65,8 +65,12 @@ def register_views(app: faust.App, runtime: WorkerView) -> None:
         snapshots = await runtime.fresh_snapshots(channels=page.per_channel)
         return await page.render(snapshots, runtime.engine.queues)
 
+    settings = runtime.config.metrics
     prepared = PreparedPage(
-        kpi_families, runtime.config.metrics.prepared_page_max_age_seconds, runtime.registry
+        kpi_families,
+        settings.prepared_page_max_age_seconds,
+        runtime.registry,
+        min_duration=settings.prepare_ahead_from_seconds,
     )
     runtime.prepared_page = prepared
 
