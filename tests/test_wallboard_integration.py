@@ -437,3 +437,10 @@ def test_drilldown_api_and_agent_series(stack: Stack) -> None:
     assert any(f'queue="{queue}"' in line for line in abandoned), abandoned[:3]
     assert "ccpulse_queue_agents_paused" in metrics
     assert "ccpulse_agent_state{" not in metrics  # metrics.per_agent is off by default
+    # The agent families have a registry of their own (streams/views/routes.py): a scrape
+    # naming one gets its rows and nothing of the KPI or pipeline families.
+    status, only = get("/metrics?name[]=ccpulse_queue_abandoned_call")
+    assert status == 200
+    lines = [line for line in only.splitlines() if line and not line.startswith("#")]
+    assert lines and all(line.startswith("ccpulse_queue_abandoned_call{") for line in lines)
+    assert any(f'queue="{queue}"' in line for line in lines), lines[:3]

@@ -182,6 +182,7 @@ def test_a_steady_scraper_gets_the_kpi_families_prepared_just_before_its_scrape(
                 elif sample.name == "ccpulse_metrics_page_age_seconds":
                     found["page_age"] = float(sample.value)
         assert "ccpulse_window_entered" in text  # the KPI families are on the page
+        assert "# TYPE ccpulse_queue_abandoned_call gauge" in text  # and the agent families
         return found
 
     served()

@@ -16,7 +16,7 @@ from typing import Any
 
 import faust
 import msgspec
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from streams.views.access import access_of
 from streams.views.agent_metrics import AGENT_METRICS, AgentCollector
@@ -56,14 +56,29 @@ def _queue_kpis(snap: Any) -> dict[str, Any]:
 def register_views(app: faust.App, runtime: WorkerView) -> None:
     content_type, _, charset = CONTENT_TYPE_LATEST.partition("; charset=")
     access = access_of(runtime)
+    # The agent families are per-queue data like the KPIs (a row per abandoned call today, so
+    # 300 KB a page with 1,000 queues): a registry of their own, so that a prepared page holds
+    # them too and a scrape renders only the worker's own series.
     agents = AgentCollector(runtime)
-    runtime.registry.register(agents)
+    agent_registry = CollectorRegistry(auto_describe=True)
+    agent_registry.register(agents)
+
+    async def agent_families(names: list[str]) -> bytes:
+        if names and not any(name in AGENT_FAMILIES for name in names):
+            return b""
+        await agents.prepare(SLICE_SECONDS)  # built in slices, written by generate_latest
+        text = generate_latest(
+            agent_registry.restricted_registry(names) if names else agent_registry
+        )
+        await asyncio.sleep(0)
+        return text
 
     async def kpi_families() -> bytes:
         page = runtime.kpi_page
         assert page is not None
+        text = await agent_families([])
         snapshots = await runtime.fresh_snapshots(channels=page.per_channel)
-        return await page.render(snapshots, runtime.engine.queues)
+        return await page.render(snapshots, runtime.engine.queues, prefix=text)
 
     settings = runtime.config.metrics
     prepared = PreparedPage(
@@ -85,22 +100,19 @@ def register_views(app: faust.App, runtime: WorkerView) -> None:
         page = runtime.kpi_page
         assert page is not None  # built with the runtime (streams/app.py)
         families = page.families(names)
-        if not names or any(name in AGENT_FAMILIES for name in names):
-            await agents.prepare(SLICE_SECONDS)  # built in slices, written by generate_latest
-        if families == []:
-            body = generate_latest(registry)  # pipeline metrics only: no snapshot needed
-        elif families is None and prepared.max_age > 0:
-            # A full scrape: the KPI families prepared ahead of it when fresh enough
-            # (streams/views/prepared_page.py); the worker's own health rendered now.
+        if families is None and prepared.max_age > 0:
+            # A full scrape: the agent and KPI families prepared ahead of it when fresh enough
+            # (streams/views/prepared_page.py); the worker's own series rendered now.
             kpis = await prepared.body()
             body = generate_latest(registry) + kpis
+        elif families == []:  # no KPI family asked for: no snapshot needed
+            body = generate_latest(registry) + await agent_families(names)
         else:
             # Snapshots computed, then the page rendered, with the event loop given back now
             # and then (streams/worker/runtime.py, streams/views/exposition.py): a scrape of
             # 1,000 queues never holds up the batches, the producer or the timers for long.
+            head = generate_latest(registry) + await agent_families(names)
             snapshots = await runtime.fresh_snapshots(channels=page.per_channel)
-            head = generate_latest(registry)
-            await asyncio.sleep(0)
             body = await page.render(snapshots, runtime.engine.queues, families, prefix=head)
         return self.bytes(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
