@@ -127,7 +127,9 @@ def test_hostile_input_is_dead_lettered_and_the_good_events_counted_exactly(
     broker = embedded_broker
     now = datetime.now(UTC).replace(microsecond=0)
     good_file = tmp_path / "good.jsonl"
-    events = simulate_jsonl(good_file, datetime.fromtimestamp(now.timestamp() - 600, UTC), 600, 5)
+    # At the daily peak whatever the hour: a quiet hour left no queue with every channel.
+    start = datetime.fromtimestamp(now.timestamp() - 600, UTC)
+    events = simulate_jsonl(good_file, start, 600, 5, flat_day=True)
     lines = good_file.read_bytes().splitlines()
     queues = sorted({e.queue for e in events})
     config_path = tmp_path / "ccpulse.yaml"
