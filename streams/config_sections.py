@@ -191,8 +191,8 @@ class MetricsConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     scrape answers at once instead of after most of a second, its figures up to this old.
     0: every scrape computes its own, on arrival."""
     prepare_ahead_from_seconds: Annotated[float, Meta(ge=0, le=60)] = 0.25
-    """Only a page that took at least this long to compute is prepared ahead; a quicker one (a
-    worker of a few hundred queues) is computed for each scrape, exact to the scrape."""
+    """Only a page that took at least this long to compute is prepared ahead; a quicker one is
+    computed for each scrape, exact to the scrape (``make bench``: about 0.6 ms of CPU a queue)."""
 
 
 Action = Literal["read", "ack", "silence", "admin"]

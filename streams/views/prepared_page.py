@@ -1,4 +1,5 @@
-"""The KPI families of a full ``/metrics`` page, prepared just before Prometheus's next scrape.
+"""The per-queue families of a full ``/metrics`` page (KPIs and agents), prepared just before
+Prometheus's next scrape.
 
 Computing the KPI families of 1,000 queues costs the event loop about half a second of CPU
 (every queue's snapshot, then 13 MB of text), done in 5 ms slices between batches so that
@@ -18,8 +19,8 @@ The rules that keep a served page honest:
   :meth:`streams.worker.runtime.WorkerRuntime.invalidate`) forgets the page, and a preparation
   under way then is not kept: a page never holds a queue this worker no longer owns.
 - Only a slow page is prepared ahead: one that took at least ``min_duration`` seconds
-  (``metrics.prepare_ahead_from_seconds``, 0.25 s) the last time. A quicker one (a worker of a
-  few hundred queues) is computed for each scrape, so a client that reads ``/metrics`` right
+  (``metrics.prepare_ahead_from_seconds``, 0.25 s) the last time. A quicker one is computed
+  for each scrape, so a client that reads ``/metrics`` right
   after its events were applied sees them (the tests do; so may a person with curl).
 - No scrape, no work: nothing is prepared until scrapes have come at a steady interval, nor
   when a page takes more than half the interval to prepare (then there is no quiet time to
