@@ -10,6 +10,7 @@ import pytest
 from processors.alert_rules import AlertRule
 from processors.alerts import (
     AlertEvaluator,
+    AlertState,
     AlertTransition,
     EvaluatorState,
     Silence,
@@ -262,3 +263,31 @@ def test_an_older_instant_is_ignored() -> None:
     evaluator = AlertEvaluator([abandon_rule(for_seconds=0)])
     run(evaluator, [0.2], start=T0 + 10)
     assert evaluator.evaluate([snap(T0, 0.0)]) == []
+
+
+def test_a_queue_s_state_is_its_alerts_worth_keeping_by_rule_name_among_many_queues() -> None:
+    """``queue_state`` looks a queue's alerts up rule by rule (a sort of every queue's alerts
+    per queue persisted stalled a 1,000-queue worker): the same list as that sort gave."""
+    rules = [
+        abandon_rule(name=name, fire=fire, clear=fire * 0.7, for_seconds=for_seconds)
+        for name, fire, for_seconds in (("zeta", 0.05, 0), ("alpha", 0.10, 60), ("mid", 0.2, 0))
+    ]
+    evaluator = AlertEvaluator(rules)
+    rates = {"billing": 0.3, "sales": 0.12, "support": 0.06, "quiet": 0.0, "none": None}
+    for second in range(90):
+        evaluator.evaluate([snap(T0 + second, rate, queue=queue) for queue, rate in rates.items()])
+    evaluator.evaluate([snap(T0 + 90, 0.0, queue="sales")])  # resolves sales' alerts
+
+    def by_sorting(queue: str) -> list[AlertState]:
+        return [
+            alert
+            for (_, name), alert in sorted(evaluator.alerts.items())
+            if name == queue
+            and (alert.state != "inactive" or alert.resolved_at is not None or alert.silences)
+        ]
+
+    kept = {queue: [a.rule for a in evaluator.queue_state(queue)] for queue in rates}
+    assert kept["billing"] == ["alpha", "mid", "zeta"]  # firing, by rule name
+    assert kept["support"] == ["zeta"]
+    for queue in [*rates, "unknown"]:
+        assert evaluator.queue_state(queue) == by_sorting(queue), queue
