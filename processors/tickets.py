@@ -223,8 +223,13 @@ def _status_before(ticket: Ticket, end: float) -> str | None:
     return "new" if ticket.created_at is not None else None
 
 
+def _arrival(ticket: Ticket) -> float | None:
+    """When the ticket arrived in the queue: moved in, else created (None: neither known)."""
+    return ticket.arrived_at if ticket.arrived_at is not None else ticket.created_at
+
+
 def _in_backlog(ticket: Ticket, at: int) -> bool:
-    arrived = ticket.arrived_at if ticket.arrived_at is not None else ticket.created_at
+    arrived = _arrival(ticket)
     if arrived is None or math.floor(arrived) > at:
         return False
     if ticket.left_at is not None and math.floor(ticket.left_at) <= at:
@@ -236,8 +241,7 @@ def _in_backlog(ticket: Ticket, at: int) -> bool:
 def in_backlog_after_all_changes(ticket: Ticket) -> bool:
     """In the backlog at any second at or after its last change: :func:`_in_backlog` for an
     ``at`` no change of the ticket is later than (the engine's live snapshots)."""
-    arrived = ticket.arrived_at if ticket.arrived_at is not None else ticket.created_at
-    if arrived is None or ticket.left_at is not None:
+    if _arrival(ticket) is None or ticket.left_at is not None:
         return False
     return not ticket.statuses or ticket.statuses[-1][1] in UNSOLVED
 
@@ -255,7 +259,7 @@ def backlog(state: QueueState, at: int, open_ids: Collection[str] | None = None)
             ticket = tickets.get(ticket_id)
             if ticket is None:
                 continue
-            arrived = ticket.arrived_at if ticket.arrived_at is not None else ticket.created_at
+            arrived = _arrival(ticket)
             if arrived is not None and arrived < end:
                 found.append(ticket)
         return found
