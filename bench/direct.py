@@ -44,6 +44,20 @@ class _MemoryTable:
         return None
 
 
+class _FlushEvery:
+    """Calls the tracker's flush of changed intervals once ``REPUBLISH_SECONDS`` have passed
+    since the last, as the worker's timer does (streams/app.py)."""
+
+    def __init__(self, tracker: IntervalTracker) -> None:
+        self._tracker = tracker
+        self._last = time.perf_counter()
+
+    def __call__(self) -> None:
+        if time.perf_counter() - self._last >= REPUBLISH_SECONDS:
+            self._tracker.flush()
+            self._last = time.perf_counter()
+
+
 async def _run(bootstrap: str, topic_names: list[str], expected: int) -> dict[str, Any]:
     from bench.kafka_phase import consumer_from_start
 
@@ -53,12 +67,12 @@ async def _run(bootstrap: str, topic_names: list[str], expected: int) -> dict[st
     # published wait for the flush every REPUBLISH_SECONDS (without it, a catch-up where one
     # family's topic is read hours behind the other's republishes hours of intervals per batch).
     intervals = IntervalTracker(engine, defer_republish=True)
+    flush_when_due = _FlushEvery(intervals)
     consumer = await consumer_from_start(bootstrap, topic_names)
     try:
         count = 0
         first: float | None = None
         first_batch = 0
-        flushed = time.perf_counter()
         deadline = time.monotonic() + 300.0
         while count < expected and time.monotonic() < deadline:
             fetched = await consumer.getmany(timeout_ms=1000, max_records=5000)
@@ -73,9 +87,7 @@ async def _run(bootstrap: str, topic_names: list[str], expected: int) -> dict[st
             intervals.due(decoded.by_queue)  # the closed intervals due, as the worker looks
             store.stage(decoded.applied)
             store.flush()  # encoded as the worker's flush does, each batch (nothing is sent)
-            if time.perf_counter() - flushed >= REPUBLISH_SECONDS:
-                intervals.flush()
-                flushed = time.perf_counter()
+            flush_when_due()
             count += records
         end = time.perf_counter()
     finally:
@@ -123,12 +135,11 @@ def engine_only(
     engine = KpiEngine()
     tracker = IntervalTracker(engine, defer_republish=True) if intervals else None
     with worker_gc():
-        started = flushed = time.perf_counter()
+        started = time.perf_counter()
+        flush_when_due = _FlushEvery(tracker) if tracker is not None else None
         for groups in batches:
             engine.apply_grouped(groups)
-            if tracker is not None:
+            if tracker is not None and flush_when_due is not None:
                 tracker.due(groups)
-                if time.perf_counter() - flushed >= REPUBLISH_SECONDS:
-                    tracker.flush()
-                    flushed = time.perf_counter()
+                flush_when_due()
         return len(records) / (time.perf_counter() - started)

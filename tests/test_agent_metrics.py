@@ -86,15 +86,29 @@ def test_documents_mask_as_configured_and_name_the_queues_served() -> None:
     assert ann["time_in_state_seconds"] == 61.0
 
 
-def test_families_prepared_in_slices_are_the_ones_built_at_one_go_and_used_once() -> None:
-    config = Config(metrics=MetricsConfig(per_agent=True))
-    plain = scrape(config)
+def test_text_written_in_slices_is_what_generate_latest_writes_of_the_families() -> None:
+    config = Config(
+        metrics=MetricsConfig(per_agent=True), privacy=PrivacyConfig(caller_numbers="full")
+    )
     rt = runtime(config)
+    hostile = 'lunch "long"\\back'  # a newline never gets this far (processors/event_fields.py)
+    when = lambda s: datetime.fromtimestamp(T0 + s, UTC)  # noqa: E731
+    rt.engine.apply_all(
+        [
+            AgentStateChanged(
+                id="7", time=when(8), queue="q", agent='d"an', state="not_ready", reason=hostile
+            ),
+            CallEntered(id="8", time=when(11), queue="r", call_id='c"2', customer='+44\\"9'),
+            CallAbandoned(id="9", time=when(20), queue="r", call_id='c"2'),
+        ]
+    )
     collector = AgentCollector(rt)
     registry = CollectorRegistry()
     registry.register(collector)
+    plain = generate_latest(registry)
+    assert b'reason="lunch \\"long\\"\\\\back"' in plain  # escaped, as written
 
-    async def prepared() -> tuple[bytes, int]:
+    async def written(names: list[str]) -> tuple[bytes, int]:
         turns = 0
 
         async def count() -> None:
@@ -106,13 +120,18 @@ def test_families_prepared_in_slices_are_the_ones_built_at_one_go_and_used_once(
         counter = asyncio.create_task(count())
         await asyncio.sleep(0)
         before = turns
-        await collector.prepare(0.0)  # the loop given back after every queue
+        text = await collector.text(0.0, names)  # the loop given back after every queue
         counter.cancel()
-        return generate_latest(registry), turns - before
+        return text, turns - before
 
-    text, turns = asyncio.run(prepared())
-    assert text.decode() == plain and turns >= len(rt.engine.queues)
-    # Used once: the next scrape builds again, from the state as it is then.
-    del rt.engine.queues["r"]
-    again = generate_latest(registry).decode()
-    assert 'queue="r"' in plain and 'queue="r"' not in again and 'queue="q"' in again
+    text, turns = asyncio.run(written([]))
+    assert text == plain and turns >= len(rt.engine.queues)
+    # A scrape restricted to some families gets those, as prometheus_client restricts them.
+    names = ["ccpulse_agent_state", "ccpulse_queue_abandoned_call", "no_such_family"]
+    text, _ = asyncio.run(written(names))
+    assert text == generate_latest(registry.restricted_registry(names)) and b"caller=" in text
+    assert asyncio.run(written(["no_such_family"]))[0] == b""
+    # Without metrics.per_agent, the two queue families only.
+    rt.config = Config()
+    text, _ = asyncio.run(written([]))
+    assert text == generate_latest(registry) and b"ccpulse_agent_state" not in text

@@ -15,8 +15,9 @@ from prometheus_client.utils import floatToGoString
 from processors.engine import KpiEngine
 from processors.events import AgentStateChanged, CallBlocked, CallEntered, TicketCreated
 from streams.offline.simulator import QueueModel, Simulation
-from streams.views.exposition import KpiPage, _num
+from streams.views.exposition import KpiPage
 from streams.views.metrics import KpiCollector
+from streams.views.text_format import number
 
 START = 1_790_000_000.0
 # A quote, a backslash and non-ASCII letters: printable, so the engine takes them as names.
@@ -148,6 +149,6 @@ def test_a_queue_gone_from_the_snapshots_is_gone_from_the_page() -> None:
 def test_numbers_are_written_as_prometheus_client_writes_them() -> None:
     values = (0.0, -0.0, 3.0, 0.8534, 1e-05, 123456.5, 1234567.0, 1e22, -2.5e9, 0.0, 3.0, -0.0)
     for value in values:  # twice each: the second time from the numbers already written
-        assert _num(value) == floatToGoString(value), value
+        assert number(value) == floatToGoString(value), value
     for value in (float("inf"), float("-inf"), float("nan")):
-        assert _num(value) == floatToGoString(value)
+        assert number(value) == floatToGoString(value)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -26,6 +26,7 @@ from processors.agent_board import agent_rows, pause_reasons
 from processors.drilldown import abandoned_today
 from streams.metric_spec import MetricSpec
 from streams.views.queues import caller_privacy, mask_caller, queue_time
+from streams.views.text_format import SampleWriter, family_header
 from streams.views.worker_view import WorkerView
 
 __all__ = ["AGENT_METRICS", "PER_AGENT_METRICS", "QUEUE_AGENT_METRICS", "AgentCollector"]
@@ -75,50 +76,67 @@ AGENT_METRICS = QUEUE_AGENT_METRICS + PER_AGENT_METRICS
 
 
 class AgentCollector(Collector):
+    """The agent families of the queues this worker owns: collected at one go for
+    prometheus_client (``collect``), or written as text in slices for /metrics (``text``)."""
+
     def __init__(self, runtime: WorkerView) -> None:
         self._runtime = runtime
-        self._prepared: list[GaugeMetricFamily] | None = None
 
     def _per_agent(self) -> bool:
         metrics = getattr(self._runtime.config, "metrics", None)
         return bool(metrics is not None and metrics.per_agent)
 
-    def describe(self) -> Iterator[Metric]:
-        yield from self._families(self._per_agent())
+    def _specs(self) -> tuple[MetricSpec, ...]:
+        return AGENT_METRICS if self._per_agent() else QUEUE_AGENT_METRICS
 
-    def _families(self, per_agent: bool) -> list[GaugeMetricFamily]:
-        specs = AGENT_METRICS if per_agent else QUEUE_AGENT_METRICS
+    def describe(self) -> Iterator[Metric]:
+        yield from self._families(self._specs())
+
+    @staticmethod
+    def _families(specs: tuple[MetricSpec, ...]) -> list[GaugeMetricFamily]:
         return [GaugeMetricFamily(s.name, s.help, labels=list(s.labels)) for s in specs]
 
     def collect(self) -> Iterator[Metric]:
-        """The families :meth:`prepare` built for this scrape, else built now, at one go."""
-        prepared, self._prepared = self._prepared, None
-        if prepared is None:
-            prepared = self._families(self._per_agent())
-            privacy = caller_privacy(self._runtime)
-            for queue in sorted(self._runtime.engine.queues):
-                self._add_queue(prepared, queue, privacy)
-        yield from prepared
-
-    async def prepare(self, slice_seconds: float) -> None:
-        """Build the families for the next :meth:`collect`, a few queues at a time, the event
-        loop given back every ``slice_seconds``: 1,000 queues' agent rows and abandoned calls
-        at one go held a worker's loop for 100-140 ms per scrape (``make bench``, "Loop
-        stalls"); their text, which prometheus_client writes, is a small part of that."""
-        families = self._families(self._per_agent())
+        """Every family, built at one go."""
+        specs = self._specs()
+        families = self._families(specs)
         privacy = caller_privacy(self._runtime)
-        started = time.perf_counter()
         for queue in sorted(self._runtime.engine.queues):
-            if queue in self._runtime.engine.queues:  # not revoked meanwhile
-                self._add_queue(families, queue, privacy)
+            for index, labels, value in self._samples(queue, privacy, len(specs)):
+                families[index].add_metric(labels, value)
+        yield from families
+
+    async def text(self, slice_seconds: float, names: Collection[str] = ()) -> bytes:
+        """The families named in ``names`` (all when empty) as Prometheus text, the same bytes
+        ``generate_latest`` writes of :meth:`collect`, written a few queues at a time with the
+        event loop given back every ``slice_seconds``: 1,000 queues' agent rows and abandoned
+        calls at one go held a worker's loop for 100-140 ms per scrape, and their text,
+        written by ``generate_latest`` after a sliced build, another 16-23 ms (``make bench``,
+        "Loop stalls")."""
+        specs = self._specs()
+        wanted = [i for i, spec in enumerate(specs) if not names or spec.name in names]
+        if not wanted:
+            return b""
+        writers = [SampleWriter(spec.name, spec.labels) for spec in specs]
+        lines: list[list[str]] = [[] for _ in specs]
+        privacy = caller_privacy(self._runtime)
+        queues = self._runtime.engine.queues
+        started = time.perf_counter()
+        for queue in sorted(queues):
+            if queue in queues:  # not revoked meanwhile
+                for index, labels, value in self._samples(queue, privacy, len(specs)):
+                    lines[index].append(writers[index].line(labels, value))
             if time.perf_counter() - started >= slice_seconds:
                 await asyncio.sleep(0)
                 started = time.perf_counter()
-        self._prepared = families
+        headers = [family_header(family) for family in self._families(specs)]
+        return "".join(headers[i] + "".join(lines[i]) for i in wanted).encode()
 
-    def _add_queue(
-        self, families: list[GaugeMetricFamily], queue: str, privacy: tuple[str, int]
-    ) -> None:
+    def _samples(
+        self, queue: str, privacy: tuple[str, int], families: int
+    ) -> Iterator[tuple[int, list[str], float]]:
+        """(family index, label values, value) of each sample of ``queue``; the per-agent
+        families (index 2 on) only when there are more than two ``families``."""
         runtime = self._runtime
         mode, visible = privacy
         engine = runtime.engine
@@ -127,7 +145,7 @@ class AgentCollector(Collector):
         zone = engine.settings.for_queue(queue).timezone
         rows = agent_rows(state, at, zone)
         for reason, count in sorted(pause_reasons(rows).items()):
-            families[0].add_metric([queue, reason], float(count))
+            yield 0, [queue, reason], float(count)
         for entry in abandoned_today(state, at, zone):
             recovered = entry.recovered_at is not None and entry.recovered_at < at + 1
             labels = [
@@ -137,13 +155,13 @@ class AgentCollector(Collector):
                 "" if entry.wait is None else str(round(entry.wait)),
                 "yes" if recovered else "no",
             ]
-            families[1].add_metric(labels, entry.at)
-        if len(families) == len(QUEUE_AGENT_METRICS):
+            yield 1, labels, entry.at
+        if families == len(QUEUE_AGENT_METRICS):
             return
         for row in rows:
-            families[2].add_metric([queue, row.agent, row.state, row.reason or ""], 1.0)
-            families[3].add_metric([queue, row.agent], max(0.0, at + 1 - row.since))
+            yield 2, [queue, row.agent, row.state, row.reason or ""], 1.0
+            yield 3, [queue, row.agent], max(0.0, at + 1 - row.since)
             for outcome in ("answered", "missed", "handled"):
-                families[4].add_metric([queue, row.agent, outcome], getattr(row, outcome))
+                yield 4, [queue, row.agent, outcome], getattr(row, outcome)
             if row.occupancy_1h is not None:
-                families[5].add_metric([queue, row.agent], row.occupancy_1h)
+                yield 5, [queue, row.agent], row.occupancy_1h

@@ -36,6 +36,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from prometheus_client import CollectorRegistry
 
@@ -71,20 +72,24 @@ longer gap is taken as the interval: a steady scraper repeats it; after an odd g
 scrape, a second scraper) at most the next scrape or two compute on arrival."""
 
 
+Body = TypeVar("Body")
+"""What a preparation makes: for /metrics, the page's parts (a list of bytes)."""
+
+
 @dataclass(frozen=True, slots=True)
-class _Page:
-    body: bytes
+class _Page(Generic[Body]):
+    body: Body
     started: float
 
 
-class PreparedPage:
+class PreparedPage(Generic[Body]):
     """Prepares the KPI families with ``prepare`` ahead of each expected scrape, and serves
     them when fresh enough (module docstring); ``max_age`` 0: every scrape computes its own;
     ``min_duration``: pages quicker than this to compute are computed for each scrape."""
 
     def __init__(
         self,
-        prepare: Callable[[], Awaitable[bytes]],
+        prepare: Callable[[], Awaitable[Body]],
         max_age: float,
         registry: CollectorRegistry | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -95,9 +100,9 @@ class PreparedPage:
         self.min_duration = min_duration
         """Pages quicker than this to compute are computed for each scrape."""
         self._clock = clock
-        self._page: _Page | None = None
+        self._page: _Page[Body] | None = None
         self._generation = 0
-        self._task: asyncio.Future[bytes] | None = None
+        self._task: asyncio.Future[Body] | None = None
         self._task_started = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._last_arrival: float | None = None
@@ -108,7 +113,7 @@ class PreparedPage:
         self._scrapes = SCRAPES.counter(registry) if registry is not None else None
         self._age = PAGE_AGE.gauge(registry) if registry is not None else None
 
-    async def body(self) -> bytes:
+    async def body(self) -> Body:
         """The KPI families for a full scrape arriving now: the prepared page when it is
         fresh enough, else computed now (or the preparation under way, awaited)."""
         now = self._clock()
@@ -170,11 +175,11 @@ class PreparedPage:
         if self._task is None or self._task.done():
             self._begin()
 
-    def _begin(self) -> asyncio.Future[bytes]:
+    def _begin(self) -> asyncio.Future[Body]:
         generation, started = self._generation, self._clock()
         self._task_started = started
 
-        async def run() -> bytes:
+        async def run() -> Body:
             body = await self._prepare()
             self.duration = self._clock() - started
             if generation == self._generation:
@@ -187,7 +192,7 @@ class PreparedPage:
         return task
 
 
-def _log_failure(task: asyncio.Future[bytes]) -> None:
+def _log_failure(task: asyncio.Future[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log(
             logger,
