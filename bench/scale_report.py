@@ -236,8 +236,9 @@ def scale_markdown(results: dict[str, Any]) -> list[str]:
             "what the machine alone, the other processes on its cores, does to a loop.",
             "",
             "| | wake-ups | within 25 ms | p50 | p99 | longest (bucket) | worker CPU | events | "
-            "idle loop beside it: within 25 ms, p99, longest |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "idle loop beside it: within 25 ms, p99, longest | garbage collections over 25 ms "
+            "(`ccpulse_gc_pause_seconds`) |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for half in ("without_scrapes", "with_scrapes"):
             figures = stall.get(half, {})
@@ -248,7 +249,7 @@ def scale_markdown(results: dict[str, Any]) -> list[str]:
                 f"{_ms(figures.get('p50_seconds'))} | {_ms(figures.get('p99_seconds'))} | "
                 f"<= {_ms(figures.get('longest_at_most_seconds'))} | "
                 f"{figures.get('worker_cores', 0):.2f} cores | {figures.get('events', 0):,.0f} | "
-                f"{_idle(figures.get('idle_process'))} |"
+                f"{_idle(figures.get('idle_process'))} | {_collections(figures.get('gc'))} |"
             )
         per_event = stall.get("exposition_cpu_seconds_per_event")
         out += [
@@ -331,6 +332,23 @@ def scale_markdown(results: dict[str, Any]) -> list[str]:
             f"as above) **{(case.get('worker_estimate_bytes') or 0) / 1e6:,.0f} MB**.",
         ]
     return out
+
+
+def _collections(gc: dict[str, Any] | None) -> str:
+    """Per generation that ran: collections over 25 ms of all, and the longest's bucket."""
+    if not gc:
+        return "-"
+    parts = [
+        f"gen {generation}: {figures['over_limit']:,.0f} of {figures['collections']:,.0f}"
+        + (
+            f" (longest <= {_ms(figures['longest_at_most_seconds'])})"
+            if figures.get("longest_at_most_seconds")
+            else ""
+        )
+        for generation, figures in sorted(gc.items())
+        if figures.get("collections")
+    ]
+    return "; ".join(parts) or "none"
 
 
 def _scrape_sentence(stall: dict[str, Any]) -> str:

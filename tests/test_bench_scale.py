@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from bench.loop_stall_phase import (
+    gc_figures,
+    gc_histograms,
     histogram_quantile,
     how_served,
     idle_figures,
@@ -56,6 +58,32 @@ def test_stalls_are_those_between_two_readings_only() -> None:
     assert calm["share_within_limit"] == 1.0 and calm["longest_at_most_seconds"] == 0.001
 
 
+GC_BODY = b"""# TYPE ccpulse_gc_pause_seconds histogram
+ccpulse_gc_pause_seconds_bucket{generation="0",le="0.01"} 7.0
+ccpulse_gc_pause_seconds_bucket{generation="0",le="0.025"} 8.0
+ccpulse_gc_pause_seconds_bucket{generation="0",le="0.05"} 10.0
+ccpulse_gc_pause_seconds_bucket{generation="0",le="+Inf"} 10.0
+ccpulse_gc_pause_seconds_bucket{generation="2",le="0.01"} 0.0
+ccpulse_gc_pause_seconds_bucket{generation="2",le="0.025"} 0.0
+ccpulse_gc_pause_seconds_bucket{generation="2",le="0.05"} 0.0
+ccpulse_gc_pause_seconds_bucket{generation="2",le="+Inf"} 1.0
+"""
+
+
+def test_collections_counted_between_two_readings_by_generation() -> None:
+    after = gc_histograms(BODY + GC_BODY)
+    assert after["0"] == {0.01: 7.0, 0.025: 8.0, 0.05: 10.0, INF: 10.0}
+    before = {"0": {0.01: 5.0, 0.025: 6.0, 0.05: 6.0, INF: 6.0}}  # 6 earlier, 1 of them long
+    figures = gc_figures(before, after)
+    # 4 since: 2 within 10 ms, 2 between 25 and 50 ms; generation 2 once, longer than 50 ms
+    assert figures["0"] == {
+        "collections": 4.0,
+        "over_limit": 2.0,
+        "longest_at_most_seconds": 0.05,
+    }
+    assert figures["2"] == {"collections": 1.0, "over_limit": 1.0, "longest_at_most_seconds": INF}
+
+
 def _scale(stall_p99: float, within: float, scrape: float, recovery: float) -> dict[str, Any]:
     busy = {
         "wakeups": 800.0,
@@ -67,6 +95,10 @@ def _scale(stall_p99: float, within: float, scrape: float, recovery: float) -> d
         "events": 80_000.0,
         "seconds": 40.0,
         "idle_process": idle_figures([(1.0, 0.001), (2.0, 0.03), (3.0, 0.002), (9.0, 5.0)], 0, 5),
+        "gc": {
+            "0": {"collections": 12.0, "over_limit": 2.0, "longest_at_most_seconds": 0.05},
+            "1": {"collections": 0.0, "over_limit": 0.0, "longest_at_most_seconds": None},
+        },
     }
     return {
         "loop_stall": {
@@ -155,7 +187,7 @@ def test_the_scale_section_says_what_was_measured_and_where() -> None:
     # The idle loop's wake-ups of the span only (the one at 9 s is outside it).
     assert (
         "| with scrapes | 800 | 99.5% | 1 ms | 20 ms | <= 50 ms | 0.50 cores | 80,000 | "
-        "66.7%, 29 ms, 30 ms |"
+        "66.7%, 29 ms, 30 ms | gen 0: 2 of 12 (longest <= 50 ms) |"
     ) in markdown
     assert "scrapes less without, per event applied: 50.0 µs" in markdown
     assert "Cost of the Prometheus exposition" not in markdown  # not measured in these results
