@@ -60,6 +60,7 @@ from streams.alerting.alert_metrics import (
 from streams.alerting.delivery_log import NotificationPublisher
 from streams.alerting.dispatch import Dispatcher
 from streams.alerting.silences import Silence, SilenceLog, ack_key
+from streams.give_way import give_way
 from streams.logs import log
 from streams.worker.runtime import WorkerRuntime
 
@@ -205,7 +206,7 @@ class AlertRuntime(AcksAndSilences):
         for snapshot in list(snapshots.values()):
             transitions += self.evaluator.evaluate((snapshot,))
             if time.perf_counter() - started >= slice_seconds:
-                await asyncio.sleep(0)
+                await give_way()
                 started = time.perf_counter()
         return self._conclude(snapshots, at, transitions)
 

@@ -15,7 +15,6 @@ series per agent and queue is what makes a large centre's Prometheus expensive.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Collection, Iterator
 
@@ -24,6 +23,7 @@ from prometheus_client.registry import Collector
 
 from processors.agent_board import agent_rows, pause_reasons
 from processors.drilldown import abandoned_today
+from streams.give_way import give_way
 from streams.metric_spec import MetricSpec
 from streams.views.queues import caller_privacy, mask_caller, queue_time
 from streams.views.text_format import SampleWriter, family_header
@@ -127,7 +127,7 @@ class AgentCollector(Collector):
                 for index, labels, value in self._samples(queue, privacy, len(specs)):
                     lines[index].append(writers[index].line(labels, value))
             if time.perf_counter() - started >= slice_seconds:
-                await asyncio.sleep(0)
+                await give_way()
                 started = time.perf_counter()
         headers = [family_header(family) for family in self._families(specs)]
         return "".join(headers[i] + "".join(lines[i]) for i in wanted).encode()

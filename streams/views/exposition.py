@@ -20,13 +20,13 @@ The families, their names, help and types are those of :class:`KpiCollector` (on
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Collection, Mapping
 from typing import Any
 
 from processors.snapshot import LiveKpis, QueueSnapshot, WindowKpis
 from processors.state import QueueState
+from streams.give_way import give_way
 from streams.views.metrics import (
     _STATE_COUNTERS,
     CHANNEL_WINDOW_METRICS,
@@ -252,7 +252,7 @@ class KpiPage:
             text.update(queue, snap, states.get(queue), self.per_channel)
             order.append(text.lines)
             if time.perf_counter() - started >= SLICE_SECONDS:
-                await asyncio.sleep(0)
+                await give_way()
                 started = time.perf_counter()
         if len(kept) > len(snapshots):
             for queue in [queue for queue in kept if queue not in snapshots]:
@@ -263,7 +263,7 @@ class KpiPage:
             page.append(self.headers[index].encode())
             page.append("".join([lines[index] for lines in order]).encode())
             if time.perf_counter() - started >= SLICE_SECONDS:
-                await asyncio.sleep(0)
+                await give_way()
                 started = time.perf_counter()
         return page
 
@@ -282,6 +282,6 @@ class KpiPage:
             for queue, snap in snapshots.items():
                 page.append(_family_text(index, label_value(queue), snap, states.get(queue)))
                 if time.perf_counter() - started >= SLICE_SECONDS:
-                    await asyncio.sleep(0)
+                    await give_way()
                     started = time.perf_counter()
         return "".join(page).encode()

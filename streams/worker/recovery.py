@@ -8,11 +8,11 @@ never half applied when the assignment changes (docs/deploy.md, rules 4 and 5).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 
+from streams.give_way import give_way
 from streams.logs import log
 from streams.worker.checkpoint import SHUTDOWN_DELIVERY_SECONDS, Checkpoint
 from streams.worker.source import PartitionKey
@@ -194,7 +194,7 @@ class SnapshotWriter:
         # A few at a time, the loop given back in between (each encoding takes milliseconds).
         while written := self.store.write_due_snapshots(now, self.interval, 4):
             self.written_since_log += written
-            await asyncio.sleep(0)
+            await give_way()
         if now - self.logged_at >= self.interval:
             if self.written_since_log:
                 log(logger, "state snapshots written", queues=self.written_since_log)

@@ -20,6 +20,7 @@ from processors.engine import KpiEngine
 from processors.snapshot import QueueSnapshot
 from processors.snapshot_cache import SnapshotCache
 from streams.config import Config
+from streams.give_way import give_way
 from streams.worker.gap_fill import GapFiller
 from streams.worker.intervals import IntervalPublisher
 from streams.worker.ordering import PartitionOrder
@@ -146,7 +147,7 @@ class WorkerRuntime:
         for index, name in enumerate(stale):
             cache.refresh(second, [name])
             if time.perf_counter() - started >= SNAPSHOT_SLICE_SECONDS and index + 1 < len(stale):
-                await asyncio.sleep(0)
+                await give_way()
                 started = time.perf_counter()
         # Not cache.snapshots(second): that would compute again, at one go, every queue a batch
         # touched meanwhile, or that the alert timer computed for the next second (1,000 queues
@@ -157,7 +158,7 @@ class WorkerRuntime:
             for name in cache.without_channels(kept):
                 cache.add_channels([name])
                 if time.perf_counter() - started >= SNAPSHOT_SLICE_SECONDS:
-                    await asyncio.sleep(0)
+                    await give_way()
                     started = time.perf_counter()
         return kept
 
