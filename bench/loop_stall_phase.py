@@ -66,15 +66,25 @@ def gc_figures(
     longer than ``limit`` and the bucket of the longest: what of the stalls the collector was."""
     out = {}
     for generation, buckets in sorted(after.items()):
-        delta = {le: n - before.get(generation, {}).get(le, 0.0) for le, n in buckets.items()}
+        delta = _between(before.get(generation, {}), buckets)
         count = delta.get(float("inf"), 0.0)
-        over = [le for le in sorted(delta) if delta[le] >= count]
         out[generation] = {
             "collections": count,
             "over_limit": count - delta.get(limit, count),
-            "longest_at_most_seconds": over[0] if count and over else None,
+            "longest_at_most_seconds": _longest_bound(delta) if count else None,
         }
     return out
+
+
+def _between(before: Histogram, after: Histogram) -> Histogram:
+    """The observations between two readings of one histogram's cumulative buckets."""
+    return {le: count - before.get(le, 0.0) for le, count in after.items()}
+
+
+def _longest_bound(delta: Histogram) -> float | None:
+    """The lowest bound whose bucket holds every observation: the longest was at most that."""
+    count = delta.get(float("inf"), 0.0)
+    return next((le for le in sorted(delta) if delta[le] >= count), None)
 
 
 def histogram_quantile(q: float, buckets: Histogram) -> float | None:
@@ -101,16 +111,15 @@ def histogram_quantile(q: float, buckets: Histogram) -> float | None:
 def stall_figures(before: Histogram, after: Histogram, limit: float = 0.025) -> dict[str, Any]:
     """The stalls between two readings of the histogram: how many wake-ups, the share within
     ``limit`` (a bucket bound, so exact), and the interpolated p50/p99 (as Prometheus would)."""
-    delta = {le: after[le] - before.get(le, 0.0) for le in after}
+    delta = _between(before, after)
     count = delta.get(float("inf"), 0.0)
-    over = [le for le in sorted(delta) if delta[le] >= count]
     return {
         "wakeups": count,
         "share_within_limit": delta[limit] / count if count else None,
         "limit_seconds": limit,
         "p50_seconds": histogram_quantile(0.5, delta),
         "p99_seconds": histogram_quantile(0.99, delta),
-        "longest_at_most_seconds": over[0] if over else None,
+        "longest_at_most_seconds": _longest_bound(delta),
     }
 
 
