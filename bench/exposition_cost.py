@@ -4,7 +4,8 @@ many queues costs, and per event of the traffic between two scrapes.
 Measured on an engine holding the scale phase's queues (bench/scale_phase.py), with
 ``time.process_time`` (CPU, not wall time, so other processes on the machine do not count):
 
-* the snapshots of every queue at a second (what ``SnapshotCache`` computes for a scrape);
+* the snapshots of every queue at a second, computed as the worker computes them for a scrape
+  (:func:`_as_the_worker`: a queue at a time, ``WorkerRuntime.fresh_snapshots``);
 * the page as the worker renders it now (streams/views/exposition.py), the first time and
   again after ``interval`` seconds of traffic at ``rate`` (its kept lines reused where a
   queue's values did not change);
@@ -25,6 +26,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from processors.engine import KpiEngine
 from processors.events import Event
+from processors.snapshot import QueueSnapshot
 from processors.snapshot_cache import SnapshotCache
 from streams.views.exposition import KpiPage
 from streams.views.metrics import KpiCollector
@@ -57,6 +59,15 @@ def _longest_stall(work: Callable[[], Awaitable[Any]]) -> float:
     return asyncio.run(run())
 
 
+def _as_the_worker(cache: SnapshotCache, at: int) -> dict[str, QueueSnapshot]:
+    """The snapshots of every queue at ``at`` the way streams/worker/runtime.py's
+    ``fresh_snapshots`` computes them between its yields to the event loop: the stale queues
+    one at a time, then the ones kept."""
+    for name in cache.stale(at):
+        cache.refresh(at, [name])
+    return cache.kept(at)
+
+
 def exposition_cost(
     events: Sequence[Event], rate: float, interval: float, scrapes: int = 3
 ) -> dict[str, Any]:
@@ -76,7 +87,7 @@ def exposition_cost(
         return math.floor(max(s.watermark or 0.0 for s in engine.queues.values()))
 
     at = second()
-    snapshot_cpu, snapshots = _cpu(lambda: cache.snapshots(at))
+    snapshot_cpu, snapshots = _cpu(lambda: _as_the_worker(cache, at))
     registry = CollectorRegistry(auto_describe=True)
     KpiCollector(lambda: snapshots, lambda: engine.queues).register(registry)
     collectors_cpu, old = _cpu(lambda: generate_latest(registry))
@@ -99,7 +110,7 @@ def exposition_cost(
         engine.apply_all(applied)
         cache.touch({event.queue for event in applied})
         at = max(at + math.ceil(interval), second())
-        snap_cpu, snapshots = _cpu(lambda at=at: cache.snapshots(at))
+        snap_cpu, snapshots = _cpu(lambda at=at: _as_the_worker(cache, at))
         render_cpu, _ = _cpu(
             lambda snapshots=snapshots: asyncio.run(page.render(snapshots, engine.queues))
         )
