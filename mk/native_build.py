@@ -43,6 +43,7 @@ COMPILED = [
     "intervals",
     "ivr",
     "log_space",
+    "open_visits",
     "panes",
     "queue_report",
     "queue_runtime",

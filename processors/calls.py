@@ -25,6 +25,7 @@ from processors.events import (
     CallEntered,
     CallExited,
 )
+from processors.open_visits import OpenVisits
 from processors.settings import QueueSettings
 from processors.state import (
     EXIT_ABANDONED,
@@ -184,12 +185,16 @@ def apply_call_event(
     return CALL_HANDLERS[type(event)](state, panes, event, t, settings)
 
 
-def calls_waiting(state: QueueState, at: int) -> tuple[int, float]:
-    """(calls waiting, oldest wait in seconds) at whole second ``at``."""
+def calls_waiting(
+    state: QueueState, at: int, open_calls: OpenVisits | None = None
+) -> tuple[int, float]:
+    """(calls waiting, oldest wait in seconds) at whole second ``at``; ``open_calls``: the
+    visits that may still be open, kept beside the state (processors/open_visits.py)."""
     waiting = 0
     oldest: int | None = None
     before = at + 1  # floor(t) <= at  <=>  t < at + 1
-    for visit in state.calls.values():
+    visits = state.calls
+    for visit in visits.values() if open_calls is None else open_calls.visits(visits, before):
         # Most visits remembered have left (kept for the lateness horizon): test that first.
         exit_at = visit.exit_at
         if exit_at is not None and exit_at < before:

@@ -70,6 +70,7 @@ def event_handlers() -> dict[type, Handler]:
 
 def _on_entered(runtime: QueueRuntime, event: CallEntered, t: float, result: BatchResult) -> bool:
     state, panes = runtime.state, runtime.panes
+    runtime.open_calls.touched(event.call_id)
     applied = CALL_HANDLERS[CallEntered](state, runtime.contacts, event, t, runtime.settings)
     if applied:
         on_call_event(state, event, t, runtime.drill_length, runtime.settings.timezone)
@@ -92,6 +93,7 @@ def _on_agent(
 
 def _call_handler(apply: CallHandler, drill: DrillHandler | None = None) -> Handler:
     def on_call(runtime: QueueRuntime, event: Any, t: float, result: BatchResult) -> bool:
+        runtime.open_calls.touched(event.call_id)
         applied = apply(runtime.state, runtime.contacts, event, t, runtime.settings)
         if applied and drill is not None:
             drill(runtime.state, event, t, runtime.drill_length, runtime.settings.timezone)
@@ -102,6 +104,7 @@ def _call_handler(apply: CallHandler, drill: DrillHandler | None = None) -> Hand
 
 def _ivr_handler(apply: IvrHandler) -> Handler:
     def on_ivr(runtime: QueueRuntime, event: Any, t: float, result: BatchResult) -> bool:
+        runtime.open_passes.touched(event.call_id)
         return apply(runtime.state, runtime.panes, event, t, runtime.settings)
 
     return on_ivr

@@ -17,6 +17,7 @@ from typing import Any
 from processors.calls import evict_visits
 from processors.counters import CounterIndex
 from processors.events import IvrEntered, IvrExited
+from processors.open_visits import OpenVisits
 from processors.panes import PaneStore
 from processors.settings import QueueSettings
 from processors.state import IvrVisit, QueueState
@@ -98,11 +99,13 @@ def on_ivr_exited(
     return True
 
 
-def ivr_active(state: QueueState, at: int) -> int:
-    """Calls in a flow at second ``at``: entered at or before it, not left by then."""
+def ivr_active(state: QueueState, at: int, open_passes: OpenVisits | None = None) -> int:
+    """Calls in a flow at second ``at``: entered at or before it, not left by then;
+    ``open_passes``: the passes that may still be open (processors/open_visits.py)."""
     before = at + 1  # floor(t) <= at  <=>  t < at + 1
     active = 0
-    for visit in state.ivr.values():
+    visits = state.ivr
+    for visit in visits.values() if open_passes is None else open_passes.visits(visits, before):
         exit_at = visit.exit_at
         if exit_at is not None and exit_at < before:
             continue

@@ -11,6 +11,7 @@ from processors.batch import BatchResult
 from processors.calendars import BusinessClock
 from processors.channels import ContactPanes
 from processors.drilldown import DEFAULT_LENGTH
+from processors.open_visits import OpenVisits
 from processors.panes import PaneStore
 from processors.settings import QueueSettings
 from processors.state import QueueState
@@ -34,6 +35,8 @@ class QueueRuntime:
         "drill_length",
         "fcr_window",
         "occupancy",
+        "open_calls",
+        "open_passes",
         "open_tickets",
         "panes",
         "settings",
@@ -58,6 +61,10 @@ class QueueRuntime:
         self.settings = settings
         self.fcr_window = settings.fcr_window_hours * 3600.0
         self.open_tickets: set[str] | None = None
+        self.open_calls = OpenVisits()
+        """The calls that may still be waiting (processors/open_visits.py)."""
+        self.open_passes = OpenVisits()
+        """The calls that may still be in a self-service flow."""
         self.agents_changed_from: float | None = None
         """The earliest agent change applied since :meth:`KpiEngine.take_changed_from`."""
 
