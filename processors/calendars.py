@@ -122,13 +122,30 @@ class BusinessClock:
         return total
 
 
+_DAYS: dict[str, tuple[int, int]] = {}
+"""Per time zone, the local day :func:`local_midnight` last found: (its first second, the
+next day's)."""
+
+
 def local_midnight(at: int, timezone: str) -> int:
     """The first whole second of the local calendar day containing ``at`` in ``timezone``.
 
     Midnight is computed from the local date, not as ``at - 86400``: on a daylight-saving day the
     local day is 23 or 25 hours long. Where a zone skips midnight itself, the day starts at the
-    first instant that exists.
+    first instant that exists. Every snapshot of every queue asks (the ``today`` window), a
+    thousand times a second in a large worker: the day found last is kept per zone, with where
+    the next one starts (a day is 23 to 25 hours long, so 25 hours after a midnight is in the
+    next day).
     """
+    known = _DAYS.get(timezone)
+    if known is not None and known[0] <= at < known[1]:
+        return known[0]
+    start = _local_midnight(at, timezone)
+    _DAYS[timezone] = (start, _local_midnight(start + 25 * 3600, timezone))
+    return start
+
+
+def _local_midnight(at: int, timezone: str) -> int:
     zone = ZoneInfo(timezone)
     day: date = datetime.fromtimestamp(at, zone).date()
     start = datetime(day.year, day.month, day.day, tzinfo=zone)

@@ -19,7 +19,10 @@ def ratio(numerator: float, denominator: float) -> float | None:
 
 
 def _count(value: float) -> int:
-    return round(value)
+    """A summed count as an int. Counts add whole numbers, so their sums are whole (or a hair
+    off after many additions): ``int(value + 0.5)`` is ``round`` for them, without a call of
+    the builtin (a fifth of :func:`window_kpis` compiled, every window of every snapshot)."""
+    return int(value + 0.5) if value >= 0.0 else round(value)
 
 
 def window_kpis(

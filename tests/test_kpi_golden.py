@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
 from typing import Any
 
@@ -195,6 +196,26 @@ def test_today_starts_at_local_midnight_across_daylight_saving(
 ) -> None:
     when = int(datetime.fromisoformat(day).timestamp())
     assert when - local_midnight(when, "Europe/London") == expected_hours * 3600
+
+
+@pytest.mark.parametrize(
+    "zone", ["Europe/London", "America/Santiago", "Asia/Kolkata", "Pacific/Apia", "UTC"]
+)
+def test_local_midnight_kept_per_zone_is_the_day_computed_afresh(zone: str) -> None:
+    """The day kept per zone (processors/calendars.py) answers as a fresh computation does:
+    every 7 minutes over the weeks around both daylight-saving changes, then instants in a
+    shuffled order (back and forth between days). America/Santiago moves its clocks at
+    midnight (a day that starts at 01:00); Pacific/Apia skipped a whole day in 2011."""
+    from processors.calendars import _local_midnight
+
+    starts = ["2026-03-20", "2026-10-20", "2026-04-01", "2026-09-01", "2011-12-26"]
+    instants = [
+        int(datetime.fromisoformat(start + "T00:00:00+00:00").timestamp()) + step * 420
+        for start in starts
+        for step in range(0, 14 * 24 * 60 // 7)
+    ]
+    for at in [*instants, *random.Random(5).sample(instants, len(instants))]:
+        assert local_midnight(at, zone) == _local_midnight(at, zone), (zone, at)
 
 
 def test_today_window_counts_from_local_midnight() -> None:
