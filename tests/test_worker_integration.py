@@ -185,7 +185,8 @@ def test_simulated_events_give_the_replay_kpis_and_survive_a_kill(
     broker: KafkaBroker, pipeline: dict[str, Any], topic_prefix: str
 ) -> None:
     replay_kpis_across_a_kill(broker, pipeline, topic_prefix)
-    # The state changelog, created by Faust, is compacted (what deployments rely on).
+    # The state changelog (created before Faust starts, streams/commands/worker.py) is
+    # compacted, as Faust makes it (what deployments rely on).
     changelog = f"{topic_prefix}-app-{TABLE_NAME}-changelog"
     assert topic_config(broker, changelog).get("cleanup.policy") == "compact"
 

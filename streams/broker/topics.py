@@ -12,6 +12,7 @@ __all__ = [
     "TABLE_NAME",
     "TopicLayoutError",
     "TopicSpec",
+    "changelog_spec",
     "changelog_topic",
     "ensure_topics",
     "intervals_spec",
@@ -115,6 +116,18 @@ class TopicLayoutError(RuntimeError):
 def changelog_topic(app_id: str) -> str:
     """The state table's changelog topic, as Faust names it."""
     return f"{app_id}-{TABLE_NAME}-changelog"
+
+
+def changelog_spec(topics: TopicsConfig, app_id: str, partitions: int) -> TopicSpec:
+    """The state table's changelog topic as Faust would create it (a table's changelog is
+    compacted: faust/tables/base.py, ``Collection._new_changelog_topic``), for the worker to
+    create before Faust starts: see ``with_state_partitions`` in streams/commands/worker.py."""
+    return TopicSpec(
+        changelog_topic(app_id),
+        partitions,
+        topics.replication_factor,
+        (("cleanup.policy", "compact"),),
+    )
 
 
 def state_partitions(topics: TopicsConfig, app_id: str, existing: dict[str, int]) -> int:

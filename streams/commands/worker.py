@@ -7,6 +7,7 @@ import gc
 import logging
 import sys
 import time
+from typing import Any
 
 import msgspec
 
@@ -105,7 +106,7 @@ def with_state_partitions(config: Config) -> Config:
 
     from streams.broker.access import check_access
     from streams.broker.settings import kafka_python_kwargs
-    from streams.broker.topics import list_topics, state_partitions
+    from streams.broker.topics import changelog_topic, list_topics, state_partitions
 
     client = kafka_python_kwargs(config.kafka)
     bootstrap = ",".join(client.pop("bootstrap_servers"))
@@ -128,6 +129,8 @@ def with_state_partitions(config: Config) -> Config:
 
         ensure_topics(bootstrap, [intervals_spec(config.topics)], **client)
     partitions = state_partitions(config.topics, config.worker.app_id, existing)
+    if changelog_topic(config.worker.app_id) not in existing:
+        _create_changelog(config, bootstrap, client, partitions)
     if partitions == config.topics.partitions:
         return config
     log(
@@ -139,3 +142,31 @@ def with_state_partitions(config: Config) -> Config:
     )
     topics = msgspec.structs.replace(config.topics, partitions=partitions)
     return msgspec.structs.replace(config, topics=topics)
+
+
+def _create_changelog(
+    config: Config, bootstrap: str, client: dict[str, Any], partitions: int
+) -> None:
+    """Create the state table's changelog topic before Faust starts, and wait until it is
+    listed. Faust creates it at start too, but a worker whose consumer read the cluster's
+    metadata just before another worker created it kept assigning partitions without it:
+    "Ignoring missing topic", no changelog partition handed to anyone, and a worker that took
+    over queues then recovered none of their state (seen once in ``make test``,
+    tests/test_faults.py, kill-early). Created here, the topic is in every worker's first
+    metadata."""
+    from streams.broker.topics import TopicLayoutError, changelog_spec, ensure_topics, list_topics
+
+    spec = changelog_spec(config.topics, config.worker.app_id, partitions)
+    created = ensure_topics(bootstrap, [spec], **client)
+    deadline = time.monotonic() + LAYOUT_WAIT_SECONDS
+    while list_topics(bootstrap, **client).get(spec.name) != partitions:
+        if time.monotonic() >= deadline:
+            raise TopicLayoutError(f"{spec.name} was not listed with {partitions} partitions")
+        time.sleep(0.2)
+    log(
+        logger,
+        "state changelog topic ready",
+        topic=spec.name,
+        partitions=partitions,
+        created=bool(created),
+    )
