@@ -40,8 +40,16 @@ def test_cached_occupancy_matches_recomputation(seed: int) -> None:
         cache.changed(t)
         apply_agent_state(state, f"a{rng.randrange(6)}", t, rng.choice(STATES))
         if rng.random() < 0.3:
-            # today, the usual rolling windows, one of any length (also within the open quarter)
-            firsts = [midnight, now - 299, now - 899, now - 3599, now - rng.randrange(0, 7200)]
+            # today, the usual rolling windows, one whose head minute is within the lateness (a
+            # late change lands in it), one of any length (also within the open quarter)
+            firsts = [
+                midnight,
+                now - 299,
+                now - 899,
+                now - 3599,
+                now - 89,
+                now - rng.randrange(0, 7200),
+            ]
             got = cache.occupancies(firsts, now)
             for first, value in zip(firsts, got, strict=True):
                 assert _same(value, occupancy(state, first, now)), (first, now)
