@@ -44,6 +44,8 @@ def test_the_changelog_exists_before_faust_starts_with_the_source_topics_partiti
     assert with_state_partitions(config).topics.partitions == 3
     assert list_topics(broker.bootstrap)[changelog] == 3
     assert topic_config(broker, changelog).get("cleanup.policy") == "compact"
+    # The intervals topic, made in the same request, compacted too (streams/worker/intervals.py).
+    assert topic_config(broker, f"{topic_prefix}.intervals").get("cleanup.policy") == "compact"
     # A second worker finds it there and leaves it as it is.
     assert with_state_partitions(config).topics.partitions == 3
     assert list_topics(broker.bootstrap)[changelog] == 3

@@ -101,12 +101,13 @@ def run(args: argparse.Namespace) -> int:
 def with_state_partitions(config: Config) -> Config:
     """``config`` with ``topics.partitions`` set to what the topics in Kafka have (see
     :func:`streams.broker.topics.state_partitions`: the state table must be co-partitioned with the
-    source topics); waits up to ``LAYOUT_WAIT_SECONDS`` for a broker that is still starting."""
+    source topics), once the topics the worker makes itself exist (:func:`_create_missing`);
+    waits up to ``LAYOUT_WAIT_SECONDS`` for a broker that is still starting."""
     from kafka.errors import KafkaError
 
     from streams.broker.access import check_access
     from streams.broker.settings import kafka_python_kwargs
-    from streams.broker.topics import changelog_topic, list_topics, state_partitions
+    from streams.broker.topics import list_topics, state_partitions
 
     client = kafka_python_kwargs(config.kafka)
     bootstrap = ",".join(client.pop("bootstrap_servers"))
@@ -123,14 +124,8 @@ def with_state_partitions(config: Config) -> Config:
                 raise
             log(logger, "broker not answering yet", logging.WARNING, error=str(error)[:200])
             time.sleep(2.0)
-    if config.topics.intervals not in existing:
-        # Compacted, as Kafka's auto-creation would not make it (streams/worker/intervals.py).
-        from streams.broker.topics import ensure_topics, intervals_spec
-
-        ensure_topics(bootstrap, [intervals_spec(config.topics)], **client)
     partitions = state_partitions(config.topics, config.worker.app_id, existing)
-    if changelog_topic(config.worker.app_id) not in existing:
-        _create_changelog(config, bootstrap, client, partitions)
+    _create_missing(config, bootstrap, client, partitions, existing)
     if partitions == config.topics.partitions:
         return config
     log(
@@ -144,29 +139,50 @@ def with_state_partitions(config: Config) -> Config:
     return msgspec.structs.replace(config, topics=topics)
 
 
-def _create_changelog(
-    config: Config, bootstrap: str, client: dict[str, Any], partitions: int
+def _create_missing(
+    config: Config,
+    bootstrap: str,
+    client: dict[str, Any],
+    partitions: int,
+    existing: dict[str, int],
 ) -> None:
-    """Create the state table's changelog topic before Faust starts, and wait until it is
-    listed. Faust creates it at start too, but a worker whose consumer read the cluster's
-    metadata just before another worker created it kept assigning partitions without it:
-    "Ignoring missing topic", no changelog partition handed to anyone, and a worker that took
-    over queues then recovered none of their state (seen once in ``make test``,
-    tests/test_faults.py, kill-early). Created here, the topic is in every worker's first
-    metadata."""
-    from streams.broker.topics import TopicLayoutError, changelog_spec, ensure_topics, list_topics
+    """Create, in one request, the two topics the worker makes itself when they are missing:
 
-    spec = changelog_spec(config.topics, config.worker.app_id, partitions)
-    created = ensure_topics(bootstrap, [spec], **client)
+    - the intervals topic, compacted, as Kafka's auto-creation would not make it
+      (streams/worker/intervals.py);
+    - the state table's changelog, before Faust starts, and wait until it is listed. Faust
+      creates it at start too, but a worker whose consumer read the cluster's metadata just
+      before another worker created it kept assigning partitions without it: "Ignoring missing
+      topic", no changelog partition handed to anyone, and a worker that took over queues then
+      recovered none of their state (seen once in ``make test``, tests/test_faults.py,
+      kill-early). Created here, the topic is in every worker's first metadata.
+    """
+    from streams.broker.topics import (
+        TopicLayoutError,
+        changelog_spec,
+        ensure_topics,
+        intervals_spec,
+        list_topics,
+    )
+
+    changelog = changelog_spec(config.topics, config.worker.app_id, partitions)
+    missing = [
+        spec for spec in (intervals_spec(config.topics), changelog) if spec.name not in existing
+    ]
+    if not missing:
+        return
+    created = ensure_topics(bootstrap, missing, **client)
+    if changelog not in missing:
+        return
     deadline = time.monotonic() + LAYOUT_WAIT_SECONDS
-    while list_topics(bootstrap, **client).get(spec.name) != partitions:
+    while list_topics(bootstrap, **client).get(changelog.name) != partitions:
         if time.monotonic() >= deadline:
-            raise TopicLayoutError(f"{spec.name} was not listed with {partitions} partitions")
+            raise TopicLayoutError(f"{changelog.name} was not listed with {partitions} partitions")
         time.sleep(0.2)
     log(
         logger,
         "state changelog topic ready",
-        topic=spec.name,
+        topic=changelog.name,
         partitions=partitions,
-        created=bool(created),
+        created=changelog.name in created,
     )
