@@ -18,6 +18,11 @@ What keeps the answer exact:
   processors/event_handlers.py): a new visit, a late entry, an end that moved, all come as
   events. A key kept for a visit that is gone (forgotten after the horizon) is skipped.
 - The answer never depends on the order of the keys: a count and a minimum.
+
+Keys marked between two looks are kept until the next look drops the ended ones. A worker that
+is looked at rarely (no alert timer, no scrape) could pile up a key per call it is sent: past
+twice the visits of the last look, the keys are let go and the next look starts again from
+every visit.
 """
 
 from __future__ import annotations
@@ -39,18 +44,23 @@ V = TypeVar("V", bound=_Visit)
 class OpenVisits:
     """The keys of one visits dict (a state's ``calls`` or ``ivr``) that may still be open."""
 
-    __slots__ = ("_keys", "valid_from")
+    __slots__ = ("_keys", "_most", "valid_from")
 
     def __init__(self) -> None:
         self._keys: set[str] | None = None
-        """None until the first look (built from every visit then)."""
+        """None until the first look (built from every visit then), or after too many marks."""
+        self._most = 0
+        """How many keys are kept at most before they are let go (module docstring)."""
         self.valid_from = 0.0
         """The kept keys hold every visit not ended before this instant."""
 
     def touched(self, key: str) -> None:
         """An event of the visit ``key`` was applied."""
-        if self._keys is not None:
-            self._keys.add(key)
+        kept = self._keys
+        if kept is not None:
+            kept.add(key)
+            if len(kept) > self._most:
+                self._keys = None
 
     def visits(self, visits: Mapping[str, V], before: float) -> Iterable[V]:
         """Visits of ``visits`` that include every one not ended before ``before`` (those that
@@ -63,6 +73,7 @@ class OpenVisits:
                 if (exit_at := visit.exit_at) is None or exit_at >= before
             }
             self.valid_from = before
+            self._most = 2 * len(visits) + 64
             return [visits[key] for key in kept]
         if before < self.valid_from:
             return visits.values()  # an earlier instant: every visit
@@ -80,4 +91,5 @@ class OpenVisits:
                 found.append(visit)
         kept.difference_update(ended)
         self.valid_from = before
+        self._most = 2 * len(visits) + 64
         return found

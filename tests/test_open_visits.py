@@ -21,6 +21,10 @@ from processors.open_visits import OpenVisits
 START = 1_796_000_000.0
 
 
+class Visit(msgspec.Struct):
+    exit_at: float | None
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_kept_open_visits_answer_as_every_visit(seed: int) -> None:
     rng = random.Random(seed)
@@ -49,10 +53,6 @@ def test_kept_open_visits_answer_as_every_visit(seed: int) -> None:
 
 def test_a_visit_forgotten_or_ended_is_dropped_and_an_event_brings_it_back() -> None:
     open_visits = OpenVisits()
-
-    class Visit(msgspec.Struct):
-        exit_at: float | None
-
     visits = {"a": Visit(None), "b": Visit(90.0), "c": Visit(None)}
 
     def seen(before: float) -> set[str]:
@@ -70,3 +70,19 @@ def test_a_visit_forgotten_or_ended_is_dropped_and_an_event_brings_it_back() -> 
     visits["d"] = Visit(None)
     open_visits.touched("d")
     assert seen(102.0) == {"d"}
+
+
+def test_marks_between_rare_looks_are_let_go_past_twice_the_visits() -> None:
+    """A worker looked at rarely (no alert timer, no scrape) is sent a call after another: the
+    keys kept do not pile up with them, and the next look still answers from every visit."""
+    open_visits = OpenVisits()
+    visits = {f"v{n}": Visit(None) for n in range(10)}
+    assert len(list(open_visits.visits(visits, 100.0))) == 10
+    for n in range(10, 2 * 10 + 64):
+        visits[f"v{n}"] = Visit(None)
+        open_visits.touched(f"v{n}")
+    assert len(open_visits._keys or ()) == 2 * 10 + 64  # at the bound: still kept
+    visits["last"] = Visit(None)
+    open_visits.touched("last")
+    assert open_visits._keys is None  # past it: let go
+    assert len(list(open_visits.visits(visits, 101.0))) == len(visits) == 2 * 10 + 65
