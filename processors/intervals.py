@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -134,7 +135,18 @@ def combine(parts: Sequence[IntervalCounters], adjacent: bool = True) -> Interva
 
 
 def iso(second: int) -> str:
-    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """``second`` as ISO 8601 UTC text; the last few thousand are kept (a record names two,
+    a key one, and a flush names the same quarters for every queue)."""
+    text = _ISO.get(second)
+    if text is None:
+        if len(_ISO) >= _ISO_KEPT:
+            _ISO.clear()
+        text = _ISO[second] = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return text
+
+
+_ISO: dict[int, str] = {}
+_ISO_KEPT = 4096
 
 
 def interval_key(queue: str, start: int) -> bytes:
@@ -221,8 +233,23 @@ class ClosedInterval:
     fingerprint: int
 
 
-def _fingerprint(value: bytes) -> int:
-    return int.from_bytes(hashlib.blake2b(value, digest_size=8).digest(), "big")
+def _fingerprint(span: IntervalCounters, choices: KpiChoices) -> int:
+    """A digest of everything an interval's record is computed from (its counters, agent
+    seconds, channels and KPI choices; its queue and start are its key): equal inputs, equal
+    records. Computed before the record, so that the record of an interval that did not change
+    (most of those a flush looks at again) is never encoded. Stable across processes: it is
+    kept in the state (``QueueState.intervals``) and compared after a recovery."""
+    numbers = array("d", span.counters)
+    numbers.append(span.busy_seconds)
+    numbers.append(span.available_seconds)
+    for sums in span.channels.values():
+        numbers.extend(sums)
+    names = "|".join(
+        (choices.sl_variant, choices.sl_callbacks, choices.sl_flow_outs, *span.channels)
+    )
+    digest = hashlib.blake2b(numbers.tobytes(), digest_size=8)
+    digest.update(names.encode())
+    return int.from_bytes(digest.digest(), "big")
 
 
 _encoder = msgspec.json.Encoder()
@@ -336,7 +363,7 @@ class IntervalTracker:
         run_start = max(low, first_kept)
         if run_start < end:
             runs.append(list(range(run_start, end + 1, INTERVAL_SECONDS)))
-        settings = self.engine.settings.for_queue(queue)
+        choices = KpiChoices.of(self.engine.settings.for_queue(queue))
         out = []
         for bounds in runs:
             spans = self.engine.span_counters(queue, bounds)
@@ -359,11 +386,11 @@ class IntervalTracker:
                 confirmed = state.intervals.get(start)
                 if confirmed is None and start not in sent and not span.active:
                     continue  # nothing ever happened in it
-                value = _encoder.encode(interval_record(queue, span, KpiChoices.of(settings)))
-                fingerprint = _fingerprint(value)
+                fingerprint = _fingerprint(span, choices)
                 if fingerprint == sent.get(start, confirmed):
                     continue
                 sent[start] = fingerprint
+                value = _encoder.encode(interval_record(queue, span, choices))
                 key = interval_key(queue, start)
                 out.append(ClosedInterval(queue, start, key, value, fingerprint))
         return out

@@ -32,6 +32,7 @@ from streams.views.exposition import KpiPage
 from streams.views.metrics import PipelineMetrics
 from streams.worker.checkpoint import Checkpoint
 from streams.worker.gap_fill import GapFiller
+from streams.worker.interval_sender import IntervalSender
 from streams.worker.intervals import REPUBLISH_SECONDS, IntervalPublisher
 from streams.worker.ordering import PartitionOrder
 from streams.worker.outputs import Outputs
@@ -69,7 +70,7 @@ def build_app(config: Config) -> tuple[faust.App, WorkerRuntime]:
         table, runtime.engine, on_failure=lambda error: _changelog_failed(app, error)
     )
     runtime.intervals = IntervalPublisher(
-        app.topic(topics.intervals, key_type=bytes, value_type=bytes, partitions=1),
+        IntervalSender(config.kafka, topics.intervals, one_per_batch=config.worker.embedded_broker),
         runtime.engine,
         store.deliveries,
     )
@@ -238,8 +239,8 @@ def _changelog_failed(app: faust.App, error: BaseException) -> None:
     (streams/worker/delivery.py)."""
     log(
         logger,
-        "a changelog, dead-letter or forwarded record could not be written to Kafka: stopping "
-        "the worker; offsets are committed only up to what is in Kafka",
+        "a changelog, interval, dead-letter or forwarded record could not be written to Kafka: "
+        "stopping the worker; offsets are committed only up to what is in Kafka",
         logging.CRITICAL,
         error=f"{type(error).__name__}: {error}"[:300],
     )

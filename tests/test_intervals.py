@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,11 +28,14 @@ from hypothesis import strategies as st
 from processors.engine import KpiEngine, Position
 from processors.events import TICKETING_TYPES, Event, TicketMovedIn
 from processors.intervals import (
+    COUNTER_NAMES,
     INTERVAL_SECONDS,
     IntervalCounters,
     IntervalTracker,
     KpiChoices,
+    _fingerprint,
     interval_key,
+    interval_record,
     parse_record,
 )
 from processors.reports import report_rows
@@ -274,3 +278,63 @@ def test_a_late_event_into_a_published_interval_publishes_it_again(defer: bool) 
     # Recovered from the changelog: the confirmed fingerprints come back with the state.
     engine.queues = {q: decode_state(encode_state(s)) for q, s in engine.queues.items()}
     assert tracker.due(engine.queues, full=True) == []
+
+
+_SPAN = IntervalCounters(
+    start=1_700_000_100,
+    seconds=INTERVAL_SECONDS,
+    counters=tuple(float(i % 7) for i in range(len(COUNTER_NAMES))),
+    busy_seconds=1234.5,
+    available_seconds=321.0,
+    channels={"chat": tuple(float(i % 3) for i in range(len(COUNTER_NAMES)))},
+)
+
+
+def _variants(span: IntervalCounters) -> list[tuple[str, IntervalCounters, KpiChoices]]:
+    """``span`` with one input of its record changed at a time."""
+    choices = KpiChoices()
+    out: list[tuple[str, IntervalCounters, KpiChoices]] = []
+    for index, name in enumerate(COUNTER_NAMES):
+        counters = list(span.counters)
+        counters[index] += 1.0
+        out.append((f"counter {name}", replace(span, counters=tuple(counters)), choices))
+    out.append(("busy seconds", replace(span, busy_seconds=span.busy_seconds + 1), choices))
+    out.append(("available", replace(span, available_seconds=span.available_seconds + 1), choices))
+    for index in range(len(COUNTER_NAMES)):
+        sums = list(span.channels["chat"])
+        sums[index] += 1.0
+        out.append(
+            (f"chat counter {index}", replace(span, channels={"chat": tuple(sums)}), choices)
+        )
+    out.append(("channel name", replace(span, channels={"email": span.channels["chat"]}), choices))
+    out.append(("no channel", replace(span, channels={}), choices))
+    out.append(("sl variant", span, KpiChoices(sl_variant="answered")))
+    out.append(("sl callbacks", span, KpiChoices(sl_callbacks="against")))
+    out.append(("sl flow-outs", span, KpiChoices(sl_flow_outs="against")))
+    return out
+
+
+def test_the_fingerprint_changes_with_every_input_of_the_record_and_only_with_them() -> None:
+    """The tracker compares fingerprints before it encodes a record (an unchanged interval is
+    never encoded): every input of the record must change the fingerprint, and an equal span
+    built anew must not."""
+    choices = KpiChoices()
+    base = _fingerprint(_SPAN, choices)
+    rebuilt = IntervalCounters(
+        _SPAN.start,
+        _SPAN.seconds,
+        tuple(_SPAN.counters),
+        _SPAN.busy_seconds,
+        _SPAN.available_seconds,
+        {"chat": tuple(_SPAN.channels["chat"])},
+    )
+    assert _fingerprint(rebuilt, KpiChoices()) == base
+    record = interval_record("q", _SPAN, choices)
+    for what, span, other in _variants(_SPAN):
+        changed = interval_record("q", span, other)
+        if changed == record:
+            continue  # an input that does not reach the record (none so far)
+        assert _fingerprint(span, other) != base, f"{what} changed the record, not the fingerprint"
+    assert sum(interval_record("q", s, c) != record for _, s, c in _variants(_SPAN)) >= len(
+        COUNTER_NAMES
+    )

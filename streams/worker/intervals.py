@@ -1,6 +1,7 @@
 """Publishing closed 15-minute intervals to the compacted topic ``ccpulse.intervals``.
 
-:class:`processors.intervals.IntervalTracker` decides which records are due; this sends them,
+:class:`processors.intervals.IntervalTracker` decides which records are due; this sends them
+(streams/worker/interval_sender.py: in record batches, one list per call),
 keyed by queue and interval start, and confirms each into its queue's state once Kafka has it
 (so the next snapshot in the changelog remembers it). Called after each applied batch for the
 queues it touched: the records of the intervals the batch closed go into the batch's ``sent``
@@ -26,6 +27,7 @@ from processors.engine import KpiEngine
 from processors.intervals import ClosedInterval, IntervalTracker
 from processors.state import QueueState
 from streams.worker.delivery import Deliveries
+from streams.worker.interval_sender import IntervalSender
 
 __all__ = ["REPUBLISH_SECONDS", "IntervalPublisher"]
 
@@ -34,10 +36,10 @@ REPUBLISH_SECONDS = 5.0
 
 
 class IntervalPublisher:
-    """Sends due interval records through a Faust topic and confirms them on delivery."""
+    """Sends due interval records and confirms them on delivery."""
 
-    def __init__(self, topic: Any, engine: KpiEngine, deliveries: Deliveries) -> None:
-        self.topic = topic
+    def __init__(self, sender: IntervalSender, engine: KpiEngine, deliveries: Deliveries) -> None:
+        self.sender = sender
         self.engine = engine
         self.tracker = IntervalTracker(engine, defer_republish=True)
         self.deliveries = deliveries
@@ -56,26 +58,26 @@ class IntervalPublisher:
     def flush(self) -> int:
         """Send the changes to intervals already published (every ``REPUBLISH_SECONDS``);
         how many records."""
-        return len(self._send(self.tracker.flush()))
+        intervals = self.tracker.flush()
+        self._send(intervals)
+        return len(intervals)
 
     def _send(self, intervals: list[ClosedInterval]) -> list[asyncio.Future[Any] | None]:
-        sent: list[asyncio.Future[Any] | None] = []
-        for interval in intervals:
-            state = self.engine.queues[interval.queue]
-            future = self.deliveries.track(
-                self.topic.send_soon(key=interval.key, value=interval.value)
-            )
-            self.published += 1
-            if future is None:
-                self.tracker.confirmed(interval, state)
-            else:
-                future.add_done_callback(self._on_delivery(interval, state))
-            sent.append(future)
-        return sent
+        """One send for all of ``intervals``; each is confirmed into its queue's state (the
+        one it was computed from) once all are in Kafka."""
+        if not intervals:
+            return []
+        states = [self.engine.queues[interval.queue] for interval in intervals]
+        future = self.sender.send([(interval.key, interval.value) for interval in intervals])
+        self.deliveries.track(future)
+        self.published += len(intervals)
+        future.add_done_callback(self._on_delivery(intervals, states))
+        return [future]
 
-    def _on_delivery(self, interval: ClosedInterval, state: QueueState) -> Any:
+    def _on_delivery(self, intervals: list[ClosedInterval], states: list[QueueState]) -> Any:
         def done(future: asyncio.Future[Any]) -> None:
             if not future.cancelled() and future.exception() is None:
-                self.tracker.confirmed(interval, state)
+                for interval, state in zip(intervals, states, strict=True):
+                    self.tracker.confirmed(interval, state)
 
         return done

@@ -169,6 +169,8 @@ class Recovery:
         runtime.ready = False
         runtime.metrics.ready.set(0)
         await self.checkpoint.gaps.stop()
+        if runtime.intervals is not None:
+            await runtime.intervals.sender.stop()
         log(
             logger,
             "graceful shutdown: batch finished, offsets committed, state snapshots written; "

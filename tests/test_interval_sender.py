@@ -1,0 +1,117 @@
+"""The interval records' sender (streams/worker/interval_sender.py), against the real brokers:
+every record arrives, in the order sent, the futures are done only once they are in Kafka, a
+batch never exceeds its size, and a broker that cannot be reached fails what waits."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from kafka import KafkaConsumer
+
+from streams.broker.topics import TopicSpec, ensure_topics
+from streams.config import KafkaConfig
+from streams.worker.delivery import Deliveries
+from streams.worker.interval_sender import IntervalSender
+from tests.servers import free_port
+from tests.worker_proc import Broker
+
+
+def _read_all(bootstrap: str, topic: str, expected: int) -> list[tuple[bytes, bytes]]:
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=5000,
+    )
+    try:
+        out: list[tuple[bytes, bytes]] = []
+        for message in consumer:
+            out.append((message.key, message.value))
+            if len(out) >= expected:
+                break
+        return out
+    finally:
+        consumer.close()
+
+
+def _records(send: int, each: int, size: int) -> list[list[tuple[bytes, bytes]]]:
+    return [
+        [(f"q{s}|{i}".encode(), f"{s}:{i}:".encode().ljust(size, b"x")) for i in range(each)]
+        for s in range(send)
+    ]
+
+
+async def _send_all(sender: IntervalSender, sends: list[list[tuple[bytes, bytes]]]) -> None:
+    futures = [sender.send(records) for records in sends]
+    try:
+        await asyncio.wait_for(asyncio.gather(*futures), 60)
+    finally:
+        await sender.stop()
+
+
+@pytest.mark.parametrize(
+    ("one_per_batch", "batch_bytes"),
+    [(False, 512 * 1024), (False, 4096), (True, 512 * 1024)],
+    ids=["whole-batches", "small-batches", "one-per-batch"],
+)
+def test_every_record_arrives_in_the_order_sent(
+    broker: Broker, topic_prefix: str, one_per_batch: bool, batch_bytes: int
+) -> None:
+    topic = f"{topic_prefix}.intervals"
+    ensure_topics(broker.bootstrap, [TopicSpec(topic, 1)])
+    sender = IntervalSender(
+        KafkaConfig(bootstrap=broker.bootstrap), topic, one_per_batch, batch_bytes
+    )
+    sends = _records(send=5, each=20, size=700)
+    asyncio.run(_send_all(sender, sends))
+    sent = [record for records in sends for record in records]
+    assert _read_all(broker.bootstrap, topic, len(sent)) == sent
+    if one_per_batch:
+        assert sender.batches == len(sent)
+    elif batch_bytes == 4096:
+        # 100 records of 700 bytes and more: at most 5 to a 4 KB batch.
+        assert sender.batches >= len(sent) // 5
+    else:
+        # The five sends were queued before the task ran: one batch holds them all.
+        assert sender.batches == 1
+
+
+def test_a_later_send_waits_for_its_own_records_only(broker: Broker, topic_prefix: str) -> None:
+    """Each future is done once its own records are in Kafka: read back, they are there."""
+    topic = f"{topic_prefix}.intervals"
+    ensure_topics(broker.bootstrap, [TopicSpec(topic, 1)])
+    sender = IntervalSender(KafkaConfig(bootstrap=broker.bootstrap), topic)
+
+    async def scenario() -> list[int]:
+        seen = []
+        try:
+            for round_ in range(3):
+                records = [(f"k{round_}|{i}".encode(), b"v" * 100) for i in range(10)]
+                await asyncio.wait_for(sender.send(records), 60)
+                seen.append(len(_read_all(broker.bootstrap, topic, 10 * (round_ + 1))))
+        finally:
+            await sender.stop()
+        return seen
+
+    assert asyncio.run(scenario()) == [10, 20, 30]
+
+
+def test_a_broker_out_of_reach_fails_what_waits_and_stops_the_worker() -> None:
+    """The future fails (the worker's Deliveries then calls its on_failure: the worker stops)."""
+    failures: list[BaseException] = []
+    deliveries = Deliveries(failures.append)
+    sender = IntervalSender(KafkaConfig(bootstrap=f"127.0.0.1:{free_port()}"), "nowhere")
+
+    async def scenario() -> BaseException | None:
+        future = sender.send([(b"k", b"v")])
+        deliveries.track(future)
+        try:
+            await asyncio.wait_for(asyncio.wait([future]), 60)
+        finally:
+            await sender.stop()
+        return future.exception()
+
+    error = asyncio.run(scenario())
+    assert error is not None
+    assert failures == [error]
