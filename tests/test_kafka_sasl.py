@@ -88,15 +88,18 @@ def queue_log_lines(start: int) -> list[str]:
     ]
 
 
-def read_events(config: Path, enough: Callable[[list[bytes]], bool]) -> list[bytes]:
-    """The telephony and ticketing records, read over SASL_SSL, once ``enough(records)``.
-    Each offset once: a record the consumer is handed again is not a second record."""
+def read_events(
+    config: Path, enough: Callable[[list[bytes]], bool], topics: tuple[str, ...] = ()
+) -> list[bytes]:
+    """The records of ``topics`` (default: telephony and ticketing), read over SASL_SSL, once
+    ``enough(records)``. Each offset once: a record the consumer is handed again is not a
+    second record."""
     loaded = load_config(config)
     consumer = KafkaConsumer(enable_auto_commit=False, **kafka_python_kwargs(loaded.kafka))
     partitions = [
         TopicPartition(topic, partition)
-        for topic in (loaded.topics.telephony, loaded.topics.ticketing)
-        for partition in range(loaded.topics.partitions)
+        for topic in topics or (loaded.topics.telephony, loaded.topics.ticketing)
+        for partition in sorted(consumer.partitions_for_topic(topic) or ())
     ]
     consumer.assign(partitions)
     consumer.seek_to_beginning(*partitions)
@@ -176,6 +179,16 @@ def test_topics_worker_simulate_and_ingest_reach_kafka_over_sasl_ssl(
         document = worker.kpis()
         assert document["queues"]["secure"]["windows"]["1h"]["answered"] == 1
         assert document["queues"]["billing"]["windows"]["1h"]["entered"] > 0
+        # Closed 15-minute intervals go out through a producer of the worker's own
+        # (streams/worker/interval_sender.py), over SASL_SSL as well. 20 minutes of events close
+        # one at least: the first quarter boundary lies 300 s or more before the newest event
+        # (the lateness is 120 s), and if its quarter holds under 180 s of them, the next
+        # quarter closes too.
+        intervals = read_events(config, bool, (topics.intervals,))
+        assert intervals, "no interval record reached the intervals topic\n" + worker.log_tail()
+        assert {json.loads(record)["queue"] for record in intervals} <= set(document["queues"]), (
+            intervals[:3]
+        )
     finally:
         worker.stop()
         follower_exit = follower.stop()
