@@ -21,7 +21,7 @@ import faust
 from prometheus_client import CollectorRegistry
 
 from processors.engine import KpiEngine
-from streams.broker.topics import TABLE_NAME
+from streams.broker.topics import TABLE_NAME, changelog_topic
 from streams.config import Config
 from streams.faust_adapter.lag import partition_lags, update_lag_gauge
 from streams.faust_adapter.recovery_watch import RecoveryWatch
@@ -79,7 +79,10 @@ def build_app(config: Config) -> tuple[faust.App, WorkerRuntime]:
     checkpoint = Checkpoint(runtime, source, _outputs(app, config, runtime))
     _subscribe(app, source_topics)
     _register_checkpoint(app, checkpoint)
-    _register_lifecycle(app, table, Recovery(checkpoint, source_topics, app.producer.flush))
+    recovery = Recovery(
+        checkpoint, source_topics, app.producer.flush, changelog_topic(config.worker.app_id)
+    )
+    _register_lifecycle(app, table, recovery)
     _register_lag(app, runtime, source)
     _register_recovery_watch(app, runtime, source)
     from streams.alerting.install import install_alerts

@@ -17,9 +17,10 @@ import pytest
 
 from processors.events import Event
 from streams.app import _outputs, build_app
+from streams.broker.topics import changelog_topic
 from streams.config import load_config
 from streams.worker.checkpoint import Checkpoint
-from streams.worker.recovery import Recovery
+from streams.worker.recovery import Recovery, StateNotAssigned
 
 ENTERED = msgspec.json.encode(
     {
@@ -45,7 +46,9 @@ def test_a_recovery_of_a_revoked_or_replaced_assignment_is_not_rebuilt(
     async def flush() -> None:
         flushed.append(True)
 
-    recovery = Recovery(Checkpoint(runtime, source, _outputs(app, config, runtime)), topics, flush)
+    changelog = changelog_topic(config.worker.app_id)
+    checkpoint = Checkpoint(runtime, source, _outputs(app, config, runtime))
+    recovery = Recovery(checkpoint, topics, flush, changelog)
     caplog.set_level(logging.INFO, "ccpulse.worker")
 
     async def scenario() -> list[tuple[bool, list[str]]]:
@@ -59,7 +62,7 @@ def test_a_recovery_of_a_revoked_or_replaced_assignment_is_not_rebuilt(
         seen.append((runtime.ready, sorted(runtime.engine.queues)))
         # 2. The next assignment is here and its own recovery is asked for: this one is older.
         app.tables.recovery.signal_recovery_start.set()  # as Faust's Recovery.on_rebalance does
-        recovery.assigned([(config.topics.telephony, 1)])
+        recovery.assigned([(config.topics.telephony, 1), (changelog, 1)])
         await recovery.rebuild()
         seen.append((runtime.ready, sorted(runtime.engine.queues)))
         # 3. The recovery of the current assignment (no partition of it is assigned here):
@@ -75,6 +78,34 @@ def test_a_recovery_of_a_revoked_or_replaced_assignment_is_not_rebuilt(
     assert fields == [(True, False), (False, True)]
     finished = [r for r in caplog.records if r.getMessage() == "table recovery finished"]
     assert len(finished) == 1
+
+
+def test_a_source_partition_without_its_changelog_partition_stops_the_worker(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Its queues would be rebuilt from nothing: the hook raises (Faust then crashes the app)
+    and says which partitions, at CRITICAL; with their changelog partitions (standby ones of
+    other partitions beside them) the same assignment passes."""
+    config = load_config(None)
+    app, runtime = build_app(config)
+    assert runtime.source is not None
+    changelog = changelog_topic(config.worker.app_id)
+    telephony, ticketing = config.topics.telephony, config.topics.ticketing
+
+    async def flush() -> None:
+        return None
+
+    checkpoint = Checkpoint(runtime, runtime.source, _outputs(app, config, runtime))
+    recovery = Recovery(checkpoint, (telephony, ticketing), flush, changelog)
+    caplog.set_level(logging.INFO, "ccpulse.worker")
+    sources = [(telephony, 0), (ticketing, 0), (telephony, 3), (ticketing, 3)]
+    recovery.assigned([*sources, (changelog, 0), (changelog, 3), (changelog, 5)])
+    with pytest.raises(StateNotAssigned, match="source partitions 3 assigned without"):
+        recovery.assigned([*sources, (changelog, 0)])
+    with pytest.raises(StateNotAssigned, match="source partitions 0,3 assigned without"):
+        recovery.assigned(sources)
+    critical = [r for r in caplog.records if r.levelno == logging.CRITICAL]
+    assert [r.kv["partitions"] for r in critical] == ["3", "0,3"]  # type: ignore[attr-defined]
 
 
 def test_the_worker_is_the_only_receiver_of_the_assignment_signal() -> None:

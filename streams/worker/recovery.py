@@ -17,12 +17,16 @@ from streams.logs import log
 from streams.worker.checkpoint import SHUTDOWN_DELIVERY_SECONDS, Checkpoint
 from streams.worker.source import PartitionKey
 
-__all__ = ["Recovery", "SnapshotWriter"]
+__all__ = ["Recovery", "SnapshotWriter", "StateNotAssigned"]
 
 logger = logging.getLogger("ccpulse.worker")
 
 REVOKE_DELIVERY_SECONDS = 20.0
 """Longest wait at a revocation for the records written so far to be in Kafka."""
+
+
+class StateNotAssigned(RuntimeError):
+    """The assignment gave this worker source partitions without their changelog partitions."""
 
 
 class Recovery:
@@ -33,7 +37,10 @@ class Recovery:
         checkpoint: Checkpoint,
         source_topics: Iterable[str],
         flush_producer: Callable[[], Awaitable[None]],
+        changelog_topic: str,
     ) -> None:
+        self.changelog_topic = changelog_topic
+        """The state table's changelog: its partition p holds the state of source partition p."""
         self.checkpoint = checkpoint
         self.runtime = checkpoint.runtime
         self.store = checkpoint.store
@@ -142,9 +149,32 @@ class Recovery:
         )
 
     def assigned(self, assigned: Iterable[PartitionKey]) -> None:
-        """Partitions were assigned (their state comes with :meth:`rebuild`): logged."""
+        """Partitions were assigned (their state comes with :meth:`rebuild`): logged.
+
+        Raises :class:`StateNotAssigned` when a source partition comes without its changelog
+        partition: its queues' state would then be rebuilt from nothing and their KPIs would
+        start again from zero, silently. That happened once in ``make test``, when the group
+        leader's metadata did not yet list the changelog topic another worker had just created
+        ("Ignoring missing topic"): the worker now creates it before Faust starts, and this
+        check stops it (Faust crashes the app on an exception here) should it happen any other
+        way, such as the topic deleted by hand; a restart reads the metadata again."""
         self.awaiting_assignment = False
+        assigned = list(assigned)
         partitions = {partition for topic, partition in assigned if topic in self.source_topics}
+        stateless = partitions - {p for topic, p in assigned if topic == self.changelog_topic}
+        if stateless:
+            log(
+                logger,
+                "source partitions assigned without their state changelog partitions: stopping "
+                "the worker rather than rebuild their queues from nothing",
+                logging.CRITICAL,
+                partitions=_partition_list(stateless),
+                changelog=self.changelog_topic,
+            )
+            raise StateNotAssigned(
+                f"source partitions {_partition_list(stateless)} assigned without their "
+                f"partitions of {self.changelog_topic}"
+            )
         log(
             logger,
             "partitions assigned",
