@@ -115,3 +115,26 @@ def test_a_broker_out_of_reach_fails_what_waits_and_stops_the_worker() -> None:
     error = asyncio.run(scenario())
     assert error is not None
     assert failures == [error]
+
+
+def test_a_broker_that_never_answers_fails_what_waits_within_the_start_timeout() -> None:
+    """A listener that accepts connections and never answers (a wrong port, a proxy, a broker
+    expecting TLS): the producer's start gives up after ``start_seconds`` and the future fails,
+    rather than holding the worker's commits for as long as it hangs."""
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        sender = IntervalSender(
+            KafkaConfig(bootstrap=f"127.0.0.1:{port}"), "nowhere", start_seconds=2.0
+        )
+
+        async def scenario() -> BaseException | None:
+            future = sender.send([(b"k", b"v")])
+            try:
+                await asyncio.wait_for(asyncio.wait([future]), 30)
+            finally:
+                await sender.stop()
+            return future.exception()
+
+        assert isinstance(asyncio.run(scenario()), TimeoutError)

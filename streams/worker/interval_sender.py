@@ -34,12 +34,16 @@ import aiokafka
 from streams.broker.settings import aiokafka_kwargs
 from streams.config import KafkaConfig
 
-__all__ = ["BATCH_BYTES", "IntervalSender"]
+__all__ = ["BATCH_BYTES", "START_SECONDS", "IntervalSender"]
 
 BATCH_BYTES = 512 * 1024
 """Largest record batch: about a hundred interval records (those of ``make bench``'s simulated
 queues are 2.3-6 KB, 4.8 KB on average), below the broker's default ``message.max.bytes``
 (1 MB)."""
+
+START_SECONDS = 30.0
+"""Longest wait for the producer to connect: a broker it cannot reach fails what waits (the
+worker stops, streams/worker/delivery.py) instead of holding the commits for ever."""
 
 Records = list[tuple[bytes, bytes]]
 
@@ -53,8 +57,10 @@ class IntervalSender:
         topic: str,
         one_per_batch: bool = False,
         batch_bytes: int = BATCH_BYTES,
+        start_seconds: float = START_SECONDS,
     ) -> None:
         self.kafka = kafka
+        self.start_seconds = start_seconds
         self.topic = topic
         self.one_per_batch = one_per_batch
         self.batch_bytes = batch_bytes
@@ -136,7 +142,12 @@ class IntervalSender:
                 max_request_size=self.batch_bytes + 64 * 1024,
                 **aiokafka_kwargs(self.kafka),
             )
-            await producer.start()
+            try:
+                await asyncio.wait_for(producer.start(), self.start_seconds)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                raise
             self._producer = producer
         return self._producer
 
