@@ -114,8 +114,6 @@ def test_lag_counts_fetched_but_unprocessed_events_and_sigterm_finishes_the_batc
         applied = metric_values(restarted, "ccpulse_events_total")
         kinds = {dict(labels)["type"] for labels, count in applied.items() if count}
         assert kinds <= {"ticket.moved_in"}, applied
-        redelivered = metric_values(restarted, "ccpulse_events_redelivered_total")
-        assert sum(redelivered.values()) == 0, redelivered
         # A forwarded ticket.moved_in can be skipped once as a duplicate (seen once in ~10 runs,
         # cause not pinned down: a retried send during the first worker's shutdown, or one it
         # applied after its last commit); the KPIs stay exact (checked below against replay).
@@ -123,6 +121,13 @@ def test_lag_counts_fetched_but_unprocessed_events_and_sigterm_finishes_the_batc
         forwarded = sum(applied.values())
         duplicates = sum(metric_values(restarted, "ccpulse_events_duplicate_total").values())
         assert duplicates <= forwarded, (duplicates, forwarded, restarted.log_tail())
+        # A forwarded record can also come twice by offset: this config holds a batch up to
+        # 10 s (batch_within_seconds), the stall reader reads a record held 5 s straight from
+        # Kafka (streams/worker/stall_reader.py: "partition stalled"), and the held copy is then
+        # dropped as re-delivered (1 run in 5 at this stop; 3 in 6 at 83eb355). More
+        # re-deliveries than forwarded records would mean produced events were read again.
+        redelivered = metric_values(restarted, "ccpulse_events_redelivered_total")
+        assert sum(redelivered.values()) <= forwarded, (redelivered, restarted.log_tail())
         document: Any = restarted.kpis()
         replayed = replay_document(
             file_events(events_file), int(document["at"]), WINDOWS, _settings()
