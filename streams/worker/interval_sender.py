@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from typing import Any
 
 import aiokafka
@@ -88,7 +89,7 @@ class IntervalSender:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        self._fail(self._queue, asyncio.CancelledError())
+        _settle([future for _, future in self._queue], asyncio.CancelledError())
         self._queue = []
         if self._producer is not None:
             producer, self._producer = self._producer, None
@@ -101,33 +102,38 @@ class IntervalSender:
             taken, self._queue = self._queue, []
             if not taken:
                 continue
+            waiting = [future for _, future in taken]
             try:
-                delivered = await self._send_batches(taken)
+                producer = await self._started()
+                delivered = [
+                    await self._send_one(producer, batch)
+                    for batch in self._batches(producer, taken)
+                ]
             except Exception as error:  # any failure fails what waits for it
-                self._fail(taken, error)
+                _settle(waiting, error)
                 continue
-            _when_all(delivered, [future for _, future in taken])
+            # Every batch done (return_exceptions: none is cut short), then the first failure.
+            outcome = asyncio.gather(*delivered, return_exceptions=True)
+            outcome.add_done_callback(functools.partial(_settle_with_outcome, waiting))
 
-    async def _send_batches(self, taken: list[tuple[Records, asyncio.Future[None]]]) -> list[Any]:
-        """Each record of ``taken`` appended to a record batch, each batch handed to the
-        producer; the futures of the batches' delivery."""
-        producer = await self._started()
-        delivered: list[Any] = []
-        batch = producer.create_batch()
-        held = 0
+    def _batches(
+        self, producer: aiokafka.AIOKafkaProducer, taken: list[tuple[Records, asyncio.Future[None]]]
+    ) -> list[Any]:
+        """The records of ``taken``, in order, in record batches: each as full as it takes, or
+        one record each (``one_per_batch``)."""
+        batches: list[Any] = []
         for records, _ in taken:
             for key, value in records:
-                if held and (
-                    self.one_per_batch or batch.append(key=key, value=value, timestamp=None) is None
+                if (
+                    not batches
+                    or self.one_per_batch
+                    or batches[-1].append(key=key, value=value, timestamp=None) is None
                 ):
-                    delivered.append(await self._send_one(producer, batch))
-                    batch, held = producer.create_batch(), 0
-                if not held and batch.append(key=key, value=value, timestamp=None) is None:
-                    raise ValueError(f"interval record of {len(value)} bytes fits no batch")
-                held += 1
-        if held:
-            delivered.append(await self._send_one(producer, batch))
-        return delivered
+                    batch = producer.create_batch()
+                    if batch.append(key=key, value=value, timestamp=None) is None:
+                        raise ValueError(f"interval record of {len(value)} bytes fits no batch")
+                    batches.append(batch)
+        return batches
 
     async def _send_one(self, producer: aiokafka.AIOKafkaProducer, batch: Any) -> Any:
         batch.close()
@@ -151,38 +157,21 @@ class IntervalSender:
             self._producer = producer
         return self._producer
 
-    @staticmethod
-    def _fail(taken: list[tuple[Records, asyncio.Future[None]]], error: BaseException) -> None:
-        for _, future in taken:
-            if not future.done():
-                if isinstance(error, asyncio.CancelledError):
-                    future.cancel()
-                else:
-                    future.set_exception(error)
+
+def _settle_with_outcome(waiting: list[asyncio.Future[None]], outcome: asyncio.Future[Any]) -> None:
+    """Resolve ``waiting`` by the first failure among the batches' results, if any."""
+    failures = (r for r in outcome.result() if isinstance(r, BaseException))
+    _settle(waiting, next(failures, None))
 
 
-def _when_all(delivered: list[Any], waiting: list[asyncio.Future[None]]) -> None:
-    """Resolve ``waiting`` once every one of ``delivered`` is done: with the first failure, or
-    with None."""
-    left = len(delivered)
-
-    def done(_: Any) -> None:
-        nonlocal left
-        left -= 1
-        if left > 0:
-            return
-        failed = next((d for d in delivered if d.cancelled() or d.exception()), None)
-        for future in waiting:
-            if future.done():
-                continue
-            if failed is None:
-                future.set_result(None)
-            elif failed.cancelled():
-                future.cancel()
-            else:
-                future.set_exception(failed.exception())
-
-    if not delivered:
-        done(None)
-    for future in delivered:
-        future.add_done_callback(done)
+def _settle(waiting: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    """Resolve ``waiting``: with None, or failed with ``error`` (cancelled for a cancellation)."""
+    for future in waiting:
+        if future.done():
+            continue
+        if error is None:
+            future.set_result(None)
+        elif isinstance(error, asyncio.CancelledError):
+            future.cancel()
+        else:
+            future.set_exception(error)
