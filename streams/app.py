@@ -70,7 +70,7 @@ def build_app(config: Config) -> tuple[faust.App, WorkerRuntime]:
         table, runtime.engine, on_failure=lambda error: _changelog_failed(app, error)
     )
     runtime.intervals = IntervalPublisher(
-        IntervalSender(config.kafka, topics.intervals, one_per_batch=config.worker.embedded_broker),
+        IntervalSender(config.kafka, topics.intervals),
         runtime.engine,
         store.deliveries,
     )

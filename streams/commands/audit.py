@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     from streams.broker.settings import kafka_python_kwargs
     from streams.config import ConfigError, config_from_env
     from streams.offline.audit import WorkerError, audit, read_workers
-    from streams.offline.retained import SourceReadError, read_retained
+    from streams.offline.retained import read_retained
+    from streams.offline.topic_reader import TopicReadError
 
     try:
         config = config_from_env(args.config)
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"ccpulse audit: reading {', '.join(topics)}", file=sys.stderr)
     try:
         retained = read_retained(topics, client, progress=_progress)
-    except SourceReadError as exc:
+    except TopicReadError as exc:
         return _error(str(exc))
     print(f"ccpulse audit: {retained.summary()}", file=sys.stderr)
     try:

@@ -77,19 +77,22 @@ def run(args: argparse.Namespace) -> int:
         bootstrap, client = checked_kafka_python_client(config.kafka, args.bootstrap)
         client = {"bootstrap_servers": bootstrap.split(","), **client}
         if args.from_events:
-            from streams.offline.retained import SourceReadError, read_retained
+            from streams.offline.retained import read_retained
+            from streams.offline.topic_reader import TopicReadError
 
             topics = (config.topics.telephony, config.topics.ticketing)
             try:
                 retained = read_retained(topics, client, progress=_progress)
-            except SourceReadError as exc:
+            except TopicReadError as exc:
                 print(f"ccpulse report: {exc}", file=sys.stderr)
                 return 2
             values = replay_intervals(retained.events, config.engine)
         else:
+            from streams.offline.topic_reader import TopicReadError
+
             try:
                 values = read_intervals(config.topics.intervals, client, progress=_progress)
-            except LookupError as exc:
+            except TopicReadError as exc:
                 print(f"ccpulse report: {exc}", file=sys.stderr)
                 return 2
     records = [r for r in records_of(values.values()) if fnmatch.fnmatchcase(r[0], args.queues)]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -22,6 +21,7 @@ from processors.events import Event, TicketMovedIn
 from processors.intervals import IntervalCounters, IntervalTracker, iso, parse_record
 from processors.reports import ReportRow
 from processors.settings import EngineSettings, SlVariant
+from streams.offline.topic_reader import records_to_end
 
 __all__ = [
     "read_intervals",
@@ -68,44 +68,14 @@ def read_intervals(
     progress_every: float = 2.0,
 ) -> dict[bytes, bytes]:
     """Key -> last value of every record of ``topic`` up to its end when the read starts (a
-    tombstone removes its key)."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(
-        group_id=None, enable_auto_commit=False, auto_offset_reset="earliest", **client
-    )
-    try:
-        found = consumer.partitions_for_topic(topic)
-        if not found:
-            raise LookupError(f"topic {topic} does not exist (or has no partitions)")
-        partitions = [TopicPartition(topic, p) for p in sorted(found)]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        end = consumer.end_offsets(partitions)
-        total = sum(end.values())
-        out: dict[bytes, bytes] = {}
-        remaining = {tp for tp in partitions if end[tp] > consumer.position(tp)}
-        read = 0
-        last_report = time.monotonic()
-        while remaining:
-            for tp, records in consumer.poll(timeout_ms=1000, max_records=10_000).items():
-                for record in records:
-                    if record.offset >= end[tp]:
-                        break
-                    read += 1
-                    if record.value is None:
-                        out.pop(record.key, None)
-                    else:
-                        out[record.key] = record.value
-            for tp in list(remaining):
-                if consumer.position(tp) >= end[tp]:
-                    remaining.discard(tp)
-            if progress and time.monotonic() - last_report >= progress_every:
-                last_report = time.monotonic()
-                progress(f"read {read:,} of at most {total:,} interval records")
-        return out
-    finally:
-        consumer.close()
+    tombstone removes its key); raises :class:`~streams.offline.topic_reader.TopicReadError`."""
+    out: dict[bytes, bytes] = {}
+    for _tp, record in records_to_end([topic], client, progress, progress_every):
+        if record.value is None:
+            out.pop(record.key, None)
+        else:
+            out[record.key] = record.value
+    return out
 
 
 def records_of(values: Iterable[bytes]) -> list[tuple[str, SlVariant, IntervalCounters]]:
