@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from processors.agents import agents_by_state, busy_available_cells, occupancy
+from processors.agents import busy_available_cells, occupancy
 from processors.calendars import local_midnight
 from processors.callbacks import callbacks_pending
 from processors.calls import calls_waiting
@@ -62,7 +62,7 @@ def queue_snapshot(
     live.calls_waiting, live.oldest_wait_seconds = calls_waiting(state, at, runtime.open_calls)
     live.callbacks_pending = callbacks_pending(state, at)
     live.ivr_active = ivr_active(state, at, runtime.open_passes)
-    live.agents, live.agents_staffed = agents_by_state(state, at)
+    live.agents, live.agents_staffed = runtime.occupancy.agents_by_state(at)
     tickets_now = backlog(state, at, runtime.ticket_index())
     ticket_gauges(state, at, settings, live, backlog_tickets=tickets_now)
     ticket_sla_gauges(tickets_now, at, settings, runtime.clock, live)

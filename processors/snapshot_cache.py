@@ -70,17 +70,23 @@ class SnapshotCache:
     def stale(self, at: float) -> list[str]:
         """The queues whose snapshot at ``at`` (the wall clock) must be computed."""
         second = math.floor(at)
-        entries = self._entries
-        touched = self._touched
-        second_of = self.second_of
-        return [
-            name
-            for name, state in self._engine.queues.items()
-            if name in touched
-            or (entry := entries.get(name)) is None
+        return [name for name in self._engine.queues if self.is_stale(name, second)]
+
+    def is_stale(self, name: str, at: float) -> bool:
+        """Whether the snapshot of ``name`` at ``at`` must be computed: touched since, none
+        kept, kept for a replaced state or another second (False for a queue not held). A
+        reader that computes the stale queues a few at a time asks again before each: another
+        reader may have computed it meanwhile."""
+        state = self._engine.queues.get(name)
+        if state is None:
+            return False
+        entry = self._entries.get(name)
+        return (
+            name in self._touched
+            or entry is None
             or entry[1] is not state
-            or entry[0] != second_of(state, second)
-        ]
+            or entry[0] != self.second_of(state, math.floor(at))
+        )
 
     def refresh(self, at: float, names: Iterable[str]) -> None:
         """Compute the snapshots of ``names`` at ``at`` (a part of :meth:`stale`, so that a
@@ -126,16 +132,9 @@ class SnapshotCache:
     def one(self, at: float, name: str) -> QueueSnapshot | None:
         """The snapshot of ``name`` alone at the wall clock ``at`` (a queue view's request),
         computed only if :meth:`stale` would name it; None for a queue not held."""
-        state = self._engine.queues.get(name)
-        if state is None:
+        if name not in self._engine.queues:
             return None
-        entry = self._entries.get(name)
-        if (
-            entry is None
-            or name in self._touched
-            or entry[1] is not state
-            or entry[0] != self.second_of(state, math.floor(at))
-        ):
+        if self.is_stale(name, at):
             self.refresh(math.floor(at), [name])
         return self._entries[name][2]
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from processors.agents import WindowOccupancy, apply_agent_state, occupancy
+from processors.agents import WindowOccupancy, agents_by_state, apply_agent_state, occupancy
 from processors.engine import KpiEngine
 from processors.events import AgentStateChanged
 from processors.settings import EngineSettings
@@ -88,3 +88,33 @@ def test_cells_in_one_walk_are_the_same_floats_as_each_cell_alone(seed: int) -> 
     walked = _busy_available_cells(state, bounds)
     alone = [_busy_available(state, a, b) for a, b in itertools.pairwise(bounds)]
     assert walked == alone
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_seconds_after_the_last_change_are_the_floats_a_walk_gives(seed: int) -> None:
+    """A snapshot every second, as the worker takes them, with agents changing now and then
+    (in order, late, at whole seconds and between): the occupancies are the very same floats
+    whether the seconds after every agent's last change are walked or filled from the agents'
+    last states, and the agents per state the same counts."""
+    rng = random.Random(seed)
+    state = new_queue_state("q")
+    shortcut, walked = WindowOccupancy(state), WindowOccupancy(state, shortcut=False)
+    midnight = 1_790_000_100 - 1_790_000_100 % 86_400
+    now = midnight + rng.randrange(0, 4 * 3600)
+    steady_seconds = 0
+    for _ in range(600):
+        now += 1
+        if rng.random() < 0.15:
+            late = rng.uniform(0, 90) if rng.random() < 0.2 else 0.0
+            t = now - late + (0.0 if rng.random() < 0.3 else rng.random())
+            for cache in (shortcut, walked):
+                cache.changed(t)
+            apply_agent_state(state, f"a{rng.randrange(8)}", t, rng.choice(STATES))
+        firsts = [midnight, now - 299, now - 899, now - 3599, now - 59]
+        assert shortcut.occupancies(firsts, now) == walked.occupancies(firsts, now), now
+        # Who is in which state: from the last states now, by a search of the timelines
+        # for a second a change comes after (a late change), the same answer.
+        for at in (now, now - rng.randrange(1, 90)):
+            assert shortcut.agents_by_state(at) == agents_by_state(state, at), at
+        steady_seconds += now >= shortcut._steady_cells()[0]
+    assert steady_seconds > 300  # most seconds took the shortcut

@@ -145,7 +145,10 @@ class WorkerRuntime:
         stale = cache.stale(second)
         started = time.perf_counter()
         for index, name in enumerate(stale):
-            cache.refresh(second, [name])
+            # Only if still stale: another reader (the alert timer, a scrape) may have computed
+            # it since this call began, between two slices.
+            if cache.is_stale(name, second):
+                cache.refresh(second, [name])
             if time.perf_counter() - started >= SNAPSHOT_SLICE_SECONDS and index + 1 < len(stale):
                 await give_way()
                 started = time.perf_counter()
