@@ -1,5 +1,6 @@
 """The checks of a loaded configuration that its types cannot express: window labels, time
-zones, calendars (their zone, hours and holidays) and alert rules that fit the engine's windows.
+zones, calendars (their zone, hours and holidays), a batch wait shorter than the stall wait,
+and alert rules that fit the engine's windows.
 Each returns (dotted path, reason) of the first problem, for streams/config.py to report with
 its line."""
 
@@ -46,6 +47,13 @@ def validate_semantics(config: Config) -> tuple[str, str] | None:
             return f"engine.{where}.calendar", (
                 f"no calendar {settings.calendar!r} in engine.calendars ({known})"
             )
+    worker = config.worker
+    if worker.batch_within_seconds >= worker.stalled_partition_seconds:
+        return "worker.batch_within_seconds", (
+            f"must be shorter than worker.stalled_partition_seconds "
+            f"({worker.stalled_partition_seconds:g} s): the stall reader would read every "
+            f"batch held that long straight from Kafka again (streams/worker/stall_reader.py)"
+        )
     for name, calendar in config.engine.calendars.items():
         problem = _calendar_problem(calendar)
         if problem is not None:

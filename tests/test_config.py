@@ -168,6 +168,22 @@ def test_unknown_time_zone_and_bad_window(tmp_path: Path) -> None:
         load_config(path)
 
 
+def test_a_batch_wait_as_long_as_the_stall_wait_is_refused(tmp_path: Path) -> None:
+    """Held that long, every batch would be read again straight from Kafka by the stall
+    reader: refused with the file, the line and the field; shorter, or with the stall wait
+    raised beyond it, it loads."""
+    path = write(tmp_path, "worker:\n  app_id: x\n  batch_within_seconds: 5\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert (info.value.line, info.value.path) == (3, "worker.batch_within_seconds")
+    assert "stalled_partition_seconds (5 s)" in info.value.reason
+    assert str(path) in str(info.value)
+    path = write(tmp_path, "worker:\n  batch_within_seconds: 4.9\n")
+    assert load_config(path).worker.batch_within_seconds == 4.9
+    path = write(tmp_path, "worker:\n  batch_within_seconds: 10\n  stalled_partition_seconds: 30\n")
+    assert load_config(path).worker.stalled_partition_seconds == 30.0
+
+
 def test_invalid_yaml_reports_its_line(tmp_path: Path) -> None:
     path = write(tmp_path, "kafka:\n  bootstrap: [unclosed\n")
     with pytest.raises(ConfigError) as info:

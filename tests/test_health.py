@@ -44,6 +44,9 @@ def slow_batch_config(path: Path, prefix: str) -> Path:
         "worker": {
             "snapshot_interval_seconds": 3600.0,
             "batch_within_seconds": 10.0,
+            # Longer than the hold, as the config requires: a partition held 10 s is not
+            # stalled (streams/worker/stall_reader.py).
+            "stalled_partition_seconds": 30.0,
             "batch_max_events": 100000,
         },
     }
@@ -121,11 +124,10 @@ def test_lag_counts_fetched_but_unprocessed_events_and_sigterm_finishes_the_batc
         forwarded = sum(applied.values())
         duplicates = sum(metric_values(restarted, "ccpulse_events_duplicate_total").values())
         assert duplicates <= forwarded, (duplicates, forwarded, restarted.log_tail())
-        # A forwarded record can also come twice by offset: this config holds a batch up to
-        # 10 s (batch_within_seconds), the stall reader reads a record held 5 s straight from
-        # Kafka (streams/worker/stall_reader.py: "partition stalled"), and the held copy is then
-        # dropped as re-delivered (1 run in 5 at this stop; 3 in 6 at 83eb355). More
-        # re-deliveries than forwarded records would mean produced events were read again.
+        # A forwarded record could also come twice by offset when the stall reader read a
+        # held batch straight from Kafka (1 run in 5 with the stall wait, 5 s, shorter than the
+        # 10 s hold; a config now refuses that). More re-deliveries than forwarded records would
+        # mean produced events were read again.
         redelivered = metric_values(restarted, "ccpulse_events_redelivered_total")
         assert sum(redelivered.values()) <= forwarded, (redelivered, restarted.log_tail())
         document: Any = restarted.kpis()
