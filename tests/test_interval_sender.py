@@ -1,6 +1,7 @@
 """The interval records' sender (streams/worker/interval_sender.py), against the real brokers:
 every record arrives, in the order sent, the futures are done only once they are in Kafka, a
-batch never exceeds its size, and a broker that cannot be reached fails what waits."""
+batch never exceeds its size, and a broker that cannot be reached, or refuses a batch, fails
+what waits."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import asyncio
 import pytest
 from kafka import KafkaConsumer
 
+from streams.broker.embedded import EmbeddedBroker
 from streams.broker.topics import TopicSpec, ensure_topics
 from streams.config import KafkaConfig
 from streams.offline.report import read_intervals
@@ -125,6 +127,41 @@ def test_a_later_send_waits_for_its_own_records_only(broker: Broker, topic_prefi
         return seen
 
     assert asyncio.run(scenario()) == [10, 20, 30]
+
+
+def test_a_batch_the_broker_refuses_fails_every_send_of_its_round(
+    broker: Broker, topic_prefix: str
+) -> None:
+    """A batch the producer accepted and the broker refused (here: larger than the topic's
+    ``max.message.bytes``) fails the futures of every send that waits for it, and the
+    Deliveries failure hook (the worker stops); nothing of the round is taken as sent."""
+    if isinstance(broker, EmbeddedBroker):  # CCPULSE_TEST_BROKER=embedded
+        pytest.skip("Tansu 0.6.0 takes a batch over the topic's max.message.bytes (tried)")
+    topic = f"{topic_prefix}.intervals"
+    ensure_topics(broker.bootstrap, [TopicSpec(topic, 1, configs=(("max.message.bytes", "4096"),))])
+    failures: list[BaseException] = []
+    deliveries = Deliveries(failures.append)
+    sender = IntervalSender(KafkaConfig(bootstrap=broker.bootstrap), topic)
+
+    async def one_round() -> list[BaseException | None]:
+        # Queued together: one record batch of 12 KB, over the topic's 4 KB.
+        futures = [
+            sender.send([(f"k{s}|{i}".encode(), b"x" * 1000) for i in range(4)]) for s in range(3)
+        ]
+        for future in futures:
+            deliveries.track(future)
+        try:
+            await asyncio.wait_for(asyncio.wait(futures), 60)
+        finally:
+            await sender.stop()
+        return [future.exception() for future in futures]
+
+    errors = asyncio.run(one_round())
+    assert sender.batches == 1
+    assert all(error is not None for error in errors), errors
+    assert len({id(error) for error in errors}) == 1  # the batch's failure, for each send
+    assert failures and failures[0] is errors[0]
+    assert _read_all(broker.bootstrap, topic, 1) == []
 
 
 def test_a_broker_out_of_reach_fails_what_waits_and_stops_the_worker() -> None:
