@@ -146,7 +146,6 @@ class _LastStates:
 
     def __init__(self, state: QueueState) -> None:
         latest = -math.inf
-        busy = available = 0
         counts: dict[str, int] = {}
         for timeline in state.agents.values():
             if not timeline.states:
@@ -154,21 +153,18 @@ class _LastStates:
             if timeline.times[-1] > latest:
                 latest = timeline.times[-1]
             current = timeline.states[-1]
-            if current == "available":
-                available += 1
-            elif current in BUSY:
-                busy += 1
             if current != "logged_out":
                 counts[current] = counts.get(current, 0) + 1
         self.latest = latest
         """The latest change of any agent (-inf: none)."""
         self.steady_from = math.ceil(latest) if latest > -math.inf else -(2**62)
         """The first second no change falls in or after."""
-        self.busy = float(busy)
-        self.available = float(available)
         self.counts = counts
         """Agents per state, logged-out ones left out (:func:`agents_by_state`)."""
         self.staffed = sum(counts.values())
+        self.busy = float(sum(counts.get(busy, 0) for busy in BUSY))
+        """Agents on calls or in wrap-up: the busy seconds of each such second."""
+        self.available = float(counts.get("available", 0))
 
 
 class WindowOccupancy:
@@ -201,7 +197,8 @@ class WindowOccupancy:
     def __init__(self, state: QueueState, shortcut: bool = True) -> None:
         self.state = state
         self.shortcut = shortcut
-        """False: every new second is walked (:meth:`_steady_cells`; what tests compare with)."""
+        """False: every new second is walked, even after the last change (what tests compare
+        with)."""
         self._cells: dict[tuple[int, int], tuple[float, float]] = {}
         """(start, 60 or 900) -> (busy, available) seconds in that closed minute or quarter."""
         self._runs: dict[tuple[int, int], tuple[float, float]] = {}
@@ -259,13 +256,13 @@ class WindowOccupancy:
                     missing_from = position
                 missing_to = position
         if missing_from >= 0:
-            steady_from, busy_agents, available_agents = self._steady_cells()
-            if self.shortcut and minute + missing_from // 2 >= steady_from:
+            last = self._last_states()
+            if self.shortcut and minute + missing_from // 2 >= last.steady_from:
                 # No agent changes state in these seconds: each is a whole second of every
                 # agent's last state, the floats a walk adds up (1.0 per agent), without it.
                 for position in range(missing_from, missing_to + 1, 2):
-                    cells[position] = busy_agents
-                    cells[position + 1] = available_agents
+                    cells[position] = last.busy
+                    cells[position + 1] = last.available
             else:
                 seconds = range(minute + missing_from // 2, minute + missing_to // 2 + 2)
                 walked = _busy_available_cells(self.state, [float(s) for s in seconds])
@@ -280,14 +277,6 @@ class WindowOccupancy:
             available += cells[position + 1]
         return busy, available
 
-    def _steady_cells(self) -> tuple[int, float, float]:
-        """(first second with no agent change in it or after it, agents busy then, available
-        then): from that second on, a second's cell is the same for every second. Kept until
-        the next change (:meth:`changed`): a snapshot each second asks for one new second, and
-        on a queue whose agents keep their states that was a walk of every agent's timeline."""
-        last = self._last_states()
-        return last.steady_from, last.busy, last.available
-
     def agents_by_state(self, at: int) -> tuple[dict[str, int], int]:
         """:func:`agents_by_state` at second ``at``: from the agents' last states when no change
         comes after that second (a snapshot of now, the usual case), without a search of every
@@ -299,6 +288,9 @@ class WindowOccupancy:
         return agents_by_state(self.state, at)
 
     def _last_states(self) -> _LastStates:
+        """The agents' last states, counted once per change (:meth:`changed` drops them): a
+        snapshot each second asks for one new second, and on a queue whose agents keep their
+        states that was a walk of every agent's timeline."""
         last = self._last
         if last is None:
             last = self._last = _LastStates(self.state)

@@ -116,5 +116,5 @@ def test_seconds_after_the_last_change_are_the_floats_a_walk_gives(seed: int) ->
         # for a second a change comes after (a late change), the same answer.
         for at in (now, now - rng.randrange(1, 90)):
             assert shortcut.agents_by_state(at) == agents_by_state(state, at), at
-        steady_seconds += now >= shortcut._steady_cells()[0]
+        steady_seconds += now >= shortcut._last_states().steady_from
     assert steady_seconds > 300  # most seconds took the shortcut

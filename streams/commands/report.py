@@ -76,9 +76,10 @@ def run(args: argparse.Namespace) -> int:
 
         bootstrap, client = checked_kafka_python_client(config.kafka, args.bootstrap)
         client = {"bootstrap_servers": bootstrap.split(","), **client}
+        from streams.offline.topic_reader import TopicReadError
+
         if args.from_events:
             from streams.offline.retained import read_retained
-            from streams.offline.topic_reader import TopicReadError
 
             topics = (config.topics.telephony, config.topics.ticketing)
             try:
@@ -88,8 +89,6 @@ def run(args: argparse.Namespace) -> int:
                 return 2
             values = replay_intervals(retained.events, config.engine)
         else:
-            from streams.offline.topic_reader import TopicReadError
-
             try:
                 values = read_intervals(config.topics.intervals, client, progress=_progress)
             except TopicReadError as exc:
